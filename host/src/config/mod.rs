@@ -1,0 +1,235 @@
+//! policies.toml: the one file that holds every tunable.
+//!
+//! Two stages, as in ripgrep's LowArgs -> HiArgs: `raw` mirrors the TOML
+//! (serde, `deny_unknown_fields`, `Option` where unset differs from zero),
+//! `load` checks it against `schemas/policies.schema.json`, applies the
+//! documented defaults, parses durations and resolves paths into the
+//! validated `Config` below. Parsing has no side effects: nothing is opened,
+//! connected or created here (the API key is read later, by `remote`).
+//! Every error names the file and the dotted key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The validated configuration. Relative paths in the file are resolved
+/// against the directory that holds policies.toml.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where policies.toml was read from.
+    pub path: PathBuf,
+    /// `database`: the app's SQLite file.
+    pub database: PathBuf,
+    pub remote: RemoteConfig,
+    pub sync: SyncConfig,
+    pub retry: RetryConfig,
+    pub rate_limit: RateLimitConfig,
+    pub alerts: AlertsConfig,
+    pub ops: OpsConfig,
+    /// `[tables.NAME]`, in file order. Only these tables are ever read,
+    /// captured, pushed or pulled; every other table (users, licenses) is
+    /// never touched on either side. Order matters: parents before
+    /// children, so foreign keys hold while pushing and pulling.
+    pub tables: Vec<TableConfig>,
+}
+
+/// `[remote]`
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    /// `url`: the project URL, e.g. `https://xyz.supabase.co`.
+    pub url: String,
+    /// `rest_root`: defaults to `{url}/rest/v1` (Supabase); a self-hosted
+    /// PostgREST or `ebb gateway` serves at its own root.
+    pub rest_root: String,
+    /// `api_key_env` / `api_key_file`: where the key is read from. Never the
+    /// key itself: policies.toml is not a place for secrets.
+    pub api_key: KeySource,
+    /// `timeout` (default 30s): one whole request.
+    pub timeout: Duration,
+    /// `connect_timeout` (default 10s).
+    pub connect_timeout: Duration,
+}
+
+/// Where the API key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `api_key_env = "EBB_API_KEY"` (the default).
+    Env(String),
+    /// `api_key_file = "secrets/key"`: the file's content, trimmed.
+    File(PathBuf),
+}
+
+/// `[sync]`
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// `interval` (default 30s): time between rounds in `ebb run`.
+    pub interval: Duration,
+    /// `batch_size` (default 100): changes per `ebb_push` request.
+    pub batch_size: usize,
+    /// `pull_page_size` (default 500): rows per `ebb_pull` request.
+    pub pull_page_size: usize,
+    /// `lease` (default 60s): how long the sync lock is held without
+    /// renewal; a lock older than this is taken over and its in-flight
+    /// items return to pending.
+    pub lease: Duration,
+    /// `busy_timeout` (default 5s): how long a SQLite statement waits for
+    /// the app's write lock.
+    pub busy_timeout: Duration,
+    /// `wait_for_lock` (default false): `ebb sync --once` waits for another
+    /// sync holding the lock instead of exiting with a message.
+    pub wait_for_lock: bool,
+}
+
+/// `[retry]`
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// `max_attempts` (default 5): tries of one item (or one request within
+    /// a round) before it is marked dead. At least 1.
+    pub max_attempts: u32,
+    /// `initial_backoff` (default 1s).
+    pub initial_backoff: Duration,
+    /// `max_backoff` (default 5m).
+    pub max_backoff: Duration,
+    /// `jitter` (default 0.2): backoff is multiplied by a random factor in
+    /// [1 - jitter, 1 + jitter]. 0 to 1.
+    pub jitter: f64,
+    /// `retry_dead_after` (default 1h; "0s" disables): dead items are given
+    /// a fresh set of attempts after this long, so an outage that outlasts
+    /// the retries does not strand data. `None` when disabled.
+    pub retry_dead_after: Option<Duration>,
+}
+
+/// `[rate_limit]`: a token bucket in front of every request to the remote.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `requests_per_second` (default 10).
+    pub requests_per_second: f64,
+    /// `burst` (default 20).
+    pub burst: u32,
+}
+
+/// `[alerts]`: when `ebb status` and `/health` report unhealthy.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    /// `max_error_rate` (default 0.5): failed / attempted requests over the
+    /// last `error_window` above which sync is unhealthy.
+    pub max_error_rate: f64,
+    /// `error_window` (default 15m).
+    pub error_window: Duration,
+    /// `stuck_after` (default 1h): an item pending, in retry or in flight
+    /// longer than this is stuck.
+    pub stuck_after: Duration,
+    /// `max_last_sync_age` (default 1h): a synced table whose last complete
+    /// sync is older than this is stale.
+    pub max_last_sync_age: Duration,
+    /// `max_pull_lag` (default 10m): the server's txid horizon held back this
+    /// long (a transaction left open) is reported.
+    pub max_pull_lag: Duration,
+    /// `notify_command` (default none): argv run for each new manual
+    /// conflict, dead item or health change, with a JSON event on stdin.
+    pub notify_command: Option<Vec<String>>,
+}
+
+/// `[ops]`
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    /// `listen` (default "127.0.0.1:9464"; "" disables): `/metrics` and
+    /// `/health` while `ebb run` is up. Loopback only unless the user
+    /// writes another address.
+    pub listen: Option<String>,
+    /// `log_format` (default "text"): "text" or "json".
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[tables.NAME]`
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub name: String,
+    /// `pk` (default "id"): the one-column primary key.
+    pub pk: String,
+    /// `schema` (default `schemas/NAME.schema.json` when that file exists):
+    /// the JSON Schema every outgoing row, plugin input and plugin output is
+    /// checked against. Loaded (parsed) by `load`; compiled by `policy`.
+    pub schema: Option<SchemaFile>,
+    /// `validate`: an optional WASM validator plugin.
+    pub validate: Option<PathBuf>,
+    /// `conflict` (default "server_wins").
+    pub conflict: ConflictPolicy,
+    /// `[tables.NAME.limits]`, each key defaulting to `[plugin_limits]`.
+    pub limits: PluginLimits,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    pub path: PathBuf,
+    pub schema: serde_json::Value,
+}
+
+/// How a conflict on this table is settled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictPolicy {
+    /// `"server_wins"`: the remote row replaces the local edit.
+    ServerWins,
+    /// `"client_wins"`: the local edit is pushed over the remote row.
+    ClientWins,
+    /// `"manual"`: recorded in `_ebb_conflicts` for a person to settle.
+    Manual,
+    /// `"merge"`: field-level three-way merge from the base row. A field
+    /// changed on one side takes that side; `delta` fields (numeric
+    /// counters) add both sides' changes to the base; a field changed on
+    /// both sides follows `on_both`.
+    Merge {
+        /// `merge_on_both` (default "remote").
+        on_both: BothChanged,
+        /// `delta_fields` (default []).
+        delta_fields: Vec<String>,
+    },
+    /// `"plugin"` with `resolver = "path.wasm"`.
+    Plugin(PathBuf),
+}
+
+/// What `merge` does with a field both sides changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BothChanged {
+    Remote,
+    Local,
+    Manual,
+}
+
+/// Sandbox limits for one plugin call (`[plugin_limits]`, overridable per
+/// table). Defaults from DESIGN.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimits {
+    /// `fuel` (default 5_000_000): fuel for a call, plus `fuel_per_byte`
+    /// (default 400) per input byte.
+    pub fuel: u64,
+    pub fuel_per_byte: u64,
+    /// `timeout` (default 1s): wall clock, enforced by epoch interruption.
+    pub timeout: Duration,
+    /// `memory` (default 32 MiB), in bytes (TOML takes "32MiB").
+    pub memory: u64,
+    /// `max_input` / `max_output` (default 1 MiB each), in bytes.
+    pub max_input: u64,
+    pub max_output: u64,
+    /// `max_log` (default 8 KiB), in bytes per call.
+    pub max_log: u64,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            fuel: 5_000_000,
+            fuel_per_byte: 400,
+            timeout: Duration::from_secs(1),
+            memory: 32 << 20,
+            max_input: 1 << 20,
+            max_output: 1 << 20,
+            max_log: 8 << 10,
+        }
+    }
+}

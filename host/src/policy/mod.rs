@@ -1,0 +1,1 @@
+//! policy (placeholder until its work lands)

@@ -1,0 +1,34 @@
+//! The remote side: the [`Remote`] trait (push and pull, in domain terms),
+//! its production implementation over PostgREST (`postgrest`), and the SQL
+//! a user applies once to install ebb on the server (`sql`).
+//!
+//! reqwest appears only under this folder. `sync` drives a `Remote` and
+//! decides on its typed errors through [`RemoteError::is_retryable`] and
+//! [`RemoteError::retry_after`], never on message text.
+
+use std::future::Future;
+
+use crate::model::{Change, Cursor, PullPage, PushResult};
+
+mod error;
+pub use error::RemoteError;
+
+/// The server as the sync engine sees it.
+pub trait Remote: Send + Sync {
+    /// Apply a batch in one server transaction. The answer holds one
+    /// [`PushResult`] per change, in order. Safe to retry: a change the
+    /// server already applied gets the answer it got the first time.
+    fn push(
+        &self,
+        changes: &[Change],
+    ) -> impl Future<Output = Result<Vec<PushResult>, RemoteError>> + Send;
+
+    /// Rows of `table` changed after `cursor`, at most `page` of them,
+    /// ordered by (txid, pk), none newer than the server's txid horizon.
+    fn pull(
+        &self,
+        table: &str,
+        cursor: &Cursor,
+        page: usize,
+    ) -> impl Future<Output = Result<PullPage, RemoteError>> + Send;
+}
