@@ -1,5 +1,41 @@
 //! Typed transport errors. Whose fault each is and what happens next is
 //! decided by [`RemoteError::is_retryable`] and [`RemoteError::retry_after`].
+//!
+//! # Which answers are retried, and why
+//!
+//! PostgREST turns a PostgreSQL error into an HTTP status by SQLSTATE
+//! (docs.postgrest.org, "Errors" reference; Supabase's "Error Codes" page
+//! repeats the same table), and adds its own `PGRST...` codes:
+//!
+//! - **503**: `08*` (connection to Postgres lost), `53*` (insufficient
+//!   resources, e.g. too many connections), `PGRST000`/`PGRST001` (cannot
+//!   connect to the database), `PGRST002` (schema cache could not be built:
+//!   "Could not query the database for the schema cache. Retrying."; it
+//!   comes with `Retry-After`, PostgREST issue #4873 / PR #4880). Transient:
+//!   **retried**, Retry-After honoured.
+//! - **504** `PGRST003`: no pool connection in time. **Retried**.
+//! - **500** `40*` (`40001` serialization failure, `40P01` deadlock: "transaction
+//!   rollback"; retried whatever the status, as `ebb gateway` or a later
+//!   PostgREST may send them as 409), `57*` (admin shutdown, statement timeout `57014`), `58*`,
+//!   `XX*`: the same request can succeed next time. **Retried.**
+//! - **500** with a code that a retry cannot change, because the same request
+//!   meets the same server code and data again: `P0*` other than `P0001`
+//!   (PL/pgSQL `no_data_found`, `assert_failure` inside `ebb_push`/`ebb_pull`),
+//!   `42*` (`42P17` infinite recursion in a row-level-security policy), `54*`
+//!   (statement too complex), `2D*`, `38*`, `39*`, `3B*`, `09*`, `F0*`, `HV*`.
+//!   **Permanent**: retrying them only burns the retry budget and the rate
+//!   limit while hiding a server bug. A 5xx without a PostgREST body (a
+//!   proxy's HTML 502, a load balancer's 503) is retried.
+//! - **408**, **429**: retried, Retry-After honoured (Supabase's gateway
+//!   answers 429 when a project exceeds its request rate).
+//! - **400** (bad JSON `PGRST102`, `P0001` raised by our functions, data
+//!   errors), **401** (bad or missing key, `PGRST301`), **403** (`42501`
+//!   denied by grants or RLS for an authenticated role), **404** (`PGRST202`:
+//!   `ebb_push`/`ebb_pull` not installed or not yet in the schema cache: run
+//!   `ebb remote-sql`), **409** (`23505`/`23503` uniqueness or foreign-key
+//!   violation raised for the whole request): permanent. They need a person
+//!   (install, key, grants) or a different request; the sync loop stops
+//!   asking instead of hammering the server.
 
 use std::time::Duration;
 
@@ -18,20 +54,26 @@ pub enum RemoteError {
     #[error("{endpoint} did not answer within {after:?}")]
     Timeout { endpoint: String, after: Duration },
     /// The server answered with an HTTP error and (usually) PostgREST's
-    /// `{code, message, details, hint}` body. Retried for 408, 429, 5xx
+    /// `{code, message, details, hint}` body. Retried for 408, 429 and 5xx
+    /// except the deterministic 5xx codes listed in the module doc
     /// (Retry-After honoured); permanent for other 4xx (auth, missing
-    /// function, bad request, constraint violation).
+    /// function, bad request, constraint violation). A body that is not
+    /// PostgREST's JSON (a proxy's HTML page) leaves `code` empty and keeps
+    /// its first 200 characters as `message`.
     #[error("{endpoint} answered HTTP {status}{}: {message}{}{}",
         code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         details.as_deref().map(|d| format!("; details: {d}")).unwrap_or_default(),
         hint.as_deref().map(|h| format!("; hint: {h}")).unwrap_or_default())]
+    ///
+    /// `code`, `details` and `hint` are boxed so that the whole error stays
+    /// within clippy's `result_large_err` budget (128 bytes).
     Http {
         endpoint: String,
         status: u16,
-        code: Option<String>,
+        code: Option<Box<str>>,
         message: String,
-        details: Option<String>,
-        hint: Option<String>,
+        details: Option<Box<str>>,
+        hint: Option<Box<str>>,
         retry_after: Option<Duration>,
     },
     /// A 2xx answer ebb cannot read (wrong shape, wrong count of results).
@@ -41,13 +83,16 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
-    /// Whether the same request may succeed later.
+    /// Whether the same request may succeed later (see the module doc).
     pub fn is_retryable(&self) -> bool {
         match self {
             RemoteError::Network { .. } | RemoteError::Timeout { .. } => true,
-            RemoteError::Http { status, .. } => {
-                *status == 408 || *status == 429 || (500..=599).contains(status)
-            }
+            RemoteError::Http { code, .. } if code.as_deref().is_some_and(is_rollback) => true,
+            RemoteError::Http { status, code, .. } => match *status {
+                408 | 429 => true,
+                500..=599 => !code.as_deref().is_some_and(is_deterministic_sqlstate),
+                _ => false,
+            },
             RemoteError::Config(_) | RemoteError::Protocol { .. } => false,
         }
     }
@@ -67,17 +112,69 @@ impl RemoteError {
             _ => None,
         }
     }
+
+    /// PostgREST's `code` (a SQLSTATE or `PGRSTxxx`), when the body had one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RemoteError::Http { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A short, fixed label for metrics and logs: `config`, `network`,
+    /// `timeout`, `rate_limited`, `http_4xx`, `http_5xx`, `protocol`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteError::Config(_) => "config",
+            RemoteError::Network { .. } => "network",
+            RemoteError::Timeout { .. } => "timeout",
+            RemoteError::Http { status: 429, .. } => "rate_limited",
+            RemoteError::Http { status, .. } if *status >= 500 => "http_5xx",
+            RemoteError::Http { .. } => "http_4xx",
+            RemoteError::Protocol { .. } => "protocol",
+        }
+    }
+}
+
+/// SQLSTATE class 40, "transaction rollback" (`40001` serialization
+/// failure, `40P01` deadlock): the server gave up this attempt because of a
+/// concurrent one. Retryable whatever status carries it (PostgREST sends 500;
+/// a gateway may send 409).
+fn is_rollback(code: &str) -> bool {
+    code.len() == 5 && code.starts_with("40")
+}
+
+/// SQLSTATE classes that PostgREST answers with 5xx but that a retry of the
+/// same request cannot change. `PGRST` codes are never in this list.
+fn is_deterministic_sqlstate(code: &str) -> bool {
+    if code.starts_with("PGRST") || code.len() != 5 {
+        return false;
+    }
+    let class = &code[..2];
+    matches!(
+        class,
+        "P0" | "42" | "54" | "2D" | "38" | "39" | "3B" | "09" | "F0" | "HV"
+    ) && code != "P0001"
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn stays_small() {
+        assert!(std::mem::size_of::<RemoteError>() <= 128);
+    }
+
     fn http(status: u16) -> RemoteError {
+        http_code(status, None)
+    }
+
+    fn http_code(status: u16, code: Option<&str>) -> RemoteError {
         RemoteError::Http {
             endpoint: "x".into(),
             status,
-            code: None,
+            code: code.map(Into::into),
             message: "m".into(),
             details: None,
             hint: None,
@@ -93,5 +190,67 @@ mod tests {
         for s in [400, 401, 403, 404, 409] {
             assert!(!http(s).is_retryable(), "{s}");
         }
+    }
+
+    #[test]
+    fn classifies_postgrest_codes() {
+        // Transient: connection, schema cache, pool, serialization, deadlock,
+        // statement timeout, admin shutdown, too many connections.
+        for (s, c) in [
+            (503, "PGRST000"),
+            (503, "PGRST001"),
+            (503, "PGRST002"),
+            (504, "PGRST003"),
+            (500, "40001"),
+            (500, "40P01"),
+            (500, "57014"),
+            (500, "57P01"),
+            (503, "53300"),
+            (503, "08006"),
+            (500, "XX000"),
+            (409, "40001"),
+            (409, "40P01"),
+        ] {
+            assert!(http_code(s, Some(c)).is_retryable(), "{s} {c}");
+        }
+        // Deterministic: the same request fails the same way.
+        for (s, c) in [
+            (500, "P0004"),
+            (500, "42P17"),
+            (500, "54001"),
+            (500, "2D000"),
+            (400, "P0001"),
+            (404, "PGRST202"),
+            (401, "PGRST301"),
+            (409, "23505"),
+        ] {
+            assert!(!http_code(s, Some(c)).is_retryable(), "{s} {c}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(http(429).kind(), "rate_limited");
+        assert_eq!(http(503).kind(), "http_5xx");
+        assert_eq!(http(404).kind(), "http_4xx");
+        assert_eq!(RemoteError::Config("c".into()).kind(), "config");
+    }
+
+    #[test]
+    fn display_includes_body_fields() {
+        let e = RemoteError::Http {
+            endpoint: "https://h/rest/v1/rpc/ebb_push".into(),
+            status: 409,
+            code: Some("23505".into()),
+            message: "duplicate key".into(),
+            details: Some("Key (id)=(1) already exists.".into()),
+            hint: Some("h".into()),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://h/rest/v1/rpc/ebb_push answered HTTP 409 (23505): duplicate key; \
+             details: Key (id)=(1) already exists.; hint: h"
+        );
     }
 }

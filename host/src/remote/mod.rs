@@ -11,6 +11,8 @@ use std::future::Future;
 use crate::model::{Change, Cursor, PullPage, PushResult};
 
 mod error;
+pub mod postgrest;
+pub mod ratelimit;
 pub use error::RemoteError;
 
 /// The server as the sync engine sees it.

@@ -1,0 +1,264 @@
+//! The production [`Remote`]: `ebb_push` and `ebb_pull` called as PostgREST
+//! RPCs over reqwest (Supabase's `/rest/v1`, a self-hosted PostgREST, or
+//! `ebb gateway`).
+//!
+//! Owns the HTTP exchange only: URLs, headers, the key, the rate limiter,
+//! and mapping answers to [`RemoteError`]. It does not retry or back off
+//! (`sync` decides that from [`RemoteError::is_retryable`]), and it never
+//! logs or returns the key, request bodies or row data.
+//!
+//! Built once by the CLI / sync driver with [`Client::new`].
+
+mod key;
+mod response;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use key::ApiKey;
+
+use crate::config::{RateLimitConfig, RemoteConfig};
+use crate::model::{Change, Cursor, PullPage, PushResult};
+use crate::remote::ratelimit::RateLimiter;
+use crate::remote::{Remote, RemoteError};
+
+/// A PostgREST endpoint serving `ebb_push` and `ebb_pull`.
+pub struct Client {
+    http: reqwest::Client,
+    key: ApiKey,
+    limiter: Arc<RateLimiter>,
+    push_url: String,
+    pull_url: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("push_url", &self.push_url)
+            .field("pull_url", &self.pull_url)
+            .field("key", &self.key)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct PushBody<'a> {
+    changes: &'a [Change],
+}
+
+#[derive(Deserialize)]
+struct PushAnswer {
+    results: Vec<PushResult>,
+}
+
+#[derive(Serialize)]
+struct PullBody<'a> {
+    tbl: &'a str,
+    cursor: &'a Cursor,
+    page: usize,
+}
+
+impl Client {
+    /// Read the key, check the REST root (https, or http to loopback only)
+    /// and build the HTTP client (rustls, `timeout`, `connect_timeout`,
+    /// `User-Agent: ebb/VERSION`, no redirects: a redirect would carry the
+    /// `apikey` header to another host).
+    pub fn new(remote: &RemoteConfig, rate: &RateLimitConfig) -> Result<Client, RemoteError> {
+        let root = key::parse_rest_root(&remote.rest_root)?;
+        let key = ApiKey::read(&remote.api_key)?;
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(remote.timeout)
+            .connect_timeout(remote.connect_timeout)
+            .user_agent(concat!("ebb/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| RemoteError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let root = root.as_str().trim_end_matches('/');
+        Ok(Client {
+            http,
+            key,
+            limiter: Arc::new(RateLimiter::new(rate.requests_per_second, rate.burst)),
+            push_url: format!("{root}/rpc/ebb_push"),
+            pull_url: format!("{root}/rpc/ebb_pull"),
+            timeout: remote.timeout,
+            connect_timeout: remote.connect_timeout,
+        })
+    }
+
+    /// The limiter every request of this client waits on (shared, so a CLI
+    /// that builds several clients can pace them together).
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
+    /// One RPC: take a token, POST the JSON body, map the answer.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &impl Serialize,
+    ) -> Result<T, RemoteError> {
+        let body = serde_json::to_vec(body).map_err(|e| RemoteError::Protocol {
+            endpoint: url.to_owned(),
+            message: format!("cannot encode the request: {e}"),
+        })?;
+        self.limiter.acquire().await;
+        let started = Instant::now();
+        let json = HeaderValue::from_static("application/json");
+        let answer = self
+            .http
+            .post(url)
+            .header("apikey", self.key.apikey().clone())
+            .header(AUTHORIZATION, self.key.bearer().clone())
+            .header(CONTENT_TYPE, json.clone())
+            .header(ACCEPT, json)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        let status = answer.status();
+        let retry_after = answer
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        tracing::debug!(
+            endpoint = url,
+            status = status.as_u16(),
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "remote call"
+        );
+        if !status.is_success() {
+            let err = response::http_error(
+                url,
+                status,
+                retry_after.as_deref(),
+                &bytes,
+                SystemTime::now(),
+            );
+            if let Some(wait) = err.retry_after() {
+                self.limiter.penalize(wait);
+            }
+            return Err(self.scrub(err));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol {
+            endpoint: url.to_owned(),
+            message: format!("not the expected JSON: {e}"),
+        })
+    }
+
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> RemoteError {
+        self.scrub(response::transport_error(
+            url,
+            e,
+            self.timeout,
+            self.connect_timeout,
+        ))
+    }
+
+    /// Remove the key from text the server sent back, in case a proxy
+    /// echoes request headers into its error page.
+    fn scrub(&self, err: RemoteError) -> RemoteError {
+        let Ok(key) = self.key.apikey().to_str() else {
+            return err;
+        };
+        let clean = |s: String| {
+            if s.contains(key) {
+                s.replace(key, "[redacted]")
+            } else {
+                s
+            }
+        };
+        let clean_box = |s: Box<str>| clean(s.into()).into_boxed_str();
+        match err {
+            RemoteError::Http {
+                endpoint,
+                status,
+                code,
+                message,
+                details,
+                hint,
+                retry_after,
+            } => RemoteError::Http {
+                endpoint,
+                status,
+                code: code.map(clean_box),
+                message: clean(message),
+                details: details.map(clean_box),
+                hint: hint.map(clean_box),
+                retry_after,
+            },
+            RemoteError::Network { endpoint, message } => RemoteError::Network {
+                endpoint,
+                message: clean(message),
+            },
+            RemoteError::Protocol { endpoint, message } => RemoteError::Protocol {
+                endpoint,
+                message: clean(message),
+            },
+            other => other,
+        }
+    }
+}
+
+impl Remote for Client {
+    async fn push(&self, changes: &[Change]) -> Result<Vec<PushResult>, RemoteError> {
+        let answer: PushAnswer = self.call(&self.push_url, &PushBody { changes }).await?;
+        if answer.results.len() != changes.len() {
+            return Err(RemoteError::Protocol {
+                endpoint: self.push_url.clone(),
+                message: format!(
+                    "{} results for {} changes",
+                    answer.results.len(),
+                    changes.len()
+                ),
+            });
+        }
+        Ok(answer.results)
+    }
+
+    async fn pull(
+        &self,
+        table: &str,
+        cursor: &Cursor,
+        page: usize,
+    ) -> Result<PullPage, RemoteError> {
+        let body = PullBody {
+            tbl: table,
+            cursor,
+            page,
+        };
+        let answer: PullPage = self.call(&self.pull_url, &body).await?;
+        let bad = |message: String| RemoteError::Protocol {
+            endpoint: self.pull_url.clone(),
+            message,
+        };
+        if answer.rows.len() > page {
+            return Err(bad(format!(
+                "{} rows for a page of {page}",
+                answer.rows.len()
+            )));
+        }
+        if answer.has_more && answer.rows.is_empty() {
+            // Following it would ask for the same page forever.
+            return Err(bad("an empty page that says it has more".into()));
+        }
+        Ok(answer)
+    }
+}
