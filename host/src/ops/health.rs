@@ -1,0 +1,375 @@
+//! Whether sync is doing its job: [`assess`] turns a snapshot of the queue,
+//! tables and request counts into a [`Health`] with typed [`Problem`]s.
+//!
+//! A pure function of its input, the `[alerts]` config and `now_ms`: no
+//! I/O, no clock. `sync` fills a [`HealthInput`] (from `local`'s status and
+//! its own counters over `alerts.error_window`), `ebb status` prints the
+//! result and sets its exit code, `ops::server` answers `/health` with it.
+//!
+//! # Severity
+//!
+//! `healthy` is false when any problem is an [`Severity::Error`]:
+//!
+//! - error rate above `max_error_rate` (once at least
+//!   [`MIN_REQUESTS_FOR_ERROR_RATE`] requests were made, so one failure out
+//!   of one is not an outage): error;
+//! - an item pending, in retry or in flight longer than `stuck_after`: error;
+//! - dead items (retries exhausted; data is not reaching the server): error;
+//! - a table never synced, or last synced longer than `max_last_sync_age`
+//!   ago: error. A daemon that just started is therefore unhealthy until its
+//!   first round completes, which is what a readiness probe wants;
+//! - the server's txid horizon held back longer than `max_pull_lag` (a
+//!   transaction left open on the server delays every pull): error, since
+//!   rows from the server stop arriving;
+//! - invalid items: **warning**. The engine works; the app wrote rows its
+//!   own schema refuses. No retry, restart or operator action on ebb can fix
+//!   them, only a fix to the data, so they must not make `/health` fail (a
+//!   supervisor restarting ebb over them would help nobody). They are
+//!   counted in status and metrics;
+//! - open conflicts: **warning**, for the same reason: they wait for a
+//!   person by design (`manual` policy).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::AlertsConfig;
+use crate::ops::status::human_duration;
+
+/// Fewer requests than this in the window are not judged by error rate.
+pub const MIN_REQUESTS_FOR_ERROR_RATE: u64 = 5;
+
+/// What the health rules look at. Times are unix milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HealthInput {
+    /// Queue items per state (`pending`, `inflight`, `retry`, `invalid`,
+    /// `dead`, `conflict`).
+    pub queue: BTreeMap<String, u64>,
+    /// When the oldest item still pending, in retry or in flight was queued.
+    pub oldest_pending_at: Option<i64>,
+    pub open_conflicts: u64,
+    /// The end of the last round that completed without error. Shown by
+    /// status; staleness is judged per table.
+    pub last_round_ok_at: Option<i64>,
+    /// Every synced table with its last complete sync.
+    pub tables: Vec<(String, Option<i64>)>,
+    /// Requests to the remote over `alerts.error_window`, and how many failed.
+    pub requests: u64,
+    pub failed_requests: u64,
+    /// Items now dead / invalid.
+    pub dead: u64,
+    pub invalid: u64,
+    /// Since when the server's txid horizon has not moved while rows were
+    /// held back; `None` when it is moving.
+    pub horizon_stalled_since: Option<i64>,
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Shown, but sync counts as healthy.
+    Warning,
+    /// Sync is not doing its job: unhealthy.
+    Error,
+}
+
+/// Which rule found the problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// No assessment yet (the first round has not run).
+    NotAssessed,
+    ErrorRate,
+    StuckItems,
+    DeadItems,
+    InvalidItems,
+    StaleTable,
+    OpenConflicts,
+    PullLag,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub severity: Severity,
+    /// One line for a person, naming the threshold that was crossed.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub healthy: bool,
+    /// Errors first, then warnings.
+    pub problems: Vec<Problem>,
+}
+
+impl Health {
+    /// Before the first assessment: unhealthy, saying so.
+    pub fn not_assessed() -> Health {
+        Health {
+            healthy: false,
+            problems: vec![Problem {
+                kind: ProblemKind::NotAssessed,
+                severity: Severity::Error,
+                message: "no sync round has been assessed yet".into(),
+            }],
+        }
+    }
+}
+
+/// Apply the `[alerts]` rules (see the module doc) at `now_ms`.
+pub fn assess(input: &HealthInput, alerts: &AlertsConfig, now_ms: i64) -> Health {
+    let mut problems = Vec::new();
+    let mut add = |kind, severity, message: String| {
+        problems.push(Problem {
+            kind,
+            severity,
+            message,
+        })
+    };
+    let age = |at: i64| Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0));
+
+    if input.requests >= MIN_REQUESTS_FOR_ERROR_RATE {
+        let rate = input.failed_requests as f64 / input.requests as f64;
+        if rate > alerts.max_error_rate {
+            add(
+                ProblemKind::ErrorRate,
+                Severity::Error,
+                format!(
+                    "{} of {} requests failed in the last {} ({:.0}% > max_error_rate {:.0}%)",
+                    input.failed_requests,
+                    input.requests,
+                    human_duration(alerts.error_window),
+                    rate * 100.0,
+                    alerts.max_error_rate * 100.0
+                ),
+            );
+        }
+    }
+    if let Some(at) = input.oldest_pending_at
+        && age(at) > alerts.stuck_after
+    {
+        add(
+            ProblemKind::StuckItems,
+            Severity::Error,
+            format!(
+                "the oldest unsynced item has waited {} (stuck_after {})",
+                human_duration(age(at)),
+                human_duration(alerts.stuck_after)
+            ),
+        );
+    }
+    if input.dead > 0 {
+        add(
+            ProblemKind::DeadItems,
+            Severity::Error,
+            format!("{} item(s) dead after exhausting their retries", input.dead),
+        );
+    }
+    for (table, last) in &input.tables {
+        match last {
+            None => add(
+                ProblemKind::StaleTable,
+                Severity::Error,
+                format!("{table}: never synced"),
+            ),
+            Some(at) if age(*at) > alerts.max_last_sync_age => add(
+                ProblemKind::StaleTable,
+                Severity::Error,
+                format!(
+                    "{table}: last synced {} ago (max_last_sync_age {})",
+                    human_duration(age(*at)),
+                    human_duration(alerts.max_last_sync_age)
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(since) = input.horizon_stalled_since
+        && age(since) > alerts.max_pull_lag
+    {
+        add(
+            ProblemKind::PullLag,
+            Severity::Error,
+            format!(
+                "the server's transaction horizon has been held back for {} (max_pull_lag {}): \
+                 a transaction is open on the server",
+                human_duration(age(since)),
+                human_duration(alerts.max_pull_lag)
+            ),
+        );
+    }
+    if input.invalid > 0 {
+        add(
+            ProblemKind::InvalidItems,
+            Severity::Warning,
+            format!(
+                "{} item(s) invalid: the rows fail validation and wait for a fix",
+                input.invalid
+            ),
+        );
+    }
+    if input.open_conflicts > 0 {
+        add(
+            ProblemKind::OpenConflicts,
+            Severity::Warning,
+            format!(
+                "{} open conflict(s): settle with `ebb conflicts resolve`",
+                input.open_conflicts
+            ),
+        );
+    }
+    // Stable: rules above are already in a sensible order within a severity.
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+    Health {
+        healthy: problems.iter().all(|p| p.severity != Severity::Error),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn alerts() -> AlertsConfig {
+        AlertsConfig {
+            max_error_rate: 0.5,
+            error_window: Duration::from_secs(15 * 60),
+            stuck_after: Duration::from_secs(3600),
+            max_last_sync_age: Duration::from_secs(3600),
+            max_pull_lag: Duration::from_secs(600),
+            notify_command: None,
+        }
+    }
+
+    fn fine() -> HealthInput {
+        HealthInput {
+            queue: BTreeMap::from([("pending".into(), 2)]),
+            oldest_pending_at: Some(NOW - 5 * MIN),
+            last_round_ok_at: Some(NOW - MIN),
+            tables: vec![("orders".into(), Some(NOW - MIN))],
+            requests: 100,
+            failed_requests: 10,
+            ..HealthInput::default()
+        }
+    }
+
+    fn kinds(h: &Health) -> Vec<(ProblemKind, Severity)> {
+        h.problems.iter().map(|p| (p.kind, p.severity)).collect()
+    }
+
+    #[test]
+    fn all_fine() {
+        let h = assess(&fine(), &alerts(), NOW);
+        assert!(h.healthy);
+        assert!(h.problems.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn error_rate_needs_enough_requests() {
+        let mut i = fine();
+        i.requests = 4;
+        i.failed_requests = 4;
+        assert!(assess(&i, &alerts(), NOW).healthy);
+        i.requests = 10;
+        i.failed_requests = 5; // exactly the limit: not above it
+        assert!(assess(&i, &alerts(), NOW).healthy);
+        i.failed_requests = 6;
+        let h = assess(&i, &alerts(), NOW);
+        assert!(!h.healthy);
+        assert_eq!(kinds(&h), [(ProblemKind::ErrorRate, Severity::Error)]);
+        assert_eq!(
+            h.problems[0].message,
+            "6 of 10 requests failed in the last 15m (60% > max_error_rate 50%)"
+        );
+    }
+
+    #[test]
+    fn stuck_items() {
+        let mut i = fine();
+        i.oldest_pending_at = Some(NOW - 61 * MIN);
+        let h = assess(&i, &alerts(), NOW);
+        assert_eq!(kinds(&h), [(ProblemKind::StuckItems, Severity::Error)]);
+        assert_eq!(
+            h.problems[0].message,
+            "the oldest unsynced item has waited 1h 1m (stuck_after 1h)"
+        );
+    }
+
+    #[test]
+    fn stale_and_never_synced_tables() {
+        let mut i = fine();
+        i.tables = vec![
+            ("orders".into(), Some(NOW - 90 * MIN)),
+            ("customers".into(), None),
+            ("products".into(), Some(NOW - 59 * MIN)),
+        ];
+        let h = assess(&i, &alerts(), NOW);
+        let messages: Vec<_> = h.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "orders: last synced 1h 30m ago (max_last_sync_age 1h)",
+                "customers: never synced"
+            ]
+        );
+        assert!(!h.healthy);
+    }
+
+    #[test]
+    fn invalid_and_conflicts_are_warnings_dead_is_an_error() {
+        let mut i = fine();
+        i.invalid = 3;
+        i.open_conflicts = 2;
+        let h = assess(&i, &alerts(), NOW);
+        assert!(h.healthy, "{h:?}");
+        assert_eq!(
+            kinds(&h),
+            [
+                (ProblemKind::InvalidItems, Severity::Warning),
+                (ProblemKind::OpenConflicts, Severity::Warning)
+            ]
+        );
+        i.dead = 1;
+        let h = assess(&i, &alerts(), NOW);
+        assert!(!h.healthy);
+        assert_eq!(
+            h.problems[0].kind,
+            ProblemKind::DeadItems,
+            "errors sort first"
+        );
+    }
+
+    #[test]
+    fn pull_lag() {
+        let mut i = fine();
+        i.horizon_stalled_since = Some(NOW - 9 * MIN);
+        assert!(assess(&i, &alerts(), NOW).healthy);
+        i.horizon_stalled_since = Some(NOW - 11 * MIN);
+        let h = assess(&i, &alerts(), NOW);
+        assert_eq!(kinds(&h), [(ProblemKind::PullLag, Severity::Error)]);
+    }
+
+    #[test]
+    fn clock_going_backwards_is_not_an_age() {
+        let mut i = fine();
+        i.oldest_pending_at = Some(NOW + 10 * MIN);
+        i.tables = vec![("orders".into(), Some(NOW + MIN))];
+        assert!(assess(&i, &alerts(), NOW).healthy);
+    }
+
+    #[test]
+    fn serializes_for_status_json() {
+        let mut i = fine();
+        i.invalid = 1;
+        let v = serde_json::to_value(assess(&i, &alerts(), NOW)).unwrap();
+        assert_eq!(v["healthy"], true);
+        assert_eq!(v["problems"][0]["kind"], "invalid_items");
+        assert_eq!(v["problems"][0]["severity"], "warning");
+    }
+}

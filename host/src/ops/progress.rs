@@ -1,0 +1,281 @@
+//! Progress bars for the initial (and any long) pull: one line per table
+//! with the rows pulled so far and the rate, on stderr, built on indicatif.
+//!
+//! Hidden when stderr is not a terminal or with `--quiet`: then every call
+//! is a cheap no-op on a hidden bar. Log lines must not be torn by a bar
+//! redraw, so the CLI sends tracing's output through [`Progress::log_writer`],
+//! which clears the bars, writes the line and redraws them. Called by `sync`
+//! (one [`TableProgress`] per table pulled) and the CLI (construction,
+//! logging). It decides nothing about sync.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a spinner redraws on its own.
+const TICK: Duration = Duration::from_millis(120);
+
+/// The set of progress lines. Clones share the same display.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// `None` when hidden.
+    multi: Option<MultiProgress>,
+}
+
+impl Progress {
+    /// Bars on stderr, unless `quiet` or stderr is not a terminal.
+    pub fn new(quiet: bool) -> Progress {
+        if quiet || !io::stderr().is_terminal() {
+            return Progress::hidden();
+        }
+        Progress {
+            multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// No bars at all.
+    pub fn hidden() -> Progress {
+        Progress { multi: None }
+    }
+
+    /// Whether anything is drawn.
+    pub fn is_visible(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    /// A line for `table`: a spinner with the row count and rows/s, since
+    /// the total is unknown (see [`TableProgress::set_total`] when it is).
+    pub fn table(&self, table: &str) -> TableProgress {
+        let Some(multi) = &self.multi else {
+            return TableProgress {
+                bar: ProgressBar::hidden(),
+            };
+        };
+        let bar = multi.add(ProgressBar::new_spinner());
+        // The template is a literal; if indicatif ever refused it, a plain
+        // spinner is still correct.
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} rows ({per_sec})")
+        {
+            bar.set_style(style);
+        }
+        bar.set_prefix(table.to_owned());
+        bar.enable_steady_tick(TICK);
+        TableProgress { bar }
+    }
+
+    /// Run `f` with the bars cleared, then redraw them.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// A `tracing_subscriber` writer for stderr that never interleaves with
+    /// a bar redraw.
+    pub fn log_writer(&self) -> LogWriter {
+        LogWriter {
+            progress: self.clone(),
+            out: Arc::new(Mutex::new(Box::new(io::stderr()))),
+        }
+    }
+}
+
+/// One table's line.
+#[derive(Debug)]
+pub struct TableProgress {
+    bar: ProgressBar,
+}
+
+impl TableProgress {
+    /// `n` more rows were pulled.
+    pub fn add_rows(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    /// The total became known: show a bar instead of a spinner.
+    pub fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix}: [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
+        ) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+    }
+
+    /// Rows counted so far.
+    pub fn rows(&self) -> u64 {
+        self.bar.position()
+    }
+
+    /// The table is done: the line stays with its final count.
+    pub fn finish(&self) {
+        self.bar.finish_with_message("done");
+    }
+}
+
+/// Writes log output so that bars are cleared first and redrawn after.
+/// Each writer buffers one event and writes it on drop, in one piece.
+#[derive(Clone)]
+pub struct LogWriter {
+    progress: Progress,
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl LogWriter {
+    #[cfg(test)]
+    fn to(progress: Progress, out: Box<dyn Write + Send>) -> LogWriter {
+        LogWriter {
+            progress,
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+}
+
+/// One event's bytes on their way out.
+pub struct LogLine {
+    writer: LogWriter,
+    buf: Vec<u8>,
+}
+
+impl Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let out = &self.writer.out;
+        self.writer.progress.suspend(|| {
+            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+            out.write_all(&buf)?;
+            out.flush()
+        })
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        // Nowhere to report a failed write of a log line to.
+        let _ = self.flush();
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine {
+            writer: self.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn quiet_is_hidden_and_still_counts() {
+        let p = Progress::new(true);
+        assert!(!p.is_visible());
+        let t = p.table("orders");
+        t.add_rows(500);
+        t.add_rows(20);
+        assert_eq!(t.rows(), 520);
+        t.set_total(1000);
+        t.finish();
+    }
+
+    #[test]
+    fn not_a_terminal_is_hidden() {
+        // cargo test captures stderr into a pipe, never a terminal.
+        if !io::stderr().is_terminal() {
+            assert!(!Progress::new(false).is_visible());
+        }
+    }
+
+    #[test]
+    fn visible_bars_count_rows() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let p = Progress { multi: Some(multi) };
+        let a = p.table("orders");
+        let b = p.table("customers");
+        a.add_rows(3);
+        b.add_rows(7);
+        assert_eq!((a.rows(), b.rows()), (3, 7));
+        a.finish();
+        b.finish();
+    }
+
+    #[test]
+    fn log_lines_arrive_whole_with_or_without_bars() {
+        for p in [
+            Progress::hidden(),
+            Progress {
+                multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::hidden())),
+            },
+        ] {
+            let _bar = p.table("orders");
+            let sink = Sink::default();
+            let writer = LogWriter::to(p.clone(), Box::new(sink.clone()));
+            {
+                let mut line = writer.make_writer();
+                line.write_all(b"INFO pulled ").unwrap();
+                line.write_all(b"500 rows\n").unwrap();
+                assert!(
+                    sink.0.lock().unwrap().is_empty(),
+                    "held until the event ends"
+                );
+            }
+            let mut line = writer.make_writer();
+            line.write_all(b"WARN second\n").unwrap();
+            drop(line);
+            assert_eq!(
+                String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(),
+                "INFO pulled 500 rows\nWARN second\n"
+            );
+        }
+    }
+
+    #[test]
+    fn works_as_a_tracing_writer() {
+        let sink = Sink::default();
+        let writer = LogWriter::to(Progress::hidden(), Box::new(sink.clone()));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(table = "orders", "pulled");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("INFO") && text.contains("pulled") && text.contains("orders"),
+            "{text}"
+        );
+    }
+}
