@@ -11,6 +11,20 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod error;
+mod load;
+pub mod raw;
+mod resolve;
+mod starter;
+#[cfg(test)]
+mod tests;
+mod units;
+
+pub use error::ConfigError;
+pub use load::{POLICIES_SCHEMA, load, parse};
+pub use resolve::STRATEGIES;
+pub use starter::starter;
+
 /// The validated configuration. Relative paths in the file are resolved
 /// against the directory that holds policies.toml.
 #[derive(Debug, Clone)]
