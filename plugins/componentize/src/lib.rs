@@ -105,3 +105,105 @@ fn allowed(import: &Import) -> bool {
             && import.name.starts_with("ebb:policy/")
             && import.name.ends_with("@0.1.0"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit_parser::{ManglingAndAbi, Resolve};
+
+    /// A core module for `world` (in `extra` WIT added to the policy WIT),
+    /// with its component type section, as wit-bindgen would emit it.
+    fn module_for(extra: &str, world: &str) -> Vec<u8> {
+        let mut resolve = Resolve::default();
+        let wit =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/policy.wit"))
+                .unwrap();
+        resolve.push_str("policy.wit", &wit).unwrap();
+        let package = resolve.push_str("extra.wit", extra).unwrap();
+        let world = resolve.select_world(&[package], Some(world)).unwrap();
+        let mut module = wit_component::dummy_module(&resolve, world, ManglingAndAbi::Standard32);
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+            false,
+        )
+        .unwrap();
+        module
+    }
+
+    #[test]
+    fn a_policy_world_becomes_a_component_importing_the_host() {
+        let module = module_for(
+            "package test:ok; world ok { include ebb:policy/validator@0.1.0; }",
+            "ok",
+        );
+        let component = componentize(&module).unwrap();
+        let names: Vec<String> = imports(&component)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert!(names.contains(&HOST_INTERFACE.to_string()), "{names:?}");
+        check_imports(&component).unwrap();
+    }
+
+    #[test]
+    fn any_other_import_is_refused_by_name() {
+        let module = module_for(
+            "package test:bad;
+             interface clock { now: func() -> u64; }
+             world bad { include ebb:policy/resolver@0.1.0; import clock; }",
+            "bad",
+        );
+        match componentize(&module) {
+            Err(Error::ForbiddenImport { name }) => assert_eq!(name, "test:bad/clock"),
+            other => panic!("expected a forbidden import, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bare_function_import_is_refused() {
+        let module = module_for(
+            "package test:bare; world bare { include ebb:policy/validator@0.1.0; import random: func() -> u64; }",
+            "bare",
+        );
+        let err = componentize(&module).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForbiddenImport { name } if name == "random"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("may import only `ebb:policy/host@0.1.0`")
+        );
+    }
+
+    #[test]
+    fn a_type_only_import_outside_ebb_policy_is_refused() {
+        let module = module_for(
+            "package test:types;
+             interface shapes { record point { x: u32 } }
+             interface api { use shapes.{point}; get: func() -> point; }
+             world w { include ebb:policy/validator@0.1.0; export api; }",
+            "w",
+        );
+        let err = componentize(&module).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForbiddenImport { name } if name == "test:types/shapes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_and_modules_without_metadata_are_encode_errors() {
+        assert!(matches!(componentize(b"not wasm"), Err(Error::Encode(_))));
+        assert!(matches!(imports(b"not wasm"), Err(Error::Decode(_))));
+        // A module with no component type section encodes to a component
+        // with no imports and no exports (the host refuses it for lacking
+        // the export; it breaks no sandbox rule).
+        let empty = componentize(b"\0asm\x01\0\0\0").unwrap();
+        assert!(imports(&empty).unwrap().is_empty());
+    }
+}
