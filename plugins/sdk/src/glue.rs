@@ -74,9 +74,17 @@ pub fn resolve_wire<R: Resolver>(
 ///
 /// Use once, in a plugin crate built for `wasm32-unknown-unknown`:
 ///
-/// ```ignore
+/// ```
+/// use ebb_policy::{Row, Validator, Violation};
+///
 /// struct Products;
-/// impl ebb_policy::Validator for Products { /* ... */ }
+///
+/// impl Validator for Products {
+///     fn validate(_table: &str, _row: &Row) -> Result<(), Vec<Violation>> {
+///         Ok(())
+///     }
+/// }
+///
 /// ebb_policy::export_validator!(Products);
 /// ```
 #[macro_export]
@@ -114,9 +122,22 @@ macro_rules! export_validator {
 ///
 /// Use once, in a plugin crate built for `wasm32-unknown-unknown`:
 ///
-/// ```ignore
+/// ```
+/// use ebb_policy::{Resolution, Resolver, Row};
+///
 /// struct Stock;
-/// impl ebb_policy::Resolver for Stock { /* ... */ }
+///
+/// impl Resolver for Stock {
+///     fn resolve(
+///         _table: &str,
+///         _local: Option<&Row>,
+///         _remote: Option<&Row>,
+///         _base: Option<&Row>,
+///     ) -> Result<Resolution, String> {
+///         Ok(Resolution::TakeRemote)
+///     }
+/// }
+///
 /// ebb_policy::export_resolver!(Stock);
 /// ```
 #[macro_export]

@@ -10,7 +10,7 @@
 //!
 //! A plugin is a `cdylib` crate:
 //!
-//! ```ignore
+//! ```
 //! use ebb_policy::{Row, RowExt, Validator, Violation};
 //!
 //! pub struct Products;

@@ -7,10 +7,23 @@
 //! builds only; it must not be used by plugin code itself. Called by the
 //! plugin crates' `#[cfg(test)]` modules.
 //!
-//! ```ignore
-//! use ebb_policy::testing;
-//! use serde_json::json;
-//! assert!(testing::validate::<MyValidator>("products", json!({"id": "p1"})).is_ok());
+//! ```
+//! use ebb_policy::serde_json::json;
+//! use ebb_policy::{Row, RowExt, Validator, Violation, testing};
+//!
+//! struct HasId;
+//!
+//! impl Validator for HasId {
+//!     fn validate(_table: &str, row: &Row) -> Result<(), Vec<Violation>> {
+//!         match row.text("id") {
+//!             Some(_) => Ok(()),
+//!             None => Err(vec![Violation::new("id", "is required")]),
+//!         }
+//!     }
+//! }
+//!
+//! assert!(testing::validate::<HasId>("products", json!({"id": "p1"})).is_ok());
+//! assert!(testing::validate::<HasId>("products", json!({})).is_err());
 //! ```
 
 use serde_json::Value;
