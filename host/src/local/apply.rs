@@ -98,7 +98,12 @@ impl Local {
     }
 }
 
-fn apply_one(conn: &Connection, table: &TableSpec, op: &ApplyOp, now: i64) -> Result<(), LocalError> {
+fn apply_one(
+    conn: &Connection,
+    table: &TableSpec,
+    op: &ApplyOp,
+    now: i64,
+) -> Result<(), LocalError> {
     let name = table.name.as_str();
     let pk = op.pk.as_str();
     match &op.action {
@@ -115,7 +120,11 @@ fn apply_one(conn: &Connection, table: &TableSpec, op: &ApplyOp, now: i64) -> Re
         Action::WriteAndPush { row, version, base } => {
             write_row(conn, name, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
-            let op = if row.is_some() { Op::Upsert } else { Op::Delete };
+            let op = if row.is_some() {
+                Op::Upsert
+            } else {
+                Op::Delete
+            };
             touch(conn, name, pk, op, "pending", now)?;
         }
         Action::Conflict {

@@ -101,7 +101,16 @@ pub(crate) fn record(
             "UPDATE _ebb_conflicts SET local = ?3, remote = ?4, base = ?5, remote_version = ?6,
                  policy = ?7, reason = ?8
              WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
-            params![table, pk, local, remote, base, new.remote_version, new.policy, new.reason],
+            params![
+                table,
+                pk,
+                local,
+                remote,
+                base,
+                new.remote_version,
+                new.policy,
+                new.reason
+            ],
         )
         .ctx(|| format!("refreshing a conflict of {table}"))?;
     if updated == 0 {
@@ -109,7 +118,17 @@ pub(crate) fn record(
             "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
                  reason, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![table, pk, local, remote, base, new.remote_version, new.policy, new.reason, now],
+            params![
+                table,
+                pk,
+                local,
+                remote,
+                base,
+                new.remote_version,
+                new.policy,
+                new.reason,
+                now
+            ],
         )
         .ctx(|| format!("recording a conflict of {table}"))?;
     }
@@ -136,7 +155,11 @@ fn get(conn: &Connection, id: i64) -> Result<ConflictRecord, LocalError> {
 impl Local {
     /// Open conflicts (and resolved ones too when asked), oldest first.
     pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<ConflictRecord>, LocalError> {
-        let filter = if include_resolved { "1" } else { "resolved_at IS NULL" };
+        let filter = if include_resolved {
+            "1"
+        } else {
+            "resolved_at IS NULL"
+        };
         let mut stmt = self
             .conn
             .prepare(&format!(
@@ -158,7 +181,12 @@ impl Local {
 
     /// Settles an open conflict (see [`Choice`]) and marks it resolved
     /// with "local", "remote" or "row". One transaction.
-    pub fn resolve_conflict(&mut self, id: i64, choice: Choice, now: i64) -> Result<(), LocalError> {
+    pub fn resolve_conflict(
+        &mut self,
+        id: i64,
+        choice: Choice,
+        now: i64,
+    ) -> Result<(), LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -37,10 +37,11 @@ pub struct Column {
 impl TableInfo {
     /// The column named `name` (SQLite names are case-insensitive).
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns
-            .iter()
-            .find(|c| c.name == name)
-            .or_else(|| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+        self.columns.iter().find(|c| c.name == name).or_else(|| {
+            self.columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+        })
     }
 }
 
@@ -69,7 +70,9 @@ pub fn list_tables(path: &Path) -> Result<Vec<String>, LocalError> {
     let names = stmt
         .query_map([], |r| r.get(0))
         .ctx(|| "listing tables".into())?;
-    names.collect::<Result<_, _>>().ctx(|| "listing tables".into())
+    names
+        .collect::<Result<_, _>>()
+        .ctx(|| "listing tables".into())
 }
 
 /// A draft 2020-12 JSON Schema for rows of the table: INTEGER affinity ->
@@ -138,9 +141,7 @@ pub(crate) fn affinity(decl_type: &str) -> Affinity {
 /// Describes `table` on an open connection; `NoSuchTable` when absent.
 pub(crate) fn describe_conn(conn: &Connection, table: &str) -> Result<TableInfo, LocalError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
-        )
+        .prepare_cached("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)")
         .ctx(|| format!("describing {table}"))?;
     let columns = stmt
         .query_map([table], |r| {

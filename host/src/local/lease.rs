@@ -32,7 +32,12 @@ pub enum Lease {
 
 impl Local {
     /// Takes the lease for `ttl` if it is free, expired, or already ours.
-    pub fn lease_acquire(&mut self, owner: &str, ttl: Duration, now: i64) -> Result<Lease, LocalError> {
+    pub fn lease_acquire(
+        &mut self,
+        owner: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<Lease, LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -69,7 +74,12 @@ impl Local {
 
     /// Extends the lease if `owner` still holds it (even if it lapsed, as
     /// long as nobody took it). `false`: the lease was lost; stop working.
-    pub fn lease_renew(&mut self, owner: &str, ttl: Duration, now: i64) -> Result<bool, LocalError> {
+    pub fn lease_renew(
+        &mut self,
+        owner: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<bool, LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -60,14 +60,19 @@ pub struct QueueItem {
     pub next_attempt_at: Option<i64>,
 }
 
-const ITEM_COLUMNS: &str = "tbl, pk, op, counter, state, attempts, error, queued_at, next_attempt_at";
+const ITEM_COLUMNS: &str =
+    "tbl, pk, op, counter, state, attempts, error, queued_at, next_attempt_at";
 
 fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
     let op: String = r.get(2)?;
     Ok(QueueItem {
         table: r.get(0)?,
         pk: r.get(1)?,
-        op: if op == "delete" { Op::Delete } else { Op::Upsert },
+        op: if op == "delete" {
+            Op::Delete
+        } else {
+            Op::Upsert
+        },
         counter: r.get(3)?,
         state: r.get(4)?,
         attempts: r.get::<_, i64>(5)?.clamp(0, i64::from(u32::MAX)) as u32,
@@ -165,7 +170,11 @@ impl Local {
                 ord,
                 Claimed {
                     change: Change {
-                        op: if row.is_some() { Op::Upsert } else { Op::Delete },
+                        op: if row.is_some() {
+                            Op::Upsert
+                        } else {
+                            Op::Delete
+                        },
                         table,
                         pk,
                         base_version,
@@ -226,15 +235,30 @@ impl Local {
                     attempts,
                     next_attempt_at,
                     error,
-                } => ("retry", Some(*attempts), Some(*next_attempt_at), Some(Some(error))),
-                Settle::Dead { attempts, error } => ("dead", Some(*attempts), None, Some(Some(error))),
+                } => (
+                    "retry",
+                    Some(*attempts),
+                    Some(*next_attempt_at),
+                    Some(Some(error)),
+                ),
+                Settle::Dead { attempts, error } => {
+                    ("dead", Some(*attempts), None, Some(Some(error)))
+                }
                 Settle::Invalid { error } => ("invalid", None, None, Some(Some(error))),
             };
         tx.execute(
             "UPDATE _ebb_queue SET state = ?3, attempts = COALESCE(?4, attempts),
                  next_attempt_at = ?5, error = CASE WHEN ?6 THEN ?7 ELSE error END
              WHERE tbl = ?1 AND pk = ?2",
-            params![table, pk, state, attempts, next, error.is_some(), error.flatten()],
+            params![
+                table,
+                pk,
+                state,
+                attempts,
+                next,
+                error.is_some(),
+                error.flatten()
+            ],
         )
         .ctx(|| format!("settling an item of {table}"))?;
         tx.commit().ctx(|| "committing settle".into())
@@ -283,7 +307,9 @@ impl Local {
         let items = stmt
             .query_map(params_from_iter(args), item)
             .ctx(|| "listing the queue".into())?;
-        items.collect::<Result<_, _>>().ctx(|| "listing the queue".into())
+        items
+            .collect::<Result<_, _>>()
+            .ctx(|| "listing the queue".into())
     }
 }
 

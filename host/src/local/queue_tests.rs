@@ -44,7 +44,12 @@ fn claim_orders_parents_first_and_deletes_last_in_reverse() {
     let del = |t: &str, k: &str| (t.to_string(), k.to_string(), Op::Delete);
     assert_eq!(
         keys(&claimed),
-        [up("parents", "1"), up("items", "a"), del("items", "old"), del("parents", "9")]
+        [
+            up("parents", "1"),
+            up("items", "a"),
+            del("items", "old"),
+            del("parents", "9")
+        ]
     );
     let first = &claimed[0].change;
     assert_eq!(first.device, local.device_id());
@@ -65,7 +70,10 @@ fn claim_respects_limit_and_tables() {
     );
     assert_eq!(local.claim(&specs()[1..], 10, 0, None).unwrap().len(), 1);
     let two = local.claim(&specs(), 2, 0, None).unwrap();
-    assert_eq!(keys(&two).iter().map(|k| k.1.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(
+        keys(&two).iter().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+        ["1", "2"]
+    );
 }
 
 #[test]
@@ -90,7 +98,10 @@ fn edit_while_inflight_goes_back_to_pending() {
     local.install(&specs()).unwrap();
     exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'a')");
     let claimed = local.claim(&specs(), 10, 0, None).unwrap();
-    exec(&local, "UPDATE parents SET name = 'edited in flight' WHERE id = 1");
+    exec(
+        &local,
+        "UPDATE parents SET name = 'edited in flight' WHERE id = 1",
+    );
     let item = queue(&local, "parents", "1");
     assert_eq!(item.state, "inflight");
     assert!(item.counter > claimed[0].change.counter);
@@ -99,7 +110,10 @@ fn edit_while_inflight_goes_back_to_pending() {
     assert_eq!(item.state, "pending");
     assert_eq!(local.row_state("parents", "1").unwrap().unwrap().version, 3);
     let again = local.claim(&specs(), 10, 0, None).unwrap();
-    assert_eq!(again[0].change.row.as_ref().unwrap()["name"], json!("edited in flight"));
+    assert_eq!(
+        again[0].change.row.as_ref().unwrap()["name"],
+        json!("edited in flight")
+    );
     assert_eq!(again[0].change.base_version, Some(3));
 }
 
@@ -117,7 +131,10 @@ fn retry_then_dead_then_revive() {
     local.settle("parents", "1", c.counter, retry).unwrap();
     let item = queue(&local, "parents", "1");
     assert_eq!((item.state.as_str(), item.attempts), ("retry", 1));
-    assert_eq!((item.next_attempt_at, item.error.as_deref()), (Some(100), Some("timeout")));
+    assert_eq!(
+        (item.next_attempt_at, item.error.as_deref()),
+        (Some(100), Some("timeout"))
+    );
     assert!(local.claim(&specs(), 10, 99, None).unwrap().is_empty());
     let again = local.claim(&specs(), 10, 100, None).unwrap();
     assert_eq!(again[0].attempts, 1);
@@ -129,8 +146,18 @@ fn retry_then_dead_then_revive() {
     local.settle("parents", "1", c.counter, dead).unwrap();
     assert_eq!(queue(&local, "parents", "1").state, "dead");
     let revive = Some(Duration::from_secs(10));
-    assert!(local.claim(&specs(), 10, 1_000_000, None).unwrap().is_empty());
-    assert!(local.claim(&specs(), 10, 10_099, revive).unwrap().is_empty());
+    assert!(
+        local
+            .claim(&specs(), 10, 1_000_000, None)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        local
+            .claim(&specs(), 10, 10_099, revive)
+            .unwrap()
+            .is_empty()
+    );
     let revived = local.claim(&specs(), 10, 10_100, revive).unwrap();
     assert_eq!(revived[0].attempts, 0);
     assert_eq!(queue(&local, "parents", "1").attempts, 0);
@@ -149,7 +176,9 @@ fn invalid_release_and_edits_reset_attempts() {
     };
     local.settle("parents", "1", c.counter, retry).unwrap();
     let c = local.claim(&specs(), 10, 0, None).unwrap().remove(0).change;
-    local.settle("parents", "1", c.counter, Settle::Release).unwrap();
+    local
+        .settle("parents", "1", c.counter, Settle::Release)
+        .unwrap();
     let item = queue(&local, "parents", "1");
     assert_eq!((item.state.as_str(), item.attempts), ("pending", 2));
     let c = local.claim(&specs(), 10, 0, None).unwrap().remove(0).change;
@@ -161,7 +190,10 @@ fn invalid_release_and_edits_reset_attempts() {
     assert!(local.claim(&specs(), 10, 0, None).unwrap().is_empty());
     exec(&local, "UPDATE parents SET name = 'fixed' WHERE id = 1");
     let item = queue(&local, "parents", "1");
-    assert_eq!((item.state.as_str(), item.attempts, item.error), ("pending", 0, None));
+    assert_eq!(
+        (item.state.as_str(), item.attempts, item.error),
+        ("pending", 0, None)
+    );
     // a failure reported for a counter that has since moved: pending, fresh attempts
     let c = local.claim(&specs(), 10, 0, None).unwrap().remove(0).change;
     exec(&local, "UPDATE parents SET name = 'again' WHERE id = 1");
@@ -195,7 +227,12 @@ fn vanished_row_is_sent_as_delete_and_stuck_items_recover() {
     assert_eq!(queue(&local, "parents", "1").state, "pending");
     let listed = local.queue_items(&["pending"], 1).unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(local.queue_items(&["dead", "invalid"], 10).unwrap().is_empty());
+    assert!(
+        local
+            .queue_items(&["dead", "invalid"], 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[derive(Debug, Clone)]

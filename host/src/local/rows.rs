@@ -32,7 +32,11 @@ impl Local {
     }
 }
 
-pub(crate) fn get(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowState>, LocalError> {
+pub(crate) fn get(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+) -> Result<Option<RowState>, LocalError> {
     let found: Option<(i64, Option<String>)> = conn
         .query_row(
             "SELECT version, base FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2",

@@ -82,6 +82,9 @@ CREATE INDEX IF NOT EXISTS _ebb_requests_at ON _ebb_requests (at);
 /// Creates or migrates ebb's tables; returns the device id (generated on
 /// the first open).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
+    if let Some(device) = current(conn)? {
+        return Ok(device);
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(|| "starting ebb's schema migration".into())?;
@@ -92,7 +95,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
     if version > known {
         return Err(LocalError::Corrupt {
             what: "_ebb_meta.schema_version".into(),
-            message: format!("version {version} was written by a newer ebb (this one knows {known})"),
+            message: format!(
+                "version {version} was written by a newer ebb (this one knows {known})"
+            ),
         });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
@@ -111,6 +116,22 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
     })?;
     tx.commit().ctx(|| "committing ebb's schema".into())?;
     Ok(device)
+}
+
+/// The device id when the schema is already current: a read, so opening
+/// does not wait for the app's write lock in the usual case.
+fn current(conn: &Connection) -> Result<Option<String>, LocalError> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_ebb_meta')",
+            [],
+            |r| r.get(0),
+        )
+        .ctx(|| "looking for ebb's tables".into())?;
+    if !has_meta || meta_int(conn, "schema_version")? != Some(MIGRATIONS.len() as i64) {
+        return Ok(None);
+    }
+    meta_text(conn, "device_id")
 }
 
 /// Reads one `_ebb_meta` value.

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
 use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::schema::{meta_int, meta_set, meta_text};
@@ -53,13 +53,21 @@ const WAITING: &str = "state IN ('pending', 'retry', 'inflight')";
 
 impl Local {
     /// Records one request's outcome and forgets those older than `window`.
-    pub fn record_request(&mut self, ok: bool, now: i64, window: Duration) -> Result<(), LocalError> {
+    pub fn record_request(
+        &mut self,
+        ok: bool,
+        now: i64,
+        window: Duration,
+    ) -> Result<(), LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record a request".into())?;
-        tx.execute("INSERT INTO _ebb_requests (at, ok) VALUES (?1, ?2)", params![now, ok])
-            .ctx(|| "recording a request".into())?;
+        tx.execute(
+            "INSERT INTO _ebb_requests (at, ok) VALUES (?1, ?2)",
+            params![now, ok],
+        )
+        .ctx(|| "recording a request".into())?;
         tx.execute(
             "DELETE FROM _ebb_requests WHERE at < ?1",
             [now.saturating_sub(millis(window))],
@@ -70,7 +78,12 @@ impl Local {
 
     /// Records the end of a sync round: `error` is kept as the last error
     /// (cleared by a round without one).
-    pub fn record_round(&mut self, ok: bool, error: Option<&str>, now: i64) -> Result<(), LocalError> {
+    pub fn record_round(
+        &mut self,
+        ok: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -185,8 +198,12 @@ mod tests {
         );
         let claimed = local.claim(&specs()[1..], 10, 5, None).unwrap();
         let item = &claimed[0].change;
-        let invalid = Settle::Invalid { error: "qty too big".into() };
-        local.settle("items", &item.pk, item.counter, invalid).unwrap();
+        let invalid = Settle::Invalid {
+            error: "qty too big".into(),
+        };
+        local
+            .settle("items", &item.pk, item.counter, invalid)
+            .unwrap();
         local.record_request(true, 1_000, WINDOW).unwrap();
         local.record_request(true, 20_000, WINDOW).unwrap();
         local.record_request(false, 30_000, WINDOW).unwrap();

@@ -67,7 +67,8 @@ pub(crate) fn install(
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
     meta_set(&tx, "tables", Value::Text(names))?;
-    tx.commit().ctx(|| "committing trigger installation".into())?;
+    tx.commit()
+        .ctx(|| "committing trigger installation".into())?;
     Ok(created)
 }
 
@@ -81,7 +82,9 @@ fn verify(conn: &Connection, spec: &TableSpec) -> Result<String, LocalError> {
         message,
     };
     match keys.as_slice() {
-        [] => Err(bad("has no primary key (ebb needs a one-column primary key)".into())),
+        [] => Err(bad(
+            "has no primary key (ebb needs a one-column primary key)".into(),
+        )),
         [key] if !key.name.eq_ignore_ascii_case(&spec.pk) => Err(bad(format!(
             "primary key is \"{}\", not the configured \"{}\"",
             key.name, spec.pk
@@ -160,7 +163,8 @@ pub(crate) fn trigger_sql(table: &str, pk: &str, version: i64) -> Vec<(String, S
         make(
             "upd",
             "UPDATE",
-            enqueue(&lit, &old_key, "delete", &moved) + &enqueue(&lit, &new_key, "upsert", &new_set),
+            enqueue(&lit, &old_key, "delete", &moved)
+                + &enqueue(&lit, &new_key, "upsert", &new_set),
         ),
         make("del", "DELETE", enqueue(&lit, &old_key, "delete", &old_set)),
     ]
@@ -234,7 +238,10 @@ mod tests {
     #[test]
     fn bad_tables_are_refused() {
         let (_dir, mut local) = open_temp();
-        exec(&local, "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))");
+        exec(
+            &local,
+            "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))",
+        );
         exec(&local, "CREATE TABLE loose (a INTEGER)");
         let spec = |name: &str, pk: &str| TableSpec {
             name: name.into(),
@@ -242,7 +249,11 @@ mod tests {
         };
         let err = local.install(&[spec("nope", "id")]).unwrap_err();
         assert!(matches!(err, LocalError::NoSuchTable { .. }), "{err}");
-        for bad in [spec("pairs", "a"), spec("loose", "a"), spec("parents", "name")] {
+        for bad in [
+            spec("pairs", "a"),
+            spec("loose", "a"),
+            spec("parents", "name"),
+        ] {
             let err = local.install(&[bad]).unwrap_err();
             assert!(matches!(err, LocalError::BadPrimaryKey { .. }), "{err}");
         }
@@ -255,20 +266,29 @@ mod tests {
         local.install(&specs()).unwrap();
         exec(&local, "INSERT INTO parents (id, name) VALUES (42, 'q')");
         let spec = &specs()[0];
-        let row = local.read_row(spec, "42").unwrap().expect("found by text key");
+        let row = local
+            .read_row(spec, "42")
+            .unwrap()
+            .expect("found by text key");
         assert_eq!(row["id"], serde_json::json!(42));
     }
 
     #[test]
     fn odd_table_names_are_quoted() {
         let (_dir, mut local) = open_temp();
-        exec(&local, "CREATE TABLE \"we\"\"ird 'name'\" (\"k\"\"ey\" TEXT PRIMARY KEY, v)");
+        exec(
+            &local,
+            "CREATE TABLE \"we\"\"ird 'name'\" (\"k\"\"ey\" TEXT PRIMARY KEY, v)",
+        );
         let spec = TableSpec {
             name: "we\"ird 'name'".into(),
             pk: "k\"ey".into(),
         };
         local.install(std::slice::from_ref(&spec)).unwrap();
-        exec(&local, "INSERT INTO \"we\"\"ird 'name'\" VALUES ('k''1', 2)");
+        exec(
+            &local,
+            "INSERT INTO \"we\"\"ird 'name'\" VALUES ('k''1', 2)",
+        );
         assert_eq!(queue(&local, &spec.name, "k'1").op, Op::Upsert);
         assert!(local.read_row(&spec, "k'1").unwrap().is_some());
     }

@@ -155,8 +155,15 @@ pub(crate) fn write_row(
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {action}",
         quote_ident(table),
-        names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", "),
-        (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", "),
+        names
+            .iter()
+            .map(|n| quote_ident(n))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (1..=names.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         quote_ident(&pk_col),
     );
     conn.execute(&sql, params_from_iter(values))
@@ -217,8 +224,14 @@ mod tests {
         assert_eq!(to_json(ValueRef::Real(f64::INFINITY)), Value::Null);
         assert_eq!(to_json(ValueRef::Blob(&[0, 255])), json!("AP8="));
         assert_eq!(to_sql(&json!("AP8="), "BLOB"), SqlValue::Blob(vec![0, 255]));
-        assert_eq!(to_sql(&json!("AP8="), "TEXT"), SqlValue::Text("AP8=".into()));
-        assert_eq!(to_sql(&json!("not base64!"), "BLOB"), SqlValue::Text("not base64!".into()));
+        assert_eq!(
+            to_sql(&json!("AP8="), "TEXT"),
+            SqlValue::Text("AP8=".into())
+        );
+        assert_eq!(
+            to_sql(&json!("not base64!"), "BLOB"),
+            SqlValue::Text("not base64!".into())
+        );
         assert_eq!(to_sql(&json!(true), "INTEGER"), SqlValue::Integer(1));
         assert_eq!(to_sql(&json!(2.5), "INTEGER"), SqlValue::Real(2.5));
         assert_eq!(to_sql(&json!([1]), "TEXT"), SqlValue::Text("[1]".into()));
@@ -227,11 +240,20 @@ mod tests {
     #[test]
     fn write_ignores_unknown_keys_and_keeps_missing_columns() {
         let (_dir, local) = open_temp();
-        exec(&local, "INSERT INTO items (id, qty, note) VALUES ('a', 1, 'keep')");
-        let row = json!({"id": "a", "qty": 5, "nope": 1}).as_object().cloned().unwrap();
+        exec(
+            &local,
+            "INSERT INTO items (id, qty, note) VALUES ('a', 1, 'keep')",
+        );
+        let row = json!({"id": "a", "qty": 5, "nope": 1})
+            .as_object()
+            .cloned()
+            .unwrap();
         write_row(&local.conn, "items", "a", Some(&row)).unwrap();
         let back = read_row(&local.conn, "items", "id", "a").unwrap().unwrap();
-        assert_eq!((back["qty"].clone(), back["note"].clone()), (json!(5), json!("keep")));
+        assert_eq!(
+            (back["qty"].clone(), back["note"].clone()),
+            (json!(5), json!("keep"))
+        );
         let wrong = json!({"id": "b"}).as_object().cloned().unwrap();
         assert!(matches!(
             write_row(&local.conn, "items", "a", Some(&wrong)),
@@ -245,8 +267,14 @@ mod tests {
     fn upsert_does_not_cascade() {
         let (_dir, local) = open_temp();
         exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'p')");
-        exec(&local, "INSERT INTO items (id, parent_id, qty) VALUES ('c', 1, 1)");
-        let row = json!({"id": 1, "name": "renamed"}).as_object().cloned().unwrap();
+        exec(
+            &local,
+            "INSERT INTO items (id, parent_id, qty) VALUES ('c', 1, 1)",
+        );
+        let row = json!({"id": 1, "name": "renamed"})
+            .as_object()
+            .cloned()
+            .unwrap();
         write_row(&local.conn, "parents", "1", Some(&row)).unwrap();
         assert!(read_row(&local.conn, "items", "id", "c").unwrap().is_some());
     }
