@@ -52,6 +52,15 @@ pub struct Local {
     device: String,
 }
 
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("device", &self.device)
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
 /// What went wrong on the local side. Messages name tables and keys but
 /// never row contents.
 #[derive(Debug, thiserror::Error)]

@@ -220,8 +220,7 @@ mod tests {
         meta_set(&local.conn, "schema_version", Value::Integer(99)).unwrap();
         drop(local);
         let err = super::super::Local::open(&dir.path().join("app.db"), Default::default())
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(err, LocalError::Corrupt { .. }), "{err}");
     }
 

@@ -15,7 +15,10 @@
 //! configured are dropped. Called by `Local::install`.
 //!
 //! Rows whose primary key is NULL are not captured (they cannot be named on
-//! the server).
+//! the server). SQLite caveat: when the app uses `INSERT OR REPLACE` and the
+//! replace removes a row with a *different* primary key (a clash on another
+//! UNIQUE column), SQLite fires no delete trigger for it unless the app's
+//! connection enables `recursive_triggers`, so that deletion is not captured.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};

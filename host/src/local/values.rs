@@ -264,6 +264,27 @@ mod tests {
     }
 
     #[test]
+    fn generated_columns_are_neither_read_nor_written() {
+        let (_dir, local) = open_temp();
+        exec(
+            &local,
+            "CREATE TABLE g (id INTEGER PRIMARY KEY, a INT, twice INT AS (a * 2) STORED)",
+        );
+        let row = json!({"id": 1, "a": 2, "twice": 99})
+            .as_object()
+            .cloned()
+            .unwrap();
+        write_row(&local.conn, "g", "1", Some(&row)).unwrap();
+        let back = read_row(&local.conn, "g", "id", "1").unwrap().unwrap();
+        assert_eq!(Value::Object(back), json!({"id": 1, "a": 2}));
+        let twice: i64 = local
+            .conn
+            .query_row("SELECT twice FROM g", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(twice, 4);
+    }
+
+    #[test]
     fn upsert_does_not_cascade() {
         let (_dir, local) = open_temp();
         exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'p')");
