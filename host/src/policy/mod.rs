@@ -9,6 +9,7 @@
 //!   (also used by `ebb policy run` / `replay`).
 //! - `sandbox.rs`: the engine, epoch thread, component cache, store limits.
 //! - `schema.rs`: compiled JSON Schemas, errors as field paths.
+//! - `signature.rs`: load-time check of exported function types.
 //! - `merge.rs`: the built-in three-way merge.
 //! - `error.rs`: [`PolicyError`].
 //!
@@ -23,6 +24,7 @@ mod plugin;
 mod policies;
 mod sandbox;
 mod schema;
+mod signature;
 
 pub use error::PolicyError;
 pub use plugin::{CallReport, HOST_IMPORT, Plugin, RESOLVE_EXPORT, Resolution, VALIDATE_EXPORT};

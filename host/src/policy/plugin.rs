@@ -17,7 +17,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::{WitResolution, resolver::ResolverPre, validator::ValidatorPre};
 use super::sandbox::{CallState, Level, Sandbox, deadline_ticks};
-use super::{PolicyError, Violation};
+use super::{PolicyError, Violation, signature};
 use crate::config::PluginLimits;
 use crate::model::Row;
 
@@ -111,6 +111,19 @@ impl Plugin {
                 plugin: name.to_string(),
                 found,
             });
+        }
+        for (exported, interface, func, expected) in [
+            (validates, VALIDATE_EXPORT, "validate", signature::VALIDATE),
+            (resolves, RESOLVE_EXPORT, "resolve", signature::RESOLVE),
+        ] {
+            if exported {
+                signature::check(engine, &ty, interface, func, expected).map_err(|message| {
+                    PolicyError::Load {
+                        plugin: name.to_string(),
+                        message,
+                    }
+                })?;
+            }
         }
         let pre: InstancePre<CallState> =
             sandbox.linker().instantiate_pre(&component).map_err(load_err)?;

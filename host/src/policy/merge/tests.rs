@@ -113,7 +113,7 @@ fn no_base_treats_every_difference_as_both_changed() {
 #[test]
 fn fields_removed_on_one_side_are_removed() {
     let d = m(
-        json!({"id": 1}),
+        json!({"id": 1, "n": 1}),
         json!({"id": 1, "extra": 1, "n": 2}),
         Some(json!({"id": 1, "extra": 1, "n": 1})),
         BothChanged::Manual,
