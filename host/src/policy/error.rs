@@ -47,10 +47,18 @@ pub enum PolicyError {
     /// The input (table name plus rows) is larger than `max_input`; the
     /// plugin was not called.
     #[error("plugin {plugin}: input of {size} bytes exceeds the limit of {limit}")]
-    InputTooLarge { plugin: String, size: u64, limit: u64 },
+    InputTooLarge {
+        plugin: String,
+        size: u64,
+        limit: u64,
+    },
     /// The plugin's answer is larger than `max_output`.
     #[error("plugin {plugin}: output of {size} bytes exceeds the limit of {limit}")]
-    OutputTooLarge { plugin: String, size: u64, limit: u64 },
+    OutputTooLarge {
+        plugin: String,
+        size: u64,
+        limit: u64,
+    },
     /// A merged row that is not a JSON object.
     #[error("plugin {plugin}: merged row is not a JSON object: {message}")]
     OutputNotJson { plugin: String, message: String },

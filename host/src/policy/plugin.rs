@@ -125,8 +125,10 @@ impl Plugin {
                 })?;
             }
         }
-        let pre: InstancePre<CallState> =
-            sandbox.linker().instantiate_pre(&component).map_err(load_err)?;
+        let pre: InstancePre<CallState> = sandbox
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(load_err)?;
         let validator = match validates {
             true => Some(ValidatorPre::new(pre.clone()).map_err(load_err)?),
             false => None,
@@ -172,7 +174,10 @@ impl Plugin {
         table: &str,
         row_json: &str,
     ) -> Result<CallReport<Result<(), Vec<Violation>>>, PolicyError> {
-        let pre = self.validator.as_ref().ok_or_else(|| self.missing(VALIDATE_EXPORT))?;
+        let pre = self
+            .validator
+            .as_ref()
+            .ok_or_else(|| self.missing(VALIDATE_EXPORT))?;
         let input = (table.len() + row_json.len()) as u64;
         let report = self.call(limits, input, |store| {
             let bindings = pre.instantiate(&mut *store)?;
@@ -212,7 +217,10 @@ impl Plugin {
         remote: &str,
         base: Option<&str>,
     ) -> Result<CallReport<Resolution>, PolicyError> {
-        let pre = self.resolver.as_ref().ok_or_else(|| self.missing(RESOLVE_EXPORT))?;
+        let pre = self
+            .resolver
+            .as_ref()
+            .ok_or_else(|| self.missing(RESOLVE_EXPORT))?;
         let input = (table.len() + local.len() + remote.len() + base.map_or(0, str::len)) as u64;
         let report = self.call(limits, input, |store| {
             let bindings = pre.instantiate(&mut *store)?;
@@ -305,7 +313,10 @@ impl Plugin {
             },
             Some(trap) => PolicyError::Trap {
                 plugin,
-                message: trap.to_string().trim_start_matches("wasm trap: ").to_string(),
+                message: trap
+                    .to_string()
+                    .trim_start_matches("wasm trap: ")
+                    .to_string(),
             },
             None => PolicyError::Trap {
                 plugin,

@@ -293,7 +293,11 @@ impl Table {
             Resolution::TakeRemote => Decision::TakeRemote,
             Resolution::Manual(reason) => Decision::Manual(reason),
             Resolution::Merged(row) => {
-                let violations = self.schema.as_ref().map(|s| s.check(&row)).unwrap_or_default();
+                let violations = self
+                    .schema
+                    .as_ref()
+                    .map(|s| s.check(&row))
+                    .unwrap_or_default();
                 if violations.is_empty() {
                     return Decision::Merged(Some(row));
                 }

@@ -174,7 +174,10 @@ mod tests {
     fn bad_schema_names_table_and_file() {
         let err = TableSchema::from_value("t", "t.json", &json!({"type": 12})).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("table t") && text.contains("t.json"), "{text}");
+        assert!(
+            text.contains("table t") && text.contains("t.json"),
+            "{text}"
+        );
         assert!(TableSchema::from_value("t", "t.json", &json!([1])).is_err());
     }
 

@@ -10,7 +10,13 @@ fn row(v: Value) -> Row {
 
 fn m(l: Value, r: Value, b: Option<Value>, on_both: BothChanged) -> Decision {
     let (l, r, b) = (row(l), row(r), b.map(row));
-    merge(Some(&l), Some(&r), b.as_ref(), on_both, &["stock".to_string()])
+    merge(
+        Some(&l),
+        Some(&r),
+        b.as_ref(),
+        on_both,
+        &["stock".to_string()],
+    )
 }
 
 #[test]
@@ -21,7 +27,10 @@ fn one_sided_changes_combine() {
         Some(json!({"id": 1, "name": "tea", "price": 4})),
         BothChanged::Manual,
     );
-    assert_eq!(d, Decision::Merged(Some(row(json!({"id": 1, "name": "Tea", "price": 5})))));
+    assert_eq!(
+        d,
+        Decision::Merged(Some(row(json!({"id": 1, "name": "Tea", "price": 5}))))
+    );
 }
 
 #[test]
@@ -62,8 +71,16 @@ fn delta_needs_three_numbers() {
         Some(json!({"stock": 10})),
         BothChanged::Manual,
     );
-    assert!(matches!(d, Decision::Manual(ref r) if r.contains("stock")), "{d:?}");
-    let d = m(json!({"stock": 7}), json!({"stock": 12}), None, BothChanged::Local);
+    assert!(
+        matches!(d, Decision::Manual(ref r) if r.contains("stock")),
+        "{d:?}"
+    );
+    let d = m(
+        json!({"stock": 7}),
+        json!({"stock": 12}),
+        None,
+        BothChanged::Local,
+    );
     assert_eq!(d, Decision::TakeLocal);
 }
 
@@ -91,7 +108,10 @@ fn both_changed_follows_on_both() {
     let l = json!({"id": 1, "name": "a", "note": "L"});
     let r = json!({"id": 1, "name": "b", "note": "n"});
     let b = Some(json!({"id": 1, "name": "x", "note": "n"}));
-    assert_eq!(m(l.clone(), r.clone(), b.clone(), BothChanged::Local), Decision::TakeLocal);
+    assert_eq!(
+        m(l.clone(), r.clone(), b.clone(), BothChanged::Local),
+        Decision::TakeLocal
+    );
     assert_eq!(
         m(l.clone(), r.clone(), b.clone(), BothChanged::Remote),
         Decision::Merged(Some(row(json!({"id": 1, "name": "b", "note": "L"}))))
@@ -99,15 +119,24 @@ fn both_changed_follows_on_both() {
     let Decision::Manual(reason) = m(l, r, b, BothChanged::Manual) else {
         panic!("expected manual");
     };
-    assert_eq!(reason, "field name changed on both sides: local \"a\", remote \"b\"");
+    assert_eq!(
+        reason,
+        "field name changed on both sides: local \"a\", remote \"b\""
+    );
 }
 
 #[test]
 fn no_base_treats_every_difference_as_both_changed() {
     let l = json!({"id": 1, "a": 1, "b": 2});
     let r = json!({"id": 1, "a": 1, "b": 3});
-    assert_eq!(m(l.clone(), r.clone(), None, BothChanged::Remote), Decision::TakeRemote);
-    assert!(matches!(m(l, r, None, BothChanged::Manual), Decision::Manual(_)));
+    assert_eq!(
+        m(l.clone(), r.clone(), None, BothChanged::Remote),
+        Decision::TakeRemote
+    );
+    assert!(matches!(
+        m(l, r, None, BothChanged::Manual),
+        Decision::Manual(_)
+    ));
 }
 
 #[test]
@@ -126,15 +155,39 @@ fn deleted_sides() {
     let r = row(json!({"id": 1, "n": 2}));
     let b = row(json!({"id": 1, "n": 1}));
     let d = |l: Option<&Row>, r: Option<&Row>, b: Option<&Row>, o| merge(l, r, b, o, &[]);
-    assert_eq!(d(None, None, Some(&b), BothChanged::Manual), Decision::TakeRemote);
-    assert_eq!(d(None, Some(&r), Some(&b), BothChanged::Remote), Decision::TakeRemote);
-    assert_eq!(d(None, Some(&r), Some(&b), BothChanged::Local), Decision::TakeLocal);
-    assert!(matches!(d(None, Some(&r), Some(&b), BothChanged::Manual), Decision::Manual(_)));
-    assert!(matches!(d(Some(&r), None, None, BothChanged::Manual), Decision::Manual(_)));
-    assert_eq!(d(Some(&r), None, Some(&b), BothChanged::Local), Decision::TakeLocal);
+    assert_eq!(
+        d(None, None, Some(&b), BothChanged::Manual),
+        Decision::TakeRemote
+    );
+    assert_eq!(
+        d(None, Some(&r), Some(&b), BothChanged::Remote),
+        Decision::TakeRemote
+    );
+    assert_eq!(
+        d(None, Some(&r), Some(&b), BothChanged::Local),
+        Decision::TakeLocal
+    );
+    assert!(matches!(
+        d(None, Some(&r), Some(&b), BothChanged::Manual),
+        Decision::Manual(_)
+    ));
+    assert!(matches!(
+        d(Some(&r), None, None, BothChanged::Manual),
+        Decision::Manual(_)
+    ));
+    assert_eq!(
+        d(Some(&r), None, Some(&b), BothChanged::Local),
+        Decision::TakeLocal
+    );
     // The deleting side is the only change: it wins whatever on_both says.
-    assert_eq!(d(None, Some(&b), Some(&b), BothChanged::Manual), Decision::TakeLocal);
-    assert_eq!(d(Some(&b), None, Some(&b), BothChanged::Manual), Decision::TakeRemote);
+    assert_eq!(
+        d(None, Some(&b), Some(&b), BothChanged::Manual),
+        Decision::TakeLocal
+    );
+    assert_eq!(
+        d(Some(&b), None, Some(&b), BothChanged::Manual),
+        Decision::TakeRemote
+    );
 }
 
 #[test]

@@ -20,8 +20,16 @@ const NEGATIVE: &str = r#"{"id":1,"price":-3}"#;
 fn assert_good_still_works(sandbox: &Sandbox) {
     let good = load(sandbox, "validator").unwrap();
     let limits = PluginLimits::default();
-    assert_eq!(good.validate(&limits, "products", ROW).unwrap().value, Ok(()));
-    assert!(good.validate(&limits, "products", NEGATIVE).unwrap().value.is_err());
+    assert_eq!(
+        good.validate(&limits, "products", ROW).unwrap().value,
+        Ok(())
+    );
+    assert!(
+        good.validate(&limits, "products", NEGATIVE)
+            .unwrap()
+            .value
+            .is_err()
+    );
 }
 
 fn validate_err(name: &str, limits: &PluginLimits) -> PolicyError {
@@ -178,7 +186,10 @@ fn forbidden_import_is_refused_at_load() {
             import: "wasi:clocks/wall-clock@0.2.0".into()
         }
     );
-    assert!(err.to_string().contains("no WASI, clock, files, network or randomness"));
+    assert!(
+        err.to_string()
+            .contains("no WASI, clock, files, network or randomness")
+    );
     assert_good_still_works(&sandbox);
 }
 
@@ -203,7 +214,10 @@ fn wrong_signature_does_not_load() {
     let PolicyError::Load { message, .. } = &err else {
         panic!("expected a load error, got {err:?}");
     };
-    assert!(message.contains("`validate` has type func(string) -> "), "{message}");
+    assert!(
+        message.contains("`validate` has type func(string) -> "),
+        "{message}"
+    );
     let err = Plugin::from_bytes(&sandbox, "junk.wasm", b"\0asm junk").unwrap_err();
     assert!(matches!(err, PolicyError::Load { ref plugin, .. } if plugin == "junk.wasm"));
     let missing = Plugin::load(&sandbox, Path::new("/nonexistent/x.wasm")).unwrap_err();
@@ -214,13 +228,21 @@ fn wrong_signature_does_not_load() {
 fn calling_the_missing_export_is_unsupported() {
     let sandbox = Sandbox::new().unwrap();
     let resolver = load(&sandbox, "resolver").unwrap();
-    let err = resolver.validate(&PluginLimits::default(), "t", ROW).unwrap_err();
-    assert!(matches!(err, PolicyError::UnsupportedInterface { .. }), "{err:?}");
+    let err = resolver
+        .validate(&PluginLimits::default(), "t", ROW)
+        .unwrap_err();
+    assert!(
+        matches!(err, PolicyError::UnsupportedInterface { .. }),
+        "{err:?}"
+    );
     let validator = load(&sandbox, "validator").unwrap();
     let err = validator
         .resolve(&PluginLimits::default(), "t", ROW, ROW, None)
         .unwrap_err();
-    assert!(matches!(err, PolicyError::UnsupportedInterface { .. }), "{err:?}");
+    assert!(
+        matches!(err, PolicyError::UnsupportedInterface { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -232,14 +254,27 @@ fn input_and_output_sizes_are_capped() {
         ..PluginLimits::default()
     };
     let err = plugin.validate(&limits, "products", ROW).unwrap_err();
-    assert!(matches!(err, PolicyError::InputTooLarge { limit: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, PolicyError::InputTooLarge { limit: 10, .. }),
+        "{err:?}"
+    );
     let limits = PluginLimits {
         max_output: 5,
         ..PluginLimits::default()
     };
     assert!(plugin.validate(&limits, "products", ROW).is_ok());
     let err = plugin.validate(&limits, "products", NEGATIVE).unwrap_err();
-    assert!(matches!(err, PolicyError::OutputTooLarge { size: 25, limit: 5, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PolicyError::OutputTooLarge {
+                size: 25,
+                limit: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -275,18 +310,31 @@ fn same_input_gives_same_answer_and_cost() {
     let local = r#"{"id":1,"qty":2}"#;
     let call = || plugin.resolve(&limits, "stock", local, r#"{"id":1,"qty":10}"#, Some(local));
     let first = call().unwrap();
-    assert_eq!(first.value, Resolution::Merged(serde_json::from_str(local).unwrap()));
+    assert_eq!(
+        first.value,
+        Resolution::Merged(serde_json::from_str(local).unwrap())
+    );
     for _ in 0..5 {
         let again = call().unwrap();
         assert_eq!(again.value, first.value);
         assert_eq!(again.fuel_used, first.fuel_used);
     }
-    let no_base = plugin.resolve(&limits, "stock", local, local, None).unwrap();
+    let no_base = plugin
+        .resolve(&limits, "stock", local, local, None)
+        .unwrap();
     assert_eq!(no_base.value, Resolution::Manual("no base".into()));
-    let deleted = plugin.resolve(&limits, "stock", "null", local, Some(local)).unwrap();
+    let deleted = plugin
+        .resolve(&limits, "stock", "null", local, Some(local))
+        .unwrap();
     assert_eq!(deleted.value, Resolution::TakeRemote);
     let longer = plugin
-        .resolve(&limits, "stock", r#"{"id":1,"qty":2,"n":"x"}"#, local, Some(local))
+        .resolve(
+            &limits,
+            "stock",
+            r#"{"id":1,"qty":2,"n":"x"}"#,
+            local,
+            Some(local),
+        )
         .unwrap();
     assert_eq!(longer.value, Resolution::TakeLocal);
 }
