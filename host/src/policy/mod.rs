@@ -4,7 +4,7 @@
 //! Owns everything wasmtime (nothing outside this folder may use it):
 //! - `policies.rs`: [`Policies`], built once from the `Config`, asked by
 //!   `sync` to validate outgoing rows and settle conflicts; hot-reloads
-//!   changed plugin files.
+//!   changed plugin files (`reload.rs`).
 //! - `plugin.rs`: [`Plugin`], one loaded component and its sandboxed calls
 //!   (also used by `ebb policy run` / `replay`).
 //! - `sandbox.rs`: the engine, epoch thread, component cache, store limits.
@@ -22,6 +22,7 @@ mod error;
 pub mod merge;
 mod plugin;
 mod policies;
+mod reload;
 mod sandbox;
 mod schema;
 mod signature;

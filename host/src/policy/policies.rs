@@ -3,16 +3,12 @@
 //!
 //! Owns turning plugin failures into values with their context (table, pk):
 //! validation fails closed (`Invalid` with one violation), resolution falls
-//! back to `Manual`. Owns hot reload: plugin files are stat'ed, re-hashed
-//! when their mtime or length moved, and swapped in (calls in flight keep
-//! the plugin they started with). Does no SQLite or network I/O.
-
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+//! back to `Manual`. Hot reload of plugin files is `reload.rs`. Does no
+//! SQLite or network I/O.
 
 use super::merge::merge;
-use super::plugin::{Plugin, Resolution, plugin_name};
+use super::plugin::{Resolution, plugin_name};
+use super::reload::{Role, Slot};
 use super::sandbox::{Level, Sandbox};
 use super::schema::{TableSchema, summary};
 use super::{ConflictInput, Decision, PolicyError, Verdict, Violation};
@@ -45,30 +41,6 @@ enum Strategy {
         delta_fields: Vec<String>,
     },
     Plugin(Slot),
-}
-
-/// Which export a slot's plugin must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Validator,
-    Resolver,
-}
-
-/// One configured plugin file and the version of it in use.
-#[derive(Debug)]
-struct Slot {
-    path: PathBuf,
-    role: Role,
-    current: RwLock<Arc<Plugin>>,
-    stamp: Mutex<Stamp>,
-}
-
-/// What the file looked like when last read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    hash: [u8; 32],
 }
 
 impl Policies {
@@ -309,98 +281,6 @@ impl Table {
                 Decision::Manual(format!("table {table}, pk {pk}: {e}"))
             }
         }
-    }
-}
-
-impl Slot {
-    fn load(sandbox: &Sandbox, path: &Path, role: Role, table: &str) -> Result<Slot, PolicyError> {
-        let key = match role {
-            Role::Validator => "validate",
-            Role::Resolver => "resolver",
-        };
-        let in_config = |e: PolicyError| PolicyError::Config {
-            key: format!("tables.{table}.{key}"),
-            source: Box::new(e),
-        };
-        let (modified, len) = stat(path);
-        let plugin = Plugin::load(sandbox, path).map_err(in_config)?;
-        check_role(&plugin, role).map_err(in_config)?;
-        Ok(Slot {
-            path: path.to_path_buf(),
-            role,
-            stamp: Mutex::new(Stamp {
-                modified,
-                len,
-                hash: plugin.hash(),
-            }),
-            current: RwLock::new(Arc::new(plugin)),
-        })
-    }
-
-    /// The plugin in use now; the caller keeps it for the whole call.
-    fn plugin(&self) -> Arc<Plugin> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// `None` when the file did not change.
-    fn reload_if_changed(&self, sandbox: &Sandbox, table: &str) -> Option<Result<(), PolicyError>> {
-        let mut stamp = self.stamp.lock().unwrap_or_else(|p| p.into_inner());
-        let (modified, len) = stat(&self.path);
-        if stamp.modified == modified && stamp.len == len {
-            return None;
-        }
-        stamp.modified = modified;
-        stamp.len = len;
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                return Some(Err(PolicyError::Load {
-                    plugin: plugin_name(&self.path),
-                    message: format!("cannot read {}: {e}", self.path.display()),
-                }));
-            }
-        };
-        let loaded = Plugin::from_bytes(sandbox, &plugin_name(&self.path), &bytes)
-            .and_then(|p| check_role(&p, self.role).map(|()| p));
-        let plugin = match loaded {
-            Ok(plugin) => plugin,
-            Err(e) => return Some(Err(e)),
-        };
-        if plugin.hash() == stamp.hash {
-            return None;
-        }
-        stamp.hash = plugin.hash();
-        tracing::info!(table, plugin = plugin.name(), "plugin reloaded");
-        match self.current.write() {
-            Ok(mut guard) => *guard = Arc::new(plugin),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(plugin),
-        }
-        Some(Ok(()))
-    }
-}
-
-fn check_role(plugin: &Plugin, role: Role) -> Result<(), PolicyError> {
-    let (ok, needed) = match role {
-        Role::Validator => (plugin.validates(), super::VALIDATE_EXPORT),
-        Role::Resolver => (plugin.resolves(), super::RESOLVE_EXPORT),
-    };
-    if ok {
-        return Ok(());
-    }
-    Err(PolicyError::Load {
-        plugin: plugin.name().to_string(),
-        message: format!("this plugin must export {needed}, and does not"),
-    })
-}
-
-/// mtime and length, `(None, 0)` when the file cannot be stat'ed.
-fn stat(path: &Path) -> (Option<SystemTime>, u64) {
-    match std::fs::metadata(path) {
-        Ok(meta) => (meta.modified().ok(), meta.len()),
-        Err(_) => (None, 0),
     }
 }
 

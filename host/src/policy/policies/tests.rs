@@ -6,7 +6,9 @@ use crate::config::{
     AlertsConfig, KeySource, LogFormat, OpsConfig, RateLimitConfig, RemoteConfig, RetryConfig,
     SchemaFile, SyncConfig,
 };
+use crate::policy::Plugin;
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn wat(name: &str) -> PathBuf {
