@@ -11,6 +11,7 @@ use std::future::Future;
 use crate::model::{Change, Cursor, PullPage, PushResult};
 
 mod error;
+pub mod sql;
 pub use error::RemoteError;
 
 /// The server as the sync engine sees it.
