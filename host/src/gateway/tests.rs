@@ -2,7 +2,8 @@
 //! PostgreSQL, each test on its own scratch database with the example
 //! schema and the install script applied, the gateway on 127.0.0.1:0.
 //! What PostgREST does (statuses, error bodies, headers) is what these hold
-//! the gateway to; `sync_contract.rs` holds the sync guarantees.
+//! the gateway to; `push_contract.rs` and `pull_contract.rs` hold the sync
+//! guarantees.
 
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use crate::model::{Change, Cursor, Op, PullPage, PushResult};
 use crate::remote::sql::testdb::{ScratchDb, settle};
 
 mod protocol;
-mod sync_contract;
+mod pull_contract;
+mod push_contract;
 
 const KEY: &str = "test-key-not-a-secret";
 

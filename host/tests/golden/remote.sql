@@ -358,9 +358,12 @@ BEGIN
         SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'pk', k.pk, 'version', k.version, 'txid', k.txid::text, 'deleted', k.deleted,
                    'origin', k.origin,
-                   'row', CASE WHEN k.deleted THEN NULL ELSE public._ebb_strip(to_jsonb(t)) END)
+                   'row', CASE WHEN k.deleted THEN NULL ELSE public._ebb_strip(r.j) END)
                    ORDER BY k.txid, k.pk), '[]'::jsonb)
-        FROM k LEFT JOIN public.%2$I t ON t.ctid = k.rid
+        FROM k LEFT JOIN LATERAL (
+            -- A TID scan per row of the page (a plain join may hash the table).
+            SELECT to_jsonb(t) AS j FROM public.%2$I t WHERE t.ctid = k.rid
+        ) r ON true
     $q$, pkcol, ebb_pull.tbl)
     INTO page_rows
     USING horizon, from_txid, c_pk, ebb_pull.tbl, page + 1;

@@ -363,3 +363,60 @@ async fn soft_delete_breaks_cascade_and_tombstones_do_not() {
     );
     assert!(page.rows.iter().all(|r| r.origin.is_none()));
 }
+
+/// Two devices writing the same row on the same base: whoever commits
+/// second gets a conflict, never a silent overwrite, for a fresh insert
+/// (no row to lock yet) and for an update alike.
+#[tokio::test]
+async fn concurrent_writers_on_one_base_get_one_applied_and_one_conflict() {
+    let db = ScratchDb::with_example().await;
+    for (base, name_a, name_b, expect_version, counter) in
+        [(None, "A1", "B1", 1, 10), (Some(1), "A2", "B2", 2, 11)]
+    {
+        let mut a = db.connect().await;
+        let b = db.connect().await;
+        let ta = a.transaction().await.expect("begin");
+        let mine = json!([change(
+            "products",
+            "race",
+            base,
+            Some(json!({"id": "race", "name": name_a})),
+            counter
+        )]);
+        let out: Value = ta
+            .query_one("SELECT public.ebb_push($1::jsonb)", &[&mine])
+            .await
+            .expect("push a")
+            .get(0);
+        assert_eq!(
+            out["results"][0],
+            json!({"status": "applied", "version": expect_version})
+        );
+        let mut theirs = change(
+            "products",
+            "race",
+            base,
+            Some(json!({"id": "race", "name": name_b})),
+            counter,
+        );
+        theirs.device = "dev-b".into();
+        let other = tokio::spawn(async move { push(&b, json!([theirs])).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if other.is_finished() {
+            panic!("b did not wait: {:?}", other.await);
+        }
+        ta.commit().await.expect("commit a");
+        let r = other.await.expect("b finishes");
+        match &r[0] {
+            PushResult::Conflict {
+                version,
+                row: Some(row),
+                deleted: false,
+            } => {
+                assert_eq!(*version, expect_version);
+                assert_eq!(row["name"], json!(name_a));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+}
