@@ -199,6 +199,9 @@ BEGIN
     EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_pk;
     PERFORM set_config('ebb.origin', v_device, true);
 
+    -- Already answered: a retry of this change, or an older change of a row
+    -- that a newer one from the same device has since replaced. Either way
+    -- the stored answer is the current truth for this device and row.
     SELECT a.counter, a.result INTO prev FROM public._ebb_applied a
     WHERE a.device = v_device AND a.tbl = v_tbl AND a.pk = v_pk;
     IF FOUND AND prev.counter >= v_counter THEN
@@ -391,6 +394,8 @@ SELECT pg_temp._ebb_install_table('debt_payments', 'id');
 -- Supabase's API roles may call the two functions; row level security on
 -- the synced tables still decides what each may read and write (the
 -- functions are SECURITY INVOKER). Skipped on servers without those roles.
+-- Tombstones (table, key, version) are readable by these roles whatever the
+-- row level security of the table they came from.
 DO $grants$
 DECLARE
     r text;

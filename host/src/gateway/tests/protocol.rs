@@ -235,3 +235,40 @@ async fn timeouts_fail_the_call_and_an_exhausted_pool_is_504() {
     assert_error_body(&waiting.body, "PGRST003");
     assert!(waiting.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn bad_settings_are_refused_without_echoing_secrets() {
+    use crate::gateway::{GatewayError, GatewaySettings, serve};
+    let cases = [
+        GatewaySettings::new("host=/tmp user=postgres", ""),
+        {
+            let mut s = GatewaySettings::new("host=/tmp user=postgres", KEY);
+            s.pool_size = 0;
+            s
+        },
+        GatewaySettings::new("postgres://u:hunter2@host:notaport/db", KEY),
+        GatewaySettings::new("password=hunter2 sslmode=bogus", KEY),
+    ];
+    for settings in cases {
+        let debug = format!("{settings:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains(KEY),
+            "{debug}"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let err = serve(listener, settings, async {})
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                GatewayError::Settings(_) | GatewayError::DatabaseUrl(_)
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(!text.contains("hunter2") && !text.contains(KEY), "{text}");
+    }
+}

@@ -1,6 +1,8 @@
 -- Supabase's API roles may call the two functions; row level security on
 -- the synced tables still decides what each may read and write (the
 -- functions are SECURITY INVOKER). Skipped on servers without those roles.
+-- Tombstones (table, key, version) are readable by these roles whatever the
+-- row level security of the table they came from.
 DO $grants$
 DECLARE
     r text;

@@ -43,6 +43,9 @@ BEGIN
     EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_pk;
     PERFORM set_config('ebb.origin', v_device, true);
 
+    -- Already answered: a retry of this change, or an older change of a row
+    -- that a newer one from the same device has since replaced. Either way
+    -- the stored answer is the current truth for this device and row.
     SELECT a.counter, a.result INTO prev FROM public._ebb_applied a
     WHERE a.device = v_device AND a.tbl = v_tbl AND a.pk = v_pk;
     IF FOUND AND prev.counter >= v_counter THEN
