@@ -5,11 +5,34 @@
 //! `load` checks it against `schemas/policies.schema.json`, applies the
 //! documented defaults, parses durations and resolves paths into the
 //! validated `Config` below. Parsing has no side effects: nothing is opened,
-//! connected or created here (the API key is read later, by `remote`).
+//! connected or created here (the API key is read later, by `remote`); the
+//! only files read are policies.toml and the row schemas it names.
 //! Every error names the file and the dotted key.
+//!
+//! Files: `load` (entry points, TOML and schema stages), `raw` (the serde
+//! mirror), `resolve` (defaults and file-wide rules), `tables` (per-table
+//! rules, row schema files, limits), `units` (durations, sizes, identifiers,
+//! URLs), `error` (`ConfigError`), `starter` (what `ebb init` writes).
+//! Callers: the CLI (every command, `ebb check`, `ebb init`) and library
+//! users; everything downstream takes a `Config`, never the raw file.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod error;
+mod load;
+pub mod raw;
+mod resolve;
+mod starter;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod units;
+
+pub use error::ConfigError;
+pub use load::{POLICIES_SCHEMA, load, parse};
+pub use resolve::STRATEGIES;
+pub use starter::starter;
 
 /// The validated configuration. Relative paths in the file are resolved
 /// against the directory that holds policies.toml.

@@ -1,1 +1,287 @@
-//! gateway (placeholder until its work lands)
+//! `ebb gateway`: a PostgREST-compatible server for the two ebb RPCs over a
+//! Postgres pool, for on-premises shops without Supabase and for the tests.
+//!
+//! It serves `POST /rest/v1/rpc/{ebb_push|ebb_pull}` (Supabase's layout) and
+//! `POST /rpc/...` (a self-hosted PostgREST root) with PostgREST's statuses,
+//! error bodies and headers, so the PostgREST client cannot tell the two
+//! apart; `tests.rs` is the contract suite that holds it to that.
+//!
+//! Auth is one shared key: the `apikey` header must equal it, and so must
+//! `Authorization: Bearer ...` when sent (compared in constant time). Every
+//! query runs as the role in `database_url`, so per-device row level
+//! security, which Supabase gets from JWTs, does not apply here.
+//!
+//! The database connection uses no TLS: the gateway is meant to sit next to
+//! its Postgres (loopback, a unix socket or a trusted LAN). Put a TLS proxy in
+//! front of the gateway itself when clients reach it over a network.
+//!
+//! It logs one line per request (method, path, status, milliseconds) and
+//! never the key, the query string or row data. The CLI calls [`serve`];
+//! nothing else in ebb depends on this module.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use sha2::{Digest, Sha256};
+use tokio_postgres::NoTls;
+
+mod error;
+mod rpc;
+
+use error::ApiError;
+
+/// How the gateway runs. Built by the CLI from its flags.
+#[derive(Clone)]
+pub struct GatewaySettings {
+    /// libpq connection string or `postgres://` URL. May hold a password:
+    /// never logged, never in an error.
+    pub database_url: String,
+    /// The key clients must send. Never logged.
+    pub api_key: String,
+    /// Connections kept to Postgres (default 10).
+    pub pool_size: usize,
+    /// `statement_timeout` of every connection (default 30 s); a call that
+    /// runs longer is cancelled (SQLSTATE 57014, HTTP 500).
+    pub statement_timeout: Duration,
+    /// How long a request waits for a free connection before 504 PGRST003
+    /// (default 10 s); also the connect timeout.
+    pub pool_wait_timeout: Duration,
+    /// Largest request body accepted (default 64 MiB); larger is 413.
+    pub max_body_bytes: usize,
+}
+
+impl GatewaySettings {
+    /// Settings with the documented defaults.
+    pub fn new(database_url: impl Into<String>, api_key: impl Into<String>) -> GatewaySettings {
+        GatewaySettings {
+            database_url: database_url.into(),
+            api_key: api_key.into(),
+            pool_size: 10,
+            statement_timeout: Duration::from_secs(30),
+            pool_wait_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl fmt::Debug for GatewaySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewaySettings")
+            .field("database_url", &"<redacted>")
+            .field("api_key", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("pool_wait_timeout", &self.pool_wait_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Why the gateway could not start or stopped. A database that is down
+/// is not one of these: requests answer 503 until it is back.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// `database_url` is not a connection string. The user's to fix. The
+    /// message is the parser's, which does not echo the URL.
+    #[error("gateway: invalid database URL: {0}")]
+    DatabaseUrl(String),
+    /// A setting cannot be used (empty key, zero pool size). The user's to fix.
+    #[error("gateway: {0}")]
+    Settings(String),
+    /// The connection pool could not be built. A bug or a broken runtime.
+    #[error("gateway: cannot build the connection pool: {0}")]
+    Pool(String),
+    /// Serving failed (the listener broke). The process should exit.
+    #[error("gateway: serving failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+struct Shared {
+    pool: Pool,
+    key_digest: [u8; 32],
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests and
+/// returns. The caller binds `listener` (e.g. `127.0.0.1:0` in tests).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    settings: GatewaySettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let app = router(&settings)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(GatewayError::Serve)
+}
+
+fn router(settings: &GatewaySettings) -> Result<Router, GatewayError> {
+    if settings.api_key.is_empty() {
+        return Err(GatewayError::Settings("the API key is empty".into()));
+    }
+    if settings.pool_size == 0 {
+        return Err(GatewayError::Settings(
+            "pool_size must be at least 1".into(),
+        ));
+    }
+    let shared = Arc::new(Shared {
+        pool: pool(settings)?,
+        key_digest: Sha256::digest(settings.api_key.as_bytes()).into(),
+    });
+    Ok(Router::new()
+        .route("/rest/v1/rpc/{function}", any(rpc_handler))
+        .route("/rpc/{function}", any(rpc_handler))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "PGRST125",
+                "Invalid path specified in request URL",
+            )
+        })
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(middleware::from_fn(log))
+        .with_state(shared))
+}
+
+fn pool(settings: &GatewaySettings) -> Result<Pool, GatewayError> {
+    let mut config: tokio_postgres::Config = settings
+        .database_url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| GatewayError::DatabaseUrl(e.to_string()))?;
+    let timeout_ms = settings.statement_timeout.as_millis();
+    let options = match config.get_options() {
+        Some(existing) => format!("{existing} -c statement_timeout={timeout_ms}"),
+        None => format!("-c statement_timeout={timeout_ms}"),
+    };
+    config.options(&options);
+    if config.get_application_name().is_none() {
+        config.application_name("ebb-gateway");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(settings.pool_wait_timeout);
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .wait_timeout(Some(settings.pool_wait_timeout))
+        .create_timeout(Some(settings.pool_wait_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| GatewayError::Pool(e.to_string()))
+}
+
+async fn rpc_handler(
+    State(shared): State<Arc<Shared>>,
+    Path(function): Path<String>,
+    method: Method,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if method != Method::POST {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PGRST101",
+            "Only POST is allowed for these functions",
+        )
+        .into_response();
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PGRST413",
+                "Request body is larger than the gateway accepts",
+            )
+            .hint("Send smaller batches (sync.batch_size).")
+            .into_response();
+        }
+        Err(_) => return ApiError::invalid_body().into_response(),
+    };
+    match rpc::call(&shared.pool, &function, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 401 unless `apikey` is the key and `Authorization`, when sent, is
+/// `Bearer <key>`.
+async fn auth(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    match check_key(request.headers(), &shared.key_digest) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn check_key(headers: &HeaderMap, key_digest: &[u8; 32]) -> Result<(), ApiError> {
+    let Some(apikey) = headers.get("apikey") else {
+        return Err(ApiError::unauthorized(
+            "No API key found in request",
+            "No `apikey` request header was found.",
+        ));
+    };
+    let invalid =
+        || ApiError::unauthorized("Invalid API key", "Double check the gateway's API key.");
+    if !same_key(apikey.as_bytes(), key_digest) {
+        return Err(invalid());
+    }
+    if let Some(authorization) = headers.get(axum::http::header::AUTHORIZATION) {
+        let token = authorization
+            .as_bytes()
+            .strip_prefix(b"Bearer ")
+            .ok_or_else(invalid)?;
+        if !same_key(token, key_digest) {
+            return Err(invalid());
+        }
+    }
+    Ok(())
+}
+
+/// Compares SHA-256 digests in constant time: neither the content nor the
+/// length of the key leaks through timing.
+fn same_key(candidate: &[u8], key_digest: &[u8; 32]) -> bool {
+    let digest: [u8; 32] = Sha256::digest(candidate).into();
+    digest
+        .iter()
+        .zip(key_digest.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// One line per request: method, path (no query string: it may hold a
+/// key), status and milliseconds.
+async fn log(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "ebb::gateway",
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests;

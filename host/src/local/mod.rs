@@ -1,1 +1,210 @@
-//! local (placeholder until its work lands)
+//! The app's SQLite file: ebb's own tables, capture triggers, the change
+//! queue, applying pulled rows, the sync lease, conflicts and status.
+//!
+//! Owns every SQL statement ebb runs against the local database; rusqlite
+//! appears nowhere else. It makes no decisions about what to push, when to
+//! retry or how to settle a conflict (that is `sync`), and it never does
+//! network I/O: every write transaction here is short (`BEGIN IMMEDIATE`,
+//! a few statements, commit), so the app is never blocked for long.
+//!
+//! Called by `sync` (claim, settle, apply, lease), `ops` (status) and `cli`
+//! (`ebb init`, `ebb queue`, `ebb conflicts`). Times are unix milliseconds
+//! passed in by the caller, so tests control the clock.
+//!
+//! Files: `schema` (ebb's tables and their migrations), `triggers`
+//! (capture), `values` (JSON <-> SQLite values, row reads and writes),
+//! `queue` (claim, settle), `rows` (`_ebb_rows`), `apply` (pulled rows), `lease`, `conflicts`,
+//! `status`, `inspect` (table introspection for `ebb init`).
+
+mod apply;
+mod conflicts;
+pub mod inspect;
+mod lease;
+mod queue;
+mod rows;
+mod schema;
+mod status;
+mod triggers;
+mod values;
+
+#[cfg(test)]
+mod testutil;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::config::TableConfig;
+use crate::model::Cursor;
+
+pub use apply::{Action, ApplyOp};
+pub use conflicts::{Choice, ConflictRecord};
+pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema, list_tables};
+pub use lease::Lease;
+pub use queue::{Claimed, QueueItem, Settle};
+pub use rows::RowState;
+pub use status::{LocalStatus, TableStatus};
+
+/// An open handle on the app's SQLite file, with ebb's tables in place.
+pub struct Local {
+    conn: Connection,
+    device: String,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("device", &self.device)
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
+/// What went wrong on the local side. Messages name tables and keys but
+/// never row contents.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// SQLite refused a statement (busy past the timeout, disk full, a
+    /// constraint of the app's schema). `context` says what ebb was doing.
+    /// Usually transient (busy) or the environment's fault; the caller
+    /// ends the round and tries again later.
+    #[error("{context}: {source}")]
+    Sqlite {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A configured table does not exist in the local database. The user's
+    /// to fix (config or app schema); nothing is installed.
+    #[error("table \"{table}\" is configured but does not exist in the local database")]
+    NoSuchTable { table: String },
+    /// The table has no primary key, a composite one, one of an unusable
+    /// type, or not the column the config names. The user's to fix.
+    #[error("table \"{table}\": {message}")]
+    BadPrimaryKey { table: String, message: String },
+    /// `apply`: a queue item's counter is not what the plan expected (the
+    /// app edited the row since the page was planned). Nothing was applied;
+    /// the caller re-plans the page.
+    #[error("table \"{table}\", pk {pk}: edited locally while the pull was planned")]
+    Stale { table: String, pk: String },
+    /// ebb's own tables hold something unreadable (bad JSON in a base row
+    /// or conflict). A bug or a hand edit; reported, not retried.
+    #[error("unreadable {what}: {message}")]
+    Corrupt { what: String, message: String },
+    /// The thing asked for does not exist (a conflict id, an open conflict).
+    #[error("{what} not found")]
+    NotFound { what: String },
+}
+
+/// Attaches "what ebb was doing" to a rusqlite error.
+pub(crate) trait Context<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, LocalError>;
+}
+
+impl<T> Context<T> for Result<T, rusqlite::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, LocalError> {
+        self.map_err(|source| LocalError::Sqlite {
+            context: context(),
+            source,
+        })
+    }
+}
+
+/// A synced table as `local` needs it: its name and one-column primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: String,
+    pub pk: String,
+}
+
+impl From<&TableConfig> for TableSpec {
+    fn from(table: &TableConfig) -> Self {
+        TableSpec {
+            name: table.name.clone(),
+            pk: table.pk.clone(),
+        }
+    }
+}
+
+impl Local {
+    /// Opens (creating if needed) the SQLite file in WAL mode with the given
+    /// busy timeout and foreign keys on, creates or migrates ebb's own
+    /// tables, and generates the device id on first use.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Local, LocalError> {
+        let shown = path.display().to_string();
+        let mut conn = Connection::open(path).ctx(|| format!("opening {shown}"))?;
+        conn.busy_timeout(busy_timeout)
+            .ctx(|| "setting busy_timeout".into())?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .ctx(|| format!("switching {shown} to WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            tracing::warn!(path = %shown, mode = %mode, "database is not in WAL mode");
+        }
+        conn.pragma_update(None, "foreign_keys", true)
+            .ctx(|| "enabling foreign keys".into())?;
+        let device = schema::migrate(&mut conn)?;
+        Ok(Local { conn, device })
+    }
+
+    /// Checks every configured table (exists, one-column primary key named
+    /// as configured) and installs or refreshes the capture triggers; drops
+    /// ebb's triggers on tables no longer configured. Idempotent.
+    pub fn install(&mut self, tables: &[TableSpec]) -> Result<(), LocalError> {
+        triggers::install(&mut self.conn, tables, triggers::TRIGGER_VERSION).map(|_| ())
+    }
+
+    /// This database's device id (a uuid v4 generated once, kept in
+    /// `_ebb_meta`).
+    pub fn device_id(&self) -> &str {
+        &self.device
+    }
+
+    /// The pull position of `table` (the default cursor before the first pull).
+    pub fn cursor(&self, table: &str) -> Result<Cursor, LocalError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT txid, pk FROM _ebb_cursors WHERE tbl = ?1",
+                [table],
+                |r| {
+                    Ok(Cursor {
+                        txid: r.get(0)?,
+                        pk: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .ctx(|| format!("reading the cursor of {table}"))?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// Records that `table` finished a complete sync at `now`.
+    pub fn set_last_sync(&mut self, table: &str, now: i64) -> Result<(), LocalError> {
+        self.conn
+            .execute(
+                "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
+                 ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
+                rusqlite::params![table, now],
+            )
+            .ctx(|| format!("recording the last sync of {table}"))?;
+        Ok(())
+    }
+}
+
+/// Quotes an SQL identifier ("" doubling).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal ('' doubling), for DDL that takes no
+/// parameters (trigger bodies).
+pub(crate) fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -13,6 +13,7 @@ use crate::model::{Change, Cursor, PullPage, PushResult};
 mod error;
 pub mod postgrest;
 pub mod ratelimit;
+pub mod sql;
 pub use error::RemoteError;
 
 /// The server as the sync engine sees it.

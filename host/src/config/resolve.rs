@@ -1,0 +1,315 @@
+//! Raw policies.toml -> the validated `Config`: defaults, units, paths,
+//! cross-key rules.
+//!
+//! Owns every default (the ones documented on the `Config` types) and every
+//! rule the JSON Schema cannot state: durations and sizes, one key source,
+//! resolver only with the plugin strategy, merge keys only with merge,
+//! identifiers, duplicate tables, limits inheriting `[plugin_limits]`. Reads
+//! nothing itself; `tables` (the per-table half) reads the row schema files.
+//! Called by `load` only, after the schema check; errors name the dotted key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{
+    RawAlerts, RawConfig, RawOps, RawRateLimit, RawRemote, RawRetry, RawSize, RawSync,
+};
+use super::tables::{limits, table};
+use super::units;
+use super::*;
+
+/// The strategies `conflict` accepts, as written in the file.
+pub const STRATEGIES: [&str; 5] = ["server_wins", "client_wins", "merge", "manual", "plugin"];
+
+/// Where the file is: for error messages and relative paths.
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) dir: PathBuf,
+}
+
+impl Ctx<'_> {
+    pub(super) fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn file(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// A duration, or `default` when unset; `nonzero` refuses "0s".
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        raw: Option<&String>,
+        default: Duration,
+        nonzero: bool,
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = raw else { return Ok(default) };
+        let d = units::duration(text).map_err(|m| self.invalid(key, m))?;
+        if nonzero && d.is_zero() {
+            return Err(self.invalid(key, format!("must be longer than zero (got {text:?})")));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn size(
+        &self,
+        key: &str,
+        raw: Option<&RawSize>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(RawSize::Bytes(n)) => Ok(*n),
+            Some(RawSize::Text(t)) => units::size(t).map_err(|m| self.invalid(key, m)),
+        }
+    }
+}
+
+pub(super) fn resolve(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let cx = Ctx { path, dir };
+    let base_limits = limits(
+        &cx,
+        "plugin_limits",
+        raw.plugin_limits.as_ref(),
+        &PluginLimits::default(),
+    )?;
+    let mut tables: Vec<TableConfig> = Vec::with_capacity(raw.tables.len());
+    for (name, table) in &raw.tables {
+        let name = name.get_ref();
+        let resolved = self::table(&cx, name, table, &base_limits)?;
+        if let Some(other) = tables.iter().find(|t| t.name.eq_ignore_ascii_case(name)) {
+            return Err(cx.invalid(
+                &format!("tables.{name}"),
+                format!("duplicate of tables.{} (SQL names ignore case)", other.name),
+            ));
+        }
+        tables.push(resolved);
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        database: cx.file(&raw.database),
+        remote: remote(&cx, &raw.remote)?,
+        sync: sync(&cx, raw.sync.as_ref())?,
+        retry: retry(&cx, raw.retry.as_ref())?,
+        rate_limit: rate_limit(&cx, raw.rate_limit.as_ref())?,
+        alerts: alerts(&cx, raw.alerts.as_ref())?,
+        ops: ops(&cx, raw.ops.as_ref())?,
+        tables,
+    })
+}
+
+fn remote(cx: &Ctx, r: &RawRemote) -> Result<RemoteConfig, ConfigError> {
+    let url = r.url.trim().trim_end_matches('/').to_string();
+    units::http_url(&url).map_err(|m| cx.invalid("remote.url", m))?;
+    let rest_root = match &r.rest_root {
+        Some(root) => root.trim().trim_end_matches('/').to_string(),
+        None => format!("{url}/rest/v1"),
+    };
+    units::http_url(&rest_root).map_err(|m| cx.invalid("remote.rest_root", m))?;
+    let api_key = match (&r.api_key_env, &r.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(cx.invalid(
+                "remote.api_key_file",
+                "set only one of api_key_env and api_key_file",
+            ));
+        }
+        (Some(var), None) => KeySource::Env(var.clone()),
+        (None, Some(file)) => KeySource::File(cx.file(file)),
+        (None, None) => KeySource::Env("EBB_API_KEY".to_string()),
+    };
+    Ok(RemoteConfig {
+        url,
+        rest_root,
+        api_key,
+        timeout: cx.duration(
+            "remote.timeout",
+            r.timeout.as_ref(),
+            Duration::from_secs(30),
+            true,
+        )?,
+        connect_timeout: cx.duration(
+            "remote.connect_timeout",
+            r.connect_timeout.as_ref(),
+            Duration::from_secs(10),
+            true,
+        )?,
+    })
+}
+
+fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
+    let count = |key: &str, v: Option<u64>, default: usize| -> Result<usize, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(0) => Err(cx.invalid(key, "must be at least 1")),
+            Some(n) => usize::try_from(n).map_err(|_| cx.invalid(key, "too large")),
+        }
+    };
+    Ok(SyncConfig {
+        interval: cx.duration(
+            "sync.interval",
+            s.and_then(|s| s.interval.as_ref()),
+            Duration::from_secs(30),
+            true,
+        )?,
+        batch_size: count("sync.batch_size", s.and_then(|s| s.batch_size), 100)?,
+        pull_page_size: count("sync.pull_page_size", s.and_then(|s| s.pull_page_size), 500)?,
+        lease: cx.duration(
+            "sync.lease",
+            s.and_then(|s| s.lease.as_ref()),
+            Duration::from_secs(60),
+            true,
+        )?,
+        busy_timeout: cx.duration(
+            "sync.busy_timeout",
+            s.and_then(|s| s.busy_timeout.as_ref()),
+            Duration::from_secs(5),
+            false,
+        )?,
+        wait_for_lock: s.and_then(|s| s.wait_for_lock).unwrap_or(false),
+    })
+}
+
+fn retry(cx: &Ctx, r: Option<&RawRetry>) -> Result<RetryConfig, ConfigError> {
+    let max_attempts = match r.and_then(|r| r.max_attempts) {
+        None => 5,
+        Some(0) => return Err(cx.invalid("retry.max_attempts", "must be at least 1")),
+        Some(n) => u32::try_from(n).map_err(|_| cx.invalid("retry.max_attempts", "too large"))?,
+    };
+    let initial_backoff = cx.duration(
+        "retry.initial_backoff",
+        r.and_then(|r| r.initial_backoff.as_ref()),
+        Duration::from_secs(1),
+        true,
+    )?;
+    let max_backoff = cx.duration(
+        "retry.max_backoff",
+        r.and_then(|r| r.max_backoff.as_ref()),
+        Duration::from_secs(300),
+        true,
+    )?;
+    if max_backoff < initial_backoff {
+        return Err(cx.invalid(
+            "retry.max_backoff",
+            format!(
+                "{} is shorter than retry.initial_backoff ({})",
+                humantime::format_duration(max_backoff),
+                humantime::format_duration(initial_backoff)
+            ),
+        ));
+    }
+    let jitter = r.and_then(|r| r.jitter).unwrap_or(0.2);
+    if !(0.0..=1.0).contains(&jitter) {
+        return Err(cx.invalid("retry.jitter", format!("{jitter} is outside 0 to 1")));
+    }
+    let dead = cx.duration(
+        "retry.retry_dead_after",
+        r.and_then(|r| r.retry_dead_after.as_ref()),
+        Duration::from_secs(3600),
+        false,
+    )?;
+    Ok(RetryConfig {
+        max_attempts,
+        initial_backoff,
+        max_backoff,
+        jitter,
+        retry_dead_after: (!dead.is_zero()).then_some(dead),
+    })
+}
+
+fn rate_limit(cx: &Ctx, r: Option<&RawRateLimit>) -> Result<RateLimitConfig, ConfigError> {
+    let requests_per_second = r.and_then(|r| r.requests_per_second).unwrap_or(10.0);
+    if !(requests_per_second.is_finite() && requests_per_second > 0.0) {
+        return Err(cx.invalid(
+            "rate_limit.requests_per_second",
+            format!("{requests_per_second} must be above 0"),
+        ));
+    }
+    let burst = match r.and_then(|r| r.burst) {
+        None => 20,
+        Some(0) => return Err(cx.invalid("rate_limit.burst", "must be at least 1")),
+        Some(b) => u32::try_from(b).map_err(|_| cx.invalid("rate_limit.burst", "too large"))?,
+    };
+    Ok(RateLimitConfig {
+        requests_per_second,
+        burst,
+    })
+}
+
+fn alerts(cx: &Ctx, a: Option<&RawAlerts>) -> Result<AlertsConfig, ConfigError> {
+    let max_error_rate = a.and_then(|a| a.max_error_rate).unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&max_error_rate) {
+        return Err(cx.invalid(
+            "alerts.max_error_rate",
+            format!("{max_error_rate} is outside 0 to 1"),
+        ));
+    }
+    let notify_command = match a.and_then(|a| a.notify_command.as_ref()) {
+        Some(argv) if argv.first().is_none_or(|p| p.is_empty()) => {
+            return Err(cx.invalid(
+                "alerts.notify_command",
+                "needs a program name first (leave the key out to disable)",
+            ));
+        }
+        other => other.cloned(),
+    };
+    let hour = Duration::from_secs(3600);
+    Ok(AlertsConfig {
+        max_error_rate,
+        error_window: cx.duration(
+            "alerts.error_window",
+            a.and_then(|a| a.error_window.as_ref()),
+            Duration::from_secs(900),
+            true,
+        )?,
+        stuck_after: cx.duration(
+            "alerts.stuck_after",
+            a.and_then(|a| a.stuck_after.as_ref()),
+            hour,
+            true,
+        )?,
+        max_last_sync_age: cx.duration(
+            "alerts.max_last_sync_age",
+            a.and_then(|a| a.max_last_sync_age.as_ref()),
+            hour,
+            true,
+        )?,
+        max_pull_lag: cx.duration(
+            "alerts.max_pull_lag",
+            a.and_then(|a| a.max_pull_lag.as_ref()),
+            Duration::from_secs(600),
+            true,
+        )?,
+        notify_command,
+    })
+}
+
+fn ops(cx: &Ctx, o: Option<&RawOps>) -> Result<OpsConfig, ConfigError> {
+    let listen = match o
+        .and_then(|o| o.listen.as_deref())
+        .unwrap_or("127.0.0.1:9464")
+        .trim()
+    {
+        "" => None,
+        addr => {
+            units::listen_addr(addr).map_err(|m| cx.invalid("ops.listen", m))?;
+            Some(addr.to_string())
+        }
+    };
+    let log_format = match o.and_then(|o| o.log_format.as_deref()).unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            return Err(cx.invalid(
+                "ops.log_format",
+                format!("unknown format {other:?} (expected text | json)"),
+            ));
+        }
+    };
+    Ok(OpsConfig { listen, log_format })
+}

@@ -1,0 +1,242 @@
+//! `_ebb_conflicts`: manual conflicts waiting for a person, and settling them.
+//!
+//! Owns recording (at most one unresolved conflict per row; a newer remote
+//! version refreshes it), listing, and `resolve_conflict`, which writes the
+//! chosen content under the capture guard, fixes `_ebb_rows` and the queue,
+//! and marks the conflict resolved, all in one transaction. Decides
+//! nothing about which side wins: `sync` (policies) and `cli` (`ebb
+//! conflicts resolve`) do.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::queue::touch;
+use super::schema::set_guard;
+use super::values::{key_column, parse_row, read_row, row_text, write_row};
+use super::{Context, Local, LocalError, inspect, rows};
+use crate::model::{Op, Row};
+
+/// One conflict, open or resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictRecord {
+    pub id: i64,
+    pub table: String,
+    pub pk: String,
+    pub local: Option<Row>,
+    pub remote: Option<Row>,
+    pub base: Option<Row>,
+    pub remote_version: i64,
+    pub policy: String,
+    pub reason: String,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+    pub resolution: Option<String>,
+}
+
+/// How a person settles a conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice {
+    /// Keep the local row and push it over the remote one.
+    Local,
+    /// Take the remote row (or its deletion).
+    Remote,
+    /// Write this row and push it.
+    Row(Row),
+}
+
+/// A conflict to record (see `Action::Conflict`).
+pub(crate) struct Incoming<'a> {
+    pub local: Option<&'a Row>,
+    pub remote: Option<&'a Row>,
+    pub base: Option<&'a Row>,
+    pub remote_version: i64,
+    pub policy: &'a str,
+    pub reason: &'a str,
+}
+
+const COLUMNS: &str = "id, tbl, pk, local, remote, base, remote_version, policy, reason, \
+                       created_at, resolved_at, resolution";
+
+fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConflictRecord, [Option<String>; 3])> {
+    let texts = [r.get(3)?, r.get(4)?, r.get(5)?];
+    Ok((
+        ConflictRecord {
+            id: r.get(0)?,
+            table: r.get(1)?,
+            pk: r.get(2)?,
+            local: None,
+            remote: None,
+            base: None,
+            remote_version: r.get(6)?,
+            policy: r.get(7)?,
+            reason: r.get(8)?,
+            created_at: r.get(9)?,
+            resolved_at: r.get(10)?,
+            resolution: r.get(11)?,
+        },
+        texts,
+    ))
+}
+
+fn parse(found: (ConflictRecord, [Option<String>; 3])) -> Result<ConflictRecord, LocalError> {
+    let (mut record, [local, remote, base]) = found;
+    let what = |side: &str| format!("_ebb_conflicts {} {side} row", record.id);
+    record.local = parse_row(local, &what("local"))?;
+    record.remote = parse_row(remote, &what("remote"))?;
+    record.base = parse_row(base, &what("base"))?;
+    Ok(record)
+}
+
+/// Records a conflict, or refreshes the open one for the same row.
+pub(crate) fn record(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    new: Incoming<'_>,
+    now: i64,
+) -> Result<(), LocalError> {
+    let [local, remote, base] = [new.local, new.remote, new.base].map(row_text);
+    let updated = conn
+        .execute(
+            "UPDATE _ebb_conflicts SET local = ?3, remote = ?4, base = ?5, remote_version = ?6,
+                 policy = ?7, reason = ?8
+             WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
+            params![
+                table,
+                pk,
+                local,
+                remote,
+                base,
+                new.remote_version,
+                new.policy,
+                new.reason
+            ],
+        )
+        .ctx(|| format!("refreshing a conflict of {table}"))?;
+    if updated == 0 {
+        conn.execute(
+            "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
+                 reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                table,
+                pk,
+                local,
+                remote,
+                base,
+                new.remote_version,
+                new.policy,
+                new.reason,
+                now
+            ],
+        )
+        .ctx(|| format!("recording a conflict of {table}"))?;
+    }
+    Ok(())
+}
+
+fn get(conn: &Connection, id: i64) -> Result<ConflictRecord, LocalError> {
+    let found = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM _ebb_conflicts WHERE id = ?1"),
+            [id],
+            record_of,
+        )
+        .optional()
+        .ctx(|| format!("reading conflict {id}"))?;
+    match found {
+        Some(found) => parse(found),
+        None => Err(LocalError::NotFound {
+            what: format!("conflict {id}"),
+        }),
+    }
+}
+
+impl Local {
+    /// Open conflicts (and resolved ones too when asked), oldest first.
+    pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<ConflictRecord>, LocalError> {
+        let filter = if include_resolved {
+            "1"
+        } else {
+            "resolved_at IS NULL"
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM _ebb_conflicts WHERE {filter} ORDER BY id"
+            ))
+            .ctx(|| "listing conflicts".into())?;
+        let found = stmt
+            .query_map([], record_of)
+            .ctx(|| "listing conflicts".into())?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx(|| "listing conflicts".into())?;
+        found.into_iter().map(parse).collect()
+    }
+
+    /// One conflict by id.
+    pub fn conflict(&self, id: i64) -> Result<ConflictRecord, LocalError> {
+        get(&self.conn, id)
+    }
+
+    /// Settles an open conflict (see [`Choice`]) and marks it resolved
+    /// with "local", "remote" or "row". One transaction.
+    pub fn resolve_conflict(
+        &mut self,
+        id: i64,
+        choice: Choice,
+        now: i64,
+    ) -> Result<(), LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| format!("starting to resolve conflict {id}"))?;
+        let record = get(&tx, id)?;
+        if record.resolved_at.is_some() {
+            return Err(LocalError::NotFound {
+                what: format!("open conflict {id} (it is already resolved)"),
+            });
+        }
+        tx.pragma_update(None, "defer_foreign_keys", true)
+            .ctx(|| "deferring foreign keys".into())?;
+        set_guard(&tx, true)?;
+        let (table, pk) = (record.table.as_str(), record.pk.as_str());
+        let remote = record.remote.as_ref();
+        rows::set(&tx, table, pk, record.remote_version, remote)?;
+        let resolution = match choice {
+            Choice::Local => {
+                let pk_col = key_column(&inspect::describe_conn(&tx, table)?)?;
+                let exists = read_row(&tx, table, &pk_col, pk)?.is_some();
+                let op = if exists { Op::Upsert } else { Op::Delete };
+                touch(&tx, table, pk, op, "pending", now)?;
+                "local"
+            }
+            Choice::Remote => {
+                write_row(&tx, table, pk, remote)?;
+                tx.execute(
+                    "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
+                    params![table, pk],
+                )
+                .ctx(|| format!("dropping a queue item of {table}"))?;
+                "remote"
+            }
+            Choice::Row(row) => {
+                write_row(&tx, table, pk, Some(&row))?;
+                touch(&tx, table, pk, Op::Upsert, "pending", now)?;
+                "row"
+            }
+        };
+        tx.execute(
+            "UPDATE _ebb_conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+            params![id, now, resolution],
+        )
+        .ctx(|| format!("marking conflict {id} resolved"))?;
+        set_guard(&tx, false)?;
+        tx.commit()
+            .ctx(|| format!("committing the resolution of conflict {id}"))
+    }
+}
+
+#[cfg(test)]
+#[path = "conflicts_tests.rs"]
+mod tests;

@@ -1,0 +1,152 @@
+//! Tests of conflict recording and resolution (a child module of `conflicts`).
+
+use serde_json::json;
+
+use super::super::testutil::{exec, open_temp, queue, specs};
+use super::super::{Action, ApplyOp, TableSpec};
+use super::*;
+
+fn row(value: serde_json::Value) -> Row {
+    value.as_object().cloned().expect("object")
+}
+
+fn parents() -> TableSpec {
+    specs().remove(0)
+}
+
+/// A local edit of parents/1 in conflict with a remote row at version 5.
+fn conflicted(local: &mut Local, remote: Option<Row>) -> (i64, i64) {
+    local.install(&specs()).unwrap();
+    exec(local, "INSERT INTO parents (id, name) VALUES (1, 'mine')");
+    let counter = queue(local, "parents", "1").counter;
+    let op = ApplyOp {
+        pk: "1".into(),
+        expect_counter: Some(counter),
+        action: Action::Conflict {
+            local: Some(row(json!({"id": 1, "name": "mine"}))),
+            remote,
+            base: Some(row(json!({"id": 1, "name": "base"}))),
+            remote_version: 5,
+            policy: "manual".into(),
+            reason: "name changed on both sides".into(),
+        },
+    };
+    local.apply(&parents(), &[op], None, 10).unwrap();
+    let open = local.conflicts(false).unwrap();
+    assert_eq!(open.len(), 1);
+    (open[0].id, counter)
+}
+
+#[test]
+fn take_local_requeues_with_a_new_counter() {
+    let (_dir, mut local) = open_temp();
+    let theirs = row(json!({"id": 1, "name": "theirs"}));
+    let (id, counter) = conflicted(&mut local, Some(theirs.clone()));
+    let record = local.conflict(id).unwrap();
+    assert_eq!(record.local.unwrap()["name"], json!("mine"));
+    assert_eq!(record.base.unwrap()["name"], json!("base"));
+    local.resolve_conflict(id, Choice::Local, 20).unwrap();
+    let item = queue(&local, "parents", "1");
+    assert_eq!((item.state.as_str(), item.op), ("pending", Op::Upsert));
+    assert!(item.counter > counter);
+    let state = local.row_state("parents", "1").unwrap().unwrap();
+    assert_eq!((state.version, state.base), (5, Some(theirs)));
+    assert_eq!(
+        local.read_row(&parents(), "1").unwrap().unwrap()["name"],
+        json!("mine")
+    );
+    let done = local.conflict(id).unwrap();
+    assert_eq!(
+        (done.resolved_at, done.resolution.as_deref()),
+        (Some(20), Some("local"))
+    );
+    assert!(local.conflicts(false).unwrap().is_empty());
+    assert_eq!(local.conflicts(true).unwrap().len(), 1);
+    let claimed = local.claim(&specs(), 10, 0, None).unwrap();
+    assert_eq!(claimed[0].change.base_version, Some(5));
+}
+
+#[test]
+fn take_remote_writes_it_uncaptured() {
+    let (_dir, mut local) = open_temp();
+    let theirs = row(json!({"id": 1, "name": "theirs"}));
+    let (id, _) = conflicted(&mut local, Some(theirs.clone()));
+    local.resolve_conflict(id, Choice::Remote, 20).unwrap();
+    assert!(local.queue_item("parents", "1").unwrap().is_none());
+    assert_eq!(local.read_row(&parents(), "1").unwrap(), Some(theirs));
+    assert_eq!(local.row_state("parents", "1").unwrap().unwrap().version, 5);
+    let err = local.resolve_conflict(id, Choice::Remote, 30).unwrap_err();
+    assert!(matches!(err, LocalError::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn take_remote_deletion_deletes() {
+    let (_dir, mut local) = open_temp();
+    let (id, _) = conflicted(&mut local, None);
+    local.resolve_conflict(id, Choice::Remote, 20).unwrap();
+    assert!(local.read_row(&parents(), "1").unwrap().is_none());
+    assert!(local.queue_item("parents", "1").unwrap().is_none());
+    let state = local.row_state("parents", "1").unwrap().unwrap();
+    assert_eq!((state.version, state.base), (5, None));
+}
+
+#[test]
+fn a_given_row_is_written_and_pushed() {
+    let (_dir, mut local) = open_temp();
+    let (id, counter) = conflicted(&mut local, Some(row(json!({"id": 1, "name": "theirs"}))));
+    let chosen = row(json!({"id": 1, "name": "both"}));
+    local
+        .resolve_conflict(id, Choice::Row(chosen.clone()), 20)
+        .unwrap();
+    assert_eq!(local.read_row(&parents(), "1").unwrap(), Some(chosen));
+    let item = queue(&local, "parents", "1");
+    assert_eq!(item.state, "pending");
+    assert!(item.counter > counter);
+    assert_eq!(
+        local.conflict(id).unwrap().resolution.as_deref(),
+        Some("row")
+    );
+    let wrong_key = row(json!({"id": 2, "name": "x"}));
+    let (_dir2, mut other) = open_temp();
+    let (id2, _) = conflicted(&mut other, None);
+    let err = other
+        .resolve_conflict(id2, Choice::Row(wrong_key), 20)
+        .unwrap_err();
+    assert!(matches!(err, LocalError::BadPrimaryKey { .. }), "{err}");
+    assert!(
+        other.conflict(id2).unwrap().resolved_at.is_none(),
+        "rolled back"
+    );
+}
+
+#[test]
+fn unknown_conflict_is_not_found() {
+    let (_dir, mut local) = open_temp();
+    assert!(matches!(
+        local.conflict(42),
+        Err(LocalError::NotFound { .. })
+    ));
+    assert!(matches!(
+        local.resolve_conflict(42, Choice::Local, 0),
+        Err(LocalError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn corrupt_rows_are_reported() {
+    let (_dir, mut local) = open_temp();
+    let (id, _) = conflicted(&mut local, None);
+    exec(&local, "UPDATE _ebb_conflicts SET local = '{not json'");
+    assert!(matches!(
+        local.conflict(id),
+        Err(LocalError::Corrupt { .. })
+    ));
+    exec(
+        &local,
+        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES ('parents', '9', 1, '[1]')",
+    );
+    assert!(matches!(
+        local.row_state("parents", "9"),
+        Err(LocalError::Corrupt { .. })
+    ));
+}

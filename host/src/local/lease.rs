@@ -1,0 +1,183 @@
+//! The sync lease: one sync at a time per database.
+//!
+//! Owns the lease keys in `_ebb_meta` (`lease_owner`, `lease_expires_at`).
+//! A lease is held until it expires unless renewed; an expired or free
+//! lease is taken by the next owner, and since only the lease holder
+//! claims items, every item still inflight at that moment is orphaned and
+//! goes back to pending. Times are passed in (`now`, unix ms). Called by
+//! `sync` around each round.
+
+use std::time::Duration;
+
+use rusqlite::TransactionBehavior;
+use rusqlite::types::Value;
+
+use super::queue::release_all_inflight;
+use super::schema::{meta_int, meta_set, meta_text};
+use super::{Context, Local, LocalError, millis};
+
+/// The result of asking for the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// The caller holds the lease now. `took_over` names the previous owner
+    /// whose lease had expired; `recovered` counts the orphaned inflight
+    /// items returned to pending.
+    Acquired {
+        took_over: Option<String>,
+        recovered: usize,
+    },
+    /// Someone else holds it until `expires_at`.
+    Held { owner: String, expires_at: i64 },
+}
+
+impl Local {
+    /// Takes the lease for `ttl` if it is free, expired, or already ours.
+    pub fn lease_acquire(
+        &mut self,
+        owner: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<Lease, LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| "starting lease acquisition".into())?;
+        let current = meta_text(&tx, "lease_owner")?;
+        let expires_at = meta_int(&tx, "lease_expires_at")?.unwrap_or(0);
+        let mut took_over = None;
+        let mut recovered = 0;
+        match current {
+            Some(held) if held != owner && expires_at > now => {
+                return Ok(Lease::Held {
+                    owner: held,
+                    expires_at,
+                });
+            }
+            Some(held) if held == owner => {}
+            previous => {
+                took_over = previous;
+                recovered = release_all_inflight(&tx)?;
+            }
+        }
+        meta_set(&tx, "lease_owner", Value::Text(owner.to_string()))?;
+        meta_set(
+            &tx,
+            "lease_expires_at",
+            Value::Integer(now.saturating_add(millis(ttl))),
+        )?;
+        tx.commit().ctx(|| "committing lease acquisition".into())?;
+        Ok(Lease::Acquired {
+            took_over,
+            recovered,
+        })
+    }
+
+    /// Extends the lease if `owner` still holds it (even if it lapsed, as
+    /// long as nobody took it). `false`: the lease was lost; stop working.
+    pub fn lease_renew(
+        &mut self,
+        owner: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<bool, LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| "starting lease renewal".into())?;
+        if meta_text(&tx, "lease_owner")?.as_deref() != Some(owner) {
+            return Ok(false);
+        }
+        meta_set(
+            &tx,
+            "lease_expires_at",
+            Value::Integer(now.saturating_add(millis(ttl))),
+        )?;
+        tx.commit().ctx(|| "committing lease renewal".into())?;
+        Ok(true)
+    }
+
+    /// Gives the lease up if `owner` holds it; otherwise does nothing.
+    pub fn lease_release(&mut self, owner: &str) -> Result<(), LocalError> {
+        self.conn
+            .execute(
+                "DELETE FROM _ebb_meta WHERE key IN ('lease_owner', 'lease_expires_at')
+                   AND (SELECT value FROM _ebb_meta WHERE key = 'lease_owner') = ?1",
+                [owner],
+            )
+            .ctx(|| "releasing the lease".into())?;
+        Ok(())
+    }
+
+    /// The current lease holder and expiry, if any (expired or not).
+    pub(crate) fn lease_holder(&self) -> Result<Option<(String, i64)>, LocalError> {
+        let owner = meta_text(&self.conn, "lease_owner")?;
+        let expires = meta_int(&self.conn, "lease_expires_at")?;
+        Ok(owner.zip(expires))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{exec, open_temp, queue, specs};
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn second_owner_waits_then_takes_over_and_recovers() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        let acquired = local.lease_acquire("a", TTL, 1_000).unwrap();
+        assert_eq!(
+            acquired,
+            Lease::Acquired {
+                took_over: None,
+                recovered: 0
+            }
+        );
+        exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'x')");
+        assert_eq!(local.claim(&specs(), 10, 1_000, None).unwrap().len(), 1);
+        assert_eq!(
+            local.lease_acquire("b", TTL, 2_000).unwrap(),
+            Lease::Held {
+                owner: "a".into(),
+                expires_at: 61_000
+            }
+        );
+        assert!(local.lease_renew("a", TTL, 30_000).unwrap());
+        assert!(matches!(
+            local.lease_acquire("b", TTL, 61_000).unwrap(),
+            Lease::Held { .. }
+        ));
+        assert_eq!(
+            local.lease_acquire("b", TTL, 90_000).unwrap(),
+            Lease::Acquired {
+                took_over: Some("a".into()),
+                recovered: 1
+            }
+        );
+        assert_eq!(queue(&local, "parents", "1").state, "pending");
+        assert!(!local.lease_renew("a", TTL, 91_000).unwrap());
+        local.lease_release("a").unwrap();
+        assert_eq!(local.lease_holder().unwrap(), Some(("b".into(), 150_000)));
+        local.lease_release("b").unwrap();
+        assert_eq!(local.lease_holder().unwrap(), None);
+    }
+
+    #[test]
+    fn reacquire_by_holder_keeps_its_inflight_items() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        local.lease_acquire("a", TTL, 0).unwrap();
+        exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'x')");
+        local.claim(&specs(), 10, 0, None).unwrap();
+        assert_eq!(
+            local.lease_acquire("a", TTL, 10).unwrap(),
+            Lease::Acquired {
+                took_over: None,
+                recovered: 0
+            }
+        );
+        assert_eq!(queue(&local, "parents", "1").state, "inflight");
+    }
+}

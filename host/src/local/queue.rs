@@ -1,0 +1,360 @@
+//! The push side of `_ebb_queue`: claim items, settle them, recover stuck
+//! ones, and list them.
+//!
+//! Owns the queue state machine's storage: pending -> inflight -> deleted
+//! (applied) | retry | invalid | dead | pending (released, or edited in
+//! flight). An edit that lands while an item is in flight bumps its counter
+//! (see `triggers`); settling compares that counter with the one sent, so
+//! no edit is ever lost. Decides nothing about backoff or attempts (the
+//! caller passes them in). Called by `sync` and by `cli` (`ebb queue`).
+
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use serde::Serialize;
+
+use super::schema::next_counter;
+use super::values::read_row;
+use super::{Context, Local, LocalError, TableSpec, millis, rows};
+use crate::model::{Change, Op, Row};
+
+/// One claimed change, now `inflight`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub change: Change,
+    /// Failed attempts so far (0 for a fresh or revived item).
+    pub attempts: u32,
+}
+
+/// How one claimed item ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    /// The server wrote it at `version`; `row` is what was sent (None for a delete).
+    Applied { version: i64, row: Option<Row> },
+    /// A retryable failure: try again at `next_attempt_at`.
+    Retry {
+        attempts: u32,
+        next_attempt_at: i64,
+        error: String,
+    },
+    /// Retries exhausted.
+    Dead { attempts: u32, error: String },
+    /// Rejected by validation or by the server; needs a fix to the row.
+    Invalid { error: String },
+    /// Not the item's fault (round aborted): back to pending, attempts unchanged.
+    Release,
+}
+
+/// One queue row, for `sync` decisions and `ebb queue`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    pub table: String,
+    pub pk: String,
+    pub op: Op,
+    pub counter: i64,
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub queued_at: i64,
+    pub next_attempt_at: Option<i64>,
+}
+
+const ITEM_COLUMNS: &str =
+    "tbl, pk, op, counter, state, attempts, error, queued_at, next_attempt_at";
+
+fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueueItem> {
+    let op: String = r.get(2)?;
+    Ok(QueueItem {
+        table: r.get(0)?,
+        pk: r.get(1)?,
+        op: if op == "delete" {
+            Op::Delete
+        } else {
+            Op::Upsert
+        },
+        counter: r.get(3)?,
+        state: r.get(4)?,
+        attempts: r.get::<_, i64>(5)?.clamp(0, i64::from(u32::MAX)) as u32,
+        error: r.get(6)?,
+        queued_at: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+    })
+}
+
+pub(crate) fn op_text(op: Op) -> &'static str {
+    match op {
+        Op::Upsert => "upsert",
+        Op::Delete => "delete",
+    }
+}
+
+impl Local {
+    /// Claims up to `limit` items: 'pending', 'retry' due by `now`, or
+    /// 'dead' last claimed at least `revive_dead_after` ago (attempts reset;
+    /// `None` never revives). Only the given tables. Upserts first in table
+    /// order, then deletes in reverse table order, each by counter. Marks
+    /// them inflight and reads each row now (a vanished row is sent as a
+    /// delete). One short transaction.
+    pub fn claim(
+        &mut self,
+        tables: &[TableSpec],
+        limit: usize,
+        now: i64,
+        revive_dead_after: Option<Duration>,
+    ) -> Result<Vec<Claimed>, LocalError> {
+        if tables.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| "starting claim".into())?;
+        let order = (0..tables.len())
+            .map(|i| format!("(?{}, {i})", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH t (name, ord) AS (VALUES {order})
+             SELECT q.tbl, q.pk, q.op, q.counter, q.attempts, q.state, t.ord
+             FROM _ebb_queue q JOIN t ON t.name = q.tbl
+             WHERE q.state = 'pending'
+                OR (q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?1)
+                OR (q.state = 'dead' AND ?2 IS NOT NULL
+                    AND COALESCE(q.claimed_at, q.queued_at) <= ?2)
+             ORDER BY q.op = 'delete', CASE WHEN q.op = 'delete' THEN -t.ord ELSE t.ord END,
+                      q.counter
+             LIMIT ?3"
+        );
+        let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
+        let mut args = vec![
+            SqlValue::Integer(now),
+            revive_before.map_or(SqlValue::Null, SqlValue::Integer),
+            SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ];
+        args.extend(tables.iter().map(|t| SqlValue::Text(t.name.clone())));
+        type Found = (String, String, String, i64, i64, String, usize);
+        let found: Vec<Found> = {
+            let mut stmt = tx.prepare(&sql).ctx(|| "selecting items to claim".into())?;
+            stmt.query_map(params_from_iter(args), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .ctx(|| "selecting items to claim".into())?
+            .collect::<Result<_, _>>()
+            .ctx(|| "selecting items to claim".into())?
+        };
+        let mut claimed = Vec::with_capacity(found.len());
+        for (table, pk, op, counter, attempts, state, ord) in found {
+            let attempts = if state == "dead" { 0 } else { attempts };
+            tx.execute(
+                "UPDATE _ebb_queue SET state = 'inflight', sent_counter = counter,
+                     claimed_at = ?3, attempts = ?4
+                 WHERE tbl = ?1 AND pk = ?2",
+                params![table, pk, now, attempts],
+            )
+            .ctx(|| format!("claiming an item of {table}"))?;
+            let row = match op.as_str() {
+                "upsert" => read_row(&tx, &table, &tables[ord].pk, &pk)?,
+                _ => None,
+            };
+            let base_version = rows::version(&tx, &table, &pk)?;
+            claimed.push((
+                ord,
+                Claimed {
+                    change: Change {
+                        op: if row.is_some() {
+                            Op::Upsert
+                        } else {
+                            Op::Delete
+                        },
+                        table,
+                        pk,
+                        base_version,
+                        row,
+                        device: self.device.clone(),
+                        counter,
+                    },
+                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                },
+            ));
+        }
+        tx.commit().ctx(|| "committing claim".into())?;
+        // A vanished row turned an upsert into a delete: keep deletes last.
+        claimed.sort_by_key(|(ord, c)| match c.change.op {
+            Op::Upsert => (0, *ord as i64, c.change.counter),
+            Op::Delete => (1, -(*ord as i64), c.change.counter),
+        });
+        Ok(claimed.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// Settles one claimed item (see [`Settle`]). An item whose counter
+    /// moved since `sent_counter` goes back to pending with attempts 0 (the
+    /// user changed the row; the new content is tried next round). An item
+    /// that no longer exists is left alone.
+    pub fn settle(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sent_counter: i64,
+        outcome: Settle,
+    ) -> Result<(), LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| "starting settle".into())?;
+        let Some(counter) = counter(&tx, table, pk)? else {
+            return Ok(());
+        };
+        let edited = counter != sent_counter;
+        // (state, attempts (None = unchanged), next_attempt_at, error (None = unchanged))
+        let (state, attempts, next, error): (&str, Option<u32>, Option<i64>, Option<Option<&str>>) =
+            match &outcome {
+                Settle::Applied { version, row } => {
+                    rows::set(&tx, table, pk, *version, row.as_ref())?;
+                    if !edited {
+                        tx.execute(
+                            "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
+                            params![table, pk],
+                        )
+                        .ctx(|| format!("settling an item of {table}"))?;
+                        return tx.commit().ctx(|| "committing settle".into());
+                    }
+                    ("pending", Some(0), None, Some(None))
+                }
+                _ if edited => ("pending", Some(0), None, Some(None)),
+                Settle::Release => ("pending", None, None, None),
+                Settle::Retry {
+                    attempts,
+                    next_attempt_at,
+                    error,
+                } => (
+                    "retry",
+                    Some(*attempts),
+                    Some(*next_attempt_at),
+                    Some(Some(error)),
+                ),
+                Settle::Dead { attempts, error } => {
+                    ("dead", Some(*attempts), None, Some(Some(error)))
+                }
+                Settle::Invalid { error } => ("invalid", None, None, Some(Some(error))),
+            };
+        tx.execute(
+            "UPDATE _ebb_queue SET state = ?3, attempts = COALESCE(?4, attempts),
+                 next_attempt_at = ?5, error = CASE WHEN ?6 THEN ?7 ELSE error END
+             WHERE tbl = ?1 AND pk = ?2",
+            params![
+                table,
+                pk,
+                state,
+                attempts,
+                next,
+                error.is_some(),
+                error.flatten()
+            ],
+        )
+        .ctx(|| format!("settling an item of {table}"))?;
+        tx.commit().ctx(|| "committing settle".into())
+    }
+
+    /// Inflight items claimed before `before` go back to pending (stuck-item
+    /// recovery). Returns how many.
+    pub fn recover_inflight(&mut self, before: i64) -> Result<usize, LocalError> {
+        self.conn
+            .execute(
+                "UPDATE _ebb_queue SET state = 'pending'
+                 WHERE state = 'inflight' AND COALESCE(claimed_at, 0) < ?1",
+                [before],
+            )
+            .ctx(|| "recovering stuck inflight items".into())
+    }
+
+    /// One queue item, `None` when the row has nothing queued.
+    pub fn queue_item(&self, table: &str, pk: &str) -> Result<Option<QueueItem>, LocalError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ITEM_COLUMNS} FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2"),
+                params![table, pk],
+                item,
+            )
+            .optional()
+            .ctx(|| format!("reading a queue item of {table}"))
+    }
+
+    /// Up to `limit` queue items in the given states (all states when
+    /// empty), oldest first.
+    pub fn queue_items(&self, states: &[&str], limit: usize) -> Result<Vec<QueueItem>, LocalError> {
+        let filter = if states.is_empty() {
+            "1".to_string()
+        } else {
+            let marks: Vec<String> = (2..states.len() + 2).map(|i| format!("?{i}")).collect();
+            format!("state IN ({})", marks.join(", "))
+        };
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM _ebb_queue WHERE {filter}
+             ORDER BY queued_at, counter LIMIT ?1"
+        );
+        let mut args = vec![SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX))];
+        args.extend(states.iter().map(|s| SqlValue::Text(s.to_string())));
+        let mut stmt = self.conn.prepare(&sql).ctx(|| "listing the queue".into())?;
+        let items = stmt
+            .query_map(params_from_iter(args), item)
+            .ctx(|| "listing the queue".into())?;
+        items
+            .collect::<Result<_, _>>()
+            .ctx(|| "listing the queue".into())
+    }
+}
+
+/// The counter of a row's queue item, `None` when nothing is queued.
+pub(crate) fn counter(conn: &Connection, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
+    conn.query_row(
+        "SELECT counter FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
+        params![table, pk],
+        |r| r.get(0),
+    )
+    .optional()
+    .ctx(|| format!("reading a queue counter of {table}"))
+}
+
+/// Queues a row as `state` with a new counter (created if absent, fresh
+/// attempts), as if the app had just edited it. Returns the counter.
+pub(crate) fn touch(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    op: Op,
+    state: &str,
+    now: i64,
+) -> Result<i64, LocalError> {
+    let counter = next_counter(conn)?;
+    conn.execute(
+        "INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
+         ON CONFLICT (tbl, pk) DO UPDATE SET op = excluded.op, counter = excluded.counter,
+             state = excluded.state, attempts = 0, error = NULL, next_attempt_at = NULL",
+        params![table, pk, op_text(op), counter, state, now],
+    )
+    .ctx(|| format!("queueing a row of {table}"))?;
+    Ok(counter)
+}
+
+/// Every inflight item back to pending (a lease changed hands). Returns how many.
+pub(crate) fn release_all_inflight(conn: &Connection) -> Result<usize, LocalError> {
+    conn.execute(
+        "UPDATE _ebb_queue SET state = 'pending' WHERE state = 'inflight'",
+        [],
+    )
+    .ctx(|| "returning inflight items to pending".into())
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

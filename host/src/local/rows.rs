@@ -1,0 +1,80 @@
+//! `_ebb_rows`: per row, the last remote version seen and the content both
+//! sides agreed on (the base of a three-way merge); and reading app rows.
+//!
+//! Called by `queue` (base_version at claim, settle), `apply`, `conflicts`,
+//! and by `sync` through `Local::row_state` / `Local::read_row`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::values::{parse_row, read_row, row_text};
+use super::{Context, Local, LocalError, TableSpec};
+use crate::model::Row;
+
+/// What ebb last agreed with the server about one row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowState {
+    /// The remote version last seen (pushed or pulled).
+    pub version: i64,
+    /// The row at that version; `None` when it was deleted.
+    pub base: Option<Row>,
+}
+
+impl Local {
+    /// The version and base of one row, `None` for a row never synced.
+    pub fn row_state(&self, table: &str, pk: &str) -> Result<Option<RowState>, LocalError> {
+        get(&self.conn, table, pk)
+    }
+
+    /// The current local content of one row, `None` when it does not exist.
+    pub fn read_row(&self, table: &TableSpec, pk: &str) -> Result<Option<Row>, LocalError> {
+        read_row(&self.conn, &table.name, &table.pk, pk)
+    }
+}
+
+pub(crate) fn get(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+) -> Result<Option<RowState>, LocalError> {
+    let found: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT version, base FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2",
+            params![table, pk],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx(|| format!("reading the sync state of a row of {table}"))?;
+    let Some((version, base)) = found else {
+        return Ok(None);
+    };
+    let base = parse_row(base, &format!("_ebb_rows base of {table} {pk}"))?;
+    Ok(Some(RowState { version, base }))
+}
+
+/// The remote version last seen for a row (the next push's base_version).
+pub(crate) fn version(conn: &Connection, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
+    conn.query_row(
+        "SELECT version FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2",
+        params![table, pk],
+        |r| r.get(0),
+    )
+    .optional()
+    .ctx(|| format!("reading the version of a row of {table}"))
+}
+
+pub(crate) fn set(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    version: i64,
+    base: Option<&Row>,
+) -> Result<(), LocalError> {
+    conn.execute(
+        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
+        params![table, pk, version, row_text(base)],
+    )
+    .ctx(|| format!("recording the sync state of a row of {table}"))?;
+    Ok(())
+}

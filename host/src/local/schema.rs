@@ -1,0 +1,234 @@
+//! ebb's own tables in the app's SQLite file, and their migrations.
+//!
+//! Owns the DDL of `_ebb_meta`, `_ebb_guard`, `_ebb_queue`, `_ebb_rows`,
+//! `_ebb_cursors`, `_ebb_conflicts` and `_ebb_requests`, and the small
+//! helpers every other file uses on them (meta keys, the change counter,
+//! the guard). It never touches the app's tables. Called by `Local::open`,
+//! which runs the migrations explicitly, once per open, in one
+//! `BEGIN IMMEDIATE` transaction (so two processes opening at once are safe).
+//!
+//! The schema version lives in `_ebb_meta` (not `PRAGMA user_version`,
+//! which belongs to the app). Migrations only ever append to `MIGRATIONS`.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Context, LocalError};
+
+/// Each entry takes the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS _ebb_guard (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    active INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO _ebb_guard (id, active) VALUES (1, 0);
+
+CREATE TABLE IF NOT EXISTS _ebb_queue (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    counter INTEGER NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'inflight', 'retry', 'invalid', 'dead', 'conflict')),
+    sent_counter INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    claimed_at INTEGER,
+    queued_at INTEGER NOT NULL,
+    error TEXT,
+    UNIQUE (tbl, pk)
+);
+CREATE INDEX IF NOT EXISTS _ebb_queue_state ON _ebb_queue (state, tbl);
+
+CREATE TABLE IF NOT EXISTS _ebb_rows (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    base TEXT,
+    PRIMARY KEY (tbl, pk)
+);
+
+CREATE TABLE IF NOT EXISTS _ebb_cursors (
+    tbl TEXT PRIMARY KEY,
+    txid TEXT NOT NULL DEFAULT '',
+    pk TEXT NOT NULL DEFAULT '',
+    last_sync_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS _ebb_conflicts (
+    id INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    local TEXT,
+    remote TEXT,
+    base TEXT,
+    remote_version INTEGER NOT NULL,
+    policy TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    resolution TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS _ebb_conflicts_open
+    ON _ebb_conflicts (tbl, pk) WHERE resolved_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS _ebb_requests (
+    at INTEGER NOT NULL,
+    ok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS _ebb_requests_at ON _ebb_requests (at);
+"#];
+
+/// Creates or migrates ebb's tables; returns the device id (generated on
+/// the first open).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
+    if let Some(device) = current(conn)? {
+        return Ok(device);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(|| "starting ebb's schema migration".into())?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS _ebb_meta (key TEXT PRIMARY KEY, value)")
+        .ctx(|| "creating _ebb_meta".into())?;
+    let version = meta_int(&tx, "schema_version")?.unwrap_or(0);
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(LocalError::Corrupt {
+            what: "_ebb_meta.schema_version".into(),
+            message: format!(
+                "version {version} was written by a newer ebb (this one knows {known})"
+            ),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        tx.execute_batch(sql)
+            .ctx(|| format!("migrating ebb's tables to version {}", index + 1))?;
+    }
+    meta_set(&tx, "schema_version", Value::Integer(known))?;
+    tx.execute(
+        "INSERT OR IGNORE INTO _ebb_meta (key, value) VALUES ('device_id', ?1), ('seq', 0)",
+        [uuid::Uuid::new_v4().to_string()],
+    )
+    .ctx(|| "creating the device id".into())?;
+    let device = meta_text(&tx, "device_id")?.ok_or_else(|| LocalError::Corrupt {
+        what: "_ebb_meta.device_id".into(),
+        message: "missing or not text".into(),
+    })?;
+    tx.commit().ctx(|| "committing ebb's schema".into())?;
+    Ok(device)
+}
+
+/// The device id when the schema is already current: a read, so opening
+/// does not wait for the app's write lock in the usual case.
+fn current(conn: &Connection) -> Result<Option<String>, LocalError> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_ebb_meta')",
+            [],
+            |r| r.get(0),
+        )
+        .ctx(|| "looking for ebb's tables".into())?;
+    if !has_meta || meta_int(conn, "schema_version")? != Some(MIGRATIONS.len() as i64) {
+        return Ok(None);
+    }
+    meta_text(conn, "device_id")
+}
+
+/// Reads one `_ebb_meta` value.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Value>, LocalError> {
+    conn.query_row("SELECT value FROM _ebb_meta WHERE key = ?1", [key], |r| {
+        r.get::<_, Value>(0)
+    })
+    .optional()
+    .ctx(|| format!("reading _ebb_meta.{key}"))
+}
+
+/// Reads an integer `_ebb_meta` value (`None` when absent or not an integer).
+pub(crate) fn meta_int(conn: &Connection, key: &str) -> Result<Option<i64>, LocalError> {
+    Ok(match meta_get(conn, key)? {
+        Some(Value::Integer(n)) => Some(n),
+        _ => None,
+    })
+}
+
+/// Reads a text `_ebb_meta` value (`None` when absent or not text).
+pub(crate) fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>, LocalError> {
+    Ok(match meta_get(conn, key)? {
+        Some(Value::Text(s)) => Some(s),
+        _ => None,
+    })
+}
+
+/// Sets one `_ebb_meta` value (`Value::Null` stores NULL).
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: Value) -> Result<(), LocalError> {
+    conn.execute(
+        "INSERT INTO _ebb_meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .ctx(|| format!("writing _ebb_meta.{key}"))?;
+    Ok(())
+}
+
+/// Takes the next device-wide change counter (the same `seq` the capture
+/// triggers bump).
+pub(crate) fn next_counter(conn: &Connection) -> Result<i64, LocalError> {
+    conn.query_row(
+        "UPDATE _ebb_meta SET value = value + 1 WHERE key = 'seq' RETURNING value",
+        [],
+        |r| r.get(0),
+    )
+    .ctx(|| "taking the next change counter".into())
+}
+
+/// Sets or clears the capture guard. Only ever called inside a transaction
+/// that clears it again before commit, so no other connection sees it set.
+pub(crate) fn set_guard(conn: &Connection, on: bool) -> Result<(), LocalError> {
+    conn.execute("UPDATE _ebb_guard SET active = ?1 WHERE id = 1", [on])
+        .ctx(|| "setting the capture guard".into())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::open_temp;
+    use super::*;
+
+    #[test]
+    fn open_twice_keeps_device_and_version() {
+        let (dir, local) = open_temp();
+        let device = local.device_id().to_string();
+        assert_eq!(device.len(), 36);
+        drop(local);
+        let again = super::super::Local::open(&dir.path().join("app.db"), Default::default())
+            .expect("reopen");
+        assert_eq!(again.device_id(), device);
+        assert_eq!(
+            meta_int(&again.conn, "schema_version").unwrap(),
+            Some(MIGRATIONS.len() as i64)
+        );
+        let mode: String = again
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let (dir, local) = open_temp();
+        meta_set(&local.conn, "schema_version", Value::Integer(99)).unwrap();
+        drop(local);
+        let err = super::super::Local::open(&dir.path().join("app.db"), Default::default())
+            .expect_err("refused");
+        assert!(matches!(err, LocalError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn counter_rises() {
+        let (_dir, local) = open_temp();
+        let a = next_counter(&local.conn).unwrap();
+        let b = next_counter(&local.conn).unwrap();
+        assert_eq!(b, a + 1);
+    }
+}

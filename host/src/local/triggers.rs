@@ -1,0 +1,298 @@
+//! Capture triggers: how the app's own writes reach `_ebb_queue`.
+//!
+//! Owns the trigger SQL and its installation. Triggers are plain SQL (the
+//! app's connections run them, so no application-defined functions): each
+//! fire bumps `seq` in `_ebb_meta` and upserts one queue row keyed
+//! (table, pk), so repeated edits coalesce. A row `inflight` or in
+//! `conflict` keeps its state (only the counter moves); any other state
+//! goes back to `pending` with a fresh set of attempts. The guard row in
+//! `_ebb_guard` switches capture off while ebb applies pulled rows.
+//!
+//! Installation is idempotent and versioned: the version is written into
+//! the trigger text, so a trigger whose stored SQL differs from what this
+//! build generates (older version, another pk column) is replaced, an
+//! identical one is left alone, and ebb's triggers on tables no longer
+//! configured are dropped. Called by `Local::install`.
+//!
+//! Rows whose primary key is NULL are not captured (they cannot be named on
+//! the server). SQLite caveat: when the app uses `INSERT OR REPLACE` and the
+//! replace removes a row with a *different* primary key (a clash on another
+//! UNIQUE column), SQLite fires no delete trigger for it unless the app's
+//! connection enables `recursive_triggers`, so that deletion is not captured.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::schema::meta_set;
+use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal};
+
+/// Bump when the trigger SQL changes: installed triggers are then replaced.
+pub(crate) const TRIGGER_VERSION: i64 = 1;
+
+/// Unix milliseconds inside SQL, without application functions.
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+/// True unless ebb is applying pulled rows. A missing guard row means
+/// "capture" (never silently stop capturing).
+const GUARD_OFF: &str = "COALESCE((SELECT active FROM _ebb_guard WHERE id = 1), 0) = 0";
+
+/// Verifies the tables, then installs what is missing or different and drops
+/// what is no longer wanted. Returns how many triggers were (re)created.
+pub(crate) fn install(
+    conn: &mut Connection,
+    tables: &[TableSpec],
+    version: i64,
+) -> Result<usize, LocalError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(|| "starting trigger installation".into())?;
+    let mut wanted = Vec::new();
+    for spec in tables {
+        let pk = verify(&tx, spec)?;
+        wanted.extend(trigger_sql(&spec.name, &pk, version));
+    }
+    let existing = installed(&tx)?;
+    for (name, sql) in &existing {
+        if !wanted.iter().any(|(n, s)| n == name && s == sql) {
+            tx.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", quote_ident(name)))
+                .ctx(|| format!("dropping trigger {name}"))?;
+        }
+    }
+    let mut created = 0;
+    for (name, sql) in &wanted {
+        if !existing.iter().any(|(n, s)| n == name && s == sql) {
+            tx.execute_batch(sql)
+                .ctx(|| format!("creating trigger {name}"))?;
+            created += 1;
+        }
+    }
+    meta_set(&tx, "trigger_version", Value::Integer(version))?;
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+    meta_set(&tx, "tables", Value::Text(names))?;
+    tx.commit()
+        .ctx(|| "committing trigger installation".into())?;
+    Ok(created)
+}
+
+/// Checks that the table exists and has exactly the configured one-column
+/// primary key; returns the column's name as declared.
+fn verify(conn: &Connection, spec: &TableSpec) -> Result<String, LocalError> {
+    let info = inspect::describe_conn(conn, &spec.name)?;
+    let keys: Vec<&inspect::Column> = info.columns.iter().filter(|c| c.pk).collect();
+    let bad = |message: String| LocalError::BadPrimaryKey {
+        table: spec.name.clone(),
+        message,
+    };
+    match keys.as_slice() {
+        [] => Err(bad(
+            "has no primary key (ebb needs a one-column primary key)".into(),
+        )),
+        [key] if !key.name.eq_ignore_ascii_case(&spec.pk) => Err(bad(format!(
+            "primary key is \"{}\", not the configured \"{}\"",
+            key.name, spec.pk
+        ))),
+        [key] if key.decl_type.to_ascii_uppercase().contains("BLOB") => Err(bad(format!(
+            "primary key \"{}\" is a BLOB (ebb needs INTEGER or TEXT keys)",
+            key.name
+        ))),
+        [key] => Ok(key.name.clone()),
+        many => Err(bad(format!(
+            "composite primary key ({}) is not supported",
+            many.iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// ebb's triggers currently in the file: (name, stored SQL).
+fn installed(conn: &Connection) -> Result<Vec<(String, String)>, LocalError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type = 'trigger' AND name LIKE '\\_ebb\\_%' ESCAPE '\\'",
+        )
+        .ctx(|| "listing ebb's triggers".into())?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ctx(|| "listing ebb's triggers".into())?;
+    rows.collect::<Result<_, _>>()
+        .ctx(|| "listing ebb's triggers".into())
+}
+
+/// One queue upsert for `key` (an `OLD.`/`NEW.` expression), only when
+/// `when` holds. Mirrors `queue::touch` for the trigger side.
+fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
+    format!(
+        "  UPDATE _ebb_meta SET value = value + 1 WHERE key = 'seq' AND ({when});
+  INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
+    SELECT {table_lit}, CAST({key} AS TEXT), '{op}',
+           (SELECT value FROM _ebb_meta WHERE key = 'seq'), 'pending', 0, {NOW_MS}
+    WHERE ({when})
+    ON CONFLICT (tbl, pk) DO UPDATE SET
+      op = excluded.op,
+      counter = excluded.counter,
+      state = CASE WHEN state IN ('inflight', 'conflict') THEN state ELSE 'pending' END,
+      attempts = 0,
+      error = NULL,
+      next_attempt_at = NULL;
+"
+    )
+}
+
+/// The three capture triggers of one table: (name, SQL as sqlite_master
+/// stores it, i.e. without the final semicolon).
+pub(crate) fn trigger_sql(table: &str, pk: &str, version: i64) -> Vec<(String, String)> {
+    let t = quote_ident(table);
+    let lit = quote_literal(table);
+    let new_key = format!("NEW.{}", quote_ident(pk));
+    let old_key = format!("OLD.{}", quote_ident(pk));
+    let tag = format!("  -- ebb capture trigger v{version}\n");
+    let make = |kind: &str, event: &str, body: String| {
+        let name = format!("_ebb_{kind}_{table}");
+        let sql = format!(
+            "CREATE TRIGGER {} AFTER {event} ON {t} WHEN {GUARD_OFF}\nBEGIN\n{tag}{body}END",
+            quote_ident(&name)
+        );
+        (name, sql)
+    };
+    let new_set = format!("{new_key} IS NOT NULL");
+    let old_set = format!("{old_key} IS NOT NULL");
+    let moved = format!("{old_key} IS NOT NULL AND {old_key} IS NOT {new_key}");
+    vec![
+        make("ins", "INSERT", enqueue(&lit, &new_key, "upsert", &new_set)),
+        make(
+            "upd",
+            "UPDATE",
+            enqueue(&lit, &old_key, "delete", &moved)
+                + &enqueue(&lit, &new_key, "upsert", &new_set),
+        ),
+        make("del", "DELETE", enqueue(&lit, &old_key, "delete", &old_set)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{exec, open_temp, queue, specs};
+    use super::*;
+    use crate::model::Op;
+
+    #[test]
+    fn captures_insert_update_delete_and_coalesces() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'a')");
+        let first = queue(&local, "parents", "1");
+        assert_eq!((first.op, first.state.as_str()), (Op::Upsert, "pending"));
+        exec(&local, "UPDATE parents SET name = 'b' WHERE id = 1");
+        exec(&local, "UPDATE parents SET name = 'c' WHERE id = 1");
+        let later = queue(&local, "parents", "1");
+        assert!(later.counter > first.counter);
+        assert_eq!(later.queued_at, first.queued_at);
+        exec(&local, "DELETE FROM parents WHERE id = 1");
+        assert_eq!(queue(&local, "parents", "1").op, Op::Delete);
+        let all = local.queue_items(&[], 100).unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+    }
+
+    #[test]
+    fn pk_change_is_delete_plus_upsert() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        exec(&local, "INSERT INTO items (id, qty) VALUES ('x', 1)");
+        exec(&local, "UPDATE items SET id = 'y' WHERE id = 'x'");
+        assert_eq!(queue(&local, "items", "x").op, Op::Delete);
+        assert_eq!(queue(&local, "items", "y").op, Op::Upsert);
+    }
+
+    #[test]
+    fn reinstall_is_idempotent_and_version_bump_replaces() {
+        let (_dir, mut local) = open_temp();
+        assert_eq!(install(&mut local.conn, &specs(), 1).unwrap(), 6);
+        assert_eq!(install(&mut local.conn, &specs(), 1).unwrap(), 0);
+        assert_eq!(install(&mut local.conn, &specs(), 2).unwrap(), 6);
+        let sql: Vec<(String, String)> = installed(&local.conn).unwrap();
+        assert_eq!(sql.len(), 6);
+        assert!(sql.iter().all(|(_, s)| s.contains("v2")), "{sql:?}");
+        exec(&local, "INSERT INTO parents (id, name) VALUES (7, 'a')");
+        assert_eq!(queue(&local, "parents", "7").op, Op::Upsert);
+    }
+
+    #[test]
+    fn unconfigured_tables_are_untouched_and_dropped_tables_lose_triggers() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        exec(&local, "INSERT INTO users (id, name) VALUES (1, 'root')");
+        assert!(local.queue_item("users", "1").unwrap().is_none());
+        local.install(&specs()[..1]).unwrap();
+        let names: Vec<String> = installed(&local.conn)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names.iter().all(|n| n.ends_with("_parents")), "{names:?}");
+        exec(&local, "INSERT INTO items (id, qty) VALUES ('z', 1)");
+        assert!(local.queue_item("items", "z").unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        let (_dir, mut local) = open_temp();
+        exec(
+            &local,
+            "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))",
+        );
+        exec(&local, "CREATE TABLE loose (a INTEGER)");
+        let spec = |name: &str, pk: &str| TableSpec {
+            name: name.into(),
+            pk: pk.into(),
+        };
+        let err = local.install(&[spec("nope", "id")]).unwrap_err();
+        assert!(matches!(err, LocalError::NoSuchTable { .. }), "{err}");
+        for bad in [
+            spec("pairs", "a"),
+            spec("loose", "a"),
+            spec("parents", "name"),
+        ] {
+            let err = local.install(&[bad]).unwrap_err();
+            assert!(matches!(err, LocalError::BadPrimaryKey { .. }), "{err}");
+        }
+        assert!(installed(&local.conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn integer_keys_read_back_by_text() {
+        let (_dir, mut local) = open_temp();
+        local.install(&specs()).unwrap();
+        exec(&local, "INSERT INTO parents (id, name) VALUES (42, 'q')");
+        let spec = &specs()[0];
+        let row = local
+            .read_row(spec, "42")
+            .unwrap()
+            .expect("found by text key");
+        assert_eq!(row["id"], serde_json::json!(42));
+    }
+
+    #[test]
+    fn odd_table_names_are_quoted() {
+        let (_dir, mut local) = open_temp();
+        exec(
+            &local,
+            "CREATE TABLE \"we\"\"ird 'name'\" (\"k\"\"ey\" TEXT PRIMARY KEY, v)",
+        );
+        let spec = TableSpec {
+            name: "we\"ird 'name'".into(),
+            pk: "k\"ey".into(),
+        };
+        local.install(std::slice::from_ref(&spec)).unwrap();
+        exec(
+            &local,
+            "INSERT INTO \"we\"\"ird 'name'\" VALUES ('k''1', 2)",
+        );
+        assert_eq!(queue(&local, &spec.name, "k'1").op, Op::Upsert);
+        assert!(local.read_row(&spec, "k'1").unwrap().is_some());
+    }
+}

@@ -1,0 +1,307 @@
+//! `Policies`: every table's schema, validator and conflict strategy, built
+//! once from the `Config` and shared by `sync` (it is `Send + Sync`).
+//!
+//! Owns turning plugin failures into values with their context (table, pk):
+//! validation fails closed (`Invalid` with one violation), resolution falls
+//! back to `Manual`. Hot reload of plugin files is `reload.rs`. Does no
+//! SQLite or network I/O.
+
+use super::merge::merge;
+use super::plugin::{Resolution, plugin_name};
+use super::reload::{Role, Slot};
+use super::sandbox::{Level, Sandbox};
+use super::schema::{TableSchema, summary};
+use super::{ConflictInput, Decision, PolicyError, Verdict, Violation};
+use crate::config::{BothChanged, Config, ConflictPolicy, PluginLimits, TableConfig};
+use crate::model::Row;
+
+/// Every configured table's policies.
+#[derive(Debug)]
+pub struct Policies {
+    sandbox: Sandbox,
+    tables: Vec<Table>,
+}
+
+#[derive(Debug)]
+struct Table {
+    name: String,
+    schema: Option<TableSchema>,
+    validate: Option<Slot>,
+    conflict: Strategy,
+    limits: PluginLimits,
+}
+
+#[derive(Debug)]
+enum Strategy {
+    ServerWins,
+    ClientWins,
+    Manual,
+    Merge {
+        on_both: BothChanged,
+        delta_fields: Vec<String>,
+    },
+    Plugin(Slot),
+}
+
+impl Policies {
+    /// Compiles every table's JSON Schema and loads every configured plugin
+    /// (`validate`, and `conflict = plugin`). The first failure is returned,
+    /// naming the table, the file and the cause.
+    pub fn load(config: &Config) -> Result<Policies, PolicyError> {
+        let sandbox = Sandbox::new()?;
+        let tables = config
+            .tables
+            .iter()
+            .map(|t| Table::load(&sandbox, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Policies { sandbox, tables })
+    }
+
+    /// The engine plugins run in, for tooling that loads extra plugins.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Schema check, then the validator plugin if any. Fails closed: an
+    /// unknown table or a plugin failure gives `Invalid` with one violation
+    /// naming plugin, table, pk and cause.
+    pub fn validate(&self, table: &str, pk: &str, row: &Row) -> Verdict {
+        let Some(t) = self.table(table) else {
+            return invalid(format!("table {table} is not configured for sync"));
+        };
+        if let Some(schema) = &t.schema {
+            let violations = schema.check(row);
+            if !violations.is_empty() {
+                return Verdict::Invalid(violations);
+            }
+        }
+        let Some(slot) = &t.validate else {
+            return Verdict::Valid;
+        };
+        let plugin = slot.plugin();
+        let json = match serde_json::to_string(row) {
+            Ok(json) => json,
+            Err(e) => return invalid(format!("table {table}, pk {pk}: row is not JSON: {e}")),
+        };
+        match plugin.validate(&t.limits, table, &json) {
+            Ok(report) => {
+                forward_log(plugin.name(), table, pk, &report.log);
+                match report.value {
+                    Ok(()) => Verdict::Valid,
+                    Err(list) if list.is_empty() => invalid(format!(
+                        "plugin {} rejected the row without a reason",
+                        plugin.name()
+                    )),
+                    Err(list) => Verdict::Invalid(list),
+                }
+            }
+            Err(e) => invalid(format!("table {table}, pk {pk}: {e}")),
+        }
+    }
+
+    /// Settles one conflict by the table's policy. A plugin's inputs are
+    /// schema-checked first and a merged row (plugin or built-in) after;
+    /// any failure gives `Manual` with a reason naming plugin, table, pk
+    /// and cause.
+    pub fn resolve(&self, table: &str, pk: &str, input: &ConflictInput) -> Decision {
+        let Some(t) = self.table(table) else {
+            return Decision::Manual(format!("table {table} is not configured for sync"));
+        };
+        match &t.conflict {
+            Strategy::ServerWins => Decision::TakeRemote,
+            Strategy::ClientWins => Decision::TakeLocal,
+            Strategy::Manual => Decision::Manual(format!(
+                "table {table} settles conflicts by hand (conflict = \"manual\")"
+            )),
+            Strategy::Merge {
+                on_both,
+                delta_fields,
+            } => {
+                let decision = merge(
+                    input.local.as_ref(),
+                    input.remote.as_ref(),
+                    input.base.as_ref(),
+                    *on_both,
+                    delta_fields,
+                );
+                match (&decision, &t.schema) {
+                    (Decision::Merged(Some(row)), Some(schema)) => {
+                        let violations = schema.check(row);
+                        if violations.is_empty() {
+                            decision
+                        } else {
+                            Decision::Manual(format!(
+                                "table {table}, pk {pk}: merged row fails the schema: {}",
+                                summary(&violations)
+                            ))
+                        }
+                    }
+                    _ => decision,
+                }
+            }
+            Strategy::Plugin(slot) => t.resolve_by_plugin(slot, pk, input),
+        }
+    }
+
+    /// Short name of the table's conflict policy for records: `server_wins`,
+    /// `client_wins`, `manual`, `merge`, `plugin:FILE`.
+    pub fn policy_name(&self, table: &str) -> String {
+        match self.table(table).map(|t| &t.conflict) {
+            None => "unknown".into(),
+            Some(Strategy::ServerWins) => "server_wins".into(),
+            Some(Strategy::ClientWins) => "client_wins".into(),
+            Some(Strategy::Manual) => "manual".into(),
+            Some(Strategy::Merge { .. }) => "merge".into(),
+            Some(Strategy::Plugin(slot)) => format!("plugin:{}", plugin_name(&slot.path)),
+        }
+    }
+
+    /// Reloads plugin files whose content changed on disk (a stat per file
+    /// when nothing did). Calls in flight keep the old plugin; a file that
+    /// fails to load keeps the old one too and is reported. Returns one
+    /// entry per reloaded (or failed) plugin, with its table.
+    pub fn reload_changed(&self) -> Vec<(String, Result<(), PolicyError>)> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            let slots = [
+                t.validate.as_ref(),
+                match &t.conflict {
+                    Strategy::Plugin(slot) => Some(slot),
+                    _ => None,
+                },
+            ];
+            for slot in slots.into_iter().flatten() {
+                if let Some(result) = slot.reload_if_changed(&self.sandbox, &t.name) {
+                    out.push((t.name.clone(), result));
+                }
+            }
+        }
+        out
+    }
+
+    fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+impl Table {
+    fn load(sandbox: &Sandbox, config: &TableConfig) -> Result<Table, PolicyError> {
+        let name = &config.name;
+        let schema = match &config.schema {
+            Some(file) => Some(TableSchema::compile(name, file)?),
+            None => None,
+        };
+        let validate = match &config.validate {
+            Some(path) => Some(Slot::load(sandbox, path, Role::Validator, name)?),
+            None => None,
+        };
+        let conflict = match &config.conflict {
+            ConflictPolicy::ServerWins => Strategy::ServerWins,
+            ConflictPolicy::ClientWins => Strategy::ClientWins,
+            ConflictPolicy::Manual => Strategy::Manual,
+            ConflictPolicy::Merge {
+                on_both,
+                delta_fields,
+            } => Strategy::Merge {
+                on_both: *on_both,
+                delta_fields: delta_fields.clone(),
+            },
+            ConflictPolicy::Plugin(path) => {
+                Strategy::Plugin(Slot::load(sandbox, path, Role::Resolver, name)?)
+            }
+        };
+        Ok(Table {
+            name: name.clone(),
+            schema,
+            validate,
+            conflict,
+            limits: config.limits.clone(),
+        })
+    }
+
+    fn resolve_by_plugin(&self, slot: &Slot, pk: &str, input: &ConflictInput) -> Decision {
+        let plugin = slot.plugin();
+        let table = &self.name;
+        let context = |cause: String| {
+            Decision::Manual(format!(
+                "plugin {}: table {table}, pk {pk}: {cause}",
+                plugin.name()
+            ))
+        };
+        let sides = [
+            ("local", &input.local),
+            ("remote", &input.remote),
+            ("base", &input.base),
+        ];
+        if let Some(schema) = &self.schema {
+            for (side, row) in sides {
+                let violations = row.as_ref().map(|r| schema.check(r)).unwrap_or_default();
+                if !violations.is_empty() {
+                    return context(format!(
+                        "{side} row fails the schema: {}",
+                        summary(&violations)
+                    ));
+                }
+            }
+        }
+        let text = |row: &Option<Row>| match row {
+            Some(row) => serde_json::to_string(row).unwrap_or_else(|_| "null".into()),
+            None => "null".into(),
+        };
+        let base = input.base.as_ref().map(|_| text(&input.base));
+        let report = match plugin.resolve(
+            &self.limits,
+            table,
+            &text(&input.local),
+            &text(&input.remote),
+            base.as_deref(),
+        ) {
+            Ok(report) => report,
+            Err(e) => return Decision::Manual(format!("table {table}, pk {pk}: {e}")),
+        };
+        forward_log(plugin.name(), table, pk, &report.log);
+        match report.value {
+            Resolution::TakeLocal => Decision::TakeLocal,
+            Resolution::TakeRemote => Decision::TakeRemote,
+            Resolution::Manual(reason) => Decision::Manual(reason),
+            Resolution::Merged(row) => {
+                let violations = self
+                    .schema
+                    .as_ref()
+                    .map(|s| s.check(&row))
+                    .unwrap_or_default();
+                if violations.is_empty() {
+                    return Decision::Merged(Some(row));
+                }
+                let e = PolicyError::OutputSchema {
+                    plugin: plugin.name().to_string(),
+                    table: table.clone(),
+                    errors: summary(&violations),
+                };
+                Decision::Manual(format!("table {table}, pk {pk}: {e}"))
+            }
+        }
+    }
+}
+
+fn invalid(message: String) -> Verdict {
+    Verdict::Invalid(vec![Violation {
+        field: String::new(),
+        message,
+    }])
+}
+
+/// Passes a plugin's log lines on to tracing.
+fn forward_log(plugin: &str, table: &str, pk: &str, log: &[(Level, String)]) {
+    for (level, line) in log {
+        match level {
+            Level::Debug => tracing::debug!(plugin, table, pk, "{line}"),
+            Level::Info => tracing::info!(plugin, table, pk, "{line}"),
+            Level::Warn => tracing::warn!(plugin, table, pk, "{line}"),
+            Level::Error => tracing::error!(plugin, table, pk, "{line}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

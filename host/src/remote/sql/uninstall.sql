@@ -1,0 +1,30 @@
+-- Removes ebb from every table in _ebb_tables (triggers, _ebb_* columns and
+-- their index), then ebb's functions and bookkeeping tables. The data in the
+-- synced tables is kept.
+DO $uninstall$
+DECLARE
+    r record;
+BEGIN
+    IF to_regclass('public._ebb_tables') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT t.tbl FROM public._ebb_tables t LOOP
+        IF to_regclass(format('public.%I', r.tbl)) IS NOT NULL THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', r.tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', r.tbl);
+            EXECUTE format('ALTER TABLE public.%I DROP COLUMN IF EXISTS _ebb_version,
+                DROP COLUMN IF EXISTS _ebb_txid, DROP COLUMN IF EXISTS _ebb_origin', r.tbl);
+        END IF;
+    END LOOP;
+END
+$uninstall$;
+
+DROP FUNCTION IF EXISTS public.ebb_push(jsonb);
+DROP FUNCTION IF EXISTS public._ebb_push_one(jsonb);
+DROP FUNCTION IF EXISTS public.ebb_pull(text, jsonb, integer);
+DROP FUNCTION IF EXISTS public._ebb_before_write();
+DROP FUNCTION IF EXISTS public._ebb_after_delete();
+DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
+DROP TABLE IF EXISTS public._ebb_applied;
+DROP TABLE IF EXISTS public._ebb_tombstones;
+DROP TABLE IF EXISTS public._ebb_tables;

@@ -1,0 +1,27 @@
+;; Recurses without end: the stack overflows.
+(component
+  (core module $M
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func $realloc (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $next))
+      (global.set $next (i32.add (local.get $p) (i32.add (local.get 3) (i32.const 8))))
+      (local.get $p))
+    (func $down (param i32) (result i32)
+      (i32.add (i32.const 1) (call $down (i32.add (local.get 0) (i32.const 1)))))
+    (func (export "validate") (param i32 i32 i32 i32) (result i32)
+      (drop (call $down (i32.const 0)))
+      (i32.const 0))
+  )
+  (core instance $m (instantiate $M))
+  (alias core export $m "memory" (core memory $memory))
+  (type $violation (record (field "field" string) (field "message" string)))
+  (func $validate (param "table" string) (param "row" string)
+    (result (result (error (list $violation))))
+    (canon lift (core func $m "validate") (memory $memory) (realloc (core func $m "realloc"))))
+  (instance $iface
+    (export "violation" (type $violation))
+    (export "validate" (func $validate)))
+  (export "ebb:policy/validate@0.1.0" (instance $iface))
+)
