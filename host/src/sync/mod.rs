@@ -1,1 +1,263 @@
-//! sync (placeholder until its work lands)
+//! The sync engine: one round pushes the queue and pulls every table,
+//! under the database's sync lock.
+//!
+//! The decisions live in plain functions (`plan`, `backoff`); `push` and
+//! `pull` are thin drivers that move data between `local`, `remote` and
+//! `policy`. [`Engine::run_once`] is what both `ebb sync --once`, the
+//! daemon loop ([`Engine::run`]) and the tests call. This module imports
+//! neither rusqlite, reqwest nor wasmtime.
+
+mod backoff;
+mod plan;
+mod pull;
+mod push;
+mod retry;
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, TableConfig};
+use crate::local::{Lease, Local, LocalError, TableSpec};
+use crate::ops::metrics::Metrics;
+use crate::ops::progress::Progress;
+use crate::policy::{Policies, PolicyError};
+use crate::remote::{Remote, RemoteError};
+
+pub use backoff::{ItemFate, delay, item_fate};
+
+/// Why a round could not run or did not finish. Item-level failures are
+/// not errors: they are recorded as row state and counted in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Another process holds the sync lock (not a fault; try later).
+    #[error("another ebb ({owner}) is syncing this database; its lock expires in {}s", (expires_at - now_ms()).max(0) / 1000)]
+    Busy { owner: String, expires_at: i64 },
+    /// The lock expired mid-round and another process took it over; this
+    /// round stopped so the two never work at once.
+    #[error("the sync lock was taken over by another process mid-round")]
+    LeaseLost,
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The remote failed in a way retrying within the round did not fix.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RoundReport {
+    /// Changes the server applied.
+    pub pushed: usize,
+    /// Pulled rows written locally.
+    pub pulled: usize,
+    /// Conflicts settled by policy, and those left for a person.
+    pub resolved: usize,
+    pub manual: usize,
+    /// Items held as invalid by validation.
+    pub invalid: usize,
+    /// Items that failed and will be retried, or are now dead.
+    pub retrying: usize,
+    pub dead: usize,
+    /// Tables whose push and pull both completed (their last_sync_at moved).
+    pub completed_tables: Vec<String>,
+    /// Inflight items of an earlier, interrupted round returned to pending.
+    pub recovered: usize,
+    /// The error that ended the round early, if any.
+    pub error: Option<String>,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn spec(t: &TableConfig) -> TableSpec {
+    TableSpec {
+        name: t.name.clone(),
+        pk: t.pk.clone(),
+    }
+}
+
+/// One database's sync engine over one remote.
+pub struct Engine<R: Remote> {
+    config: Config,
+    specs: Vec<TableSpec>,
+    local: Local,
+    remote: R,
+    policies: Policies,
+    owner: String,
+    metrics: Metrics,
+    progress: Progress,
+}
+
+impl<R: Remote> Engine<R> {
+    /// Opens the database, installs (or updates) the capture triggers and
+    /// loads the policies. Fails before anything syncs when any of it is wrong.
+    pub fn new(config: Config, remote: R) -> Result<Self, SyncError> {
+        let mut local = Local::open(&config.database, config.sync.busy_timeout)?;
+        let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
+        local.install(&specs)?;
+        let policies = Policies::load(&config)?;
+        let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
+        Ok(Engine {
+            config,
+            specs,
+            local,
+            remote,
+            policies,
+            owner,
+            metrics: Metrics::new(),
+            progress: Progress::hidden(),
+        })
+    }
+
+    /// Counts into `metrics` (shared with the `/metrics` endpoint).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Shows pull progress (initial sync) on `progress`.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn local(&self) -> &Local {
+        &self.local
+    }
+
+    pub fn local_mut(&mut self) -> &mut Local {
+        &mut self.local
+    }
+
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// One round: take the lock, push the queue, pull every table, release.
+    /// `Err` only when the round could not run or the lock was lost;
+    /// remote failures end the round early and show in `report.error`.
+    pub async fn run_once(&mut self) -> Result<RoundReport, SyncError> {
+        let ttl = self.config.sync.lease;
+        let took = self.local.lease_acquire(&self.owner, ttl, now_ms())?;
+        let mut report = RoundReport::default();
+        match took {
+            Lease::Held { owner, expires_at } => {
+                return Err(SyncError::Busy { owner, expires_at });
+            }
+            Lease::Acquired {
+                took_over,
+                recovered,
+            } => {
+                if let Some(previous) = took_over {
+                    tracing::warn!(%previous, recovered, "took over an expired sync lock");
+                }
+                report.recovered = recovered;
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = self.round(&mut report).await;
+        self.metrics.observe_round(started.elapsed());
+        self.metrics.count_invalid(report.invalid as u64);
+        self.metrics.count_dead(report.dead as u64);
+        let error = match &result {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        report.error = error.clone();
+        self.local
+            .record_round(error.is_none(), error.as_deref(), now_ms())?;
+        if !matches!(result, Err(SyncError::LeaseLost)) {
+            self.local.lease_release(&self.owner)?;
+        }
+        match result {
+            Ok(()) | Err(SyncError::Remote(_)) => Ok(report),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn round(&mut self, report: &mut RoundReport) -> Result<(), SyncError> {
+        for (table, outcome) in self.policies.reload_changed() {
+            match outcome {
+                Ok(()) => tracing::info!(%table, "plugin reloaded"),
+                Err(e) => {
+                    tracing::error!(%table, error = %e, "plugin reload failed; keeping the old one")
+                }
+            }
+        }
+        // Holding the lock, every item still in flight belongs to a round
+        // that died: it goes back to pending.
+        report.recovered += self.local.recover_inflight(i64::MAX)?;
+        let status = self
+            .local
+            .status(now_ms(), self.config.alerts.error_window)?;
+        self.metrics.set_queue(&status.queue);
+        let failed_tables = self.push(report).await?;
+        for t in self.config.tables.clone() {
+            self.pull_table(&t, report).await?;
+            if !failed_tables.contains(&t.name) {
+                let now = now_ms();
+                self.local.set_last_sync(&t.name, now)?;
+                self.metrics.set_last_sync(&t.name, now);
+                report.completed_tables.push(t.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn renew(&mut self) -> Result<(), SyncError> {
+        if self
+            .local
+            .lease_renew(&self.owner, self.config.sync.lease, now_ms())?
+        {
+            Ok(())
+        } else {
+            Err(SyncError::LeaseLost)
+        }
+    }
+
+    /// The daemon loop: a round every `sync.interval` until `shutdown`
+    /// completes. A round that fails is logged and the loop goes on.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.run_once().await {
+                Ok(r) if r.error.is_none() => tracing::info!(
+                    pushed = r.pushed,
+                    pulled = r.pulled,
+                    conflicts = r.manual,
+                    invalid = r.invalid,
+                    "sync round done"
+                ),
+                Ok(r) => tracing::warn!(
+                    error = r.error.as_deref().unwrap_or(""),
+                    "sync round ended early"
+                ),
+                Err(e) => tracing::warn!(error = %e, "sync round did not run"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(self.config.sync.interval) => {}
+            }
+        }
+    }
+}
+
+/// Milliseconds from a duration, saturating.
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

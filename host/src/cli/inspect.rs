@@ -1,0 +1,162 @@
+//! `ebb status`, `ebb queue` and `ebb conflicts`: read (and, for
+//! `conflicts resolve`, settle) the local state. None of them talks to
+//! the remote.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use super::{Output, view};
+use crate::config::{self, Config};
+use crate::local::{Choice, Local};
+use crate::model::Row;
+use crate::sync::now_ms;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct QueueArgs {
+    /// Only items in these states (pending, inflight, retry, invalid, dead,
+    /// conflict); default: all.
+    #[arg(long, value_delimiter = ',')]
+    state: Vec<String>,
+    /// At most this many items.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConflictsCommand {
+    /// Open conflicts (with --all, settled ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// One conflict with its local, remote and base rows.
+    Show { id: i64 },
+    /// Settle a conflict: keep the local row, take the remote one, or
+    /// write the row in FILE (a JSON object).
+    Resolve {
+        id: i64,
+        #[arg(long, value_parser = ["local", "remote"], conflicts_with = "row")]
+        take: Option<String>,
+        #[arg(long)]
+        row: Option<PathBuf>,
+    },
+}
+
+fn open(path: &Path) -> anyhow::Result<(Config, Local)> {
+    let config = config::load(path)?;
+    let local = Local::open(&config.database, config.sync.busy_timeout)
+        .with_context(|| format!("cannot open {}", config.database.display()))?;
+    Ok((config, local))
+}
+
+/// Exit 0 when healthy, 1 when not.
+pub fn status(path: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let (config, local) = open(path)?;
+    let now = now_ms();
+    let status = local.status(now, config.alerts.error_window)?;
+    let view = view::status_view(&config, &status, now);
+    if args.out.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", crate::ops::render_text(&view));
+    }
+    Ok(if view.health.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn queue(path: &Path, args: QueueArgs) -> anyhow::Result<ExitCode> {
+    let (_, local) = open(path)?;
+    let states: Vec<&str> = args.state.iter().map(String::as_str).collect();
+    let items = local.queue_items(&states, args.limit)?;
+    if args.out.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if items.is_empty() {
+        println!("the queue is empty");
+    }
+    for i in items {
+        println!(
+            "{:<8} {}/{} {:?} attempts {}{}",
+            i.state,
+            i.table,
+            i.pk,
+            i.op,
+            i.attempts,
+            i.error
+                .map(|e| format!("\n         {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
+    let (_, mut local) = open(path)?;
+    match cmd {
+        ConflictsCommand::List { all, out } => {
+            let list = local.conflicts(all)?;
+            if out.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no open conflicts");
+            } else {
+                for c in list {
+                    println!(
+                        "#{} {}/{} policy {} — {}{}",
+                        c.id,
+                        c.table,
+                        c.pk,
+                        c.policy,
+                        c.reason,
+                        c.resolution
+                            .map(|r| format!(" (settled: {r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        ConflictsCommand::Show { id } => {
+            let c = local.conflict(id)?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        ConflictsCommand::Resolve { id, take, row } => {
+            let choice = match (take.as_deref(), row) {
+                (Some("local"), None) => Choice::Local,
+                (Some("remote"), None) => Choice::Remote,
+                (None, Some(file)) => Choice::Row(read_row(&file)?),
+                _ => bail!("say how to settle it: --take local, --take remote or --row FILE"),
+            };
+            local.resolve_conflict(id, choice, now_ms())?;
+            println!("conflict #{id} settled; the next sync carries it");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_row(file: &Path) -> anyhow::Result<Row> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    match value {
+        serde_json::Value::Object(row) => Ok(row),
+        _ => bail!("{}: expected a JSON object (one row)", file.display()),
+    }
+}

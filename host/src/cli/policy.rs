@@ -1,0 +1,186 @@
+//! `ebb policy run` and `ebb policy replay`: plugin author tooling. Both
+//! run plugins with production limits and print what they decided, what
+//! it cost and what they logged.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::Value;
+
+use crate::config::{self, ConflictPolicy, PluginLimits};
+use crate::local::Local;
+use crate::model::Row;
+use crate::policy::{CallReport, Plugin, Resolution, Sandbox};
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Run PLUGIN once on a row (--validate ROW.json) or a conflict
+    /// (--conflict FILE with {"local":..,"remote":..,"base":..}; null for
+    /// a deleted side), with the table's limits from policies.toml.
+    Run {
+        plugin: PathBuf,
+        #[arg(
+            long,
+            conflicts_with = "conflict",
+            required_unless_present = "conflict"
+        )]
+        validate: Option<PathBuf>,
+        #[arg(long)]
+        conflict: Option<PathBuf>,
+        /// The table the input belongs to (selects limits; default: none,
+        /// the built-in defaults).
+        #[arg(long, default_value = "")]
+        table: String,
+    },
+    /// Re-run the conflicts recorded for TABLE through its resolver (or
+    /// --plugin NEW.wasm) and print where the answers differ from what was
+    /// decided.
+    Replay {
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
+}
+
+pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    let sandbox = Sandbox::new()?;
+    match cmd {
+        PolicyCommand::Run {
+            plugin,
+            validate,
+            conflict,
+            table,
+        } => {
+            let limits = limits_for(config_path, &table);
+            let plugin = Plugin::load(&sandbox, &plugin)?;
+            if let Some(file) = validate {
+                let row = read_json(&file)?;
+                let report = plugin.validate(&limits, &table, &row.to_string())?;
+                let verdict = match &report.value {
+                    Ok(()) => String::from("valid"),
+                    Err(list) => list
+                        .iter()
+                        .map(|v| format!("invalid: {}: {}", v.field, v.message))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                };
+                print_report(&verdict, &report);
+            } else if let Some(file) = conflict {
+                let c = read_json(&file)?;
+                let side = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+                let base = side("base");
+                let base = (!base.is_null()).then(|| base.to_string());
+                let report = plugin.resolve(
+                    &limits,
+                    &table,
+                    &side("local").to_string(),
+                    &side("remote").to_string(),
+                    base.as_deref(),
+                )?;
+                print_report(&describe(&report.value), &report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Replay { table, plugin } => replay(config_path, &sandbox, &table, plugin),
+    }
+}
+
+fn replay(
+    config_path: &Path,
+    sandbox: &Sandbox,
+    table: &str,
+    plugin: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path)?;
+    let Some(t) = config.tables.iter().find(|t| t.name == table) else {
+        bail!(
+            "--table {table}: not a synced table in {}",
+            config_path.display()
+        );
+    };
+    let path = match (plugin, &t.conflict) {
+        (Some(p), _) => p,
+        (None, ConflictPolicy::Plugin(p)) => p.clone(),
+        (None, _) => bail!("tables.{table} has no resolver plugin; pass --plugin NEW.wasm"),
+    };
+    let plugin = Plugin::load(sandbox, &path)?;
+    let local = Local::open(&config.database, config.sync.busy_timeout)?;
+    let (mut same, mut differ) = (0, 0);
+    for c in local
+        .conflicts(true)?
+        .into_iter()
+        .filter(|c| c.table == table)
+    {
+        let text = |r: &Option<Row>| {
+            r.as_ref()
+                .map_or("null".into(), |r| Value::Object(r.clone()).to_string())
+        };
+        let base = c
+            .base
+            .as_ref()
+            .map(|b| Value::Object(b.clone()).to_string());
+        let answer = match plugin.resolve(
+            &t.limits,
+            table,
+            &text(&c.local),
+            &text(&c.remote),
+            base.as_deref(),
+        ) {
+            Ok(report) => describe(&report.value),
+            Err(e) => format!("error: {e}"),
+        };
+        let decided = match c.resolution.as_deref() {
+            Some("local") => "take-local".to_string(),
+            Some("remote") => "take-remote".to_string(),
+            Some(other) => format!("merged ({other})"),
+            None => format!("manual: {}", c.reason),
+        };
+        let kind = |s: &str| s.split([':', ' ']).next().unwrap_or("").to_string();
+        if kind(&answer) == kind(&decided) {
+            same += 1;
+        } else {
+            differ += 1;
+            println!(
+                "#{} {}/{}: decided {decided}; plugin now says {answer}",
+                c.id, c.table, c.pk
+            );
+        }
+    }
+    println!("{same} conflicts answered as decided, {differ} differ");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn limits_for(config_path: &Path, table: &str) -> PluginLimits {
+    config::load(config_path)
+        .ok()
+        .and_then(|c| c.tables.into_iter().find(|t| t.name == table))
+        .map(|t| t.limits)
+        .unwrap_or_default()
+}
+
+fn describe(r: &Resolution) -> String {
+    match r {
+        Resolution::TakeLocal => "take-local".into(),
+        Resolution::TakeRemote => "take-remote".into(),
+        Resolution::Merged(row) => format!("merged {}", Value::Object(row.clone())),
+        Resolution::Manual(reason) => format!("manual: {reason}"),
+    }
+}
+
+fn print_report<T>(verdict: &str, report: &CallReport<T>) {
+    println!("{verdict}");
+    println!("fuel used: {}", report.fuel_used);
+    println!("time: {:?}", report.elapsed);
+    for (level, line) in &report.log {
+        println!("log {level:?}: {line}");
+    }
+}
+
+fn read_json(file: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
+}

@@ -1,0 +1,223 @@
+//! Commands that set ebb up: `init` (a starter policies.toml and inferred
+//! row schemas), `check` (everything verified before anything runs),
+//! `remote-sql` (what to apply on the server) and `gateway`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::config::{self, Config};
+use crate::local::inspect;
+use crate::model::Cursor;
+use crate::policy::Policies;
+use crate::remote::Remote;
+use crate::remote::postgrest::Client;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The app's existing SQLite file.
+    #[arg(long)]
+    db: PathBuf,
+    /// Opt these tables in (repeat or comma-separate): their blocks are
+    /// written uncommented and their JSON Schemas inferred into schemas/.
+    #[arg(long = "table", value_delimiter = ',')]
+    tables: Vec<String>,
+    /// Overwrite an existing policies.toml.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:54321")]
+    listen: String,
+    /// The Postgres connection string (keep passwords in PGPASSWORD or
+    /// ~/.pgpass rather than here).
+    #[arg(long, env = "EBB_GATEWAY_DATABASE")]
+    database: String,
+    /// The environment variable holding the API key clients must send.
+    #[arg(long, default_value = "EBB_API_KEY")]
+    api_key_env: String,
+    /// Postgres connections in the pool.
+    #[arg(long, default_value_t = 8)]
+    pool_size: usize,
+    /// Per-statement time limit, in seconds.
+    #[arg(long, default_value_t = 30)]
+    statement_timeout: u64,
+}
+
+pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
+    if config_path.exists() && !args.force {
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            config_path.display()
+        );
+    }
+    let all = inspect::list_tables(&args.db)
+        .with_context(|| format!("cannot read the tables of {}", args.db.display()))?;
+    for t in &args.tables {
+        if !all.contains(t) {
+            bail!(
+                "--table {t}: {} has no such table (it has: {})",
+                args.db.display(),
+                all.join(", ")
+            );
+        }
+    }
+    let dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let rest: Vec<String> = all
+        .iter()
+        .filter(|t| !args.tables.contains(t))
+        .cloned()
+        .collect();
+    let mut text = config::starter(&relative_to(&args.db, dir), &rest);
+    for t in &args.tables {
+        let info = inspect::describe_file(&args.db, t)?;
+        let pk = info
+            .columns
+            .iter()
+            .find(|c| c.pk)
+            .map(|c| c.name.clone())
+            .with_context(|| format!("table {t} has no primary key; ebb needs a one-column key"))?;
+        let schema = inspect::infer_json_schema(&info);
+        let schema_path = dir.join("schemas").join(format!("{t}.schema.json"));
+        std::fs::create_dir_all(dir.join("schemas"))?;
+        std::fs::write(&schema_path, serde_json::to_string_pretty(&schema)? + "\n")
+            .with_context(|| format!("cannot write {}", schema_path.display()))?;
+        text.push_str(&format!(
+            "\n[tables.{t}]\npk = \"{pk}\"\nschema = \"schemas/{t}.schema.json\"\nconflict = \"server_wins\"\n"
+        ));
+        println!("inferred {}", schema_path.display());
+    }
+    std::fs::write(config_path, text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    config::load(config_path).context("the starter config does not load (a bug in ebb)")?;
+    println!("wrote {}", config_path.display());
+    println!("next: set remote.url, opt tables in, then `ebb remote-sql` and `ebb check`");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn relative_to(path: &Path, dir: &Path) -> PathBuf {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(path)
+        .strip_prefix(abs(dir))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| abs(path))
+}
+
+/// Every check prints a line; exit 0 only when all pass.
+pub async fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    let mut report = |name: &str, result: anyhow::Result<String>| match result {
+        Ok(detail) => println!("ok    {name}: {detail}"),
+        Err(e) => {
+            ok = false;
+            println!("FAIL  {name}: {e:#}");
+        }
+    };
+    let config = match config::load(config_path) {
+        Ok(c) => {
+            report("config", Ok(format!("{} tables synced", c.tables.len())));
+            c
+        }
+        Err(e) => {
+            report("config", Err(e.into()));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    report("local tables", check_local(&config));
+    report(
+        "schemas and plugins",
+        Policies::load(&config)
+            .map(|_| String::from("loaded"))
+            .map_err(Into::into),
+    );
+    report("remote", check_remote(&config).await);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check_local(config: &Config) -> anyhow::Result<String> {
+    let db = &config.database;
+    if !db.exists() {
+        bail!("database {} does not exist", db.display());
+    }
+    for t in &config.tables {
+        let info =
+            inspect::describe_file(db, &t.name).with_context(|| format!("tables.{}", t.name))?;
+        let pks: Vec<&str> = info
+            .columns
+            .iter()
+            .filter(|c| c.pk)
+            .map(|c| c.name.as_str())
+            .collect();
+        if pks != [t.pk.as_str()] {
+            bail!(
+                "tables.{}.pk: the table's primary key is ({}), expected the one column \"{}\"",
+                t.name,
+                pks.join(", "),
+                t.pk
+            );
+        }
+    }
+    Ok(format!("{} ok in {}", config.tables.len(), db.display()))
+}
+
+async fn check_remote(config: &Config) -> anyhow::Result<String> {
+    let client = Client::new(&config.remote, &config.rate_limit)?;
+    for t in &config.tables {
+        client
+            .pull(&t.name, &Cursor::default(), 1)
+            .await
+            .with_context(|| format!("ebb_pull on table {}", t.name))?;
+    }
+    Ok(format!(
+        "{} answers ebb_pull for every table",
+        config.remote.rest_root
+    ))
+}
+
+pub fn remote_sql(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path)?;
+    let tables: Vec<(String, String)> = config
+        .tables
+        .iter()
+        .map(|t| (t.name.clone(), t.pk.clone()))
+        .collect();
+    print!("{}", crate::remote::sql::install_sql(&tables));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
+    let api_key = std::env::var(&args.api_key_env)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "set the API key in the environment variable {}",
+                args.api_key_env
+            )
+        })?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("--listen: cannot listen on {}", args.listen))?;
+    let mut settings = crate::gateway::GatewaySettings::new(args.database, api_key.trim());
+    settings.pool_size = args.pool_size;
+    settings.statement_timeout = Duration::from_secs(args.statement_timeout);
+    tracing::info!(listen = %args.listen, "gateway serving /rest/v1/rpc/ebb_push and ebb_pull");
+    crate::gateway::serve(listener, settings, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,211 @@
+//! The decisions of a sync round as plain functions: what a pulled row
+//! does to the local side, and what a policy's decision becomes. No I/O:
+//! the driver (`push`, `pull`) reads state, asks these, and writes.
+
+use crate::local::{Action, QueueItem, RowState};
+use crate::model::{PulledRow, Row};
+use crate::policy::{ConflictInput, Decision};
+
+/// What to do with one pulled row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullStep {
+    /// Already known (our own push coming back, or an older version).
+    Skip,
+    /// No local edit stands in the way: take the remote row.
+    Take(Action),
+    /// A local edit is queued for this row: a conflict for the policy.
+    Resolve(ConflictInput),
+}
+
+/// Decides what a pulled row does, given what the device knows about it:
+/// the last remote version it saw, its queued edit and its current row.
+pub fn pulled(
+    row: &PulledRow,
+    known: Option<&RowState>,
+    queued: Option<&QueueItem>,
+    local_row: Option<&Row>,
+) -> PullStep {
+    if known.is_some_and(|k| k.version >= row.version) {
+        return PullStep::Skip;
+    }
+    let remote = if row.deleted { None } else { row.row.clone() };
+    let take = Action::Write {
+        row: remote.clone(),
+        version: row.version,
+        base: remote.clone(),
+    };
+    let Some(_queued) = queued else {
+        return PullStep::Take(take);
+    };
+    // Both sides hold the same content (typically our own write whose
+    // response was lost): nothing to resolve, and nothing is lost by
+    // dropping the queued edit.
+    if local_row == remote.as_ref() {
+        return PullStep::Take(take);
+    }
+    PullStep::Resolve(ConflictInput {
+        local: local_row.cloned(),
+        remote,
+        base: known.and_then(|k| k.base.clone()),
+    })
+}
+
+/// Turns a policy's decision on a conflict into the local action.
+/// `remote` is the remote row at `version` (`None` when deleted there).
+pub fn settle(decision: Decision, input: ConflictInput, version: i64, policy: String) -> Action {
+    let ConflictInput {
+        local,
+        remote,
+        base,
+    } = input;
+    match decision {
+        Decision::TakeRemote => Action::Write {
+            row: remote.clone(),
+            version,
+            base: remote,
+        },
+        Decision::TakeLocal => Action::Keep {
+            version,
+            base: remote,
+        },
+        Decision::Merged(row) => Action::WriteAndPush {
+            row,
+            version,
+            base: remote,
+        },
+        Decision::Manual(reason) => Action::Conflict {
+            local,
+            remote,
+            base,
+            remote_version: version,
+            policy,
+            reason,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Op;
+    use serde_json::json;
+
+    fn row(v: serde_json::Value) -> Row {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn pulled_row(version: i64, content: Option<Row>) -> PulledRow {
+        PulledRow {
+            pk: "p1".into(),
+            version,
+            txid: "10".into(),
+            deleted: content.is_none(),
+            origin: None,
+            row: content,
+        }
+    }
+
+    fn queued() -> QueueItem {
+        QueueItem {
+            table: "t".into(),
+            pk: "p1".into(),
+            op: Op::Upsert,
+            counter: 7,
+            state: "pending".into(),
+            attempts: 0,
+            error: None,
+            queued_at: 0,
+            next_attempt_at: None,
+        }
+    }
+
+    #[test]
+    fn known_versions_are_skipped() {
+        let known = RowState {
+            version: 3,
+            base: None,
+        };
+        let r = pulled_row(3, Some(row(json!({"id": "p1"}))));
+        assert_eq!(pulled(&r, Some(&known), None, None), PullStep::Skip);
+    }
+
+    #[test]
+    fn without_a_local_edit_the_remote_row_is_taken() {
+        let content = row(json!({"id": "p1", "n": 1}));
+        let r = pulled_row(4, Some(content.clone()));
+        let step = pulled(&r, None, None, None);
+        assert_eq!(
+            step,
+            PullStep::Take(Action::Write {
+                row: Some(content.clone()),
+                version: 4,
+                base: Some(content)
+            })
+        );
+    }
+
+    #[test]
+    fn a_tombstone_deletes() {
+        let r = pulled_row(5, None);
+        let PullStep::Take(Action::Write { row, .. }) = pulled(&r, None, None, None) else {
+            panic!("expected a write");
+        };
+        assert_eq!(row, None);
+    }
+
+    #[test]
+    fn a_queued_edit_makes_a_conflict() {
+        let base = row(json!({"id": "p1", "n": 1}));
+        let known = RowState {
+            version: 1,
+            base: Some(base.clone()),
+        };
+        let local = row(json!({"id": "p1", "n": 2}));
+        let remote = row(json!({"id": "p1", "n": 3}));
+        let r = pulled_row(2, Some(remote.clone()));
+        let step = pulled(&r, Some(&known), Some(&queued()), Some(&local));
+        assert_eq!(
+            step,
+            PullStep::Resolve(ConflictInput {
+                local: Some(local),
+                remote: Some(remote),
+                base: Some(base)
+            })
+        );
+    }
+
+    #[test]
+    fn identical_content_is_no_conflict() {
+        let same = row(json!({"id": "p1", "n": 2}));
+        let r = pulled_row(2, Some(same.clone()));
+        let step = pulled(&r, None, Some(&queued()), Some(&same));
+        assert!(matches!(step, PullStep::Take(Action::Write { .. })));
+    }
+
+    #[test]
+    fn decisions_map_to_actions() {
+        let input = ConflictInput {
+            local: Some(row(json!({"n": 2}))),
+            remote: Some(row(json!({"n": 3}))),
+            base: None,
+        };
+        let keep = settle(Decision::TakeLocal, input.clone(), 9, "client_wins".into());
+        assert_eq!(
+            keep,
+            Action::Keep {
+                version: 9,
+                base: Some(row(json!({"n": 3})))
+            }
+        );
+        let manual = settle(Decision::Manual("why".into()), input, 9, "manual".into());
+        let Action::Conflict {
+            reason,
+            remote_version,
+            ..
+        } = manual
+        else {
+            panic!("expected a conflict");
+        };
+        assert_eq!((reason.as_str(), remote_version), ("why", 9));
+    }
+}

@@ -1,0 +1,137 @@
+//! The pull half of a round: page through one table's changes since its
+//! cursor, plan each row against the local state (`plan::pulled`), let the
+//! policy settle conflicts, and apply the page with its cursor in one
+//! local transaction.
+
+use super::{Engine, RoundReport, SyncError, now_ms, plan, retry};
+use crate::config::TableConfig;
+use crate::local::{Action, ApplyOp, LocalError, TableSpec};
+use crate::model::PullPage;
+use crate::remote::Remote;
+
+/// How often a page is re-planned when the app keeps editing its rows
+/// between planning and applying.
+const REPLANS: usize = 5;
+
+impl<R: Remote> Engine<R> {
+    /// Pulls every page of `table`. Returns the number of rows written.
+    pub(super) async fn pull_table(
+        &mut self,
+        table: &TableConfig,
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        let spec = self.spec_of(&table.name);
+        let page_size = self.config.sync.pull_page_size.max(1);
+        let bar = self.progress.table(&table.name);
+        loop {
+            let cursor = self.local.cursor(&table.name)?;
+            let remote = &self.remote;
+            let answer = retry::call(
+                &mut self.local,
+                &self.metrics,
+                &self.config.retry,
+                &self.config.alerts,
+                "ebb_pull",
+                || remote.pull(&table.name, &cursor, page_size),
+            )
+            .await?;
+            let page = answer?;
+            self.apply_page(&spec, &page, report)?;
+            bar.add_rows(page.rows.len() as u64);
+            self.metrics.add_pulled(&table.name, page.rows.len() as u64);
+            self.renew()?;
+            if !page.has_more || page.rows.is_empty() {
+                bar.finish();
+                return Ok(());
+            }
+        }
+    }
+
+    fn apply_page(
+        &mut self,
+        spec: &TableSpec,
+        page: &PullPage,
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        for _ in 0..REPLANS {
+            let (ops, counts) = self.plan_page(spec, page)?;
+            match self.local.apply(spec, &ops, Some(&page.next), now_ms()) {
+                Ok(()) => {
+                    report.pulled += counts.written;
+                    report.resolved += counts.resolved;
+                    report.manual += counts.manual;
+                    for _ in 0..counts.resolved {
+                        self.metrics.count_conflict(&spec.name, "resolved");
+                    }
+                    for _ in 0..counts.manual {
+                        self.metrics.count_conflict(&spec.name, "manual");
+                    }
+                    return Ok(());
+                }
+                Err(LocalError::Stale { table, pk }) => {
+                    tracing::debug!(%table, %pk, "row edited while applying a page; planning again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(LocalError::Stale {
+            table: spec.name.clone(),
+            pk: String::from("(page edited continuously)"),
+        }
+        .into())
+    }
+
+    fn plan_page(
+        &mut self,
+        spec: &TableSpec,
+        page: &PullPage,
+    ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
+        let mut ops = Vec::with_capacity(page.rows.len());
+        let mut counts = Counts::default();
+        for row in &page.rows {
+            let known = self.local.row_state(&spec.name, &row.pk)?;
+            let queued = self.local.queue_item(&spec.name, &row.pk)?;
+            let local_row = match &queued {
+                Some(_) => self.local.read_row(spec, &row.pk)?,
+                None => None,
+            };
+            let expect_counter = queued.as_ref().map(|q| q.counter);
+            let action =
+                match plan::pulled(row, known.as_ref(), queued.as_ref(), local_row.as_ref()) {
+                    plan::PullStep::Skip => continue,
+                    plan::PullStep::Take(action) => action,
+                    plan::PullStep::Resolve(input) => {
+                        let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
+                        let decision = if held {
+                            // Already waiting for a person: refresh what they see.
+                            crate::policy::Decision::Manual(String::from(
+                                "the remote row changed again while the conflict was open",
+                            ))
+                        } else {
+                            self.policies.resolve(&spec.name, &row.pk, &input)
+                        };
+                        let policy = self.policies.policy_name(&spec.name);
+                        plan::settle(decision, input, row.version, policy)
+                    }
+                };
+            match &action {
+                Action::Conflict { .. } => counts.manual += 1,
+                Action::Write { .. } if expect_counter.is_none() => counts.written += 1,
+                _ => counts.resolved += 1,
+            }
+            ops.push(ApplyOp {
+                pk: row.pk.clone(),
+                expect_counter,
+                action,
+            });
+        }
+        Ok((ops, counts))
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    written: usize,
+    resolved: usize,
+    manual: usize,
+}

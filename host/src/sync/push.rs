@@ -1,0 +1,283 @@
+//! The push half of a round: claim a batch from the queue, validate it,
+//! send it, and settle every item by the server's answer (applied,
+//! conflict -> policy, rejected -> retry or dead).
+
+use std::collections::BTreeSet;
+
+use rand::Rng;
+
+use super::backoff::{ItemFate, item_fate};
+use super::{Engine, RoundReport, SyncError, now_ms, plan, retry};
+use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, TableSpec};
+use crate::model::{Change, Op, PushResult, Row};
+use crate::policy::{ConflictInput, Verdict};
+use crate::remote::{Remote, RemoteError};
+
+impl<R: Remote> Engine<R> {
+    /// Pushes the queue in batches. Returns the tables that have items
+    /// which failed this round (their last_sync_at must not move).
+    pub(super) async fn push(
+        &mut self,
+        report: &mut RoundReport,
+    ) -> Result<BTreeSet<String>, SyncError> {
+        let mut failed = BTreeSet::new();
+        let batch = self.config.sync.batch_size.max(1);
+        let queued: u64 = self
+            .local
+            .status(now_ms(), self.config.alerts.error_window)?
+            .queue
+            .values()
+            .sum();
+        // Edits landing while we push are picked up, but a busy app cannot
+        // keep one round going for ever.
+        let max_batches = queued / batch as u64 + 2;
+        for _ in 0..max_batches {
+            let claimed = self.local.claim(
+                &self.specs,
+                batch,
+                now_ms(),
+                self.config.retry.retry_dead_after,
+            )?;
+            let full = claimed.len() == batch;
+            if claimed.is_empty() {
+                break;
+            }
+            let sendable = self.validate(claimed, report)?;
+            if !sendable.is_empty() {
+                self.send(sendable, report, &mut failed).await?;
+            }
+            self.renew()?;
+            if !full {
+                break;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Checks each upsert against its table's schema and validator; an
+    /// invalid one is held as `invalid` with its violations, never sent.
+    fn validate(
+        &mut self,
+        claimed: Vec<Claimed>,
+        report: &mut RoundReport,
+    ) -> Result<Vec<Claimed>, SyncError> {
+        let mut sendable = Vec::with_capacity(claimed.len());
+        for item in claimed {
+            let c = &item.change;
+            let verdict = match (&c.op, &c.row) {
+                (Op::Upsert, Some(row)) => self.policies.validate(&c.table, &c.pk, row),
+                _ => Verdict::Valid,
+            };
+            match verdict {
+                Verdict::Valid => sendable.push(item),
+                Verdict::Invalid(violations) => {
+                    let list: Vec<String> = violations
+                        .iter()
+                        .map(|v| {
+                            if v.field.is_empty() {
+                                v.message.clone()
+                            } else {
+                                format!("{}: {}", v.field, v.message)
+                            }
+                        })
+                        .collect();
+                    let error = format!("{} {}: invalid: {}", c.table, c.pk, list.join("; "));
+                    tracing::warn!(table = %c.table, pk = %c.pk, %error, "row held as invalid");
+                    self.local
+                        .settle(&c.table, &c.pk, c.counter, Settle::Invalid { error })?;
+                    report.invalid += 1;
+                }
+            }
+        }
+        Ok(sendable)
+    }
+
+    /// Sends one validated batch and settles each item by its result.
+    async fn send(
+        &mut self,
+        items: Vec<Claimed>,
+        report: &mut RoundReport,
+        failed: &mut BTreeSet<String>,
+    ) -> Result<(), SyncError> {
+        let changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
+        let remote = &self.remote;
+        let answer = retry::call(
+            &mut self.local,
+            &self.metrics,
+            &self.config.retry,
+            &self.config.alerts,
+            "ebb_push",
+            || remote.push(&changes),
+        )
+        .await?;
+        let results = match answer {
+            Ok(results) => results,
+            Err(e) => {
+                self.fail_all(&items, &e, report, failed)?;
+                return Err(e.into());
+            }
+        };
+        for (item, result) in items.into_iter().zip(results) {
+            let c = item.change;
+            match result {
+                PushResult::Applied { version } => {
+                    self.local.settle(
+                        &c.table,
+                        &c.pk,
+                        c.counter,
+                        Settle::Applied {
+                            version,
+                            row: c.row,
+                        },
+                    )?;
+                    report.pushed += 1;
+                    self.metrics.add_pushed(&c.table, 1);
+                }
+                PushResult::Rejected { code, message } => {
+                    let error = format!(
+                        "{} {} {:?}: rejected by the server ({code}): {message}",
+                        c.table, c.pk, c.op
+                    );
+                    self.fail_item(&c, item.attempts, error, report)?;
+                    failed.insert(c.table.clone());
+                }
+                PushResult::Conflict {
+                    version,
+                    row,
+                    deleted,
+                } => {
+                    let remote_row = if deleted { None } else { row };
+                    self.settle_conflict(&c, remote_row, version, report)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole request failed: retryable errors cost each item an
+    /// attempt; permanent ones (auth, config) are not the items' fault.
+    fn fail_all(
+        &mut self,
+        items: &[Claimed],
+        e: &RemoteError,
+        report: &mut RoundReport,
+        failed: &mut BTreeSet<String>,
+    ) -> Result<(), SyncError> {
+        for item in items {
+            let c = &item.change;
+            failed.insert(c.table.clone());
+            if e.is_retryable() {
+                let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
+                self.fail_item(c, item.attempts, error, report)?;
+            } else {
+                self.local
+                    .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fail_item(
+        &mut self,
+        c: &Change,
+        attempts_before: u32,
+        error: String,
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        let attempts = attempts_before.saturating_add(1);
+        let unit: f64 = rand::rng().random();
+        let settle = match item_fate(attempts, &self.config.retry, now_ms(), unit) {
+            ItemFate::Retry { at } => {
+                report.retrying += 1;
+                Settle::Retry {
+                    attempts,
+                    next_attempt_at: at,
+                    error,
+                }
+            }
+            ItemFate::Dead => {
+                report.dead += 1;
+                tracing::error!(table = %c.table, pk = %c.pk, %error, "item is dead after {attempts} attempts");
+                Settle::Dead { attempts, error }
+            }
+        };
+        self.local.settle(&c.table, &c.pk, c.counter, settle)?;
+        Ok(())
+    }
+
+    /// The server holds a newer version than the push was based on: the
+    /// table's policy decides, and the local side follows.
+    fn settle_conflict(
+        &mut self,
+        c: &Change,
+        remote: Option<Row>,
+        version: i64,
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        let spec = self.spec_of(&c.table);
+        let base = self.local.row_state(&c.table, &c.pk)?.and_then(|s| s.base);
+        let input = ConflictInput {
+            local: c.row.clone(),
+            remote,
+            base,
+        };
+        let action = if input.local == input.remote {
+            plan::settle(
+                crate::policy::Decision::TakeRemote,
+                input,
+                version,
+                String::new(),
+            )
+        } else {
+            let decision = self.policies.resolve(&c.table, &c.pk, &input);
+            plan::settle(
+                decision,
+                input,
+                version,
+                self.policies.policy_name(&c.table),
+            )
+        };
+        let keep = matches!(action, Action::Keep { .. });
+        let manual = matches!(action, Action::Conflict { .. });
+        let op = ApplyOp {
+            pk: c.pk.clone(),
+            expect_counter: Some(c.counter),
+            action,
+        };
+        match self.local.apply(&spec, &[op], None, now_ms()) {
+            Ok(()) => {}
+            // Edited while in flight: the new content is pushed (and
+            // meets this conflict again) next time.
+            Err(LocalError::Stale { .. }) => {
+                self.local
+                    .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if keep {
+            self.local
+                .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+        }
+        let outcome = if manual { "manual" } else { "resolved" };
+        self.metrics.count_conflict(&c.table, outcome);
+        if manual {
+            report.manual += 1;
+            tracing::warn!(table = %c.table, pk = %c.pk, "conflict left for manual resolution");
+        } else {
+            report.resolved += 1;
+        }
+        Ok(())
+    }
+
+    pub(super) fn spec_of(&self, table: &str) -> TableSpec {
+        self.specs
+            .iter()
+            .find(|s| s.name == table)
+            .cloned()
+            .unwrap_or_else(|| TableSpec {
+                name: table.to_string(),
+                pk: "id".to_string(),
+            })
+    }
+}
