@@ -66,7 +66,10 @@ async fn main() -> Result<()> {
         rounds += 1;
         anyhow::ensure!(rounds < 1000, "push does not progress");
     }
-    anyhow::ensure!(env.db.count("products").await? == rows, "not every row arrived");
+    anyhow::ensure!(
+        env.db.count("products").await? == rows,
+        "not every row arrived"
+    );
     report("push", rows, started, rounds);
     Ok(())
 }

@@ -83,10 +83,16 @@ impl DeviceSpec {
                     p("stock_resolver")
                 ),
             )
-            .table("customers", "conflict = \"merge\"\nmerge_on_both = \"remote\"")
+            .table(
+                "customers",
+                "conflict = \"merge\"\nmerge_on_both = \"remote\"",
+            )
             .table(
                 "debts",
-                &format!("conflict = \"plugin\"\nresolver = \"{}\"", p("debts_resolver")),
+                &format!(
+                    "conflict = \"plugin\"\nresolver = \"{}\"",
+                    p("debts_resolver")
+                ),
             )
             .table("debt_payments", "conflict = \"client_wins\"")
     }
@@ -129,13 +135,22 @@ impl Device {
         let dir = tempfile::tempdir()?;
         let app = open_app(&dir.path().join("app.db"))?;
         let schema = std::fs::read_to_string(crate::repo_path("example/app.sql"))?;
-        app.execute_batch(&schema).context("apply example/app.sql")?;
-        std::fs::write(dir.path().join("api_key"), spec.api_key.as_deref().unwrap_or(key))?;
+        app.execute_batch(&schema)
+            .context("apply example/app.sql")?;
+        std::fs::write(
+            dir.path().join("api_key"),
+            spec.api_key.as_deref().unwrap_or(key),
+        )?;
         let path = dir.path().join("policies.toml");
         std::fs::write(&path, spec.policies_toml(rest_root))?;
         let config = ebb::config::load(&path).context("load the device's policies.toml")?;
         let engine = new_engine(&config)?;
-        Ok(Device { dir, config, engine, app })
+        Ok(Device {
+            dir,
+            config,
+            engine,
+            app,
+        })
     }
 
     /// The device's SQLite file.
@@ -199,7 +214,9 @@ impl Device {
     pub fn count(&self, table: &str) -> Result<i64> {
         Ok(self
             .app
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0))?)
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Queue rows of `table` (every state), read straight from `_ebb_queue`.
@@ -213,7 +230,9 @@ impl Device {
 
     /// Every queue row: (table, pk, state).
     pub fn queue(&self) -> Result<Vec<(String, String, String)>> {
-        let mut stmt = self.app.prepare("SELECT tbl, pk, state FROM _ebb_queue ORDER BY tbl, pk")?;
+        let mut stmt = self
+            .app
+            .prepare("SELECT tbl, pk, state FROM _ebb_queue ORDER BY tbl, pk")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

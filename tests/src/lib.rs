@@ -32,7 +32,9 @@ pub use proxy::FaultProxy;
 
 /// A path inside the repository (the workspace root).
 pub fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// The cargo target dir (`CARGO_TARGET_DIR`, else `<repo>/target`).
@@ -63,7 +65,10 @@ pub fn ensure_plugins() -> Result<()> {
         .arg(target_dir().join("plugins"))
         .env("CARGO_TARGET_DIR", target_dir())
         .status()?;
-    anyhow::ensure!(status.success(), "scripts/build-plugins.sh failed: {status}");
+    anyhow::ensure!(
+        status.success(),
+        "scripts/build-plugins.sh failed: {status}"
+    );
     Ok(())
 }
 

@@ -30,7 +30,9 @@ pub fn base_conn() -> String {
 pub async fn connect(conn_str: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(conn_str, NoTls)
         .await
-        .with_context(|| format!("connect to the test PostgreSQL ({conn_str}); run scripts/pg-setup.sh?"))?;
+        .with_context(|| {
+            format!("connect to the test PostgreSQL ({conn_str}); run scripts/pg-setup.sh?")
+        })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -59,7 +61,10 @@ impl TestDb {
         let client = db.connect().await?;
         let schema = std::fs::read_to_string(crate::repo_path("example/server.sql"))
             .context("read example/server.sql")?;
-        client.batch_execute(&schema).await.context("apply example/server.sql")?;
+        client
+            .batch_execute(&schema)
+            .await
+            .context("apply example/server.sql")?;
         let tables: Vec<(String, String)> = EXAMPLE_TABLES
             .iter()
             .map(|(t, pk)| (t.to_string(), pk.to_string()))
@@ -83,7 +88,11 @@ impl TestDb {
 
     /// Runs SQL text directly on the server (no ebb involved).
     pub async fn exec(&self, sql: &str) -> Result<()> {
-        self.connect().await?.batch_execute(sql).await.with_context(|| sql.to_string())
+        self.connect()
+            .await?
+            .batch_execute(sql)
+            .await
+            .with_context(|| sql.to_string())
     }
 
     /// The row as JSON without ebb's `_ebb_*` columns, `None` when absent.
@@ -115,7 +124,10 @@ impl TestDb {
     pub async fn has_table(&self, table: &str) -> Result<bool> {
         let client = self.connect().await?;
         let found = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("public.{table}")])
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("public.{table}")],
+            )
             .await?;
         Ok(found.get(0))
     }
@@ -177,7 +189,9 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop may run inside the test's runtime: use a thread with its own.
         let dropped = std::thread::spawn(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let admin = connect(&format!("{} dbname=postgres", base_conn())).await?;
                 admin

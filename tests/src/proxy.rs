@@ -51,8 +51,19 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let (down, down_rx) = watch::channel(false);
         let faults = Arc::new(Mutex::new(Faults::default()));
-        let task = tokio::spawn(accept_loop(listener, addr, upstream, down_rx, faults.clone()));
-        Ok(FaultProxy { addr, down, faults, task })
+        let task = tokio::spawn(accept_loop(
+            listener,
+            addr,
+            upstream,
+            down_rx,
+            faults.clone(),
+        ));
+        Ok(FaultProxy {
+            addr,
+            down,
+            faults,
+            task,
+        })
     }
 
     /// Where clients connect.
@@ -74,7 +85,11 @@ impl FaultProxy {
     /// Runs `hook` once, when the next request to `rpc` has been answered
     /// upstream and before the answer is relayed.
     pub fn on_request(&self, rpc: &str, hook: impl FnOnce() + Send + 'static) {
-        lock(&self.faults).hooks.entry(rpc.to_string()).or_default().push(Box::new(hook));
+        lock(&self.faults)
+            .hooks
+            .entry(rpc.to_string())
+            .or_default()
+            .push(Box::new(hook));
     }
 
     /// Requests to `rpc` that reached the proxy so far.
@@ -250,7 +265,8 @@ async fn read_message(
         let mut body = vec![0; len];
         stream.read_exact(&mut body).await?;
         bytes.extend_from_slice(&body);
-    } else if is_response && !head.starts_with("HTTP/1.1 204") && !head.starts_with("HTTP/1.1 304") {
+    } else if is_response && !head.starts_with("HTTP/1.1 204") && !head.starts_with("HTTP/1.1 304")
+    {
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).await?;
         bytes.extend_from_slice(&rest);
@@ -272,7 +288,10 @@ mod tests {
 
     #[test]
     fn rpc_names() {
-        assert_eq!(rpc_name("POST /rest/v1/rpc/ebb_push HTTP/1.1\r\n"), "ebb_push");
+        assert_eq!(
+            rpc_name("POST /rest/v1/rpc/ebb_push HTTP/1.1\r\n"),
+            "ebb_push"
+        );
         assert_eq!(rpc_name("POST /rpc/ebb_pull?x=1 HTTP/1.1\r\n"), "ebb_pull");
     }
 }

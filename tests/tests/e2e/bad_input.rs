@@ -32,21 +32,31 @@ fn a_malformed_policies_toml_names_file_and_line() {
 async fn an_unknown_table_is_refused_by_name() {
     let env = Env::new().await.unwrap();
     let mut spec = DeviceSpec::default();
-    spec.tables.push(("invoices".into(), "conflict = \"server_wins\"".into()));
+    spec.tables
+        .push(("invoices".into(), "conflict = \"server_wins\"".into()));
     let msg = match env.device(&spec) {
         Err(e) => format!("{e:#}"),
         Ok(mut d) => match d.sync().await {
             Err(e) => e.to_string(),
-            Ok(r) => format!("{:?}", r.error.expect("an unknown table must fail the round")),
+            Ok(r) => format!(
+                "{:?}",
+                r.error.expect("an unknown table must fail the round")
+            ),
         },
     };
-    assert!(msg.contains("invoices"), "the message must name the table: {msg}");
+    assert!(
+        msg.contains("invoices"),
+        "the message must name the table: {msg}"
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_a_401_and_keeps_the_queue() {
     let env = Env::new().await.unwrap();
-    let spec = DeviceSpec { api_key: Some("wrong-key".into()), ..Default::default() };
+    let spec = DeviceSpec {
+        api_key: Some("wrong-key".into()),
+        ..Default::default()
+    };
     let mut a = env.device(&spec).unwrap();
     let c = rows::customer("Ada");
     a.insert("customers", &c).unwrap();
@@ -55,7 +65,10 @@ async fn a_wrong_key_is_a_401_and_keeps_the_queue() {
         Ok(r) => r.error.clone().expect("a 401 must show").to_string(),
     };
     assert!(msg.contains("401"), "{msg}");
-    assert!(!msg.contains("wrong-key") && !msg.contains(env.gateway.key()), "key leaked: {msg}");
+    assert!(
+        !msg.contains("wrong-key") && !msg.contains(env.gateway.key()),
+        "key leaked: {msg}"
+    );
     let queue = a.queue().unwrap();
     assert_eq!(queue.len(), 1, "{queue:?}");
     assert_ne!(queue[0].2, "dead", "{queue:?}");
@@ -65,7 +78,10 @@ async fn a_wrong_key_is_a_401_and_keeps_the_queue() {
     std::fs::write(a.dir.path().join("api_key"), env.gateway.key()).unwrap();
     a.engine = a.second_engine().unwrap();
     drain(&env, &mut a, 10).await.unwrap();
-    assert_eq!(env.db.row("customers", &rows::id_of(&c)).await.unwrap(), Some(c));
+    assert_eq!(
+        env.db.row("customers", &rows::id_of(&c)).await.unwrap(),
+        Some(c)
+    );
 }
 
 #[tokio::test]
@@ -77,14 +93,20 @@ async fn a_server_that_is_down_keeps_the_queue() {
     env.proxy.set_down(true);
     for _ in 0..3 {
         let r = a.sync().await;
-        assert!(r.as_ref().map(|r| r.error.is_some()).unwrap_or(true), "{r:?}");
+        assert!(
+            r.as_ref().map(|r| r.error.is_some()).unwrap_or(true),
+            "{r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(a.queue().unwrap().len(), 1);
     assert_eq!(env.db.count("customers").await.unwrap(), 0);
     env.proxy.set_down(false);
     drain(&env, &mut a, 20).await.unwrap();
-    assert_eq!(env.db.row("customers", &rows::id_of(&c)).await.unwrap(), Some(c));
+    assert_eq!(
+        env.db.row("customers", &rows::id_of(&c)).await.unwrap(),
+        Some(c)
+    );
 }
 
 #[tokio::test]
@@ -114,7 +136,11 @@ async fn awkward_text_round_trips_byte_exact() {
     // Byte-exact in SQLite, not just equal after decoding.
     let bytes: Vec<u8> = b
         .app()
-        .query_row("SELECT CAST(notes AS BLOB) FROM customers WHERE id = ?1", [&id], |r| r.get(0))
+        .query_row(
+            "SELECT CAST(notes AS BLOB) FROM customers WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(bytes, c["notes"].as_str().unwrap().as_bytes());
 }

@@ -44,7 +44,8 @@ async fn a_cascade_on_the_server_reaches_the_devices() {
     let debt_id = rows::id_of(&debt);
     a.insert("customers", &customer).unwrap();
     a.insert("debts", &debt).unwrap();
-    a.insert("debt_payments", &rows::payment(&debt_id, 100)).unwrap();
+    a.insert("debt_payments", &rows::payment(&debt_id, 100))
+        .unwrap();
     sync_all(&env, &mut [&mut a]).await.unwrap();
 
     env.db

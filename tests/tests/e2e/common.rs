@@ -35,5 +35,8 @@ pub async fn drain(env: &Env, device: &mut Device, max_rounds: usize) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
-    anyhow::bail!("queue not drained after {max_rounds} rounds: {:?}", device.queue()?)
+    anyhow::bail!(
+        "queue not drained after {max_rounds} rounds: {:?}",
+        device.queue()?
+    )
 }

@@ -68,10 +68,16 @@ async fn manual_waits_for_a_person_then_takes_local() {
     let open = b.engine.local().conflicts(false).unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
     let conflict = &open[0];
-    assert_eq!((conflict.table.as_str(), conflict.pk.as_str()), ("customers", id.as_str()));
+    assert_eq!(
+        (conflict.table.as_str(), conflict.pk.as_str()),
+        ("customers", id.as_str())
+    );
     assert_eq!(conflict.local.as_ref().unwrap()["name"], "B");
     assert_eq!(conflict.remote.as_ref().unwrap()["name"], "A");
-    assert_eq!(conflict.base.as_ref().map(|b| b["name"].clone()), Some(json!("Orig")));
+    assert_eq!(
+        conflict.base.as_ref().map(|b| b["name"].clone()),
+        Some(json!("Orig"))
+    );
     // Nothing moves while it is open.
     assert_eq!(name(&b, &id), "B");
     assert_eq!(server_name(&env, &id).await, "A");
@@ -127,7 +133,13 @@ async fn manual_resolved_with_the_cli() {
     let out = std::process::Command::new(ebb)
         .arg("--config")
         .arg(b.dir.path().join("policies.toml"))
-        .args(["conflicts", "resolve", &open[0].id.to_string(), "--take", "local"])
+        .args([
+            "conflicts",
+            "resolve",
+            &open[0].id.to_string(),
+            "--take",
+            "local",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -21,7 +21,10 @@ fn client(env: &Env, dir: &std::path::Path, key: &str) -> Client {
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
     };
-    let rate = RateLimitConfig { requests_per_second: 1000.0, burst: 1000 };
+    let rate = RateLimitConfig {
+        requests_per_second: 1000.0,
+        burst: 1000,
+    };
     Client::new(&remote, &rate).unwrap()
 }
 
@@ -46,25 +49,40 @@ async fn proxy_passes_cuts_and_refuses() {
     // Pass through.
     let a = rows::customer("Ada");
     let got = remote.push(&[insert(&a, 1)]).await.unwrap();
-    assert!(matches!(got[..], [PushResult::Applied { version: 1 }]), "{got:?}");
+    assert!(
+        matches!(got[..], [PushResult::Applied { version: 1 }]),
+        "{got:?}"
+    );
 
     // Cut: the server commits, the client sees a broken connection.
     env.proxy.cut_responses("ebb_push", 1);
     let b = rows::customer("Bob");
     let err = remote.push(&[insert(&b, 2)]).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    assert_eq!(env.db.version("customers", &rows::id_of(&b)).await.unwrap(), Some(1));
+    assert_eq!(
+        env.db.version("customers", &rows::id_of(&b)).await.unwrap(),
+        Some(1)
+    );
     // The retry gets the first answer (idempotent push), not a conflict.
     let got = remote.push(&[insert(&b, 2)]).await.unwrap();
-    assert!(matches!(got[..], [PushResult::Applied { version: 1 }]), "{got:?}");
+    assert!(
+        matches!(got[..], [PushResult::Applied { version: 1 }]),
+        "{got:?}"
+    );
 
     // Down: refused, then back up on the same address.
     env.proxy.set_down(true);
-    let err = remote.pull("customers", &Cursor::default(), 10).await.unwrap_err();
+    let err = remote
+        .pull("customers", &Cursor::default(), 10)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     env.proxy.set_down(false);
     env.settle().await.unwrap();
-    let page = remote.pull("customers", &Cursor::default(), 10).await.unwrap();
+    let page = remote
+        .pull("customers", &Cursor::default(), 10)
+        .await
+        .unwrap();
     assert_eq!(page.rows.len(), 2);
     assert!(env.proxy.seen("ebb_push") >= 3);
 }
@@ -75,9 +93,14 @@ async fn proxy_hook_runs_while_the_request_is_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let remote = client(&env, dir.path(), env.gateway.key());
     let (tx, rx) = std::sync::mpsc::channel();
-    env.proxy.on_request("ebb_push", move || tx.send(()).unwrap());
-    remote.push(&[insert(&rows::customer("Cy"), 1)]).await.unwrap();
-    rx.try_recv().expect("hook ran before the answer was relayed");
+    env.proxy
+        .on_request("ebb_push", move || tx.send(()).unwrap());
+    remote
+        .push(&[insert(&rows::customer("Cy"), 1)])
+        .await
+        .unwrap();
+    rx.try_recv()
+        .expect("hook ran before the answer was relayed");
 }
 
 #[tokio::test]
@@ -85,7 +108,10 @@ async fn wrong_key_is_refused_with_401() {
     let env = Env::new().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let remote = client(&env, dir.path(), "not-the-key");
-    let err = remote.pull("customers", &Cursor::default(), 10).await.unwrap_err();
+    let err = remote
+        .pull("customers", &Cursor::default(), 10)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
     assert!(!err.is_retryable());
     assert!(!err.to_string().contains(env.gateway.key()));

@@ -23,12 +23,26 @@ async fn an_edit_during_the_push_is_pushed_next_round() {
         ebb_tests::device::update(&app, "products", &hook_id, &json!({"stock": 7})).unwrap();
     });
     a.sync().await.unwrap();
-    assert_eq!(env.db.row("products", &id).await.unwrap().unwrap()["stock"], 10);
-    assert_eq!(a.queue().unwrap().len(), 1, "the newer edit is still queued");
-    assert_eq!(a.row("products", &id).unwrap().unwrap()["stock"], 7, "not overwritten by a pull");
+    assert_eq!(
+        env.db.row("products", &id).await.unwrap().unwrap()["stock"],
+        10
+    );
+    assert_eq!(
+        a.queue().unwrap().len(),
+        1,
+        "the newer edit is still queued"
+    );
+    assert_eq!(
+        a.row("products", &id).unwrap().unwrap()["stock"],
+        7,
+        "not overwritten by a pull"
+    );
 
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
-    assert_eq!(env.db.row("products", &id).await.unwrap().unwrap()["stock"], 7);
+    assert_eq!(
+        env.db.row("products", &id).await.unwrap().unwrap()["stock"],
+        7
+    );
     assert_eq!(env.db.version("products", &id).await.unwrap(), Some(2));
     assert!(a.queue().unwrap().is_empty(), "{:?}", a.queue());
     assert!(a.engine.local().conflicts(true).unwrap().is_empty());
@@ -45,7 +59,8 @@ async fn a_delete_during_the_push_is_pushed_next_round() {
     let app = a.new_app_connection().unwrap();
     let hook_id = id.clone();
     env.proxy.on_request("ebb_push", move || {
-        app.execute("DELETE FROM products WHERE id = ?1", [&hook_id]).unwrap();
+        app.execute("DELETE FROM products WHERE id = ?1", [&hook_id])
+            .unwrap();
     });
     a.sync().await.unwrap();
     sync_all(&env, &mut [&mut a]).await.unwrap();

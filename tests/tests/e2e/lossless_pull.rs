@@ -39,7 +39,10 @@ async fn a_transaction_that_commits_last_is_still_pulled() {
     slow.batch_execute("COMMIT").await.unwrap();
     env.settle().await.unwrap();
     a.sync_ok().await.unwrap();
-    assert_eq!(a.row("products", &rows::id_of(&early)).unwrap(), Some(early));
+    assert_eq!(
+        a.row("products", &rows::id_of(&early)).unwrap(),
+        Some(early)
+    );
     assert_eq!(a.row("products", &rows::id_of(&late)).unwrap(), Some(late));
 }
 
@@ -51,7 +54,11 @@ async fn random_commit_orders_lose_nothing() {
     let seed = ebb_tests::seed();
     let mut rng = StdRng::seed_from_u64(seed);
     let env = Env::new().await.unwrap();
-    let mut a = env.device(&ebb_tests::DeviceSpec { pull_page_size: 3, ..Default::default() })
+    let mut a = env
+        .device(&ebb_tests::DeviceSpec {
+            pull_page_size: 3,
+            ..Default::default()
+        })
         .unwrap();
     let mut conns = Vec::new();
     for _ in 0..4 {
@@ -80,7 +87,11 @@ async fn random_commit_orders_lose_nothing() {
                     .unwrap();
                 *open = false;
                 let done = std::mem::take(pending);
-                if commit { committed.extend(done) } else { rolled_back.extend(done) }
+                if commit {
+                    committed.extend(done)
+                } else {
+                    rolled_back.extend(done)
+                }
             }
             _ => {
                 let r = a.sync().await;
@@ -97,10 +108,20 @@ async fn random_commit_orders_lose_nothing() {
     env.settle().await.unwrap();
     a.sync_ok().await.unwrap();
     for id in &committed {
-        assert!(a.row("products", id).unwrap().is_some(), "seed {seed}: lost {id}");
+        assert!(
+            a.row("products", id).unwrap().is_some(),
+            "seed {seed}: lost {id}"
+        );
     }
     for id in &rolled_back {
-        assert!(a.row("products", id).unwrap().is_none(), "seed {seed}: phantom {id}");
+        assert!(
+            a.row("products", id).unwrap().is_none(),
+            "seed {seed}: phantom {id}"
+        );
     }
-    assert_eq!(a.count("products").unwrap() as usize, committed.len(), "seed {seed}");
+    assert_eq!(
+        a.count("products").unwrap() as usize,
+        committed.len(),
+        "seed {seed}"
+    );
 }

@@ -17,12 +17,17 @@ async fn pulled_rows_are_not_pushed_back() {
     a.insert("products", &rows::product("Tea", 3)).unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     assert_eq!(b.count("customers").unwrap(), 1);
-    assert!(b.queue().unwrap().is_empty(), "pulled rows captured: {:?}", b.queue());
+    assert!(
+        b.queue().unwrap().is_empty(),
+        "pulled rows captured: {:?}",
+        b.queue()
+    );
     // A pulled its own rows back, too, and queued nothing.
     assert!(a.queue().unwrap().is_empty(), "{:?}", a.queue());
 
     // Updates and server-side edits likewise.
-    a.update("customers", &id, &json!({"notes": "vip"})).unwrap();
+    a.update("customers", &id, &json!({"notes": "vip"}))
+        .unwrap();
     env.db
         .exec("UPDATE products SET stock = stock + 1")
         .await

@@ -30,7 +30,10 @@ async fn two_sales_of_one_product_add_up() {
     b.update("products", &id, &json!({"stock": 8})).unwrap(); // sold 2
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     sync_all(&env, &mut [&mut b, &mut a]).await.unwrap();
-    assert_eq!(env.db.row("products", &id).await.unwrap().unwrap()["stock"], 5);
+    assert_eq!(
+        env.db.row("products", &id).await.unwrap().unwrap()["stock"],
+        5
+    );
     assert_eq!(field(&a, "products", &id, "stock"), 5);
     assert_eq!(field(&b, "products", &id, "stock"), 5);
     assert!(b.engine.local().conflicts(false).unwrap().is_empty());
@@ -46,8 +49,14 @@ async fn two_payments_on_one_debt_are_both_kept() {
     a.insert("customers", &c).unwrap();
     a.insert("debts", &d).unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
-    a.update("debts", &id, &json!({"amount_paid_cents": 300})).unwrap();
-    b.update("debts", &id, &json!({"amount_paid_cents": 700, "status": "open"})).unwrap();
+    a.update("debts", &id, &json!({"amount_paid_cents": 300}))
+        .unwrap();
+    b.update(
+        "debts",
+        &id,
+        &json!({"amount_paid_cents": 700, "status": "open"}),
+    )
+    .unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     sync_all(&env, &mut [&mut b, &mut a]).await.unwrap();
     let server = env.db.row("debts", &id).await.unwrap().unwrap();
@@ -74,14 +83,37 @@ async fn a_row_breaking_a_plugin_rule_is_held_invalid() {
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].pk, rows::id_of(&bad));
     let error = items[0].error.clone().unwrap_or_default();
-    assert!(error.contains("sale_price_cents"), "the plugin's message: {error}");
-    assert_eq!(env.db.row("products", &rows::id_of(&bad)).await.unwrap(), None);
-    assert!(env.db.row("products", &rows::id_of(&good)).await.unwrap().is_some());
+    assert!(
+        error.contains("sale_price_cents"),
+        "the plugin's message: {error}"
+    );
+    assert_eq!(
+        env.db.row("products", &rows::id_of(&bad)).await.unwrap(),
+        None
+    );
+    assert!(
+        env.db
+            .row("products", &rows::id_of(&good))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Fixed by the app: pushed.
-    a.update("products", &rows::id_of(&bad), &json!({"sale_price_cents": 90})).unwrap();
+    a.update(
+        "products",
+        &rows::id_of(&bad),
+        &json!({"sale_price_cents": 90}),
+    )
+    .unwrap();
     sync_all(&env, &mut [&mut a]).await.unwrap();
-    assert!(env.db.row("products", &rows::id_of(&bad)).await.unwrap().is_some());
+    assert!(
+        env.db
+            .row("products", &rows::id_of(&bad))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(a.queue().unwrap().is_empty(), "{:?}", a.queue());
 }
 
@@ -93,12 +125,20 @@ async fn disjoint_customer_edits_merge() {
     let id = rows::id_of(&c);
     a.insert("customers", &c).unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
-    a.update("customers", &id, &json!({"phone": "+1 555 0111"})).unwrap();
-    b.update("customers", &id, &json!({"email": "ada@example.com"})).unwrap();
+    a.update("customers", &id, &json!({"phone": "+1 555 0111"}))
+        .unwrap();
+    b.update("customers", &id, &json!({"email": "ada@example.com"}))
+        .unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     sync_all(&env, &mut [&mut b, &mut a]).await.unwrap();
-    let want = rows::with(&c, &json!({"phone": "+1 555 0111", "email": "ada@example.com"}));
-    assert_eq!(env.db.row("customers", &id).await.unwrap(), Some(want.clone()));
+    let want = rows::with(
+        &c,
+        &json!({"phone": "+1 555 0111", "email": "ada@example.com"}),
+    );
+    assert_eq!(
+        env.db.row("customers", &id).await.unwrap(),
+        Some(want.clone())
+    );
     assert_eq!(a.row("customers", &id).unwrap(), Some(want.clone()));
     assert_eq!(b.row("customers", &id).unwrap(), Some(want));
 }

@@ -25,12 +25,21 @@ async fn a_plain_sql_delete_reaches_both_devices() {
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     for d in [&a, &b] {
         assert_eq!(d.row("products", &gone_id).unwrap(), None);
-        assert_eq!(d.row("products", &rows::id_of(&keep)).unwrap(), Some(keep.clone()));
+        assert_eq!(
+            d.row("products", &rows::id_of(&keep)).unwrap(),
+            Some(keep.clone())
+        );
         assert!(d.queue().unwrap().is_empty(), "{:?}", d.queue());
     }
     // Another round changes nothing on the server (no echo of the delete).
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
-    assert_eq!(env.db.version("products", &rows::id_of(&keep)).await.unwrap(), Some(1));
+    assert_eq!(
+        env.db
+            .version("products", &rows::id_of(&keep))
+            .await
+            .unwrap(),
+        Some(1)
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,10 @@ async fn a_second_engine_mid_round_is_busy() {
 #[tokio::test]
 async fn an_expired_lease_is_taken_over_and_its_items_pushed() {
     let env = Env::new().await.unwrap();
-    let spec = DeviceSpec { lease: "60s".into(), ..Default::default() };
+    let spec = DeviceSpec {
+        lease: "60s".into(),
+        ..Default::default()
+    };
     let mut a = env.device(&spec).unwrap();
     let c = rows::customer("Ada");
     a.insert("customers", &c).unwrap();
@@ -65,7 +68,10 @@ async fn an_expired_lease_is_taken_over_and_its_items_pushed() {
     let report = a.sync_ok().await.unwrap();
     assert!(report.recovered >= 2, "{report:?}");
     sync_all(&env, &mut [&mut a]).await.unwrap();
-    assert_eq!(env.db.row("customers", &rows::id_of(&c)).await.unwrap(), Some(c));
+    assert_eq!(
+        env.db.row("customers", &rows::id_of(&c)).await.unwrap(),
+        Some(c)
+    );
     assert_eq!(env.db.count("products").await.unwrap(), 1);
     assert!(a.queue().unwrap().is_empty(), "{:?}", a.queue());
 }

@@ -22,10 +22,14 @@ async fn edits_flow_both_ways_through_the_server() {
     let (c1_id, p1_id) = (rows::id_of(&c1), rows::id_of(&p1));
     assert_eq!(b.row("customers", &c1_id).unwrap(), Some(c1.clone()));
     assert_eq!(b.row("products", &p1_id).unwrap(), Some(p1.clone()));
-    assert_eq!(env.db.row("customers", &c1_id).await.unwrap(), Some(c1.clone()));
+    assert_eq!(
+        env.db.row("customers", &c1_id).await.unwrap(),
+        Some(c1.clone())
+    );
 
     // B updates, deletes and inserts; A and the server get all three.
-    b.update("customers", &c1_id, &json!({"name": "Ada L."})).unwrap();
+    b.update("customers", &c1_id, &json!({"name": "Ada L."}))
+        .unwrap();
     b.delete("products", &p1_id).unwrap();
     let c2 = rows::customer("Bob");
     b.insert("customers", &c2).unwrap();
@@ -33,17 +37,24 @@ async fn edits_flow_both_ways_through_the_server() {
     let c1_now = rows::with(&c1, &json!({"name": "Ada L."}));
     assert_eq!(a.row("customers", &c1_id).unwrap(), Some(c1_now.clone()));
     assert_eq!(a.row("products", &p1_id).unwrap(), None);
-    assert_eq!(a.row("customers", &rows::id_of(&c2)).unwrap(), Some(c2.clone()));
+    assert_eq!(
+        a.row("customers", &rows::id_of(&c2)).unwrap(),
+        Some(c2.clone())
+    );
     assert_eq!(env.db.row("customers", &c1_id).await.unwrap(), Some(c1_now));
     assert_eq!(env.db.row("products", &p1_id).await.unwrap(), None);
     assert_eq!(env.db.count("customers").await.unwrap(), 2);
 
     // A deletes what B inserted; and an update on A goes to B.
     a.delete("customers", &rows::id_of(&c2)).unwrap();
-    a.update("customers", &c1_id, &json!({"phone": null})).unwrap();
+    a.update("customers", &c1_id, &json!({"phone": null}))
+        .unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
     assert_eq!(b.row("customers", &rows::id_of(&c2)).unwrap(), None);
-    assert_eq!(b.row("customers", &c1_id).unwrap().unwrap()["phone"], json!(null));
+    assert_eq!(
+        b.row("customers", &c1_id).unwrap().unwrap()["phone"],
+        json!(null)
+    );
     assert_eq!(env.db.count("customers").await.unwrap(), 1);
     assert!(a.queue().unwrap().is_empty(), "{:?}", a.queue());
     assert!(b.queue().unwrap().is_empty(), "{:?}", b.queue());
@@ -59,8 +70,11 @@ async fn local_only_tables_never_leave_the_device() {
         &json!({"id": 1, "username": "root", "password_hash": "$argon2id$secret", "role": "admin"}),
     )
     .unwrap();
-    a.insert("licenses", &json!({"id": 1, "key": "LICENSE-KEY-1", "expires_at": null}))
-        .unwrap();
+    a.insert(
+        "licenses",
+        &json!({"id": 1, "key": "LICENSE-KEY-1", "expires_at": null}),
+    )
+    .unwrap();
     a.insert("customers", &rows::customer("Ada")).unwrap();
     assert_eq!(a.queued("users").unwrap(), 0);
     assert_eq!(a.queued("licenses").unwrap(), 0);
