@@ -1,0 +1,208 @@
+//! A fresh PostgreSQL database per test: created from the admin connection
+//! with a unique name `ebb_t_<random>`, given the example app's server schema
+//! (example/server.sql) and ebb's install script, dropped when the value is
+//! dropped (backends terminated first, also when the test panics).
+//!
+//! It owns nothing but its own database. Connects with `EBB_TEST_PG` (libpq
+//! key=value, without dbname), default `host=/var/run/postgresql user=postgres`.
+//! Used by [`crate::Env`]; tests reach it as `env.db`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio_postgres::{Client, NoTls};
+
+/// The example app's synced tables with their primary keys, parents first.
+pub const EXAMPLE_TABLES: [(&str, &str); 4] = [
+    ("products", "id"),
+    ("customers", "id"),
+    ("debts", "id"),
+    ("debt_payments", "id"),
+];
+
+/// The libpq connection string of the test cluster, without a database.
+pub fn base_conn() -> String {
+    std::env::var("EBB_TEST_PG").unwrap_or_else(|_| "host=/var/run/postgresql user=postgres".into())
+}
+
+/// Opens a connection and drives it on the current runtime.
+pub async fn connect(conn_str: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(conn_str, NoTls)
+        .await
+        .with_context(|| {
+            format!("connect to the test PostgreSQL ({conn_str}); run scripts/pg-setup.sh?")
+        })?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// One test's database.
+pub struct TestDb {
+    /// `ebb_t_<random>`.
+    pub name: String,
+}
+
+impl TestDb {
+    /// Creates the database, applies example/server.sql and
+    /// `ebb::remote::sql::install_sql` for the four example tables.
+    pub async fn create() -> Result<TestDb> {
+        let admin = connect(&format!("{} dbname=postgres", base_conn())).await?;
+        drop_stale(&admin).await;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("ebb_t_{}", &id[..16]);
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| format!("create database {name}"))?;
+        let db = TestDb { name };
+        let client = db.connect().await?;
+        let schema = std::fs::read_to_string(crate::repo_path("example/server.sql"))
+            .context("read example/server.sql")?;
+        client
+            .batch_execute(&schema)
+            .await
+            .context("apply example/server.sql")?;
+        let tables: Vec<(String, String)> = EXAMPLE_TABLES
+            .iter()
+            .map(|(t, pk)| (t.to_string(), pk.to_string()))
+            .collect();
+        client
+            .batch_execute(&ebb::remote::sql::install_sql(&tables))
+            .await
+            .context("apply install_sql")?;
+        Ok(db)
+    }
+
+    /// libpq connection string for this database.
+    pub fn conn_str(&self) -> String {
+        format!("{} dbname={}", base_conn(), self.name)
+    }
+
+    /// A new connection to this database (plain SQL, as a server-side user).
+    pub async fn connect(&self) -> Result<Client> {
+        connect(&self.conn_str()).await
+    }
+
+    /// Runs SQL text directly on the server (no ebb involved).
+    pub async fn exec(&self, sql: &str) -> Result<()> {
+        self.connect()
+            .await?
+            .batch_execute(sql)
+            .await
+            .with_context(|| sql.to_string())
+    }
+
+    /// The row as JSON without ebb's `_ebb_*` columns, `None` when absent.
+    pub async fn row(&self, table: &str, id: &str) -> Result<Option<Value>> {
+        let client = self.connect().await?;
+        let sql = format!(
+            "SELECT to_jsonb(t) - '_ebb_version' - '_ebb_txid' - '_ebb_origin' \
+             FROM \"{table}\" t WHERE id = $1"
+        );
+        let row = client.query_opt(&sql, &[&id]).await?;
+        Ok(row.map(|r| r.get::<_, Value>(0)))
+    }
+
+    /// `_ebb_version` of the row, `None` when absent.
+    pub async fn version(&self, table: &str, id: &str) -> Result<Option<i64>> {
+        let client = self.connect().await?;
+        let sql = format!("SELECT _ebb_version FROM \"{table}\" WHERE id = $1");
+        Ok(client.query_opt(&sql, &[&id]).await?.map(|r| r.get(0)))
+    }
+
+    /// Number of rows in `table`.
+    pub async fn count(&self, table: &str) -> Result<i64> {
+        let client = self.connect().await?;
+        let sql = format!("SELECT count(*) FROM \"{table}\"");
+        Ok(client.query_one(&sql, &[]).await?.get(0))
+    }
+
+    /// Whether the server has a table of that name (users, licenses must not).
+    pub async fn has_table(&self, table: &str) -> Result<bool> {
+        let client = self.connect().await?;
+        let found = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("public.{table}")],
+            )
+            .await?;
+        Ok(found.get(0))
+    }
+
+    /// Waits until every transaction committed before this call is below
+    /// the server's pull horizon. The horizon is cluster-wide: a
+    /// transaction open anywhere (another test) holds pulls back, so a test
+    /// that pulls what it just wrote waits for it instead of assuming it.
+    pub async fn settle(&self) -> Result<()> {
+        let client = self.connect().await?;
+        let mark: String = client
+            .query_one("SELECT pg_current_xact_id()::text", &[])
+            .await?
+            .get(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let passed: bool = client
+                .query_one(
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
+                    &[&mark],
+                )
+                .await?
+                .get(0);
+            if passed {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("server horizon stuck behind {mark} for 60s (a transaction left open?)");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Drops `ebb_t_%` databases left by killed test runs more than an hour ago.
+async fn drop_stale(admin: &Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT d.datname FROM pg_database d \
+             WHERE d.datname LIKE 'ebb\\_t\\_%' \
+               AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification \
+                   < now() - interval '1 hour'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let admin = connect(&format!("{} dbname=postgres", base_conn())).await?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await?;
+                Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! ebb's end-to-end suite: one binary, one module per guarantee, each test
+//! on its own fresh PostgreSQL database with the real gateway, the real
+//! PostgREST client, real SQLite files and the real sync engine.
+//!
+//! Needs PostgreSQL reachable as `host=/var/run/postgresql user=postgres`
+//! (or `EBB_TEST_PG`). Randomized tests print `EBB_SEED=...` to replay.
+
+#[path = "e2e/bad_input.rs"]
+mod bad_input;
+#[path = "e2e/cascade.rs"]
+mod cascade;
+#[path = "e2e/common.rs"]
+mod common;
+#[path = "e2e/conflicts.rs"]
+mod conflicts;
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "e2e/idempotent_push.rs"]
+mod idempotent_push;
+#[path = "e2e/inflight_edit.rs"]
+mod inflight_edit;
+#[path = "e2e/lossless_pull.rs"]
+mod lossless_pull;
+#[path = "e2e/no_echo.rs"]
+mod no_echo;
+#[path = "e2e/plugins.rs"]
+mod plugins;
+#[path = "e2e/server_delete.rs"]
+mod server_delete;
+#[path = "e2e/sync_lock.rs"]
+mod sync_lock;
+#[path = "e2e/two_way.rs"]
+mod two_way;
