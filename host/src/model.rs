@@ -96,4 +96,8 @@ pub struct PullPage {
     /// Transactions in flight on the server hold back rows newer than this
     /// txid (`pg_snapshot_xmin`): report it as pull lag when it stalls.
     pub horizon: String,
+    /// Whether a transaction was open on the server (the horizon is held
+    /// at it). The same horizon held for long is reported as pull lag.
+    #[serde(default)]
+    pub in_flight: bool,
 }

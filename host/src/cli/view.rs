@@ -47,7 +47,7 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         failed_requests: status.failed_requests,
         dead: count("dead"),
         invalid: count("invalid"),
-        horizon_stalled_since: None,
+        horizon_stalled_since: status.horizon_held_since,
     };
     assess(&input, &config.alerts, now)
 }

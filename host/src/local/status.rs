@@ -37,6 +37,9 @@ pub struct LocalStatus {
     pub failed_requests: u64,
     /// The lease holder and expiry (possibly expired).
     pub lease: Option<(String, i64)>,
+    /// Since when an open server transaction has held the pull horizon at
+    /// the same txid (pull lag), if it does.
+    pub horizon_held_since: Option<i64>,
 }
 
 /// One synced table.
@@ -95,6 +98,36 @@ impl Local {
         let error = error.map_or(Value::Null, |e| Value::Text(e.to_string()));
         meta_set(&tx, "last_error", error)?;
         tx.commit().ctx(|| "committing a round record".into())
+    }
+
+    /// Notes the server's txid horizon seen by a pull and returns since
+    /// when that same horizon has been held by an open transaction (`None`
+    /// when nothing was in flight).
+    pub fn note_horizon(
+        &mut self,
+        horizon: &str,
+        in_flight: bool,
+        now: i64,
+    ) -> Result<Option<i64>, LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(|| "starting to record the server horizon".into())?;
+        let since = if !in_flight {
+            None
+        } else if meta_text(&tx, "horizon")?.as_deref() == Some(horizon) {
+            meta_int(&tx, "horizon_since")?.or(Some(now))
+        } else {
+            Some(now)
+        };
+        meta_set(&tx, "horizon", Value::Text(horizon.to_string()))?;
+        meta_set(
+            &tx,
+            "horizon_since",
+            since.map_or(Value::Null, Value::Integer),
+        )?;
+        tx.commit().ctx(|| "committing the server horizon".into())?;
+        Ok(since)
     }
 
     /// The local side's status; requests are counted over `error_window`
@@ -175,6 +208,7 @@ impl Local {
             requests: requests.max(0) as u64,
             failed_requests: failed.max(0) as u64,
             lease: self.lease_holder()?,
+            horizon_held_since: meta_int(conn, "horizon_since")?,
         })
     }
 }
@@ -240,5 +274,31 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM _ebb_requests", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 3, "requests older than the window are pruned");
+    }
+
+    #[test]
+    fn a_held_horizon_keeps_its_first_sighting() {
+        let (_dir, mut local) = open_temp();
+        assert_eq!(
+            local.note_horizon("10", true, 1_000).expect("note"),
+            Some(1_000)
+        );
+        assert_eq!(
+            local.note_horizon("10", true, 5_000).expect("note"),
+            Some(1_000)
+        );
+        let status = local
+            .status(5_000, Duration::from_secs(60))
+            .expect("status");
+        assert_eq!(status.horizon_held_since, Some(1_000));
+        assert_eq!(
+            local.note_horizon("12", true, 6_000).expect("note"),
+            Some(6_000)
+        );
+        assert_eq!(local.note_horizon("12", false, 7_000).expect("note"), None);
+        let status = local
+            .status(7_000, Duration::from_secs(60))
+            .expect("status");
+        assert_eq!(status.horizon_held_since, None);
     }
 }

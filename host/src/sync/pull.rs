@@ -36,6 +36,13 @@ impl<R: Remote> Engine<R> {
             )
             .await?;
             let page = answer?;
+            let now = now_ms();
+            let held = self
+                .local
+                .note_horizon(&page.horizon, page.in_flight, now)?;
+            let lag = held.map_or(0, |since| (now - since).max(0) as u64);
+            self.metrics
+                .set_pull_lag(std::time::Duration::from_millis(lag));
             self.apply_page(&spec, &page, report)?;
             bar.add_rows(page.rows.len() as u64);
             self.metrics.add_pulled(&table.name, page.rows.len() as u64);

@@ -10,7 +10,8 @@ SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     pkcol    text;
-    horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
+    snap     pg_snapshot := pg_current_snapshot();
+    horizon  xid8 := pg_snapshot_xmin(snap);
     c_txid   text := coalesce(ebb_pull.cursor->>'txid', '');
     c_pk     text := coalesce(ebb_pull.cursor->>'pk', '');
     from_txid xid8 := coalesce(nullif(c_txid, ''), '0')::xid8;
@@ -71,6 +72,8 @@ BEGIN
         'next', CASE WHEN last_row IS NULL THEN jsonb_build_object('txid', c_txid, 'pk', c_pk)
                      ELSE jsonb_build_object('txid', last_row->'txid', 'pk', last_row->'pk') END,
         'has_more', has_more,
-        'horizon', horizon::text);
+        'horizon', horizon::text,
+        -- Some transaction is still open: rows newer than it wait for it.
+        'in_flight', horizon < pg_snapshot_xmax(snap));
 END
 $fn$;
