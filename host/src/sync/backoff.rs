@@ -21,7 +21,9 @@ pub fn delay(
         .saturating_mul(1u32 << exp.min(31))
         .min(cfg.max_backoff);
     let factor = 1.0 - cfg.jitter + 2.0 * cfg.jitter * unit.clamp(0.0, 1.0);
-    let jittered = base.mul_f64(factor.max(0.0)).min(cfg.max_backoff);
+    let jittered = Duration::try_from_secs_f64(base.as_secs_f64() * factor.max(0.0))
+        .unwrap_or(cfg.max_backoff)
+        .min(cfg.max_backoff);
     match retry_after {
         Some(server) if server > jittered => server,
         _ => jittered,
@@ -93,6 +95,14 @@ mod tests {
     fn huge_attempt_counts_do_not_overflow() {
         let c = cfg(0.5);
         assert_eq!(delay(u32::MAX, &c, 0.99, None), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn absurd_durations_do_not_panic() {
+        let mut c = cfg(1.0);
+        c.initial_backoff = Duration::MAX;
+        c.max_backoff = Duration::MAX;
+        assert_eq!(delay(40, &c, 1.0, None), Duration::MAX);
     }
 
     #[test]

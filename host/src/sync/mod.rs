@@ -43,6 +43,10 @@ pub enum SyncError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// Some tables could not be pulled (the server refused them); the
+    /// other tables synced.
+    #[error("pull failed for {}", .0.join("; "))]
+    Pull(Vec<String>),
 }
 
 /// What one round did.
@@ -185,7 +189,7 @@ impl<R: Remote> Engine<R> {
             self.local.lease_release(&self.owner)?;
         }
         match result {
-            Ok(()) | Err(SyncError::Remote(_)) => Ok(report),
+            Ok(()) | Err(SyncError::Remote(_) | SyncError::Pull(_)) => Ok(report),
             Err(e) => Err(e),
         }
     }
@@ -207,8 +211,19 @@ impl<R: Remote> Engine<R> {
             .status(now_ms(), self.config.alerts.error_window)?;
         self.metrics.set_queue(&status.queue);
         let failed_tables = self.push(report).await?;
+        let mut pull_failures = Vec::new();
         for t in self.config.tables.clone() {
-            self.pull_table(&t, report).await?;
+            match self.pull_table(&t, report).await {
+                Ok(()) => {}
+                // One table refused (permissions, not installed on the
+                // server): the others still sync.
+                Err(SyncError::Remote(e)) if push::blames_the_batch(&e) => {
+                    tracing::error!(table = %t.name, error = %e, "pull failed");
+                    pull_failures.push(format!("{}: {e}", t.name));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if !failed_tables.contains(&t.name) {
                 let now = now_ms();
                 self.local.set_last_sync(&t.name, now)?;
@@ -216,7 +231,11 @@ impl<R: Remote> Engine<R> {
                 report.completed_tables.push(t.name.clone());
             }
         }
-        Ok(())
+        if pull_failures.is_empty() {
+            Ok(())
+        } else {
+            Err(SyncError::Pull(pull_failures))
+        }
     }
 
     fn renew(&mut self) -> Result<(), SyncError> {

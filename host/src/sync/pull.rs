@@ -28,6 +28,10 @@ impl<R: Remote> Engine<R> {
             let remote = &self.remote;
             let answer = retry::call(
                 &mut self.local,
+                &retry::Holder {
+                    owner: &self.owner,
+                    ttl: self.config.sync.lease,
+                },
                 &self.metrics,
                 &self.config.retry,
                 &self.config.alerts,

@@ -103,6 +103,10 @@ impl<R: Remote> Engine<R> {
         let remote = &self.remote;
         let answer = retry::call(
             &mut self.local,
+            &retry::Holder {
+                owner: &self.owner,
+                ttl: self.config.sync.lease,
+            },
             &self.metrics,
             &self.config.retry,
             &self.config.alerts,
@@ -112,11 +116,32 @@ impl<R: Remote> Engine<R> {
         .await?;
         let results = match answer {
             Ok(results) => results,
+            // The server refused the request itself (too large, malformed):
+            // find the change it refuses by sending them one at a time, so
+            // one bad item never holds back the rest for ever.
+            Err(e) if blames_the_batch(&e) && items.len() > 1 => {
+                tracing::warn!(error = %e, items = items.len(), "batch refused; sending its changes one by one");
+                for item in items {
+                    Box::pin(self.send(vec![item], report, failed)).await?;
+                }
+                return Ok(());
+            }
+            Err(e) if blames_the_batch(&e) => {
+                for item in &items {
+                    let c = &item.change;
+                    let error = format!("{} {} {:?}: refused by the server: {e}", c.table, c.pk, c.op);
+                    self.fail_item(c, item.attempts, error, report)?;
+                    failed.insert(c.table.clone());
+                }
+                return Ok(());
+            }
             Err(e) => {
                 self.fail_all(&items, &e, report, failed)?;
                 return Err(e.into());
             }
         };
+        // The answer is only ours to record while we still hold the lock.
+        self.renew()?;
         for (item, result) in items.into_iter().zip(results) {
             let c = item.change;
             match result {
@@ -280,4 +305,13 @@ impl<R: Remote> Engine<R> {
                 pk: "id".to_string(),
             })
     }
+}
+
+/// A permanent refusal of this request's content (not of who sent it,
+/// nor of the server being away): auth (401, 403), a missing function
+/// (404) and config problems stop the round instead.
+pub(super) fn blames_the_batch(e: &RemoteError) -> bool {
+    !e.is_retryable()
+        && !matches!(e, RemoteError::Config(_))
+        && !matches!(e.status(), Some(401 | 403 | 404))
 }

@@ -10,6 +10,13 @@ use rand::Rng;
 use super::{SyncError, backoff, now_ms};
 use crate::config::{AlertsConfig, RetryConfig};
 use crate::local::Local;
+
+/// Who holds the sync lock and for how long: renewed before every attempt
+/// and every backoff wait, so a long retry cannot outlive the lease.
+pub(crate) struct Holder<'a> {
+    pub owner: &'a str,
+    pub ttl: std::time::Duration,
+}
 use crate::ops::metrics::Metrics;
 use crate::remote::RemoteError;
 
@@ -17,6 +24,7 @@ use crate::remote::RemoteError;
 /// attempts. `what` names the request in log lines (never its payload).
 pub(crate) async fn call<T, F, Fut>(
     local: &mut Local,
+    holder: &Holder<'_>,
     metrics: &Metrics,
     retry: &RetryConfig,
     alerts: &AlertsConfig,
@@ -30,6 +38,9 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        if !local.lease_renew(holder.owner, holder.ttl, now_ms())? {
+            return Err(SyncError::LeaseLost);
+        }
         let result = request().await;
         local.record_request(result.is_ok(), now_ms(), alerts.error_window)?;
         match &result {
