@@ -58,6 +58,13 @@ pub(crate) fn install(
                 .ctx(|| format!("dropping trigger {name}"))?;
         }
     }
+    for spec in tables {
+        let capturing = format!("_ebb_ins_{}", spec.name);
+        if !existing.iter().any(|(n, _)| *n == capturing) {
+            let pk = verify(&tx, spec)?;
+            backfill(&tx, &spec.name, &pk)?;
+        }
+    }
     let mut created = 0;
     for (name, sql) in &wanted {
         if !existing.iter().any(|(n, s)| n == name && s == sql) {
@@ -73,6 +80,37 @@ pub(crate) fn install(
     tx.commit()
         .ctx(|| "committing trigger installation".into())?;
     Ok(created)
+}
+
+/// Queues every row of a table that was not captured until now (first
+/// install, or re-added after its triggers were dropped): rows the app
+/// wrote before ebb arrived must reach the server too. Each gets its own
+/// counter from `seq`; rows already queued keep their entry.
+fn backfill(conn: &Connection, table: &str, pk: &str) -> Result<usize, LocalError> {
+    let t = quote_ident(table);
+    let key = quote_ident(pk);
+    let lit = quote_literal(table);
+    let queued = conn
+        .execute(
+            &format!(
+                "INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
+                 SELECT {lit}, CAST({key} AS TEXT), 'upsert',
+                        (SELECT value FROM _ebb_meta WHERE key = 'seq') + ROW_NUMBER() OVER (),
+                        'pending', 0, {NOW_MS}
+                 FROM {t} WHERE {key} IS NOT NULL
+                 ON CONFLICT (tbl, pk) DO NOTHING"
+            ),
+            [],
+        )
+        .ctx(|| format!("queueing the existing rows of {table}"))?;
+    conn.execute(
+        &format!(
+            "UPDATE _ebb_meta SET value = value + (SELECT count(*) FROM {t}) WHERE key = 'seq'"
+        ),
+        [],
+    )
+    .ctx(|| format!("advancing the change counter past {table}'s rows"))?;
+    Ok(queued)
 }
 
 /// Checks that the table exists and has exactly the configured one-column
@@ -195,6 +233,29 @@ mod tests {
         assert_eq!(queue(&local, "parents", "1").op, Op::Delete);
         let all = local.queue_items(&[], 100).unwrap();
         assert_eq!(all.len(), 1, "{all:?}");
+    }
+
+    #[test]
+    fn rows_written_before_install_are_queued_once() {
+        let (_dir, mut local) = open_temp();
+        exec(&local, "CREATE TABLE pre (id TEXT PRIMARY KEY, n INTEGER)");
+        exec(&local, "INSERT INTO pre VALUES ('a', 1), ('b', 2)");
+        let spec = vec![TableSpec {
+            name: "pre".into(),
+            pk: "id".into(),
+        }];
+        local.install(&spec).expect("install");
+        let (a, b) = (queue(&local, "pre", "a"), queue(&local, "pre", "b"));
+        assert_eq!((a.op, b.op), (Op::Upsert, Op::Upsert));
+        assert_ne!(a.counter, b.counter);
+        local.install(&spec).expect("reinstall");
+        assert_eq!(
+            queue(&local, "pre", "a").counter,
+            a.counter,
+            "reinstall queues nothing"
+        );
+        exec(&local, "UPDATE pre SET n = 3 WHERE id = 'a'");
+        assert!(queue(&local, "pre", "a").counter > a.counter.max(b.counter));
     }
 
     #[test]

@@ -87,6 +87,14 @@ impl Plugin {
             plugin: name.to_string(),
             message: format!("{e:#}"),
         };
+        if bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(PolicyError::Load {
+                plugin: name.to_string(),
+                message: "this is a core wasm module, not a component: build it with \
+                          wit-bindgen against plugins/wit and wrap it with wit-component"
+                    .into(),
+            });
+        }
         let (hash, component) = sandbox.compile(bytes).map_err(load_err)?;
         let engine = sandbox.engine();
         let ty = component.component_type();

@@ -70,7 +70,15 @@ impl Sandbox {
         config
             .wasm_component_model(true)
             .consume_fuel(true)
-            .epoch_interruption(true);
+            .epoch_interruption(true)
+            // Plugins are small and short-lived: a fresh store per call costs
+            // less with plain heap-backed memories (explicit bounds checks)
+            // than with a 4 GiB virtual reservation and guard pages per call
+            // (about half the cost of a call: examples/bench_policy).
+            .memory_reservation(0)
+            .memory_guard_size(0)
+            .memory_reservation_for_growth(0)
+            .memory_init_cow(false);
         let engine = Engine::new(&config).map_err(|e| failed(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         validator::ebb::policy::host::add_to_linker::<CallState, HasSelf<CallState>>(

@@ -14,6 +14,8 @@ use crate::model::Row;
 
 /// Most violations reported for one row; the rest are summarised.
 const MAX_VIOLATIONS: usize = 20;
+/// Longest violation message kept (they quote the offending value).
+const MAX_MESSAGE: usize = 300;
 
 /// A table's compiled JSON Schema.
 pub struct TableSchema {
@@ -75,7 +77,7 @@ impl TableSchema {
             }
             out.push(Violation {
                 field,
-                message: error.to_string(),
+                message: shorten(error.to_string()),
             });
         }
         if more > 0 {
@@ -96,6 +98,14 @@ fn pointer_to_path(pointer: &str) -> String {
         .map(|s| s.replace("~1", "/").replace("~0", "~"))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+fn shorten(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE {
+        return message;
+    }
+    let cut: String = message.chars().take(MAX_MESSAGE).collect();
+    format!("{cut}...")
 }
 
 fn join(base: &str, name: &str) -> String {
@@ -179,6 +189,14 @@ mod tests {
             "{text}"
         );
         assert!(TableSchema::from_value("t", "t.json", &json!([1])).is_err());
+    }
+
+    #[test]
+    fn long_messages_are_shortened() {
+        let s = schema(json!({"properties": {"name": {"maxLength": 3}}}));
+        let v = s.check(&row(json!({"name": "x".repeat(10_000)})));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.len() < 400, "{}", v[0].message.len());
     }
 
     #[test]

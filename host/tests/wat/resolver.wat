@@ -2,6 +2,15 @@
 ;; when the local row is deleted, take-local when the local text is longer,
 ;; else merged(local row).
 (component
+  ;; As wit-component emits it: the type-only interface the exports use.
+  (import "ebb:policy/types@0.1.0" (instance $types
+    (type $r (variant
+      (case "take-local")
+      (case "take-remote")
+      (case "merged" string)
+      (case "manual" string)))
+    (export "resolution" (type (eq $r)))
+  ))
   (core module $M
     (memory (export "memory") 1)
     (global $next (mut i32) (i32.const 1024))

@@ -220,6 +220,12 @@ fn wrong_signature_does_not_load() {
     );
     let err = Plugin::from_bytes(&sandbox, "junk.wasm", b"\0asm junk").unwrap_err();
     assert!(matches!(err, PolicyError::Load { ref plugin, .. } if plugin == "junk.wasm"));
+    let core = Plugin::from_bytes(&sandbox, "core.wasm", b"\0asm\x01\0\0\0").unwrap_err();
+    assert!(
+        core.to_string()
+            .contains("core wasm module, not a component"),
+        "{core}"
+    );
     let missing = Plugin::load(&sandbox, Path::new("/nonexistent/x.wasm")).unwrap_err();
     assert!(missing.to_string().contains("x.wasm"), "{missing}");
 }

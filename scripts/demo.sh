@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The main job on the example point-of-sale app, on a fresh machine:
+# PostgreSQL set up, the example plugins and ebb built, the server schema and
+# ebb's remote SQL applied, `ebb gateway` serving PostgREST's RPC contract on
+# 127.0.0.1:54321, then two devices: the shop's till (example/app.db, seeded)
+# pushes everything, a second till starts empty and pulls it all, both
+# report their status.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+state="$root/.ebb"
+mkdir -p "$state"
+pg="host=/var/run/postgresql user=postgres"
+database="${EBB_DEMO_DATABASE:-ebb_demo}"
+
+bash scripts/pg-setup.sh
+bash scripts/build-plugins.sh "$root/target/plugins"
+cargo build --release --locked -p ebb
+ebb="$target_dir/release/ebb"
+
+# The demo's API key: random, kept in .ebb/ (git-ignored), never printed.
+[ -s "$state/demo-key" ] || { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$state/demo-key"; }
+export EBB_API_KEY="$(cat "$state/demo-key")"
+
+# The demo starts from scratch each time: a fresh server database and app.
+psql "$pg dbname=postgres" -qc "drop database if exists $database with (force)"
+psql "$pg dbname=postgres" -qc "create database $database"
+psql "$pg dbname=$database" -q -v ON_ERROR_STOP=1 -f example/server.sql
+echo "demo: created database $database with the example schema (example/server.sql)"
+"$ebb" remote-sql | psql "$pg dbname=$database" -q -v ON_ERROR_STOP=1 >/dev/null
+echo "demo: ebb's remote SQL applied (ebb remote-sql | psql)"
+
+"$ebb" gateway --listen 127.0.0.1:54321 --database "$pg dbname=$database" >"$state/gateway.log" 2>&1 &
+gateway=$!
+trap 'kill $gateway 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  (echo >/dev/tcp/127.0.0.1/54321) 2>/dev/null && break
+  sleep 0.1
+done
+
+rm -f example/app.db example/app.db-wal example/app.db-shm
+python3 - <<'PY'
+import sqlite3
+db = sqlite3.connect("example/app.db")
+db.executescript(open("example/app.sql").read())
+db.executescript(open("example/seed.sql").read())
+db.commit()
+PY
+echo "demo: created example/app.db from example/app.sql and example/seed.sql"
+
+echo; echo "== till 1: ebb check"
+"$ebb" check
+echo; echo "== till 1: ebb sync --once (pushes the shop's data)"
+"$ebb" sync --once || true
+echo; echo "== till 1: ebb status"
+"$ebb" status || true
+
+# A second till: the same policies, an empty copy of the app's schema.
+till2="$state/till2"
+mkdir -p "$till2"
+rm -f "$till2/app.db" "$till2/app.db-wal" "$till2/app.db-shm"
+python3 -c "import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.executescript(open('example/app.sql').read())" "$till2/app.db"
+sed -e "s|^database = .*|database = \"$till2/app.db\"|" \
+    -e "s|\"target/plugins/|\"$root/target/plugins/|g" \
+    -e "s|\"schemas/|\"$root/schemas/|g" policies.toml >"$till2/policies.toml"
+echo; echo "== till 2: ebb sync --once (initial pull)"
+"$ebb" --config "$till2/policies.toml" sync --once || true
+echo; echo "== till 2: ebb status"
+"$ebb" --config "$till2/policies.toml" status || true
+echo; echo "demo: done. Gateway log: $state/gateway.log"
