@@ -71,6 +71,7 @@ async fn main() -> Result<()> {
         "not every row arrived"
     );
     report("push", rows, started, rounds);
+    println!("(a push round also pulls its own rows back: the figure includes that pull)");
     Ok(())
 }
 
