@@ -19,7 +19,9 @@ pub enum PullStep {
 
 /// Decides what a pulled row does, given what the device knows about it:
 /// the last remote version it saw, its queued edit and its current row.
+/// `device` is this device's id: a row it wrote itself is no conflict.
 pub fn pulled(
+    device: &str,
     row: &PulledRow,
     known: Option<&RowState>,
     queued: Option<&QueueItem>,
@@ -42,6 +44,14 @@ pub fn pulled(
     // dropping the queued edit.
     if local_row == remote.as_ref() {
         return PullStep::Take(take);
+    }
+    // Our own earlier write (its answer was lost) with a newer edit queued
+    // on top: the newer edit stands, based on the version we wrote.
+    if row.origin.as_deref() == Some(device) {
+        return PullStep::Take(Action::Keep {
+            version: row.version,
+            base: remote,
+        });
     }
     PullStep::Resolve(ConflictInput {
         local: local_row.cloned(),
@@ -126,14 +136,14 @@ mod tests {
             base: None,
         };
         let r = pulled_row(3, Some(row(json!({"id": "p1"}))));
-        assert_eq!(pulled(&r, Some(&known), None, None), PullStep::Skip);
+        assert_eq!(pulled("me", &r, Some(&known), None, None), PullStep::Skip);
     }
 
     #[test]
     fn without_a_local_edit_the_remote_row_is_taken() {
         let content = row(json!({"id": "p1", "n": 1}));
         let r = pulled_row(4, Some(content.clone()));
-        let step = pulled(&r, None, None, None);
+        let step = pulled("me", &r, None, None, None);
         assert_eq!(
             step,
             PullStep::Take(Action::Write {
@@ -147,7 +157,7 @@ mod tests {
     #[test]
     fn a_tombstone_deletes() {
         let r = pulled_row(5, None);
-        let PullStep::Take(Action::Write { row, .. }) = pulled(&r, None, None, None) else {
+        let PullStep::Take(Action::Write { row, .. }) = pulled("me", &r, None, None, None) else {
             panic!("expected a write");
         };
         assert_eq!(row, None);
@@ -163,7 +173,7 @@ mod tests {
         let local = row(json!({"id": "p1", "n": 2}));
         let remote = row(json!({"id": "p1", "n": 3}));
         let r = pulled_row(2, Some(remote.clone()));
-        let step = pulled(&r, Some(&known), Some(&queued()), Some(&local));
+        let step = pulled("me", &r, Some(&known), Some(&queued()), Some(&local));
         assert_eq!(
             step,
             PullStep::Resolve(ConflictInput {
@@ -178,8 +188,29 @@ mod tests {
     fn identical_content_is_no_conflict() {
         let same = row(json!({"id": "p1", "n": 2}));
         let r = pulled_row(2, Some(same.clone()));
-        let step = pulled(&r, None, Some(&queued()), Some(&same));
+        let step = pulled("me", &r, None, Some(&queued()), Some(&same));
         assert!(matches!(step, PullStep::Take(Action::Write { .. })));
+    }
+
+    #[test]
+    fn our_own_write_coming_back_keeps_the_newer_edit() {
+        let mine = row(json!({"id": "p1", "n": 1}));
+        let mut r = pulled_row(2, Some(mine.clone()));
+        r.origin = Some("me".into());
+        let newer = row(json!({"id": "p1", "n": 2}));
+        let step = pulled("me", &r, None, Some(&queued()), Some(&newer));
+        assert_eq!(
+            step,
+            PullStep::Take(Action::Keep {
+                version: 2,
+                base: Some(mine)
+            })
+        );
+        r.origin = Some("someone else".into());
+        assert!(matches!(
+            pulled("me", &r, None, Some(&queued()), Some(&newer)),
+            PullStep::Resolve(_)
+        ));
     }
 
     #[test]

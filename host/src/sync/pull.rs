@@ -107,24 +107,29 @@ impl<R: Remote> Engine<R> {
                 None => None,
             };
             let expect_counter = queued.as_ref().map(|q| q.counter);
-            let action =
-                match plan::pulled(row, known.as_ref(), queued.as_ref(), local_row.as_ref()) {
-                    plan::PullStep::Skip => continue,
-                    plan::PullStep::Take(action) => action,
-                    plan::PullStep::Resolve(input) => {
-                        let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
-                        let decision = if held {
-                            // Already waiting for a person: refresh what they see.
-                            crate::policy::Decision::Manual(String::from(
-                                "the remote row changed again while the conflict was open",
-                            ))
-                        } else {
-                            self.policies.resolve(&spec.name, &row.pk, &input)
-                        };
-                        let policy = self.policies.policy_name(&spec.name);
-                        plan::settle(decision, input, row.version, policy)
-                    }
-                };
+            let action = match plan::pulled(
+                self.local.device_id(),
+                row,
+                known.as_ref(),
+                queued.as_ref(),
+                local_row.as_ref(),
+            ) {
+                plan::PullStep::Skip => continue,
+                plan::PullStep::Take(action) => action,
+                plan::PullStep::Resolve(input) => {
+                    let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
+                    let decision = if held {
+                        // Already waiting for a person: refresh what they see.
+                        crate::policy::Decision::Manual(String::from(
+                            "the remote row changed again while the conflict was open",
+                        ))
+                    } else {
+                        self.policies.resolve(&spec.name, &row.pk, &input)
+                    };
+                    let policy = self.policies.policy_name(&spec.name);
+                    plan::settle(decision, input, row.version, policy)
+                }
+            };
             match &action {
                 Action::Conflict { .. } => counts.manual += 1,
                 Action::Write { .. } if expect_counter.is_none() => counts.written += 1,

@@ -129,7 +129,10 @@ impl<R: Remote> Engine<R> {
             Err(e) if blames_the_batch(&e) => {
                 for item in &items {
                     let c = &item.change;
-                    let error = format!("{} {} {:?}: refused by the server: {e}", c.table, c.pk, c.op);
+                    let error = format!(
+                        "{} {} {:?}: refused by the server: {e}",
+                        c.table, c.pk, c.op
+                    );
                     self.fail_item(c, item.attempts, error, report)?;
                     failed.insert(c.table.clone());
                 }
