@@ -15,6 +15,8 @@ mod common;
 mod conflicts;
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/hot_reload.rs"]
+mod hot_reload;
 #[path = "e2e/idempotent_push.rs"]
 mod idempotent_push;
 #[path = "e2e/inflight_edit.rs"]
