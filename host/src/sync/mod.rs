@@ -276,6 +276,17 @@ impl<R: Remote> Engine<R> {
     }
 }
 
+/// Runs a plugin call (up to its wall-clock limit) without stalling the
+/// other tasks of a multi-threaded runtime (the daemon's /metrics server);
+/// on a current-thread runtime it simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Milliseconds from a duration, saturating.
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

@@ -3,7 +3,7 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
-use super::{Engine, RoundReport, SyncError, now_ms, plan, retry};
+use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, LocalError, TableSpec};
 use crate::model::PullPage;
@@ -124,7 +124,7 @@ impl<R: Remote> Engine<R> {
                             "the remote row changed again while the conflict was open",
                         ))
                     } else {
-                        self.policies.resolve(&spec.name, &row.pk, &input)
+                        blocking(|| self.policies.resolve(&spec.name, &row.pk, &input))
                     };
                     let policy = self.policies.policy_name(&spec.name);
                     plan::settle(decision, input, row.version, policy)

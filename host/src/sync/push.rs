@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
-use super::{Engine, RoundReport, SyncError, now_ms, plan, retry};
+use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
 use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, TableSpec};
 use crate::model::{Change, Op, PushResult, Row};
 use crate::policy::{ConflictInput, Verdict};
@@ -65,7 +65,9 @@ impl<R: Remote> Engine<R> {
         for item in claimed {
             let c = &item.change;
             let verdict = match (&c.op, &c.row) {
-                (Op::Upsert, Some(row)) => self.policies.validate(&c.table, &c.pk, row),
+                (Op::Upsert, Some(row)) => {
+                    blocking(|| self.policies.validate(&c.table, &c.pk, row))
+                }
                 _ => Verdict::Valid,
             };
             match verdict {
@@ -257,7 +259,7 @@ impl<R: Remote> Engine<R> {
                 String::new(),
             )
         } else {
-            let decision = self.policies.resolve(&c.table, &c.pk, &input);
+            let decision = blocking(|| self.policies.resolve(&c.table, &c.pk, &input));
             plan::settle(
                 decision,
                 input,
