@@ -81,7 +81,8 @@ BEGIN
     -- At most twice: a fresh insert that loses the race for its key to a
     -- writer that committed first (our own first attempt, say) holds that
     -- row's lock afterwards (ON CONFLICT DO UPDATE locks it even when its
-    -- WHERE fails) and decides again on what is now there.
+    -- WHERE fails) and decides again on what is now there; likewise a row
+    -- that appeared between the lock and the look (below).
     FOR attempt IN 1..2 LOOP
         -- Lock the row first, then look at what this device was told: a
         -- retry racing its first attempt waits here and then sees its answer.
@@ -91,10 +92,14 @@ BEGIN
             cur_ver := (cur_row->>'_ebb_version')::bigint;
         ELSE
             -- Readable but not lockable: row level security lets the caller
-            -- see the row but not change it. Not a deleted row.
+            -- see the row but not change it. Not a deleted row. (Or an
+            -- insert of the key committed just after the lock was tried:
+            -- the first time round, try the lock again.)
             EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
                            v_tbl, pkcol, pktype) INTO visible USING v_pk;
-            IF visible THEN
+            IF visible AND attempt = 1 THEN
+                CONTINUE;
+            ELSIF visible THEN
                 RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be changed by this role (row level security)',
                     v_pk, v_tbl USING ERRCODE = '42501';
             END IF;
