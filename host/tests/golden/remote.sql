@@ -26,8 +26,12 @@ CREATE TABLE IF NOT EXISTS public._ebb_tombstones (
 );
 CREATE INDEX IF NOT EXISTS _ebb_tombstones_pull_idx ON public._ebb_tombstones (tbl, txid, pk);
 
--- What ebb_push answered per (device, table, pk): a retried change whose
--- answer was lost gets the same answer instead of a conflict with itself.
+-- The last change ebb_push applied per (device, table, pk): `counter`, a
+-- hash of (op, base, row) as sent, the base it was sent on, and the answer.
+-- A retry of exactly that change gets the same answer instead of a conflict
+-- with itself; a later change of the same device on the same base goes on
+-- top of it (see _ebb_push_one). Written only by the AFTER triggers below,
+-- so every record is the footprint of a row write that really happened.
 CREATE TABLE IF NOT EXISTS public._ebb_applied (
     device  text   NOT NULL,
     tbl     text   NOT NULL,
@@ -36,6 +40,29 @@ CREATE TABLE IF NOT EXISTS public._ebb_applied (
     result  jsonb  NOT NULL,
     PRIMARY KEY (device, tbl, pk)
 );
+-- Added after the first release: older records (NULL hash) never replay.
+ALTER TABLE public._ebb_applied
+    ADD COLUMN IF NOT EXISTS hash text,
+    ADD COLUMN IF NOT EXISTS base bigint;
+
+-- Privileges. The bookkeeping is written only by ebb's SECURITY DEFINER
+-- trigger functions (owned by whoever runs this script: a superuser or the
+-- tables' owner) and read only through the SECURITY DEFINER functions
+-- below, never directly by the roles that sync. A role that could write
+-- _ebb_applied could plant "applied" answers for another device's changes
+-- (edits acknowledged, never written); one that could read tombstones would
+-- see deleted keys of every table. Row level security with no policy is a
+-- second lock: even a later GRANT (Supabase's default privileges grant
+-- everything in `public` to its API roles) gives no row. The owner is not
+-- subject to it. The allowlist is readable by all: the invoker functions
+-- look the key column up in it.
+REVOKE ALL ON public._ebb_applied, public._ebb_tombstones, public._ebb_tables FROM PUBLIC;
+ALTER TABLE public._ebb_applied ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public._ebb_tombstones ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public._ebb_tables ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS _ebb_tables_read ON public._ebb_tables;
+CREATE POLICY _ebb_tables_read ON public._ebb_tables FOR SELECT USING (true);
+GRANT SELECT ON public._ebb_tables TO PUBLIC;
 
 -- A row as JSON without ebb's own columns.
 CREATE OR REPLACE FUNCTION public._ebb_strip(r jsonb) RETURNS jsonb
@@ -89,14 +116,59 @@ BEGIN
 END
 $fn$;
 
+-- Records a change of ebb_push as applied. ebb_push announces the change
+-- it is about to write in the transaction-local setting `ebb.push` (table,
+-- pk, device, counter, hash, base); the AFTER trigger of the row it names
+-- records it with the version the row got. Cascaded writes to other rows
+-- do not match and are not recorded. So the record exists only if the write
+-- happened, under the invoker's rights and row level security, in the same
+-- (sub)transaction: a change that fails leaves no record.
+--
+-- Why triggers and not a SECURITY DEFINER function that ebb_push calls:
+-- ebb_push runs as the invoker, so the invoker would need EXECUTE on that
+-- function, and PostgREST serves every function the caller may execute as
+-- /rpc/...: any device could then record whatever it liked. Trigger
+-- functions cannot be called directly; setting `ebb.push` needs a SQL
+-- session, and then the write it describes is real.
+
+-- AFTER INSERT OR UPDATE on each synced table; TG_ARGV[0] is the pk column.
+CREATE OR REPLACE FUNCTION public._ebb_after_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    push   jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
+    new_pk text;
+BEGIN
+    IF push IS NULL OR push->>'tbl' IS DISTINCT FROM TG_TABLE_NAME THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) INTO new_pk USING NEW;
+    IF new_pk IS DISTINCT FROM push->>'pk' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
+    VALUES (push->>'device', TG_TABLE_NAME, new_pk, (push->>'counter')::bigint, push->>'hash',
+            (push->>'base')::bigint,
+            jsonb_build_object('status', 'applied', 'version', NEW._ebb_version))
+    ON CONFLICT (device, tbl, pk) DO UPDATE
+        SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
+            result = excluded.result;
+    RETURN NULL;
+END
+$fn$;
+
 -- AFTER DELETE on each synced table (also for cascaded deletes and deletes
--- made directly on the server): leave a tombstone.
+-- made directly on the server): leave a tombstone, and record the delete
+-- if ebb_push made it (see above).
 CREATE OR REPLACE FUNCTION public._ebb_after_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
+    push   jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
     old_pk text;
+    ver    bigint;
 BEGIN
     EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) INTO old_pk USING OLD;
     INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
@@ -104,9 +176,67 @@ BEGIN
             nullif(current_setting('ebb.origin', true), ''))
     ON CONFLICT (tbl, pk) DO UPDATE
         SET version = greatest(t.version, excluded.version),
-            txid = excluded.txid, origin = excluded.origin;
+            txid = excluded.txid, origin = excluded.origin
+    RETURNING t.version INTO ver;
+    IF push->>'tbl' = TG_TABLE_NAME AND push->>'pk' = old_pk THEN
+        INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
+        VALUES (push->>'device', TG_TABLE_NAME, old_pk, (push->>'counter')::bigint, push->>'hash',
+                (push->>'base')::bigint, jsonb_build_object('status', 'applied', 'version', ver))
+        ON CONFLICT (device, tbl, pk) DO UPDATE
+            SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
+                result = excluded.result;
+    END IF;
     RETURN NULL;
 END
+$fn$;
+
+-- Read-only windows on the bookkeeping for the SECURITY INVOKER functions.
+-- They are served as RPCs too (every function a role may execute is), so
+-- each answers only what ebb_push or ebb_pull would tell the caller anyway.
+
+-- The version a deleted key had (0 when it has no tombstone).
+CREATE OR REPLACE FUNCTION public._ebb_tombstone_version(p_tbl text, p_pk text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public
+AS $fn$
+    SELECT coalesce((SELECT d.version FROM public._ebb_tombstones d
+                     WHERE d.tbl = p_tbl AND d.pk = p_pk), 0)
+$fn$;
+
+-- One page of tombstones of a table after (p_txid, p_pk), below p_horizon,
+-- in ebb_pull's order.
+CREATE OR REPLACE FUNCTION public._ebb_tombstones_after(
+    p_tbl text, p_horizon xid8, p_txid xid8, p_pk text, p_limit integer)
+RETURNS TABLE (txid xid8, pk text, version bigint, origin text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public
+AS $fn$
+    SELECT d.txid, d.pk COLLATE "C", d.version, d.origin
+    FROM public._ebb_tombstones d
+    WHERE d.tbl = p_tbl AND d.txid < p_horizon AND d.txid >= p_txid
+      AND (d.txid, d.pk COLLATE "C") > (p_txid, p_pk COLLATE "C")
+    ORDER BY d.txid, d.pk COLLATE "C"
+    LIMIT p_limit
+$fn$;
+
+-- What this device was told before about this row, for a change it sends
+-- now (see _ebb_push_one): `replay` is the stored answer when the change is
+-- exactly the one recorded (same counter and hash); `fast_forward` says the
+-- row is still at the version this device wrote last, and the change is a
+-- later one on the same base the recorded one was sent on (its answer was
+-- lost, so the device never learned the new version). The caller must hold
+-- the row lock, so a first attempt still in flight has committed by now.
+CREATE OR REPLACE FUNCTION public._ebb_prior(
+    p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
+    p_current bigint, OUT replay jsonb, OUT fast_forward boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public
+AS $fn$
+    SELECT CASE WHEN a.counter = p_counter AND a.hash = p_hash THEN a.result END,
+           coalesce(a.counter < p_counter AND a.base = p_base
+                    AND (a.result->>'version')::bigint = p_current, false)
+    FROM (SELECT) AS one
+    LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk
 $fn$;
 
 -- Installs ebb on one existing table. Temporary: gone when this session ends,
@@ -146,6 +276,9 @@ BEGIN
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_write BEFORE INSERT OR UPDATE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%L)', p_tbl, p_pk);
+    EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', p_tbl);
+    EXECUTE format('CREATE TRIGGER _ebb_after_write AFTER INSERT OR UPDATE ON public.%I
+        FOR EACH ROW EXECUTE FUNCTION public._ebb_after_write(%L)', p_tbl, p_pk);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_delete AFTER DELETE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_after_delete(%L)', p_tbl, p_pk);
@@ -157,18 +290,24 @@ $fn$;
 -- One change of a push, in its own subtransaction (see ebb_push). Returns
 -- the PushResult JSON. Names and types come from the catalog and _ebb_tables,
 -- quoted with format('%I'); request values travel only through USING.
+-- Runs as the invoker: the synced table is read and written under the
+-- caller's rights and row level security. The bookkeeping is reached only
+-- through _ebb_tombstone_version, _ebb_prior and the triggers.
 CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
-    v_pk      text := c->>'pk';
+    v_sent    text := c->>'pk';
     v_op      text := c->>'op';
     v_base    bigint := coalesce((c->>'base_version')::bigint, 0);
     v_row     jsonb := c->'row';
     v_device  text := c->>'device';
     v_counter bigint := (c->>'counter')::bigint;
+    v_pk      text;
+    v_hash    text;
+    base      bigint;
     rel       oid;
     pkcol     text;
     pktype    text;
@@ -177,10 +316,11 @@ DECLARE
     cur_row   jsonb;
     cur_ver   bigint;
     new_ver   bigint;
-    prev      record;
-    result    jsonb;
+    n         bigint;
+    visible   boolean;
+    prior     record;
 BEGIN
-    IF v_tbl IS NULL OR v_pk IS NULL OR v_device IS NULL OR v_counter IS NULL
+    IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
        OR v_op IS NULL OR v_op NOT IN ('upsert', 'delete') THEN
         RAISE EXCEPTION 'ebb_push: a change needs table, pk, op (upsert|delete), device and counter'
             USING ERRCODE = '22023';
@@ -194,47 +334,27 @@ BEGIN
     SELECT format_type(a.atttypid, a.atttypmod) INTO pktype FROM pg_attribute a
     WHERE a.attrelid = rel AND a.attname = pkcol AND NOT a.attisdropped;
 
-    -- The key as the server spells it ('0042'::int -> '42'), so retries,
-    -- tombstones and pulls agree on it.
-    EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_pk;
+    -- The key must be sent as the server spells it: '0042' for an integer
+    -- key is stored as 42 and pulled back as "42", an upper-case uuid comes
+    -- back in lower case, and the device would then hold the row twice.
+    EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_sent;
+    IF v_pk IS DISTINCT FROM v_sent THEN
+        RAISE EXCEPTION 'ebb_push: key "%" of table "%" is spelled "%" by the server; send it that way',
+            v_sent, v_tbl, v_pk USING ERRCODE = '22023';
+    END IF;
+    IF v_op = 'upsert' AND (v_row IS NULL OR jsonb_typeof(v_row) <> 'object') THEN
+        RAISE EXCEPTION 'ebb_push: an upsert needs the row as a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    -- What identifies this exact change besides its counter: a reused
+    -- counter (a device restored from a backup, or cloned) with other
+    -- content is a different change and must not get the stored answer.
+    v_hash := md5(v_op || ':' || v_base || ':' || coalesce(v_row::text, ''));
     PERFORM set_config('ebb.origin', v_device, true);
-
-    -- Already answered: a retry of this change, or an older change of a row
-    -- that a newer one from the same device has since replaced. Either way
-    -- the stored answer is the current truth for this device and row.
-    SELECT a.counter, a.result INTO prev FROM public._ebb_applied a
-    WHERE a.device = v_device AND a.tbl = v_tbl AND a.pk = v_pk;
-    IF FOUND AND prev.counter >= v_counter THEN
-        RETURN prev.result;
-    END IF;
-
-    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
-                   v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-    IF cur_row IS NOT NULL THEN
-        cur_ver := (cur_row->>'_ebb_version')::bigint;
-    ELSE
-        SELECT d.version INTO cur_ver FROM public._ebb_tombstones d
-        WHERE d.tbl = v_tbl AND d.pk = v_pk;
-        cur_ver := coalesce(cur_ver, 0);
-    END IF;
-
-    IF v_op = 'delete' AND cur_row IS NULL THEN
-        -- Already gone (or never there): nothing to do.
-        result := jsonb_build_object('status', 'applied', 'version', cur_ver);
-    ELSIF v_base <> cur_ver THEN
-        RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
-            'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
-    ELSIF v_op = 'delete' THEN
-        EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
-            USING v_pk;
-        SELECT d.version INTO new_ver FROM public._ebb_tombstones d
-        WHERE d.tbl = v_tbl AND d.pk = v_pk;
-        result := jsonb_build_object('status', 'applied', 'version', new_ver);
-    ELSE
-        IF v_row IS NULL OR jsonb_typeof(v_row) <> 'object' THEN
-            RAISE EXCEPTION 'ebb_push: an upsert needs the row as a JSON object'
-                USING ERRCODE = '22023';
-        END IF;
+    -- Tells the AFTER trigger of this row to record the change (install.sql).
+    PERFORM set_config('ebb.push', jsonb_build_object('tbl', v_tbl, 'pk', v_pk,
+        'device', v_device, 'counter', v_counter, 'hash', v_hash, 'base', v_base)::text, true);
+    IF v_op = 'upsert' THEN
         v_row := public._ebb_strip(v_row) || jsonb_build_object(pkcol, v_pk);
         -- The row's keys that are real, writable columns.
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
@@ -245,28 +365,84 @@ BEGIN
         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
           AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_'
           AND v_row ? a.attname;
+    END IF;
+
+    -- At most twice: a fresh insert that loses the race for its key to a
+    -- writer that committed first (our own first attempt, say) holds that
+    -- row's lock afterwards (ON CONFLICT DO UPDATE locks it even when its
+    -- WHERE fails) and decides again on what is now there; likewise a row
+    -- that appeared between the lock and the look (below).
+    FOR attempt IN 1..2 LOOP
+        -- Lock the row first, then look at what this device was told: a
+        -- retry racing its first attempt waits here and then sees its answer.
+        EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
+                       v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+        IF cur_row IS NOT NULL THEN
+            cur_ver := (cur_row->>'_ebb_version')::bigint;
+        ELSE
+            -- Readable but not lockable: row level security lets the caller
+            -- see the row but not change it. Not a deleted row. (Or an
+            -- insert of the key committed just after the lock was tried:
+            -- the first time round, try the lock again.)
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
+                           v_tbl, pkcol, pktype) INTO visible USING v_pk;
+            IF visible AND attempt = 1 THEN
+                CONTINUE;
+            ELSIF visible THEN
+                RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be changed by this role (row level security)',
+                    v_pk, v_tbl USING ERRCODE = '42501';
+            END IF;
+            cur_ver := public._ebb_tombstone_version(v_tbl, v_pk);
+        END IF;
+
+        SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+        IF prior.replay IS NOT NULL THEN
+            RETURN prior.replay;
+        END IF;
+        -- The row is at the version this device wrote and whose answer it
+        -- never got: its edit goes on top of its own write.
+        base := CASE WHEN prior.fast_forward THEN cur_ver ELSE v_base END;
+
+        IF v_op = 'delete' AND cur_row IS NULL THEN
+            -- Already gone (or never there): nothing to do.
+            RETURN jsonb_build_object('status', 'applied', 'version', cur_ver);
+        ELSIF base <> cur_ver THEN
+            RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
+                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+        ELSIF v_op = 'delete' THEN
+            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
+                USING v_pk;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                -- Row level security hid the row from DELETE (no error).
+                RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be deleted by this role (row level security)',
+                    v_pk, v_tbl USING ERRCODE = '42501';
+            END IF;
+            RETURN jsonb_build_object('status', 'applied',
+                'version', public._ebb_tombstone_version(v_tbl, v_pk));
+        END IF;
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
                         ON CONFLICT (%3$I) DO UPDATE SET %4$s
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
                        v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)))
-            INTO new_ver USING v_row, v_base;
-        IF new_ver IS NULL THEN
-            -- Lost a race with a concurrent writer that committed first.
-            EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
-                           v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-            RETURN jsonb_build_object('status', 'conflict',
-                'version', coalesce((cur_row->>'_ebb_version')::bigint, 0),
-                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+            INTO new_ver USING v_row, base;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 AND new_ver IS NOT NULL THEN
+            RETURN jsonb_build_object('status', 'applied', 'version', new_ver);
         END IF;
-        result := jsonb_build_object('status', 'applied', 'version', new_ver);
-    END IF;
+        -- 0 rows: a concurrent writer committed first (row level security
+        -- raises instead of filtering an upsert). Decide again.
+    END LOOP;
 
-    INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, result)
-    VALUES (v_device, v_tbl, v_pk, v_counter, result)
-    ON CONFLICT (device, tbl, pk) DO UPDATE SET counter = excluded.counter, result = excluded.result;
-    RETURN result;
+    -- Lost twice: only a trigger of the user's that skips the write gets
+    -- here. Answer with what is there.
+    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
+                   v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+    RETURN jsonb_build_object('status', 'conflict',
+        'version', coalesce((cur_row->>'_ebb_version')::bigint, public._ebb_tombstone_version(v_tbl, v_pk)),
+        'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
 END
 $fn$;
 
@@ -304,6 +480,9 @@ BEGIN
         END;
         results := results || jsonb_build_array(res);
     END LOOP;
+    -- The rest of the caller's transaction is not ebb's.
+    PERFORM set_config('ebb.push', '', true);
+    PERFORM set_config('ebb.origin', '', true);
     RETURN jsonb_build_object('results', results);
 END
 $fn$;
@@ -351,10 +530,10 @@ BEGIN
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
                 UNION ALL
+                -- Tombstones through a SECURITY DEFINER window: the caller
+                -- has no rights on _ebb_tombstones (see install.sql).
                 SELECT d.txid, d.pk COLLATE "C", d.version, true, d.origin, NULL::tid
-                FROM public._ebb_tombstones d
-                WHERE d.tbl = $4 AND d.txid < $1 AND d.txid >= $2
-                  AND (d.txid, d.pk COLLATE "C") > ($2, $3 COLLATE "C")
+                FROM public._ebb_tombstones_after($4, $1, $2, $3, $5) d
             ) u
             ORDER BY u.txid, u.pk
             LIMIT $5
@@ -394,21 +573,31 @@ SELECT pg_temp._ebb_install_table('customers', 'id');
 SELECT pg_temp._ebb_install_table('debts', 'id');
 SELECT pg_temp._ebb_install_table('debt_payments', 'id');
 
--- Supabase's API roles may call the two functions; row level security on
--- the synced tables still decides what each may read and write (the
--- functions are SECURITY INVOKER). Skipped on servers without those roles.
--- Tombstones (table, key, version) are readable by these roles whatever the
--- row level security of the table they came from.
+-- Supabase's API roles. Skipped on servers without those roles (plain
+-- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
+-- ebb_push and ebb_pull and rights on your tables yourself).
+--
+-- They may call the two functions, which run as the caller (SECURITY
+-- INVOKER): the caller's grants and row level security on the synced tables
+-- still decide what each device may read and write. They get nothing on
+-- the bookkeeping tables but reading the allowlist: Supabase's default
+-- privileges grant them everything created in `public`, so it is revoked
+-- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and read
+-- through the SECURITY DEFINER windows (see install.sql).
 DO $grants$
 DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tombstones,
+                public._ebb_tables FROM %I', r);
+            EXECUTE format('GRANT SELECT ON public._ebb_tables TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
-                public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb) TO %I', r);
-            EXECUTE format('GRANT SELECT ON public._ebb_tables, public._ebb_tombstones TO %I', r);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public._ebb_applied TO %I', r);
+                public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
+                public._ebb_tombstone_version(text, text),
+                public._ebb_tombstones_after(text, xid8, xid8, text, integer),
+                public._ebb_prior(text, text, text, bigint, text, bigint, bigint) TO %I', r);
         END IF;
     END LOOP;
 END

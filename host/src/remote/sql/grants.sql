@@ -1,18 +1,28 @@
--- Supabase's API roles may call the two functions; row level security on
--- the synced tables still decides what each may read and write (the
--- functions are SECURITY INVOKER). Skipped on servers without those roles.
--- Tombstones (table, key, version) are readable by these roles whatever the
--- row level security of the table they came from.
+-- Supabase's API roles. Skipped on servers without those roles (plain
+-- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
+-- ebb_push and ebb_pull and rights on your tables yourself).
+--
+-- They may call the two functions, which run as the caller (SECURITY
+-- INVOKER): the caller's grants and row level security on the synced tables
+-- still decide what each device may read and write. They get nothing on
+-- the bookkeeping tables but reading the allowlist: Supabase's default
+-- privileges grant them everything created in `public`, so it is revoked
+-- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and read
+-- through the SECURITY DEFINER windows (see install.sql).
 DO $grants$
 DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tombstones,
+                public._ebb_tables FROM %I', r);
+            EXECUTE format('GRANT SELECT ON public._ebb_tables TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
-                public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb) TO %I', r);
-            EXECUTE format('GRANT SELECT ON public._ebb_tables, public._ebb_tombstones TO %I', r);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public._ebb_applied TO %I', r);
+                public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
+                public._ebb_tombstone_version(text, text),
+                public._ebb_tombstones_after(text, xid8, xid8, text, integer),
+                public._ebb_prior(text, text, text, bigint, text, bigint, bigint) TO %I', r);
         END IF;
     END LOOP;
 END

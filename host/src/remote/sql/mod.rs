@@ -11,11 +11,17 @@
 //! What the script does, in one transaction, safe to re-run:
 //! - `public._ebb_tables` (the allowlist), `public._ebb_tombstones` (deletes,
 //!   including cascaded and server-side ones), `public._ebb_applied` (the
-//!   last answer per device and row, so retried pushes are idempotent);
+//!   last change applied per device and row: an exact retry gets the same
+//!   answer, a later edit on top of a write whose answer was lost applies);
 //! - per table: `_ebb_version`, `_ebb_txid`, `_ebb_origin` columns, an index
-//!   on `_ebb_txid`, and the triggers that stamp them and write tombstones;
-//! - the two functions, SECURITY INVOKER, granted to Supabase's `anon`,
-//!   `authenticated` and `service_role` when those roles exist.
+//!   on `_ebb_txid`, and the triggers that stamp them, write tombstones and
+//!   record what ebb_push applied;
+//! - the two functions, SECURITY INVOKER (grants and row level security on
+//!   the synced tables still apply), granted to Supabase's `anon`,
+//!   `authenticated` and `service_role` when those roles exist. Those roles
+//!   get no rights on the bookkeeping tables but reading the allowlist: the
+//!   bookkeeping is written by SECURITY DEFINER triggers and read through
+//!   narrow SECURITY DEFINER functions (install.sql says why).
 //!
 //! Tables live in schema `public` and must exist before the script runs, each
 //! with a one-column primary key (the script says which table is wrong).
@@ -72,3 +78,9 @@ pub(crate) mod testdb;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod push_tests;
+
+#[cfg(test)]
+mod grants_tests;

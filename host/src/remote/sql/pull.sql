@@ -41,10 +41,10 @@ BEGIN
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
                 UNION ALL
+                -- Tombstones through a SECURITY DEFINER window: the caller
+                -- has no rights on _ebb_tombstones (see install.sql).
                 SELECT d.txid, d.pk COLLATE "C", d.version, true, d.origin, NULL::tid
-                FROM public._ebb_tombstones d
-                WHERE d.tbl = $4 AND d.txid < $1 AND d.txid >= $2
-                  AND (d.txid, d.pk COLLATE "C") > ($2, $3 COLLATE "C")
+                FROM public._ebb_tombstones_after($4, $1, $2, $3, $5) d
             ) u
             ORDER BY u.txid, u.pk
             LIMIT $5

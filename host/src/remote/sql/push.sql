@@ -1,18 +1,24 @@
 -- One change of a push, in its own subtransaction (see ebb_push). Returns
 -- the PushResult JSON. Names and types come from the catalog and _ebb_tables,
 -- quoted with format('%I'); request values travel only through USING.
+-- Runs as the invoker: the synced table is read and written under the
+-- caller's rights and row level security. The bookkeeping is reached only
+-- through _ebb_tombstone_version, _ebb_prior and the triggers.
 CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
-    v_pk      text := c->>'pk';
+    v_sent    text := c->>'pk';
     v_op      text := c->>'op';
     v_base    bigint := coalesce((c->>'base_version')::bigint, 0);
     v_row     jsonb := c->'row';
     v_device  text := c->>'device';
     v_counter bigint := (c->>'counter')::bigint;
+    v_pk      text;
+    v_hash    text;
+    base      bigint;
     rel       oid;
     pkcol     text;
     pktype    text;
@@ -21,10 +27,11 @@ DECLARE
     cur_row   jsonb;
     cur_ver   bigint;
     new_ver   bigint;
-    prev      record;
-    result    jsonb;
+    n         bigint;
+    visible   boolean;
+    prior     record;
 BEGIN
-    IF v_tbl IS NULL OR v_pk IS NULL OR v_device IS NULL OR v_counter IS NULL
+    IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
        OR v_op IS NULL OR v_op NOT IN ('upsert', 'delete') THEN
         RAISE EXCEPTION 'ebb_push: a change needs table, pk, op (upsert|delete), device and counter'
             USING ERRCODE = '22023';
@@ -38,47 +45,27 @@ BEGIN
     SELECT format_type(a.atttypid, a.atttypmod) INTO pktype FROM pg_attribute a
     WHERE a.attrelid = rel AND a.attname = pkcol AND NOT a.attisdropped;
 
-    -- The key as the server spells it ('0042'::int -> '42'), so retries,
-    -- tombstones and pulls agree on it.
-    EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_pk;
+    -- The key must be sent as the server spells it: '0042' for an integer
+    -- key is stored as 42 and pulled back as "42", an upper-case uuid comes
+    -- back in lower case, and the device would then hold the row twice.
+    EXECUTE format('SELECT ($1::%s)::text', pktype) INTO v_pk USING v_sent;
+    IF v_pk IS DISTINCT FROM v_sent THEN
+        RAISE EXCEPTION 'ebb_push: key "%" of table "%" is spelled "%" by the server; send it that way',
+            v_sent, v_tbl, v_pk USING ERRCODE = '22023';
+    END IF;
+    IF v_op = 'upsert' AND (v_row IS NULL OR jsonb_typeof(v_row) <> 'object') THEN
+        RAISE EXCEPTION 'ebb_push: an upsert needs the row as a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    -- What identifies this exact change besides its counter: a reused
+    -- counter (a device restored from a backup, or cloned) with other
+    -- content is a different change and must not get the stored answer.
+    v_hash := md5(v_op || ':' || v_base || ':' || coalesce(v_row::text, ''));
     PERFORM set_config('ebb.origin', v_device, true);
-
-    -- Already answered: a retry of this change, or an older change of a row
-    -- that a newer one from the same device has since replaced. Either way
-    -- the stored answer is the current truth for this device and row.
-    SELECT a.counter, a.result INTO prev FROM public._ebb_applied a
-    WHERE a.device = v_device AND a.tbl = v_tbl AND a.pk = v_pk;
-    IF FOUND AND prev.counter >= v_counter THEN
-        RETURN prev.result;
-    END IF;
-
-    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
-                   v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-    IF cur_row IS NOT NULL THEN
-        cur_ver := (cur_row->>'_ebb_version')::bigint;
-    ELSE
-        SELECT d.version INTO cur_ver FROM public._ebb_tombstones d
-        WHERE d.tbl = v_tbl AND d.pk = v_pk;
-        cur_ver := coalesce(cur_ver, 0);
-    END IF;
-
-    IF v_op = 'delete' AND cur_row IS NULL THEN
-        -- Already gone (or never there): nothing to do.
-        result := jsonb_build_object('status', 'applied', 'version', cur_ver);
-    ELSIF v_base <> cur_ver THEN
-        RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
-            'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
-    ELSIF v_op = 'delete' THEN
-        EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
-            USING v_pk;
-        SELECT d.version INTO new_ver FROM public._ebb_tombstones d
-        WHERE d.tbl = v_tbl AND d.pk = v_pk;
-        result := jsonb_build_object('status', 'applied', 'version', new_ver);
-    ELSE
-        IF v_row IS NULL OR jsonb_typeof(v_row) <> 'object' THEN
-            RAISE EXCEPTION 'ebb_push: an upsert needs the row as a JSON object'
-                USING ERRCODE = '22023';
-        END IF;
+    -- Tells the AFTER trigger of this row to record the change (install.sql).
+    PERFORM set_config('ebb.push', jsonb_build_object('tbl', v_tbl, 'pk', v_pk,
+        'device', v_device, 'counter', v_counter, 'hash', v_hash, 'base', v_base)::text, true);
+    IF v_op = 'upsert' THEN
         v_row := public._ebb_strip(v_row) || jsonb_build_object(pkcol, v_pk);
         -- The row's keys that are real, writable columns.
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
@@ -89,28 +76,84 @@ BEGIN
         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
           AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_'
           AND v_row ? a.attname;
+    END IF;
+
+    -- At most twice: a fresh insert that loses the race for its key to a
+    -- writer that committed first (our own first attempt, say) holds that
+    -- row's lock afterwards (ON CONFLICT DO UPDATE locks it even when its
+    -- WHERE fails) and decides again on what is now there; likewise a row
+    -- that appeared between the lock and the look (below).
+    FOR attempt IN 1..2 LOOP
+        -- Lock the row first, then look at what this device was told: a
+        -- retry racing its first attempt waits here and then sees its answer.
+        EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
+                       v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+        IF cur_row IS NOT NULL THEN
+            cur_ver := (cur_row->>'_ebb_version')::bigint;
+        ELSE
+            -- Readable but not lockable: row level security lets the caller
+            -- see the row but not change it. Not a deleted row. (Or an
+            -- insert of the key committed just after the lock was tried:
+            -- the first time round, try the lock again.)
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
+                           v_tbl, pkcol, pktype) INTO visible USING v_pk;
+            IF visible AND attempt = 1 THEN
+                CONTINUE;
+            ELSIF visible THEN
+                RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be changed by this role (row level security)',
+                    v_pk, v_tbl USING ERRCODE = '42501';
+            END IF;
+            cur_ver := public._ebb_tombstone_version(v_tbl, v_pk);
+        END IF;
+
+        SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+        IF prior.replay IS NOT NULL THEN
+            RETURN prior.replay;
+        END IF;
+        -- The row is at the version this device wrote and whose answer it
+        -- never got: its edit goes on top of its own write.
+        base := CASE WHEN prior.fast_forward THEN cur_ver ELSE v_base END;
+
+        IF v_op = 'delete' AND cur_row IS NULL THEN
+            -- Already gone (or never there): nothing to do.
+            RETURN jsonb_build_object('status', 'applied', 'version', cur_ver);
+        ELSIF base <> cur_ver THEN
+            RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
+                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+        ELSIF v_op = 'delete' THEN
+            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
+                USING v_pk;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+                -- Row level security hid the row from DELETE (no error).
+                RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be deleted by this role (row level security)',
+                    v_pk, v_tbl USING ERRCODE = '42501';
+            END IF;
+            RETURN jsonb_build_object('status', 'applied',
+                'version', public._ebb_tombstone_version(v_tbl, v_pk));
+        END IF;
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
                         ON CONFLICT (%3$I) DO UPDATE SET %4$s
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
                        v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)))
-            INTO new_ver USING v_row, v_base;
-        IF new_ver IS NULL THEN
-            -- Lost a race with a concurrent writer that committed first.
-            EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
-                           v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-            RETURN jsonb_build_object('status', 'conflict',
-                'version', coalesce((cur_row->>'_ebb_version')::bigint, 0),
-                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+            INTO new_ver USING v_row, base;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 AND new_ver IS NOT NULL THEN
+            RETURN jsonb_build_object('status', 'applied', 'version', new_ver);
         END IF;
-        result := jsonb_build_object('status', 'applied', 'version', new_ver);
-    END IF;
+        -- 0 rows: a concurrent writer committed first (row level security
+        -- raises instead of filtering an upsert). Decide again.
+    END LOOP;
 
-    INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, result)
-    VALUES (v_device, v_tbl, v_pk, v_counter, result)
-    ON CONFLICT (device, tbl, pk) DO UPDATE SET counter = excluded.counter, result = excluded.result;
-    RETURN result;
+    -- Lost twice: only a trigger of the user's that skips the write gets
+    -- here. Answer with what is there.
+    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
+                   v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+    RETURN jsonb_build_object('status', 'conflict',
+        'version', coalesce((cur_row->>'_ebb_version')::bigint, public._ebb_tombstone_version(v_tbl, v_pk)),
+        'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
 END
 $fn$;
 
@@ -148,6 +191,9 @@ BEGIN
         END;
         results := results || jsonb_build_array(res);
     END LOOP;
+    -- The rest of the caller's transaction is not ebb's.
+    PERFORM set_config('ebb.push', '', true);
+    PERFORM set_config('ebb.origin', '', true);
     RETURN jsonb_build_object('results', results);
 END
 $fn$;

@@ -11,6 +11,7 @@ BEGIN
     FOR r IN SELECT t.tbl FROM public._ebb_tables t LOOP
         IF to_regclass(format('public.%I', r.tbl)) IS NOT NULL THEN
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', r.tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', r.tbl);
             EXECUTE format('ALTER TABLE public.%I DROP COLUMN IF EXISTS _ebb_version,
                 DROP COLUMN IF EXISTS _ebb_txid, DROP COLUMN IF EXISTS _ebb_origin', r.tbl);
@@ -23,7 +24,11 @@ DROP FUNCTION IF EXISTS public.ebb_push(jsonb);
 DROP FUNCTION IF EXISTS public._ebb_push_one(jsonb);
 DROP FUNCTION IF EXISTS public.ebb_pull(text, jsonb, integer);
 DROP FUNCTION IF EXISTS public._ebb_before_write();
+DROP FUNCTION IF EXISTS public._ebb_after_write();
 DROP FUNCTION IF EXISTS public._ebb_after_delete();
+DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
+DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
+DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
 DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
 DROP TABLE IF EXISTS public._ebb_applied;
 DROP TABLE IF EXISTS public._ebb_tombstones;

@@ -1,0 +1,316 @@
+//! Tests of `ebb_push`'s answers against a real PostgreSQL where a wrong
+//! answer loses data: replays of a counter that is not an exact retry, our
+//! own earlier write taken for a conflict, a retry racing its first attempt,
+//! keys the server spells differently, and deletes that row level security
+//! turns into no-ops; and two devices racing on one base.
+
+use serde_json::{Value, json};
+use tokio_postgres::Client;
+
+use super::testdb::ScratchDb;
+use super::tests::{change, push};
+use crate::model::PushResult;
+
+/// The raw JSON answer for one change, so shapes the model cannot read
+/// (the old `{"status":"applied","version":null}`) still fail an assertion.
+async fn push_raw(client: &Client, changes: Value) -> Value {
+    let row = client
+        .query_one("SELECT public.ebb_push($1::jsonb)", &[&changes])
+        .await
+        .expect("ebb_push");
+    row.get::<_, Value>(0)["results"][0].clone()
+}
+
+async fn name_of(client: &Client, id: &str) -> Option<String> {
+    client
+        .query_opt("SELECT name FROM products WHERE id = $1", &[&id])
+        .await
+        .expect("read product")
+        .map(|r| r.get(0))
+}
+
+fn product(id: &str, name: &str) -> Option<Value> {
+    Some(json!({"id": id, "name": name}))
+}
+
+/// Finding 1: a device restored from a backup (its counter wound back) or
+/// cloned (same device id) reuses counters. Only an exact retry (same
+/// counter, same op, base and row) may get the stored answer; anything else
+/// is judged on its base version like any other change.
+#[tokio::test]
+async fn only_an_exact_retry_gets_the_stored_answer() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let first = change("products", "p1", None, product("p1", "written"), 5);
+    assert_eq!(
+        push(&c, json!([first.clone()])).await[0],
+        PushResult::Applied { version: 1 }
+    );
+    // The exact retry is answered as before.
+    assert_eq!(
+        push(&c, json!([first])).await[0],
+        PushResult::Applied { version: 1 }
+    );
+    // Same counter, other content, same (fresh-insert) base: a clone. It is
+    // a conflict with the row that is there, not "applied".
+    let clone = change("products", "p1", None, product("p1", "clone"), 5);
+    match &push(&c, json!([clone])).await[0] {
+        PushResult::Conflict {
+            version: 1,
+            row: Some(row),
+            ..
+        } => assert_eq!(row["name"], "written"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // An older counter on the current base: a restored device's new edit.
+    // It is written, not answered with the stored "applied".
+    let restored = change("products", "p1", Some(1), product("p1", "restored"), 3);
+    assert_eq!(
+        push(&c, json!([restored])).await[0],
+        PushResult::Applied { version: 2 }
+    );
+    assert_eq!(name_of(&c, "p1").await.as_deref(), Some("restored"));
+}
+
+/// Finding 2: the answer to our own write was lost and the app edited the
+/// row again; the next change still carries the old base. The row is at
+/// the version this device wrote, so the edit goes on top of it instead of
+/// coming back as a conflict with ourselves.
+#[tokio::test]
+async fn a_later_edit_on_top_of_our_own_lost_write_applies() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let r = push(
+        &c,
+        json!([change("products", "p1", None, product("p1", "one"), 1)]),
+    )
+    .await;
+    assert_eq!(r[0], PushResult::Applied { version: 1 });
+    // Answer lost: the next edit is still based on "never seen".
+    let r = push(
+        &c,
+        json!([change("products", "p1", None, product("p1", "two"), 2)]),
+    )
+    .await;
+    assert_eq!(r[0], PushResult::Applied { version: 2 });
+    assert_eq!(name_of(&c, "p1").await.as_deref(), Some("two"));
+    // Lost again, then a delete on the same old base.
+    let r = push(&c, json!([change("products", "p1", None, None, 3)])).await;
+    assert_eq!(r[0], PushResult::Applied { version: 3 });
+    assert_eq!(name_of(&c, "p1").await, None);
+
+    // Someone else's write in between is still a conflict.
+    let r = push(
+        &c,
+        json!([change("products", "p2", None, product("p2", "a"), 4)]),
+    )
+    .await;
+    assert_eq!(r[0], PushResult::Applied { version: 1 });
+    let mut theirs = change("products", "p2", Some(1), product("p2", "b"), 1);
+    theirs.device = "dev-b".into();
+    assert_eq!(
+        push(&c, json!([theirs])).await[0],
+        PushResult::Applied { version: 2 }
+    );
+    let r = push(
+        &c,
+        json!([change("products", "p2", None, product("p2", "c"), 5)]),
+    )
+    .await;
+    assert!(
+        matches!(&r[0], PushResult::Conflict { version: 2, .. }),
+        "{r:?}"
+    );
+}
+
+/// Finding 2: a retry sent while the first attempt is still in flight (the
+/// client timed out) waits for it and gets its answer, for a fresh insert
+/// (no row to lock yet: it waits on the key) and for an update alike.
+#[tokio::test]
+async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
+    let db = ScratchDb::with_example().await;
+    for (base, counter, expect) in [(None, 1, 1), (Some(1), 2, 2)] {
+        let mut a = db.connect().await;
+        let b = db.connect().await;
+        let attempt = change("products", "race", base, product("race", "x"), counter);
+        let ta = a.transaction().await.expect("begin");
+        let out: Value = ta
+            .query_one("SELECT public.ebb_push($1::jsonb)", &[&json!([attempt])])
+            .await
+            .expect("first attempt")
+            .get(0);
+        assert_eq!(
+            out["results"][0],
+            json!({"status": "applied", "version": expect})
+        );
+        let retry = attempt.clone();
+        let second = tokio::spawn(async move { push(&b, json!([retry])).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "the retry must wait for the row");
+        ta.commit().await.expect("commit first attempt");
+        let r = second.await.expect("retry finishes");
+        assert_eq!(r[0], PushResult::Applied { version: expect });
+    }
+}
+
+/// Finding 3: the server would store `'0042'` as 42 and an upper-case uuid
+/// in lower case, so the device and the server would name one row two
+/// ways (a duplicate on the next pull). Such a key is refused, naming both
+/// spellings, and nothing is written.
+#[tokio::test]
+async fn a_key_the_server_spells_differently_is_rejected() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let upper = "6F1C8A0E-0000-4000-8000-0000000000AB";
+    let cases = [
+        (
+            change("customers", "0042", None, Some(json!({"name": "Ann"})), 1),
+            "0042",
+            "42",
+        ),
+        (
+            change("debts", upper, None, None, 2),
+            upper,
+            "6f1c8a0e-0000-4000-8000-0000000000ab",
+        ),
+    ];
+    for (ch, sent, canonical) in cases {
+        match &push(&c, json!([ch])).await[0] {
+            PushResult::Rejected { code, message } => {
+                assert_eq!(code, "22023");
+                assert!(
+                    message.contains(&format!("\"{sent}\""))
+                        && message.contains(&format!("\"{canonical}\"")),
+                    "{message}"
+                );
+            }
+            other => panic!("{sent}: expected a rejection, got {other:?}"),
+        }
+    }
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM customers", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 0, "nothing written under the server's spelling");
+    // The server's own spelling is a plain fresh insert.
+    let ok = change("customers", "42", None, Some(json!({"name": "Ann"})), 3);
+    assert_eq!(
+        push(&c, json!([ok])).await[0],
+        PushResult::Applied { version: 1 }
+    );
+}
+
+/// Finding 5: row level security that forbids a delete makes it remove no
+/// row without an error; one that forbids an update hides the row from
+/// `FOR UPDATE`. Either way the change is refused (42501), never "applied"
+/// with no version nor a conflict saying the row is gone.
+#[tokio::test]
+async fn writes_row_level_security_forbids_are_rejected() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    super::grants_tests::ensure_api_roles(&c).await;
+    c.batch_execute(
+        "ALTER TABLE products ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY read ON products FOR SELECT USING (true);
+         CREATE POLICY add ON products FOR INSERT WITH CHECK (true);
+         CREATE POLICY edit ON products FOR UPDATE USING (note IS DISTINCT FROM 'frozen');
+         CREATE POLICY remove ON products FOR DELETE USING (note IS NULL);
+         GRANT SELECT, INSERT, UPDATE, DELETE ON products TO authenticated;
+         INSERT INTO products (id, name, note) VALUES ('kept', 'k', 'keep'), ('ice', 'i', 'frozen');
+         SET ROLE authenticated;",
+    )
+    .await
+    .expect("policies");
+    let r = push_raw(&c, json!([change("products", "kept", Some(1), None, 1)])).await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["code"], "42501", "{r}");
+    let r = push_raw(
+        &c,
+        json!([change(
+            "products",
+            "ice",
+            Some(1),
+            product("ice", "melt"),
+            2
+        )]),
+    )
+    .await;
+    assert_eq!(
+        (&r["status"], &r["code"]),
+        (&json!("rejected"), &json!("42501")),
+        "{r}"
+    );
+    let r = push_raw(&c, json!([change("products", "ice", Some(1), None, 3)])).await;
+    assert_eq!(
+        (&r["status"], &r["code"]),
+        (&json!("rejected"), &json!("42501")),
+        "{r}"
+    );
+    c.batch_execute("RESET ROLE").await.expect("reset");
+    assert_eq!(name_of(&c, "kept").await.as_deref(), Some("k"));
+    assert_eq!(name_of(&c, "ice").await.as_deref(), Some("i"));
+    // A row the device may delete still goes.
+    c.batch_execute("INSERT INTO products (id, name) VALUES ('free', 'f'); SET ROLE authenticated")
+        .await
+        .expect("free row");
+    let r = push(&c, json!([change("products", "free", Some(1), None, 4)])).await;
+    assert_eq!(r[0], PushResult::Applied { version: 2 });
+}
+
+/// Two devices writing the same row on the same base: whoever commits
+/// second gets a conflict, never a silent overwrite, for a fresh insert
+/// (no row to lock yet) and for an update alike.
+#[tokio::test]
+async fn concurrent_writers_on_one_base_get_one_applied_and_one_conflict() {
+    let db = ScratchDb::with_example().await;
+    for (base, name_a, name_b, expect_version, counter) in
+        [(None, "A1", "B1", 1, 10), (Some(1), "A2", "B2", 2, 11)]
+    {
+        let mut a = db.connect().await;
+        let b = db.connect().await;
+        let ta = a.transaction().await.expect("begin");
+        let mine = json!([change(
+            "products",
+            "race",
+            base,
+            Some(json!({"id": "race", "name": name_a})),
+            counter
+        )]);
+        let out: Value = ta
+            .query_one("SELECT public.ebb_push($1::jsonb)", &[&mine])
+            .await
+            .expect("push a")
+            .get(0);
+        assert_eq!(
+            out["results"][0],
+            json!({"status": "applied", "version": expect_version})
+        );
+        let mut theirs = change(
+            "products",
+            "race",
+            base,
+            Some(json!({"id": "race", "name": name_b})),
+            counter,
+        );
+        theirs.device = "dev-b".into();
+        let other = tokio::spawn(async move { push(&b, json!([theirs])).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if other.is_finished() {
+            panic!("b did not wait: {:?}", other.await);
+        }
+        ta.commit().await.expect("commit a");
+        let r = other.await.expect("b finishes");
+        match &r[0] {
+            PushResult::Conflict {
+                version,
+                row: Some(row),
+                deleted: false,
+            } => {
+                assert_eq!(*version, expect_version);
+                assert_eq!(row["name"], json!(name_a));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+}
