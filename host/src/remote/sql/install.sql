@@ -265,8 +265,12 @@ BEGIN
         ADD COLUMN IF NOT EXISTS _ebb_txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
         ADD COLUMN IF NOT EXISTS _ebb_origin text', p_tbl);
     EXECUTE format('ALTER TABLE public.%I ALTER COLUMN _ebb_version SET DEFAULT 0', p_tbl);
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON public.%I (_ebb_txid)',
-                   left(p_tbl, 50) || '_ebb_txid_idx', p_tbl);
+    -- ebb_pull walks (txid, key text) in order: this index hands it one
+    -- page without sorting the rest of the table (a 100k-row initial pull
+    -- sorted everything after the cursor on every page).
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON public.%I (_ebb_txid, (%I::text) COLLATE "C")',
+                   left(p_tbl, 50) || '_ebb_pull_idx', p_tbl, p_pk);
+    EXECUTE format('DROP INDEX IF EXISTS public.%I', left(p_tbl, 50) || '_ebb_txid_idx');
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_write BEFORE INSERT OR UPDATE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%L)', p_tbl, p_pk);

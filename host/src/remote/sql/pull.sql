@@ -35,11 +35,15 @@ BEGIN
     EXECUTE format($q$
         WITH k AS (
             SELECT * FROM (
-                SELECT t._ebb_txid AS txid, t.%1$I::text COLLATE "C" AS pk, t._ebb_version AS version,
+                -- Ordered and limited on its own, so the (txid, key) index
+                -- yields one page and stops.
+                (SELECT t._ebb_txid AS txid, t.%1$I::text COLLATE "C" AS pk, t._ebb_version AS version,
                        false AS deleted, t._ebb_origin AS origin, t.ctid AS rid
                 FROM public.%2$I t
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
+                ORDER BY 1, 2
+                LIMIT $5)
                 UNION ALL
                 -- Tombstones through a SECURITY DEFINER window: the caller
                 -- has no rights on _ebb_tombstones (see install.sql).
