@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::load::{self, load_config};
 use crate::config::{self, Config};
 use crate::local::inspect;
 use crate::model::Cursor;
@@ -57,6 +58,12 @@ pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
             config_path.display()
         );
     }
+    if !args.db.is_file() {
+        bail!(
+            "--db {}: no such file; point it at the app's existing SQLite database",
+            args.db.display()
+        );
+    }
     let all = inspect::list_tables(&args.db)
         .with_context(|| format!("cannot read the tables of {}", args.db.display()))?;
     for t in &args.tables {
@@ -94,13 +101,24 @@ pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&format!(
             "\n[tables.{t}]\npk = \"{pk}\"\nschema = \"schemas/{t}.schema.json\"\nconflict = \"server_wins\"\n"
         ));
-        println!("inferred {}", schema_path.display());
+        say!("inferred {}", schema_path.display());
     }
     std::fs::write(config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     config::load(config_path).context("the starter config does not load (a bug in ebb)")?;
-    println!("wrote {}", config_path.display());
-    println!("next: set remote.url, opt tables in, then `ebb remote-sql` and `ebb check`");
+    say!("wrote {}", config_path.display());
+    if all.is_empty() {
+        say!("note: {} has no tables yet", args.db.display());
+    } else if args.tables.is_empty() {
+        say!(
+            "its tables are listed commented out ({}): nothing syncs until you opt one in",
+            all.join(", ")
+        );
+    }
+    say!(
+        "next: set remote.url, opt tables in (parents before children), then \
+         `ebb remote-sql` on the server and `ebb check`"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,32 +132,37 @@ fn relative_to(path: &Path, dir: &Path) -> PathBuf {
 
 /// Every check prints a line; exit 0 only when all pass.
 pub async fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let mut ok = true;
-    let mut report = |name: &str, result: anyhow::Result<String>| match result {
-        Ok(detail) => println!("ok    {name}: {detail}"),
-        Err(e) => {
-            ok = false;
-            println!("FAIL  {name}: {e:#}");
-        }
-    };
     let config = match config::load(config_path) {
-        Ok(c) => {
-            report("config", Ok(format!("{} tables synced", c.tables.len())));
-            c
-        }
+        Ok(c) => c,
         Err(e) => {
-            report("config", Err(e.into()));
+            say!("FAIL  config: {}", load::locate(&e));
             return Ok(ExitCode::FAILURE);
         }
     };
-    report("local tables", check_local(&config));
-    report(
-        "schemas and plugins",
-        Policies::load(&config)
-            .map(|_| String::from("loaded"))
-            .map_err(Into::into),
-    );
-    report("remote", check_remote(&config).await);
+    let results = [
+        (
+            "config",
+            Ok(format!("{} tables synced", config.tables.len())),
+        ),
+        ("local tables", check_local(&config)),
+        (
+            "schemas and plugins",
+            Policies::load(&config)
+                .map(|_| String::from("loaded"))
+                .map_err(Into::into),
+        ),
+        ("remote", check_remote(&config).await),
+    ];
+    let mut ok = true;
+    for (name, result) in results {
+        match result {
+            Ok(detail) => say!("ok    {name}: {detail}"),
+            Err(e) => {
+                ok = false;
+                say!("FAIL  {name}: {}", load::render_error(&e));
+            }
+        }
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -188,13 +211,13 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
 }
 
 pub fn remote_sql(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let config = config::load(config_path)?;
+    let config = load_config(config_path)?;
     let tables: Vec<(String, String)> = config
         .tables
         .iter()
         .map(|t| (t.name.clone(), t.pk.clone()))
         .collect();
-    print!("{}", crate::remote::sql::install_sql(&tables));
+    say!("{}", crate::remote::sql::install_sql(&tables).trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
