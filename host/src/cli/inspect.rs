@@ -158,15 +158,31 @@ pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode>
             say!("{}", serde_json::to_string_pretty(&c)?);
         }
         ConflictsCommand::Resolve { id, take, row } => {
-            let choice = match (take.as_deref(), row) {
-                (Some("local"), None) => Choice::Local,
-                (Some("remote"), None) => Choice::Remote,
-                (None, Some(file)) => Choice::Row(read_row(&file)?),
-                _ => bail!("say how to settle it: --take local, --take remote or --row FILE"),
-            };
             let c = local
                 .conflict(id)
                 .with_context(|| format!("conflict #{id}: see `ebb conflicts list`"))?;
+            let choice = match (take.as_deref(), row) {
+                (Some("local"), None) => Choice::Local,
+                (Some("remote"), None) => Choice::Remote,
+                (None, Some(file)) => {
+                    let row = read_row(&file)?;
+                    let info = crate::local::describe(&local, &c.table)?;
+                    if let Some(unknown) = row.keys().find(|k| info.column(k).is_none()) {
+                        bail!(
+                            "{}: \"{unknown}\" is not a column of {} (it has: {})",
+                            file.display(),
+                            c.table,
+                            info.columns
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    Choice::Row(row)
+                }
+                _ => bail!("say how to settle it: --take local, --take remote or --row FILE"),
+            };
             if let Some(how) = &c.resolution {
                 bail!(
                     "conflict #{id} ({}/{}) is already settled ({how})",

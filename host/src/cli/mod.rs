@@ -216,8 +216,13 @@ fn init_logging(verbose: u8, json: bool, progress: &crate::ops::Progress) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only for a person at a terminal: not in files, pipes or
+    // journald, and not when NO_COLOR is set.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(progress.log_writer());
     let _ = if json {
         builder.json().try_init()
