@@ -8,6 +8,8 @@
 mod conflicts;
 #[path = "cli/policy.rs"]
 mod policy;
+#[path = "cli/run.rs"]
+mod run;
 #[path = "cli/support.rs"]
 mod support;
 
