@@ -135,6 +135,21 @@ fn init_writes_a_starter_that_loads_and_opts_tables_in() {
     let sql = w.ebb(&["remote-sql"]).expect(0).stdout;
     assert!(sql.contains("products") && !sql.contains("licenses"));
 
+    // Children after parents, whatever order they were named in.
+    let args = [
+        "init",
+        "--db",
+        "app.db",
+        "--table",
+        "debts,customers,debts",
+        "--force",
+    ];
+    let out = w.ebb(&args).expect(0);
+    assert!(out.stdout.contains("parents before children"), "{out:?}");
+    let text = std::fs::read_to_string(w.path("policies.toml")).unwrap();
+    let at = |t: &str| text.find(&format!("\n[tables.{t}]\n")).expect(t);
+    assert!(at("customers") < at("debts"), "{text}");
+
     let bad = w
         .ebb(&["init", "--db", "app.db", "--table", "nope", "--force"])
         .expect(2);
@@ -180,6 +195,19 @@ fn check_points_at_the_broken_line_and_key() {
         + 1;
     let expected = format!("policies.toml:{line}: tables.customers.conflict:");
     assert!(out.all().contains(&expected), "want {expected}:\n{out:?}");
+
+    // Foreign keys: debts references customers, so customers comes first.
+    let (head, customers) = good.split_once("[tables.customers]").unwrap();
+    let (customers, debts) = customers.split_once("[tables.debts]").unwrap();
+    let children_first = format!("{head}[tables.debts]{debts}\n[tables.customers]{customers}");
+    std::fs::write(&path, children_first).unwrap();
+    let out = w.ebb(&["--config", &config, "check"]).expect(1);
+    assert!(
+        out.stdout
+            .contains("FAIL  local tables: tables.debts references customers")
+            && out.stdout.contains("list [tables.customers] first"),
+        "{out:?}"
+    );
 
     std::fs::write(&path, good.replace("[retry]", "[retry")).unwrap();
     let out = w.ebb(&["--config", &config, "check"]);

@@ -51,7 +51,13 @@ pub struct GatewayArgs {
     statement_timeout: u64,
 }
 
-pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
+pub fn init(config_path: &Path, mut args: InitArgs) -> anyhow::Result<ExitCode> {
+    let mut seen = Vec::new();
+    args.tables.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(t.clone());
+        new
+    });
     if config_path.exists() && !args.force {
         bail!(
             "{} already exists; pass --force to overwrite it",
@@ -85,7 +91,14 @@ pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     let mut text = config::starter(&relative_to(&args.db, dir), &rest);
-    for t in &args.tables {
+    let opted = parents_first(&args.db, &args.tables)?;
+    if opted != args.tables {
+        say!(
+            "tables ordered parents before children (foreign keys): {}",
+            opted.join(", ")
+        );
+    }
+    for t in &opted {
         let info = inspect::describe_file(&args.db, t)?;
         let pk = info
             .columns
@@ -193,7 +206,57 @@ fn check_local(config: &Config) -> anyhow::Result<String> {
             );
         }
     }
+    let names: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();
+    for (index, t) in names.iter().enumerate() {
+        let later = foreign_parents(db, t)?
+            .into_iter()
+            .find(|p| names[index + 1..].contains(p));
+        if let Some(parent) = later {
+            bail!(
+                "tables.{t} references {parent} (a foreign key) but is listed before it: \
+                 list [tables.{parent}] first so parents are pushed and pulled before children"
+            );
+        }
+    }
     Ok(format!("{} ok in {}", config.tables.len(), db.display()))
+}
+
+/// The tables `table` references through foreign keys (itself excluded).
+fn foreign_parents(db: &Path, table: &str) -> anyhow::Result<Vec<String>> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let mut stmt = conn.prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")?;
+    let parents = stmt
+        .query_map([table], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("reading the foreign keys of {table}"))?;
+    Ok(parents
+        .into_iter()
+        .filter(|p| !p.eq_ignore_ascii_case(table))
+        .collect())
+}
+
+/// `tables` reordered so each comes after the tables it references (a
+/// stable order otherwise; a cycle keeps the given order).
+fn parents_first(db: &Path, tables: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut waiting: Vec<(String, Vec<String>)> = Vec::new();
+    for t in tables {
+        let parents = foreign_parents(db, t)?
+            .into_iter()
+            .filter(|p| tables.contains(p))
+            .collect();
+        waiting.push((t.clone(), parents));
+    }
+    let mut ordered: Vec<String> = Vec::with_capacity(tables.len());
+    while !waiting.is_empty() {
+        let ready = waiting
+            .iter()
+            .position(|(_, parents)| parents.iter().all(|p| ordered.contains(p)))
+            .unwrap_or(0);
+        ordered.push(waiting.remove(ready).0);
+    }
+    Ok(ordered)
 }
 
 async fn check_remote(config: &Config) -> anyhow::Result<String> {
