@@ -209,6 +209,21 @@ fn check_points_at_the_broken_line_and_key() {
         "{out:?}"
     );
 
+    // A database path that leads nowhere is refused, not created empty.
+    std::fs::write(&path, good.replace("\"app.db\"", "\"gone.db\"")).unwrap();
+    for command in [
+        &["status"][..],
+        &["sync", "--once"],
+        &["queue"],
+        &["conflicts", "list"],
+    ] {
+        let mut args = vec!["--config", &config];
+        args.extend_from_slice(command);
+        let out = w.ebb(&args).expect(2);
+        assert!(out.stderr.contains("gone.db does not exist"), "{out:?}");
+    }
+    assert!(!w.path("a/gone.db").exists());
+
     std::fs::write(&path, good.replace("[retry]", "[retry")).unwrap();
     let out = w.ebb(&["--config", &config, "check"]);
     assert_ne!(out.code, 0);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
 
-use super::load::load_config;
+use super::load::load_with_database;
 use super::{Output, view};
 use crate::config::Config;
 use crate::local::{Choice, Local};
@@ -68,7 +68,7 @@ pub enum ConflictsCommand {
 }
 
 fn open(path: &Path) -> anyhow::Result<(Config, Local)> {
-    let config = load_config(path)?;
+    let config = load_with_database(path)?;
     let local = Local::open(&config.database, config.sync.busy_timeout)
         .with_context(|| format!("cannot open {}", config.database.display()))?;
     Ok((config, local))

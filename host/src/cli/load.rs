@@ -15,6 +15,22 @@ pub fn load_config(path: &Path) -> Result<Config, anyhow::Error> {
     config::load(path).map_err(|e| anyhow::Error::msg(locate(&e)))
 }
 
+/// `load_config`, refusing a `database` that does not exist: opening it
+/// would create an empty file where the app's data was expected (a typo
+/// in the path, a wrong working directory).
+pub fn load_with_database(path: &Path) -> Result<Config, anyhow::Error> {
+    let config = load_config(path)?;
+    if !config.database.is_file() {
+        anyhow::bail!(
+            "{}: database: {} does not exist; ebb syncs the app's existing SQLite file \
+             (relative paths are resolved against policies.toml's directory)",
+            path.display(),
+            config.database.display()
+        );
+    }
+    Ok(config)
+}
+
 /// The error's one-line text, with `{file}:{line}:` when the key (or its
 /// table) can be found in the file.
 pub fn locate(e: &ConfigError) -> String {

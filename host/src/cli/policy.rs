@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::load::load_config;
+use super::load::load_with_database;
 use crate::config::{self, Config, ConflictPolicy, PluginLimits};
 use crate::local::Local;
 use crate::model::Row;
@@ -119,7 +119,7 @@ fn replay(
     table: &str,
     plugin: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let config = load_config(config_path)?;
+    let config = load_with_database(config_path)?;
     let Some(t) = config.tables.iter().find(|t| t.name == table) else {
         bail!(
             "--table {table}: not a synced table in {}",

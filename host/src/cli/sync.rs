@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::load::load_config;
+use super::load::load_with_database;
 use super::view;
 use crate::config::Config;
 use crate::ops::{Health, Metrics, Progress};
@@ -48,7 +48,7 @@ pub(super) fn engine(config: Config) -> anyhow::Result<Engine<Client>> {
 /// One round. Exit 0 when it completed, 1 when it ended early (remote
 /// down, auth refused: the queue is kept), 3 when another sync holds the lock.
 pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_with_database(path)?;
     let wait = args.wait || config.sync.wait_for_lock;
     let lease = config.sync.lease;
     let mut engine = engine(config)?.with_progress(progress);
@@ -110,7 +110,7 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
 
 /// The daemon: rounds every `sync.interval` until Ctrl-C / SIGTERM.
 pub async fn run(path: &Path, _args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_with_database(path)?;
     let metrics = Metrics::new();
     let notify = config.alerts.notify_command.clone();
     let listen = config.ops.listen.clone();
