@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 
+use super::load::load_with_database;
 use super::{Output, view};
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::local::{Choice, Local};
 use crate::model::Row;
 use crate::sync::now_ms;
@@ -22,9 +23,8 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct QueueArgs {
-    /// Only items in these states (pending, inflight, retry, invalid, dead,
-    /// conflict); default: all.
-    #[arg(long, value_delimiter = ',')]
+    /// Only items in these states (comma-separated); default: all.
+    #[arg(long, value_delimiter = ',', value_parser = STATES)]
     state: Vec<String>,
     /// At most this many items.
     #[arg(long, default_value_t = 100)]
@@ -33,30 +33,42 @@ pub struct QueueArgs {
     out: Output,
 }
 
+const STATES: [&str; 6] = [
+    "pending", "inflight", "retry", "invalid", "dead", "conflict",
+];
+
 #[derive(Subcommand, Debug)]
 pub enum ConflictsCommand {
     /// Open conflicts (with --all, settled ones too).
     List {
+        /// Settled conflicts too, with how they were settled.
         #[arg(long)]
         all: bool,
         #[command(flatten)]
         out: Output,
     },
-    /// One conflict with its local, remote and base rows.
-    Show { id: i64 },
-    /// Settle a conflict: keep the local row, take the remote one, or
-    /// write the row in FILE (a JSON object).
-    Resolve {
+    /// One conflict as JSON, with its local, remote and base rows.
+    Show {
+        /// The conflict's number, as `ebb conflicts list` shows it (#ID).
         id: i64,
-        #[arg(long, value_parser = ["local", "remote"], conflicts_with = "row")]
+    },
+    /// Settle a conflict: keep the local row, take the remote one, or
+    /// write the row in FILE (a JSON object). The next sync pushes it.
+    #[command(group(ArgGroup::new("how").required(true).args(["take", "row"])))]
+    Resolve {
+        /// The conflict's number, as `ebb conflicts list` shows it (#ID).
+        id: i64,
+        /// Keep this device's row (local) or the server's (remote).
+        #[arg(long, value_parser = ["local", "remote"])]
         take: Option<String>,
-        #[arg(long)]
+        /// Write this row instead: a JSON object with every column.
+        #[arg(long, value_name = "FILE")]
         row: Option<PathBuf>,
     },
 }
 
 fn open(path: &Path) -> anyhow::Result<(Config, Local)> {
-    let config = config::load(path)?;
+    let config = load_with_database(path)?;
     let local = Local::open(&config.database, config.sync.busy_timeout)
         .with_context(|| format!("cannot open {}", config.database.display()))?;
     Ok((config, local))
@@ -69,9 +81,9 @@ pub fn status(path: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let status = local.status(now, config.alerts.error_window)?;
     let view = view::status_view(&config, &status, now);
     if args.out.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        say!("{}", serde_json::to_string_pretty(&view)?);
     } else {
-        print!("{}", crate::ops::render_text(&view));
+        say!("{}", crate::ops::render_text(&view).trim_end());
     }
     Ok(if view.health.healthy {
         ExitCode::SUCCESS
@@ -85,24 +97,31 @@ pub fn queue(path: &Path, args: QueueArgs) -> anyhow::Result<ExitCode> {
     let states: Vec<&str> = args.state.iter().map(String::as_str).collect();
     let items = local.queue_items(&states, args.limit)?;
     if args.out.json {
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        say!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
-        println!("the queue is empty");
+        if args.state.is_empty() {
+            say!("the queue is empty");
+        } else {
+            say!("no items in state {}", args.state.join(", "));
+        }
     }
     for i in items {
-        println!(
-            "{:<8} {}/{} {:?} attempts {}{}",
+        let op = match i.op {
+            crate::model::Op::Upsert => "upsert",
+            crate::model::Op::Delete => "delete",
+        };
+        say!(
+            "{:<8} {}/{} {op}, attempts {}",
             i.state,
             i.table,
             i.pk,
-            i.op,
-            i.attempts,
-            i.error
-                .map(|e| format!("\n         {e}"))
-                .unwrap_or_default()
+            i.attempts
         );
+        if let Some(e) = i.error {
+            say!("         {e}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -113,12 +132,12 @@ pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode>
         ConflictsCommand::List { all, out } => {
             let list = local.conflicts(all)?;
             if out.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                say!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
-                println!("no open conflicts");
+                say!("no {}conflicts", if all { "" } else { "open " });
             } else {
                 for c in list {
-                    println!(
+                    say!(
                         "#{} {}/{} policy {} — {}{}",
                         c.id,
                         c.table,
@@ -133,18 +152,50 @@ pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode>
             }
         }
         ConflictsCommand::Show { id } => {
-            let c = local.conflict(id)?;
-            println!("{}", serde_json::to_string_pretty(&c)?);
+            let c = local
+                .conflict(id)
+                .with_context(|| format!("conflict #{id}: see `ebb conflicts list --all`"))?;
+            say!("{}", serde_json::to_string_pretty(&c)?);
         }
         ConflictsCommand::Resolve { id, take, row } => {
+            let c = local
+                .conflict(id)
+                .with_context(|| format!("conflict #{id}: see `ebb conflicts list`"))?;
             let choice = match (take.as_deref(), row) {
                 (Some("local"), None) => Choice::Local,
                 (Some("remote"), None) => Choice::Remote,
-                (None, Some(file)) => Choice::Row(read_row(&file)?),
+                (None, Some(file)) => {
+                    let row = read_row(&file)?;
+                    let info = crate::local::describe(&local, &c.table)?;
+                    if let Some(unknown) = row.keys().find(|k| info.column(k).is_none()) {
+                        bail!(
+                            "{}: \"{unknown}\" is not a column of {} (it has: {})",
+                            file.display(),
+                            c.table,
+                            info.columns
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    Choice::Row(row)
+                }
                 _ => bail!("say how to settle it: --take local, --take remote or --row FILE"),
             };
+            if let Some(how) = &c.resolution {
+                bail!(
+                    "conflict #{id} ({}/{}) is already settled ({how})",
+                    c.table,
+                    c.pk
+                );
+            }
             local.resolve_conflict(id, choice, now_ms())?;
-            println!("conflict #{id} settled; the next sync carries it");
+            say!(
+                "conflict #{id} ({}/{}) settled; the next sync carries it",
+                c.table,
+                c.pk
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

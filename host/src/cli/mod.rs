@@ -4,7 +4,19 @@
 //! config, builds the objects through their one construction path and
 //! prints. anyhow is used here and nowhere else in the crate.
 
+/// `println!` that hands a closed stdout (`ebb status | head`) back as an
+/// error instead of panicking; `main` then exits quietly.
+macro_rules! say {
+    () => {
+        $crate::cli::write_line(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))?
+    };
+}
+
 mod inspect;
+mod load;
 mod policy;
 mod setup;
 mod sync;
@@ -23,7 +35,12 @@ use clap::{Args, Parser, Subcommand};
 /// `ebb remote-sql` on the server once, run `ebb check`, then `ebb sync
 /// --once` or `ebb run`.
 #[derive(Parser, Debug)]
-#[command(name = "ebb", version, propagate_version = true)]
+#[command(
+    name = "ebb",
+    version,
+    propagate_version = true,
+    after_long_help = AFTER_HELP
+)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
@@ -45,14 +62,29 @@ enum Command {
     /// Write a starter policies.toml for an existing SQLite file, with its
     /// tables listed and none synced until you opt in; with --table, opt
     /// tables in and infer their JSON Schemas into schemas/.
+    #[command(after_help = "\
+Examples:
+  ebb init --db app.db                              # every table listed, commented out
+  ebb init --db app.db --table products,customers   # opt two tables in
+  ebb --config shop/policies.toml init --db shop/app.db --force")]
     Init(setup::InitArgs),
     /// Validate config, schemas, plugins, local tables and the remote
-    /// before anything runs. Exit code 0 when everything is ready.
+    /// before anything runs. Exit code 0 when everything is ready, 1 when a
+    /// check failed (each prints an "ok" or "FAIL" line).
+    ///
+    /// The remote check calls ebb_pull with the API key from the variable
+    /// named by remote.api_key_env (default EBB_API_KEY) or remote.api_key_file.
     Check,
     /// Print the SQL to apply once on the server (psql or Supabase's SQL
     /// editor): sync columns, triggers, tombstones, ebb_push and ebb_pull.
+    #[command(after_help = "\
+Example:
+  ebb remote-sql | psql \"$SUPABASE_DB_URL\" -v ON_ERROR_STOP=1
+Apply the app's own tables first; re-running the output is safe.")]
     RemoteSql,
-    /// Push the queue and pull every table.
+    /// Push the queue and pull every table, once. Exit code 0 when the
+    /// round completed, 1 when it ended early (the queue is kept), 3 when
+    /// another sync holds the lock.
     Sync(sync::SyncArgs),
     /// Sync every `sync.interval` until interrupted, serving /metrics and
     /// /health on `ops.listen`.
@@ -61,17 +93,59 @@ enum Command {
     /// Exit code 0 when healthy, 1 when not.
     Status(inspect::StatusArgs),
     /// List queued changes, with why they are held (invalid, dead, retry).
+    #[command(after_help = "\
+Examples:
+  ebb queue --state invalid,dead   # what is held and why
+  ebb queue --json --limit 10")]
     Queue(inspect::QueueArgs),
     /// List, show and settle conflicts left for manual resolution.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  ebb conflicts list
+  ebb conflicts show 3
+  ebb conflicts resolve 3 --take local     # or --take remote, or --row fixed.json"
+    )]
     Conflicts(inspect::ConflictsCommand),
     /// Run and test WebAssembly policy plugins.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  ebb policy run target/plugins/products_validator.wasm --validate row.json
+  ebb policy run debts_resolver.wasm --conflict conflict.json --table debts
+  ebb policy replay --table debts --plugin new_debts_resolver.wasm"
+    )]
     Policy(policy::PolicyCommand),
     /// Serve ebb_push and ebb_pull like PostgREST over a Postgres
     /// connection (on-premises shops without Supabase, and the tests).
+    ///
+    /// Clients must send the API key held in the variable named by
+    /// --api-key-env (default EBB_API_KEY). Stop it with Ctrl-C.
+    #[command(after_help = "\
+Example:
+  EBB_API_KEY=... ebb gateway --listen 127.0.0.1:54321 \\
+      --database 'host=/var/run/postgresql user=postgres dbname=shop'")]
     Gateway(setup::GatewayArgs),
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  done: ready (check), healthy (status), the round completed (sync)
+  1  the command ran and found a problem: a check failed, unhealthy, the
+     round ended early (the queue is kept), a plugin answered invalid
+  2  usage or setup error: bad flags, policies.toml does not load, a file
+     is missing; nothing was changed
+  3  another ebb holds this database's sync lock (ebb sync --wait waits)
+
+Environment:
+  EBB_API_KEY   the remote's API key (the variable named by remote.api_key_env;
+                or remote.api_key_file). Never written in policies.toml.
+  EBB_CONFIG    the configuration file, instead of --config
+  RUST_LOG      log filter, e.g. RUST_LOG=ebb=debug
+
+Run `ebb COMMAND --help` for each command's flags and examples.";
 
 /// Options shared by commands that print.
 #[derive(Args, Debug, Clone, Copy)]
@@ -102,11 +176,20 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli, progress)) {
         Ok(code) => code,
+        Err(e) if load::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ebb: {e:#}");
+            eprintln!("ebb: {}", load::render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// One line to stdout; the error (a closed pipe) goes back to the command.
+fn write_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)?;
+    out.write_all(b"\n")
 }
 
 async fn dispatch(cli: Cli, progress: crate::ops::Progress) -> anyhow::Result<ExitCode> {
@@ -133,8 +216,13 @@ fn init_logging(verbose: u8, json: bool, progress: &crate::ops::Progress) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only for a person at a terminal: not in files, pipes or
+    // journald, and not when NO_COLOR is set.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(progress.log_writer());
     let _ = if json {
         builder.json().try_init()

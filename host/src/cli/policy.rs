@@ -1,6 +1,7 @@
 //! `ebb policy run` and `ebb policy replay`: plugin author tooling. Both
 //! run plugins with production limits and print what they decided, what
-//! it cost and what they logged.
+//! it cost and what they logged. `run` exits 1 when a validator answers
+//! invalid, so it can gate a script.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use crate::config::{self, ConflictPolicy, PluginLimits};
+use super::load::load_with_database;
+use crate::config::{self, Config, ConflictPolicy, PluginLimits};
 use crate::local::Local;
 use crate::model::Row;
 use crate::policy::{CallReport, Plugin, Resolution, Sandbox};
@@ -19,28 +21,40 @@ pub enum PolicyCommand {
     /// Run PLUGIN once on a row (--validate ROW.json) or a conflict
     /// (--conflict FILE with {"local":..,"remote":..,"base":..}; null for
     /// a deleted side), with the table's limits from policies.toml.
+    ///
+    /// Prints the verdict (valid / invalid: field: message, or the
+    /// resolution), the fuel used, the time taken and the plugin's log.
+    /// Exit code 1 when the validator answers invalid.
     Run {
+        /// The plugin: a WebAssembly component (.wasm) built with the
+        /// ebb-policy SDK.
         plugin: PathBuf,
+        /// Validate the row in this JSON file (one object).
         #[arg(
             long,
+            value_name = "ROW.json",
             conflicts_with = "conflict",
             required_unless_present = "conflict"
         )]
         validate: Option<PathBuf>,
-        #[arg(long)]
+        /// Resolve the conflict in this JSON file.
+        #[arg(long, value_name = "FILE")]
         conflict: Option<PathBuf>,
-        /// The table the input belongs to (selects limits; default: none,
-        /// the built-in defaults).
-        #[arg(long, default_value = "")]
-        table: String,
+        /// The table the input belongs to: passed to the plugin and selects
+        /// that table's limits. Default: the table policies.toml gives this
+        /// plugin to.
+        #[arg(long)]
+        table: Option<String>,
     },
-    /// Re-run the conflicts recorded for TABLE through its resolver (or
-    /// --plugin NEW.wasm) and print where the answers differ from what was
-    /// decided.
+    /// Re-run the manual conflicts recorded for TABLE (open and settled)
+    /// through its resolver (or --plugin NEW.wasm) and print where the
+    /// answers differ from what was decided.
     Replay {
+        /// A synced table of policies.toml.
         #[arg(long)]
         table: String,
-        #[arg(long)]
+        /// The resolver to try instead of the table's own.
+        #[arg(long, value_name = "NEW.wasm")]
         plugin: Option<PathBuf>,
     },
 }
@@ -54,7 +68,12 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             conflict,
             table,
         } => {
-            let limits = limits_for(config_path, &table);
+            let config = config::load(config_path).ok();
+            let table = match table {
+                Some(t) => t,
+                None => table_of(config.as_ref(), &plugin)?,
+            };
+            let limits = limits_for(config.as_ref(), &table);
             let plugin = Plugin::load(&sandbox, &plugin)?;
             if let Some(file) = validate {
                 let row = read_json(&file)?;
@@ -63,11 +82,17 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     Ok(()) => String::from("valid"),
                     Err(list) => list
                         .iter()
-                        .map(|v| format!("invalid: {}: {}", v.field, v.message))
+                        .map(|v| match v.field.as_str() {
+                            "" => format!("invalid: {}", v.message),
+                            field => format!("invalid: {field}: {}", v.message),
+                        })
                         .collect::<Vec<_>>()
                         .join("\n"),
                 };
-                print_report(&verdict, &report);
+                print_report(&verdict, &report)?;
+                if report.value.is_err() {
+                    return Ok(ExitCode::FAILURE);
+                }
             } else if let Some(file) = conflict {
                 let c = read_json(&file)?;
                 let side = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
@@ -80,7 +105,7 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     &side("remote").to_string(),
                     base.as_deref(),
                 )?;
-                print_report(&describe(&report.value), &report);
+                print_report(&describe(&report.value), &report)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -94,7 +119,7 @@ fn replay(
     table: &str,
     plugin: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let config = config::load(config_path)?;
+    let config = load_with_database(config_path)?;
     let Some(t) = config.tables.iter().find(|t| t.name == table) else {
         bail!(
             "--table {table}: not a synced table in {}",
@@ -143,22 +168,45 @@ fn replay(
             same += 1;
         } else {
             differ += 1;
-            println!(
+            say!(
                 "#{} {}/{}: decided {decided}; plugin now says {answer}",
-                c.id, c.table, c.pk
+                c.id,
+                c.table,
+                c.pk
             );
         }
     }
-    println!("{same} conflicts answered as decided, {differ} differ");
+    say!("{same} conflicts answered as decided, {differ} differ");
     Ok(ExitCode::SUCCESS)
 }
 
-fn limits_for(config_path: &Path, table: &str) -> PluginLimits {
-    config::load(config_path)
-        .ok()
-        .and_then(|c| c.tables.into_iter().find(|t| t.name == table))
-        .map(|t| t.limits)
+fn limits_for(config: Option<&Config>, table: &str) -> PluginLimits {
+    config
+        .and_then(|c| c.tables.iter().find(|t| t.name == table))
+        .map(|t| t.limits.clone())
         .unwrap_or_default()
+}
+
+/// The table policies.toml gives `plugin` to, as validator or resolver.
+fn table_of(config: Option<&Config>, plugin: &Path) -> anyhow::Result<String> {
+    let same = |p: &Path| {
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        abs(p) == abs(plugin)
+    };
+    let found = config.and_then(|c| {
+        c.tables.iter().find(|t| {
+            t.validate.as_deref().is_some_and(same)
+                || matches!(&t.conflict, ConflictPolicy::Plugin(p) if same(p))
+        })
+    });
+    match found {
+        Some(t) => Ok(t.name.clone()),
+        None => bail!(
+            "{}: no table in policies.toml uses this plugin; pass --table NAME \
+             (the plugin is told which table the row belongs to)",
+            plugin.display()
+        ),
+    }
 }
 
 fn describe(r: &Resolution) -> String {
@@ -170,13 +218,14 @@ fn describe(r: &Resolution) -> String {
     }
 }
 
-fn print_report<T>(verdict: &str, report: &CallReport<T>) {
-    println!("{verdict}");
-    println!("fuel used: {}", report.fuel_used);
-    println!("time: {:?}", report.elapsed);
+fn print_report<T>(verdict: &str, report: &CallReport<T>) -> anyhow::Result<()> {
+    say!("{verdict}");
+    say!("fuel used: {}", report.fuel_used);
+    say!("time: {:?}", report.elapsed);
     for (level, line) in &report.log {
-        println!("log {level:?}: {line}");
+        say!("log {level:?}: {line}");
     }
+    Ok(())
 }
 
 fn read_json(file: &Path) -> anyhow::Result<Value> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::load::{self, load_config};
 use crate::config::{self, Config};
 use crate::local::inspect;
 use crate::model::Cursor;
@@ -50,11 +51,23 @@ pub struct GatewayArgs {
     statement_timeout: u64,
 }
 
-pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
+pub fn init(config_path: &Path, mut args: InitArgs) -> anyhow::Result<ExitCode> {
+    let mut seen = Vec::new();
+    args.tables.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(t.clone());
+        new
+    });
     if config_path.exists() && !args.force {
         bail!(
             "{} already exists; pass --force to overwrite it",
             config_path.display()
+        );
+    }
+    if !args.db.is_file() {
+        bail!(
+            "--db {}: no such file; point it at the app's existing SQLite database",
+            args.db.display()
         );
     }
     let all = inspect::list_tables(&args.db)
@@ -78,7 +91,14 @@ pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     let mut text = config::starter(&relative_to(&args.db, dir), &rest);
-    for t in &args.tables {
+    let opted = parents_first(&args.db, &args.tables)?;
+    if opted != args.tables {
+        say!(
+            "tables ordered parents before children (foreign keys): {}",
+            opted.join(", ")
+        );
+    }
+    for t in &opted {
         let info = inspect::describe_file(&args.db, t)?;
         let pk = info
             .columns
@@ -94,13 +114,24 @@ pub fn init(config_path: &Path, args: InitArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&format!(
             "\n[tables.{t}]\npk = \"{pk}\"\nschema = \"schemas/{t}.schema.json\"\nconflict = \"server_wins\"\n"
         ));
-        println!("inferred {}", schema_path.display());
+        say!("inferred {}", schema_path.display());
     }
     std::fs::write(config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     config::load(config_path).context("the starter config does not load (a bug in ebb)")?;
-    println!("wrote {}", config_path.display());
-    println!("next: set remote.url, opt tables in, then `ebb remote-sql` and `ebb check`");
+    say!("wrote {}", config_path.display());
+    if all.is_empty() {
+        say!("note: {} has no tables yet", args.db.display());
+    } else if args.tables.is_empty() {
+        say!(
+            "its tables are listed commented out ({}): nothing syncs until you opt one in",
+            all.join(", ")
+        );
+    }
+    say!(
+        "next: set remote.url, opt tables in (parents before children), then \
+         `ebb remote-sql` on the server and `ebb check`"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,32 +145,37 @@ fn relative_to(path: &Path, dir: &Path) -> PathBuf {
 
 /// Every check prints a line; exit 0 only when all pass.
 pub async fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let mut ok = true;
-    let mut report = |name: &str, result: anyhow::Result<String>| match result {
-        Ok(detail) => println!("ok    {name}: {detail}"),
-        Err(e) => {
-            ok = false;
-            println!("FAIL  {name}: {e:#}");
-        }
-    };
     let config = match config::load(config_path) {
-        Ok(c) => {
-            report("config", Ok(format!("{} tables synced", c.tables.len())));
-            c
-        }
+        Ok(c) => c,
         Err(e) => {
-            report("config", Err(e.into()));
+            say!("FAIL  config: {}", load::locate(&e));
             return Ok(ExitCode::FAILURE);
         }
     };
-    report("local tables", check_local(&config));
-    report(
-        "schemas and plugins",
-        Policies::load(&config)
-            .map(|_| String::from("loaded"))
-            .map_err(Into::into),
-    );
-    report("remote", check_remote(&config).await);
+    let results = [
+        (
+            "config",
+            Ok(format!("{} tables synced", config.tables.len())),
+        ),
+        ("local tables", check_local(&config)),
+        (
+            "schemas and plugins",
+            Policies::load(&config)
+                .map(|_| String::from("loaded"))
+                .map_err(Into::into),
+        ),
+        ("remote", check_remote(&config).await),
+    ];
+    let mut ok = true;
+    for (name, result) in results {
+        match result {
+            Ok(detail) => say!("ok    {name}: {detail}"),
+            Err(e) => {
+                ok = false;
+                say!("FAIL  {name}: {}", load::render_error(&e));
+            }
+        }
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -170,7 +206,57 @@ fn check_local(config: &Config) -> anyhow::Result<String> {
             );
         }
     }
+    let names: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();
+    for (index, t) in names.iter().enumerate() {
+        let later = foreign_parents(db, t)?
+            .into_iter()
+            .find(|p| names[index + 1..].contains(p));
+        if let Some(parent) = later {
+            bail!(
+                "tables.{t} references {parent} (a foreign key) but is listed before it: \
+                 list [tables.{parent}] first so parents are pushed and pulled before children"
+            );
+        }
+    }
     Ok(format!("{} ok in {}", config.tables.len(), db.display()))
+}
+
+/// The tables `table` references through foreign keys (itself excluded).
+fn foreign_parents(db: &Path, table: &str) -> anyhow::Result<Vec<String>> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let mut stmt = conn.prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")?;
+    let parents = stmt
+        .query_map([table], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("reading the foreign keys of {table}"))?;
+    Ok(parents
+        .into_iter()
+        .filter(|p| !p.eq_ignore_ascii_case(table))
+        .collect())
+}
+
+/// `tables` reordered so each comes after the tables it references (a
+/// stable order otherwise; a cycle keeps the given order).
+fn parents_first(db: &Path, tables: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut waiting: Vec<(String, Vec<String>)> = Vec::new();
+    for t in tables {
+        let parents = foreign_parents(db, t)?
+            .into_iter()
+            .filter(|p| tables.contains(p))
+            .collect();
+        waiting.push((t.clone(), parents));
+    }
+    let mut ordered: Vec<String> = Vec::with_capacity(tables.len());
+    while !waiting.is_empty() {
+        let ready = waiting
+            .iter()
+            .position(|(_, parents)| parents.iter().all(|p| ordered.contains(p)))
+            .unwrap_or(0);
+        ordered.push(waiting.remove(ready).0);
+    }
+    Ok(ordered)
 }
 
 async fn check_remote(config: &Config) -> anyhow::Result<String> {
@@ -188,13 +274,13 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
 }
 
 pub fn remote_sql(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let config = config::load(config_path)?;
+    let config = load_config(config_path)?;
     let tables: Vec<(String, String)> = config
         .tables
         .iter()
         .map(|t| (t.name.clone(), t.pk.clone()))
         .collect();
-    print!("{}", crate::remote::sql::install_sql(&tables));
+    say!("{}", crate::remote::sql::install_sql(&tables).trim_end());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,18 +9,25 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use super::load::load_with_database;
 use super::view;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::ops::{Health, Metrics, Progress};
 use crate::remote::postgrest::Client;
 use crate::sync::{Engine, RoundReport, SyncError, now_ms};
 
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  ebb sync --once          # one round; the API key comes from EBB_API_KEY
+  ebb sync --once --json   # the round's report as JSON on stdout
+  ebb sync --wait          # queue behind a running `ebb run` instead of exiting 3")]
 pub struct SyncArgs {
     /// Run one round and exit (the only mode of `ebb sync`; `ebb run` loops).
     #[arg(long, default_value_t = true)]
     once: bool,
-    /// Print the round's report as JSON.
+    /// Print the round's report as JSON (pushed, pulled, resolved, manual,
+    /// invalid, retrying, dead, completed_tables, recovered, error).
     #[arg(long)]
     json: bool,
     /// Wait for another running sync instead of exiting (overrides
@@ -41,7 +48,7 @@ pub(super) fn engine(config: Config) -> anyhow::Result<Engine<Client>> {
 /// One round. Exit 0 when it completed, 1 when it ended early (remote
 /// down, auth refused: the queue is kept), 3 when another sync holds the lock.
 pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Result<ExitCode> {
-    let config = config::load(path)?;
+    let config = load_with_database(path)?;
     let wait = args.wait || config.sync.wait_for_lock;
     let lease = config.sync.lease;
     let mut engine = engine(config)?.with_progress(progress);
@@ -53,7 +60,7 @@ pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Re
                 tokio::time::sleep(Duration::from_millis(left as u64)).await;
             }
             Err(e @ SyncError::Busy { .. }) => {
-                eprintln!("ebb: {e}; try again later or pass --wait");
+                eprintln!("ebb: {e}; nothing was synced: try again later or pass --wait");
                 return Ok(ExitCode::from(3));
             }
             other => break other?,
@@ -69,10 +76,10 @@ pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Re
 
 fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        say!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
-    println!(
+    say!(
         "pushed {}, pulled {}, conflicts resolved {}, left for you {}, invalid {}, retrying {}, dead {}",
         report.pushed,
         report.pulled,
@@ -83,21 +90,27 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
         report.dead
     );
     if report.recovered > 0 {
-        println!(
+        say!(
             "recovered {} items left in flight by an interrupted sync",
             report.recovered
         );
     }
     if let Some(e) = &report.error {
-        println!("the round ended early: {e}");
-        println!("nothing is lost: the queue is kept and retried next round");
+        say!("the round ended early: {e}");
+        say!("nothing is lost: the queue is kept and retried next round");
+    }
+    if report.manual > 0 {
+        say!("see `ebb conflicts list` for the conflicts left for you");
+    }
+    if report.invalid > 0 {
+        say!("see `ebb queue --state invalid` for the rows held as invalid");
     }
     Ok(())
 }
 
 /// The daemon: rounds every `sync.interval` until Ctrl-C / SIGTERM.
 pub async fn run(path: &Path, _args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = config::load(path)?;
+    let config = load_with_database(path)?;
     let metrics = Metrics::new();
     let notify = config.alerts.notify_command.clone();
     let listen = config.ops.listen.clone();

@@ -1,8 +1,9 @@
 //! Builds what `ebb status` and `/health` show from the local state and
-//! the `[alerts]` rules.
+//! the `[alerts]` rules. Every table policies.toml syncs is shown and
+//! assessed, including one no sync has reached yet ("never synced").
 
 use crate::config::Config;
-use crate::local::LocalStatus;
+use crate::local::{LocalStatus, TableStatus};
 use crate::ops::{Health, HealthInput, StatusView, TableView, assess};
 
 /// The status view (with its health) at `now`.
@@ -13,14 +14,12 @@ pub fn status_view(config: &Config, status: &LocalStatus, now: i64) -> StatusVie
         generated_at: now,
         health,
         queue: status.queue.clone(),
-        tables: status
-            .tables
-            .iter()
-            .map(|t| TableView {
-                table: t.table.clone(),
-                pending: t.pending,
-                last_sync_at: t.last_sync_at,
-                cursor: t.cursor.clone(),
+        tables: synced_tables(config, status)
+            .map(|(table, t)| TableView {
+                table: table.to_string(),
+                pending: t.map_or(0, |t| t.pending),
+                last_sync_at: t.and_then(|t| t.last_sync_at),
+                cursor: t.map(|t| t.cursor.clone()).unwrap_or_default(),
             })
             .collect(),
         open_conflicts: status.open_conflicts,
@@ -38,10 +37,8 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         oldest_pending_at: status.oldest_pending_at,
         open_conflicts: status.open_conflicts,
         last_round_ok_at: status.last_round_ok_at,
-        tables: status
-            .tables
-            .iter()
-            .map(|t| (t.table.clone(), t.last_sync_at))
+        tables: synced_tables(config, status)
+            .map(|(table, t)| (table.to_string(), t.and_then(|t| t.last_sync_at)))
             .collect(),
         requests: status.requests,
         failed_requests: status.failed_requests,
@@ -50,4 +47,17 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         horizon_stalled_since: status.horizon_held_since,
     };
     assess(&input, &config.alerts, now)
+}
+
+/// The tables policies.toml syncs, in its order, with what the database
+/// knows of each (nothing before the first sync installed it). Tables the
+/// database still lists but the config dropped are not shown.
+fn synced_tables<'a>(
+    config: &'a Config,
+    status: &'a LocalStatus,
+) -> impl Iterator<Item = (&'a str, Option<&'a TableStatus>)> {
+    config.tables.iter().map(|spec| {
+        let known = status.tables.iter().find(|t| t.table == spec.name);
+        (spec.name.as_str(), known)
+    })
 }
