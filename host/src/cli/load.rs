@@ -37,7 +37,7 @@ pub fn locate(e: &ConfigError) -> String {
     let (path, key, message) = match e {
         ConfigError::Schema { path, key, message }
         | ConfigError::Invalid { path, key, message } => (path, key, message),
-        ConfigError::Io { path, source } => return format!("{}: {source}", path.display()),
+        ConfigError::Io { path, cause } => return format!("{}: {cause}", path.display()),
         ConfigError::Toml { .. } => return e.to_string(),
     };
     let text = std::fs::read_to_string(path).unwrap_or_default();

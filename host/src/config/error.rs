@@ -13,11 +13,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// policies.toml could not be read (missing, unreadable, not UTF-8).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The text is not valid TOML, or a value has the wrong type for its key.
     /// `line` and `col` are 1-based.

@@ -29,9 +29,9 @@ const KEY_LITERALS: [&str; 5] = ["api_key", "apikey", "key", "anon_key", "servic
 
 /// Reads and resolves the policies.toml at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     parse(&text, path)
 }

@@ -63,6 +63,9 @@ pub struct HealthInput {
     /// Since when the server's txid horizon has not moved while rows were
     /// held back; `None` when it is moving.
     pub horizon_stalled_since: Option<i64>,
+    /// The last round's error when it ended early (auth refused, server
+    /// away): sync is not doing its job until a round succeeds again.
+    pub last_error: Option<String>,
 }
 
 /// How bad a problem is.
@@ -88,6 +91,7 @@ pub enum ProblemKind {
     StaleTable,
     OpenConflicts,
     PullLag,
+    LastRoundFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,6 +163,13 @@ pub fn assess(input: &HealthInput, alerts: &AlertsConfig, now_ms: i64) -> Health
                 human_duration(age(at)),
                 human_duration(alerts.stuck_after)
             ),
+        );
+    }
+    if let Some(error) = &input.last_error {
+        add(
+            ProblemKind::LastRoundFailed,
+            Severity::Error,
+            format!("the last sync round failed: {error}"),
         );
     }
     if input.dead > 0 {

@@ -95,6 +95,19 @@ impl Plugin {
                     .into(),
             });
         }
+        // WAT text is accepted (tests, hand-written plugins) only when it
+        // looks like WAT: a parse error quotes the text, and a file named
+        // by mistake (a secrets file) must never be echoed.
+        let looks_like_wat = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'(' || *b == b';');
+        if !bytes.starts_with(b"\0asm") && !looks_like_wat {
+            return Err(PolicyError::Load {
+                plugin: name.to_string(),
+                message: "not a WebAssembly component (no \\0asm header, and not WAT text)".into(),
+            });
+        }
         let (hash, component) = sandbox.compile(bytes).map_err(load_err)?;
         let engine = sandbox.engine();
         let ty = component.component_type();

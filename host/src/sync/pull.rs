@@ -119,7 +119,17 @@ impl<R: Remote> Engine<R> {
                 plan::PullStep::Resolve(input) => {
                     let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
                     let decision = if held {
-                        // Already waiting for a person: refresh what they see.
+                        // Already waiting for a person. The version it was
+                        // recorded with (often by this round's push) is no
+                        // news; a newer one refreshes what they see.
+                        let open = self
+                            .local
+                            .conflicts(false)?
+                            .into_iter()
+                            .find(|c| c.table == spec.name && c.pk == row.pk);
+                        if open.is_some_and(|c| c.remote_version >= row.version) {
+                            continue;
+                        }
                         crate::policy::Decision::Manual(String::from(
                             "the remote row changed again while the conflict was open",
                         ))

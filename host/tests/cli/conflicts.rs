@@ -40,7 +40,7 @@ fn conflicts_from_two_devices_are_listed_shown_and_settled() {
             .expect(0)
             .stdout,
     );
-    assert!(report["manual"].as_u64() >= Some(3), "{report}");
+    assert_eq!(report["manual"].as_u64(), Some(3), "{report}");
 
     let list = json(
         &w.ebb(&["--config", &b, "conflicts", "list", "--json"])
