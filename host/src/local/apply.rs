@@ -41,20 +41,24 @@ pub struct ApplyOp {
     pub action: Action,
 }
 
-/// What to do with one pulled row.
+/// What to do with one pulled row. Write and WriteAndPush may be held
+/// instead (see `hold`): then the row becomes a "constraint" conflict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Write the row (None = delete) without capturing it; _ebb_rows =
-    /// (version, base); drop the queue item.
+    /// (version, base); drop the queue item; close any open conflict.
     Write {
         row: Option<Row>,
         version: i64,
         base: Option<Row>,
     },
-    /// Keep the local edit queued (client wins): only _ebb_rows = (version, base).
+    /// Keep the local edit queued (client wins): only _ebb_rows = (version,
+    /// base); close any open conflict (a queue item in 'conflict' goes
+    /// back to pending, so it is pushed).
     Keep { version: i64, base: Option<Row> },
     /// Write a merged row without capturing it, _ebb_rows = (version, base),
-    /// and queue it (pending, new counter) so it is pushed.
+    /// and queue it (pending, new counter) so it is pushed; close any open
+    /// conflict.
     WriteAndPush {
         row: Option<Row>,
         version: i64,
@@ -62,7 +66,9 @@ pub enum Action {
     },
     /// Record (or refresh) the unresolved conflict for this pk; the queue
     /// item goes to 'conflict' (created if absent). The local row is left
-    /// as it is.
+    /// as it is. For a held row the app has not edited since it was held
+    /// (`expect_counter` equals the held counter), the remote side is
+    /// written instead, as Write (held again if still refused).
     Conflict {
         local: Option<Row>,
         remote: Option<Row>,

@@ -25,7 +25,7 @@
 //! When nothing of the app's was queued for the row, the conflict is
 //! "retryable": `held_counter` keeps the queue counter. `Local::retry_held`
 //! (and a newer pulled version of that row) then applies the remote side
-//! again as long as the app has not edited the row since; once it goes
+//! again (see `retry`) as long as the app has not edited the row since; once it goes
 //! through, the conflict closes as "retried". A parent that arrives late,
 //! or children whose deletes arrive in the next table's pages, so clear on
 //! their own.
@@ -34,14 +34,13 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use super::apply::{Action, ApplyOp, apply_one, apply_page, mark_conflict, savepoint};
+use super::apply::{Action, ApplyOp, apply_one, mark_conflict, savepoint};
 use super::conflicts::{Incoming, record};
 use super::fk::{ForeignKey, Graph, orphan, parent_key, referenced};
-use super::schema::set_guard;
-use super::values::{key_column, parse_row, read_row};
-use super::{Context, Local, LocalError, TableSpec, inspect, quote_ident, rows};
+use super::values::{key_column, read_row};
+use super::{Context, LocalError, TableSpec, inspect, quote_ident, rows};
 use crate::model::Row;
 
 /// The policy name of held conflicts.
@@ -95,9 +94,13 @@ pub(crate) fn guarded(
         Ok(()) => {
             let lost = vanished(conn, &protect)?;
             (!lost.is_empty()).then(|| {
+                let more = match lost.len() {
+                    0..=5 => String::new(),
+                    n => format!(" and {} more", n - 5),
+                };
                 format!(
-                    "not deleted: its ON DELETE CASCADE would erase unpushed local edits of {}",
-                    lost.join(", ")
+                    "not deleted: its ON DELETE CASCADE would erase unpushed local edits of {}{more}",
+                    lost[..lost.len().min(5)].join(", ")
                 )
             })
         }
@@ -114,7 +117,10 @@ pub(crate) fn guarded(
     savepoint(conn, "RELEASE ebb_op")?;
     match row {
         Some(_) => done.upserted.push(op.pk.clone()),
-        None => done.deleted.push((op.pk.clone(), refs, !reach.is_empty())),
+        None => {
+            let cascades = !refs.is_empty() && !reach.is_empty();
+            done.deleted.push((op.pk.clone(), refs, cascades));
+        }
     }
     Ok(())
 }
@@ -340,106 +346,6 @@ fn exists(conn: &Connection, table: &str, key: &str, pk: &str) -> Result<bool, L
     );
     conn.query_row(&sql, [pk], |r| r.get(0))
         .ctx(|| format!("looking up a row of {table}"))
-}
-
-impl Local {
-    /// Applies again the remote side of every held conflict whose row the
-    /// app has not edited since it was held (see the module doc), one
-    /// transaction. Those that go through close as "retried"; the others
-    /// stay open, refreshed. Returns how many closed. Cheap when nothing is
-    /// held; `sync` calls it once per round, after pulling.
-    pub fn retry_held(&mut self, now: i64) -> Result<usize, LocalError> {
-        let any: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM _ebb_conflicts
-                 WHERE resolved_at IS NULL AND held_counter IS NOT NULL)",
-                [],
-                |r| r.get(0),
-            )
-            .ctx(|| "looking for held conflicts".into())?;
-        if !any {
-            return Ok(0);
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(|| "starting to retry held rows".into())?;
-        let held = list_held(&tx)?;
-        tx.pragma_update(None, "defer_foreign_keys", true)
-            .ctx(|| "deferring foreign keys".into())?;
-        set_guard(&tx, true)?;
-        let graph = Graph::load(&tx)?;
-        let mut ids = Vec::with_capacity(held.len());
-        let mut start = 0;
-        while start < held.len() {
-            let name = held[start].1.clone();
-            let end = start + held[start..].iter().take_while(|h| h.1 == name).count();
-            let table = TableSpec {
-                pk: key_column(&inspect::describe_conn(&tx, &name)?)?,
-                name,
-            };
-            let mut ops = Vec::with_capacity(end - start);
-            for (id, _, pk, remote, version, counter) in &held[start..end] {
-                let remote = parse_row(remote.clone(), &format!("_ebb_conflicts {id} remote row"))?;
-                ids.push(*id);
-                ops.push(ApplyOp {
-                    pk: pk.clone(),
-                    expect_counter: Some(*counter),
-                    action: Action::Write {
-                        row: remote.clone(),
-                        version: *version,
-                        base: remote,
-                    },
-                });
-            }
-            apply_page(&tx, &table, &ops, &graph, now)?;
-            start = end;
-        }
-        let mut closed = 0;
-        for id in ids {
-            let resolved: Option<i64> = tx
-                .query_row(
-                    "SELECT resolved_at FROM _ebb_conflicts WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .ctx(|| format!("reading conflict {id}"))?;
-            closed += usize::from(resolved.is_some());
-        }
-        set_guard(&tx, false)?;
-        tx.commit().ctx(|| "committing retried held rows".into())?;
-        Ok(closed)
-    }
-}
-
-type HeldRow = (i64, String, String, Option<String>, i64, i64);
-
-/// Open held conflicts whose row was not edited since: (id, table, pk,
-/// remote row, remote version, counter), grouped by table.
-fn list_held(conn: &Connection) -> Result<Vec<HeldRow>, LocalError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT c.id, c.tbl, c.pk, c.remote, c.remote_version, c.held_counter
-             FROM _ebb_conflicts c JOIN _ebb_queue q ON q.tbl = c.tbl AND q.pk = c.pk
-             WHERE c.resolved_at IS NULL AND c.held_counter = q.counter
-               AND q.state = 'conflict'
-             ORDER BY c.tbl, c.id",
-        )
-        .ctx(|| "listing held conflicts".into())?;
-    stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .ctx(|| "listing held conflicts".into())?
-    .collect::<Result<_, _>>()
-    .ctx(|| "listing held conflicts".into())
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 //! Files: `schema` (ebb's tables and their migrations), `triggers`
 //! (capture), `values` (JSON <-> SQLite values, row reads and writes),
 //! `queue` (claim, settle), `rows` (`_ebb_rows`), `apply` (pulled rows),
-//! `hold` (pulled rows a local constraint refuses become conflicts, retried
-//! later), `fk` (foreign keys for `apply`), `normalize` (remote rows as
+//! `hold` (pulled rows a local constraint refuses become conflicts),
+//! `retry` (held conflicts applied again once clear), `fk` (foreign keys for `apply`), `normalize` (remote rows as
 //! SQLite stores them), `lease`, `conflicts`, `status`, `inspect` (table
 //! introspection for `ebb init`).
 
@@ -27,6 +27,7 @@ pub mod inspect;
 mod lease;
 mod normalize;
 mod queue;
+mod retry;
 mod rows;
 mod schema;
 mod status;
