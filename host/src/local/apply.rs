@@ -4,12 +4,27 @@
 //! commit, the capture guard set (so pulled rows are not queued again) and
 //! cleared before commit (so no other connection ever sees it set), every
 //! op checked against the queue counter the plan was made with. Decides
-//! nothing: `sync` plans the actions (server wins, keep local, merge,
-//! conflict) and this file carries them out, all or nothing.
+//! nothing about who wins: `sync` plans the actions (server wins, keep
+//! local, merge, conflict) and this file carries them out.
+//!
+//! One row never blocks a page (see `hold`): an op that breaks a local
+//! constraint, would cascade over unpushed local edits, or leaves a foreign
+//! key dangling is rolled back alone (a savepoint per op; a page-level
+//! savepoint re-runs the page without the rows found at the deferred
+//! foreign key check) and recorded as a held conflict; the rest of the page
+//! and the cursor commit. Any other error rolls back the whole page.
+//!
+//! Applying Write, Keep or WriteAndPush to a row with an open conflict
+//! closes that conflict ("superseded", or "retried" for a held one): its
+//! stored remote row is stale and must never be written back later.
+
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::conflicts::{Incoming, record};
+use super::fk::{Graph, deferred_violation};
+use super::hold::{self, Done};
 use super::queue::{counter, touch};
 use super::schema::set_guard;
 use super::values::{read_row, write_row};
@@ -26,20 +41,24 @@ pub struct ApplyOp {
     pub action: Action,
 }
 
-/// What to do with one pulled row.
+/// What to do with one pulled row. Write and WriteAndPush may be held
+/// instead (see `hold`): then the row becomes a "constraint" conflict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Write the row (None = delete) without capturing it; _ebb_rows =
-    /// (version, base); drop the queue item.
+    /// (version, base); drop the queue item; close any open conflict.
     Write {
         row: Option<Row>,
         version: i64,
         base: Option<Row>,
     },
-    /// Keep the local edit queued (client wins): only _ebb_rows = (version, base).
+    /// Keep the local edit queued (client wins): only _ebb_rows = (version,
+    /// base); close any open conflict (a queue item in 'conflict' goes
+    /// back to pending, so it is pushed).
     Keep { version: i64, base: Option<Row> },
     /// Write a merged row without capturing it, _ebb_rows = (version, base),
-    /// and queue it (pending, new counter) so it is pushed.
+    /// and queue it (pending, new counter) so it is pushed; close any open
+    /// conflict.
     WriteAndPush {
         row: Option<Row>,
         version: i64,
@@ -47,7 +66,9 @@ pub enum Action {
     },
     /// Record (or refresh) the unresolved conflict for this pk; the queue
     /// item goes to 'conflict' (created if absent). The local row is left
-    /// as it is.
+    /// as it is. For a held row the app has not edited since it was held
+    /// (`expect_counter` equals the held counter), the remote side is
+    /// written instead, as Write (held again if still refused).
     Conflict {
         local: Option<Row>,
         remote: Option<Row>,
@@ -60,7 +81,9 @@ pub enum Action {
 
 impl Local {
     /// Applies `ops` to `table` and stores `cursor`, in one transaction.
-    /// On `Stale` (or any error) nothing is applied.
+    /// Rows held back by a local constraint become conflicts (policy
+    /// "constraint", see `hold`); the page and cursor still commit. On
+    /// `Stale` (or any other error) nothing is applied.
     pub fn apply(
         &mut self,
         table: &TableSpec,
@@ -75,15 +98,8 @@ impl Local {
         tx.pragma_update(None, "defer_foreign_keys", true)
             .ctx(|| "deferring foreign keys".into())?;
         set_guard(&tx, true)?;
-        for op in ops {
-            if counter(&tx, &table.name, &op.pk)? != op.expect_counter {
-                return Err(LocalError::Stale {
-                    table: table.name.clone(),
-                    pk: op.pk.clone(),
-                });
-            }
-            apply_one(&tx, table, op, now)?;
-        }
+        let graph = Graph::load(&tx)?;
+        apply_page(&tx, table, ops, &graph, now)?;
         if let Some(cursor) = cursor {
             tx.execute(
                 "INSERT INTO _ebb_cursors (tbl, txid, pk) VALUES (?1, ?2, ?3)
@@ -98,15 +114,67 @@ impl Local {
     }
 }
 
-fn apply_one(
+/// Runs the ops of one page inside the caller's transaction (guard set,
+/// foreign keys deferred). When the deferred foreign key check finds rows
+/// of this page at fault, the page is rolled back to its savepoint and run
+/// again with those rows held; each pass holds at least one more op, so
+/// this ends.
+pub(crate) fn apply_page(
     conn: &Connection,
     table: &TableSpec,
-    op: &ApplyOp,
+    ops: &[ApplyOp],
+    graph: &Graph,
+    now: i64,
+) -> Result<(), LocalError> {
+    let mut held: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        savepoint(conn, "SAVEPOINT ebb_page")?;
+        let mut done = Done::default();
+        for op in ops {
+            if counter(conn, &table.name, &op.pk)? != op.expect_counter {
+                return Err(LocalError::Stale {
+                    table: table.name.clone(),
+                    pk: op.pk.clone(),
+                });
+            }
+            match held.get(&op.pk) {
+                Some(reason) => hold::hold_op(conn, table, op, reason, now)?,
+                None => hold::guarded(conn, table, op, graph, now, &mut done)?,
+            }
+        }
+        let found = if deferred_violation(conn) {
+            hold::at_fault(conn, table, graph, &done)?
+        } else {
+            Vec::new()
+        };
+        let new: Vec<(String, String)> = found
+            .into_iter()
+            .filter(|(pk, _)| !held.contains_key(pk))
+            .collect();
+        if new.is_empty() {
+            return savepoint(conn, "RELEASE ebb_page");
+        }
+        savepoint(conn, "ROLLBACK TO ebb_page")?;
+        savepoint(conn, "RELEASE ebb_page")?;
+        held.extend(new);
+    }
+}
+
+/// Runs a SAVEPOINT / RELEASE / ROLLBACK TO statement.
+pub(crate) fn savepoint(conn: &Connection, sql: &str) -> Result<(), LocalError> {
+    conn.execute_batch(sql).ctx(|| format!("running {sql}"))
+}
+
+/// Carries out one action (no savepoint, no holding: see `hold::guarded`).
+pub(crate) fn apply_one(
+    conn: &Connection,
+    table: &TableSpec,
+    pk: &str,
+    action: &Action,
     now: i64,
 ) -> Result<(), LocalError> {
     let name = table.name.as_str();
-    let pk = op.pk.as_str();
-    match &op.action {
+    match action {
         Action::Write { row, version, base } => {
             write_row(conn, name, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
@@ -115,8 +183,18 @@ fn apply_one(
                 params![name, pk],
             )
             .ctx(|| format!("dropping a queue item of {name}"))?;
+            supersede(conn, name, pk, now)?;
         }
-        Action::Keep { version, base } => rows::set(conn, name, pk, *version, base.as_ref())?,
+        Action::Keep { version, base } => {
+            rows::set(conn, name, pk, *version, base.as_ref())?;
+            conn.execute(
+                "UPDATE _ebb_queue SET state = 'pending', next_attempt_at = NULL
+                 WHERE tbl = ?1 AND pk = ?2 AND state = 'conflict'",
+                params![name, pk],
+            )
+            .ctx(|| format!("releasing a queue item of {name} from conflict"))?;
+            supersede(conn, name, pk, now)?;
+        }
         Action::WriteAndPush { row, version, base } => {
             write_row(conn, name, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
@@ -126,6 +204,7 @@ fn apply_one(
                 Op::Delete
             };
             touch(conn, name, pk, op, "pending", now)?;
+            supersede(conn, name, pk, now)?;
         }
         Action::Conflict {
             local,
@@ -144,20 +223,47 @@ fn apply_one(
                 reason,
             };
             record(conn, name, pk, incoming, now)?;
-            let changed = conn
-                .execute(
-                    "UPDATE _ebb_queue SET state = 'conflict', next_attempt_at = NULL
-                     WHERE tbl = ?1 AND pk = ?2",
-                    params![name, pk],
-                )
-                .ctx(|| format!("marking a queue item of {name} in conflict"))?;
-            if changed == 0 {
-                let exists = read_row(conn, name, &table.pk, pk)?.is_some();
-                let op = if exists { Op::Upsert } else { Op::Delete };
-                touch(conn, name, pk, op, "conflict", now)?;
-            }
+            mark_conflict(conn, table, pk, now)?;
         }
     }
+    Ok(())
+}
+
+/// Puts the row's queue item in 'conflict' (created if absent, as an
+/// upsert or a delete by whether the row exists here). Returns its counter.
+pub(crate) fn mark_conflict(
+    conn: &Connection,
+    table: &TableSpec,
+    pk: &str,
+    now: i64,
+) -> Result<i64, LocalError> {
+    let name = table.name.as_str();
+    let changed = conn
+        .execute(
+            "UPDATE _ebb_queue SET state = 'conflict', next_attempt_at = NULL
+             WHERE tbl = ?1 AND pk = ?2",
+            params![name, pk],
+        )
+        .ctx(|| format!("marking a queue item of {name} in conflict"))?;
+    if changed == 0 {
+        let exists = read_row(conn, name, &table.pk, pk)?.is_some();
+        let op = if exists { Op::Upsert } else { Op::Delete };
+        return touch(conn, name, pk, op, "conflict", now);
+    }
+    counter(conn, name, pk)?.ok_or_else(|| LocalError::NotFound {
+        what: format!("the queue item of {name} {pk}"),
+    })
+}
+
+/// Closes the open conflict of a row that was just settled another way.
+fn supersede(conn: &Connection, table: &str, pk: &str, now: i64) -> Result<(), LocalError> {
+    conn.execute(
+        "UPDATE _ebb_conflicts SET resolved_at = ?3,
+             resolution = CASE WHEN held_counter IS NULL THEN 'superseded' ELSE 'retried' END
+         WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
+        params![table, pk, now],
+    )
+    .ctx(|| format!("closing a superseded conflict of {table}"))?;
     Ok(())
 }
 

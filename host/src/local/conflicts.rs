@@ -30,7 +30,14 @@ pub struct ConflictRecord {
     pub reason: String,
     pub created_at: i64,
     pub resolved_at: Option<i64>,
+    /// "local", "remote", "row" (settled by a person), "superseded" (the
+    /// row was settled by a later pull or push), "retried" (a held row
+    /// went through once its constraint cleared).
     pub resolution: Option<String>,
+    /// Held back by a local constraint (policy "constraint") with nothing
+    /// of the app's at stake: `Local::retry_held` applies it once the
+    /// constraint clears, unless the app edits the row first.
+    pub held: bool,
 }
 
 /// How a person settles a conflict.
@@ -55,7 +62,7 @@ pub(crate) struct Incoming<'a> {
 }
 
 const COLUMNS: &str = "id, tbl, pk, local, remote, base, remote_version, policy, reason, \
-                       created_at, resolved_at, resolution";
+                       created_at, resolved_at, resolution, held_counter IS NOT NULL";
 
 fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConflictRecord, [Option<String>; 3])> {
     let texts = [r.get(3)?, r.get(4)?, r.get(5)?];
@@ -73,6 +80,7 @@ fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConflictRecord, [Option
             created_at: r.get(9)?,
             resolved_at: r.get(10)?,
             resolution: r.get(11)?,
+            held: r.get(12)?,
         },
         texts,
     ))
@@ -87,7 +95,8 @@ fn parse(found: (ConflictRecord, [Option<String>; 3])) -> Result<ConflictRecord,
     Ok(record)
 }
 
-/// Records a conflict, or refreshes the open one for the same row.
+/// Records a conflict, or refreshes the open one for the same row (which
+/// is then no longer held: `hold` marks held ones after recording).
 pub(crate) fn record(
     conn: &Connection,
     table: &str,
@@ -99,7 +108,7 @@ pub(crate) fn record(
     let updated = conn
         .execute(
             "UPDATE _ebb_conflicts SET local = ?3, remote = ?4, base = ?5, remote_version = ?6,
-                 policy = ?7, reason = ?8
+                 policy = ?7, reason = ?8, held_counter = NULL
              WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
             params![
                 table,
@@ -180,7 +189,10 @@ impl Local {
     }
 
     /// Settles an open conflict (see [`Choice`]) and marks it resolved
-    /// with "local", "remote" or "row". One transaction.
+    /// with "local", "remote" or "row". One transaction. Refused with
+    /// `NotInConflict` when the row's queue item is no longer in
+    /// 'conflict' (the row was settled another way since: writing the
+    /// recorded remote row now would bring back stale data).
     pub fn resolve_conflict(
         &mut self,
         id: i64,
@@ -195,6 +207,22 @@ impl Local {
         if record.resolved_at.is_some() {
             return Err(LocalError::NotFound {
                 what: format!("open conflict {id} (it is already resolved)"),
+            });
+        }
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
+                params![record.table, record.pk],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(|| format!("reading the queue item of conflict {id}"))?;
+        if state.as_deref() != Some("conflict") {
+            return Err(LocalError::NotInConflict {
+                id,
+                table: record.table,
+                pk: record.pk,
+                state,
             });
         }
         tx.pragma_update(None, "defer_foreign_keys", true)

@@ -150,3 +150,121 @@ fn corrupt_rows_are_reported() {
         Err(LocalError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn settled_rows_close_their_open_conflicts() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    let parents = specs().remove(0);
+    exec(
+        &local,
+        "INSERT INTO parents (id, name) VALUES (1, 'a'), (2, 'b')",
+    );
+    let mut ids = Vec::new();
+    for pk in ["1", "2"] {
+        let counter = queue(&local, "parents", pk).counter;
+        let op = ApplyOp {
+            pk: pk.into(),
+            expect_counter: Some(counter),
+            action: Action::Conflict {
+                local: None,
+                remote: Some(row(json!({"id": 1, "name": "old remote"}))),
+                base: None,
+                remote_version: 2,
+                policy: "manual".into(),
+                reason: "both".into(),
+            },
+        };
+        local.apply(&parents, &[op], None, 10).unwrap();
+        ids.push(
+            local
+                .conflicts(false)
+                .unwrap()
+                .iter()
+                .find(|c| c.pk == pk)
+                .unwrap()
+                .id,
+        );
+    }
+    let c1 = queue(&local, "parents", "1").counter;
+    let c2 = queue(&local, "parents", "2").counter;
+    let ops = [
+        ApplyOp {
+            pk: "1".into(),
+            expect_counter: Some(c1),
+            action: Action::Write {
+                row: Some(row(json!({"id": 1, "name": "new"}))),
+                version: 3,
+                base: None,
+            },
+        },
+        ApplyOp {
+            pk: "2".into(),
+            expect_counter: Some(c2),
+            action: Action::Keep {
+                version: 3,
+                base: None,
+            },
+        },
+    ];
+    local.apply(&parents, &ops, None, 20).unwrap();
+    assert!(local.conflicts(false).unwrap().is_empty());
+    for id in &ids {
+        let c = local.conflict(*id).unwrap();
+        assert_eq!(
+            (c.resolution.as_deref(), c.resolved_at),
+            (Some("superseded"), Some(20))
+        );
+    }
+    assert_eq!(
+        queue(&local, "parents", "2").state,
+        "pending",
+        "kept: pushed"
+    );
+    let err = local
+        .resolve_conflict(ids[0], Choice::Remote, 30)
+        .unwrap_err();
+    assert!(matches!(err, LocalError::NotFound { .. }), "{err}");
+    assert_eq!(
+        local.read_row(&parents, "1").unwrap().unwrap()["name"],
+        json!("new"),
+        "the stale remote row is never written back"
+    );
+}
+
+#[test]
+fn resolving_refuses_a_row_no_longer_in_conflict() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    let items = specs().remove(1);
+    local
+        .apply(
+            &items,
+            &[ApplyOp {
+                pk: "c".into(),
+                expect_counter: None,
+                action: Action::Write {
+                    row: Some(row(json!({"id": "c", "parent_id": 5}))),
+                    version: 3,
+                    base: None,
+                },
+            }],
+            None,
+            1,
+        )
+        .unwrap();
+    let id = local.conflicts(false).unwrap()[0].id;
+    exec(&local, "UPDATE _ebb_queue SET state = 'pending'");
+    let err = local.resolve_conflict(id, Choice::Remote, 2).unwrap_err();
+    assert!(
+        matches!(&err, LocalError::NotInConflict { id: i, state: Some(s), .. } if *i == id && s == "pending"),
+        "{err}"
+    );
+    exec(&local, "DELETE FROM _ebb_queue");
+    let err = local.resolve_conflict(id, Choice::Local, 2).unwrap_err();
+    assert!(
+        matches!(err, LocalError::NotInConflict { state: None, .. }),
+        "{err}"
+    );
+    assert!(local.conflict(id).unwrap().resolved_at.is_none());
+}

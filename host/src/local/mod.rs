@@ -13,14 +13,21 @@
 //!
 //! Files: `schema` (ebb's tables and their migrations), `triggers`
 //! (capture), `values` (JSON <-> SQLite values, row reads and writes),
-//! `queue` (claim, settle), `rows` (`_ebb_rows`), `apply` (pulled rows), `lease`, `conflicts`,
-//! `status`, `inspect` (table introspection for `ebb init`).
+//! `queue` (claim, settle), `rows` (`_ebb_rows`), `apply` (pulled rows),
+//! `hold` (pulled rows a local constraint refuses become conflicts),
+//! `retry` (held conflicts applied again once clear), `fk` (foreign keys for `apply`), `normalize` (remote rows as
+//! SQLite stores them), `lease`, `conflicts`, `status`, `inspect` (table
+//! introspection for `ebb init`).
 
 mod apply;
 mod conflicts;
+mod fk;
+mod hold;
 pub mod inspect;
 mod lease;
+mod normalize;
 mod queue;
+mod retry;
 mod rows;
 mod schema;
 mod status;
@@ -40,6 +47,7 @@ use crate::model::Cursor;
 
 pub use apply::{Action, ApplyOp};
 pub use conflicts::{Choice, ConflictRecord};
+pub use hold::HELD_POLICY;
 pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema, list_tables};
 pub use lease::Lease;
 pub use queue::{Claimed, QueueItem, Settle};
@@ -50,6 +58,8 @@ pub use status::{LocalStatus, TableStatus};
 pub struct Local {
     conn: Connection,
     device: String,
+    /// A private in-memory database for `normalize` (created on first use).
+    scratch: std::cell::RefCell<normalize::Scratch>,
 }
 
 impl std::fmt::Debug for Local {
@@ -95,6 +105,21 @@ pub enum LocalError {
     /// The thing asked for does not exist (a conflict id, an open conflict).
     #[error("{what} not found")]
     NotFound { what: String },
+    /// `resolve_conflict`: the conflict is open but its row's queue item is
+    /// not in 'conflict' (`state`; `None`: nothing queued): the row was
+    /// settled another way since, so the recorded sides are stale. Nothing
+    /// changed; the user looks at the row again (`ebb conflicts`).
+    #[error(
+        "conflict {id} ({table} {pk}) is stale: the row is no longer waiting in conflict \
+         (queue state: {}); nothing changed",
+        state.as_deref().unwrap_or("none")
+    )]
+    NotInConflict {
+        id: i64,
+        table: String,
+        pk: String,
+        state: Option<String>,
+    },
 }
 
 /// Attaches "what ebb was doing" to a rusqlite error.
@@ -145,7 +170,11 @@ impl Local {
         conn.pragma_update(None, "foreign_keys", true)
             .ctx(|| "enabling foreign keys".into())?;
         let device = schema::migrate(&mut conn)?;
-        Ok(Local { conn, device })
+        Ok(Local {
+            conn,
+            device,
+            scratch: Default::default(),
+        })
     }
 
     /// Checks every configured table (exists, one-column primary key named

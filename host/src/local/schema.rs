@@ -16,7 +16,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{Context, LocalError};
 
 /// Each entry takes the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS _ebb_guard (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     active INTEGER NOT NULL DEFAULT 0
@@ -77,7 +78,15 @@ CREATE TABLE IF NOT EXISTS _ebb_requests (
     ok INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS _ebb_requests_at ON _ebb_requests (at);
-"#];
+"#,
+    // held_counter: set on a conflict recorded because a pulled row broke a
+    // local constraint while nothing of the app's was queued for it; the queue
+    // counter at that moment. While the counter is unchanged (no app edit since)
+    // `Local::retry_held` may apply the remote side without losing anything.
+    r#"
+ALTER TABLE _ebb_conflicts ADD COLUMN held_counter INTEGER;
+"#,
+];
 
 /// Creates or migrates ebb's tables; returns the device id (generated on
 /// the first open).
