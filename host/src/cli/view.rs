@@ -45,6 +45,7 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         dead: count("dead"),
         invalid: count("invalid"),
         horizon_stalled_since: status.horizon_held_since,
+        last_error: status.last_error.clone(),
     };
     assess(&input, &config.alerts, now)
 }

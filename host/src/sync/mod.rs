@@ -231,6 +231,12 @@ impl<R: Remote> Engine<R> {
                 report.completed_tables.push(t.name.clone());
             }
         }
+        // Rows a constraint held back (a parent that had not arrived yet)
+        // are tried again now that every table has pulled.
+        let retried = self.local.retry_held(now_ms())?;
+        if retried > 0 {
+            tracing::info!(retried, "rows held by a local constraint applied");
+        }
         if pull_failures.is_empty() {
             Ok(())
         } else {

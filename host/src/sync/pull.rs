@@ -99,7 +99,19 @@ impl<R: Remote> Engine<R> {
     ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
         let mut ops = Vec::with_capacity(page.rows.len());
         let mut counts = Counts::default();
-        for row in &page.rows {
+        for pulled in &page.rows {
+            // Compare and store the remote row as SQLite holds it (PG's
+            // true / 1.50 / "42" become 1 / 1.5 / 42), so a base from a pull
+            // and a base from a push mean the same thing.
+            let mut normalized;
+            let row = match &pulled.row {
+                Some(content) => {
+                    normalized = pulled.clone();
+                    normalized.row = Some(self.local.normalize(spec, content)?);
+                    &normalized
+                }
+                None => pulled,
+            };
             let known = self.local.row_state(&spec.name, &row.pk)?;
             let queued = self.local.queue_item(&spec.name, &row.pk)?;
             let local_row = match &queued {

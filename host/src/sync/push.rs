@@ -245,6 +245,10 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(&c.table);
+        let remote = match remote {
+            Some(row) => Some(self.local.normalize(&spec, &row)?),
+            None => None,
+        };
         let base = self.local.row_state(&c.table, &c.pk)?.and_then(|s| s.base);
         let input = ConflictInput {
             local: c.row.clone(),
