@@ -14,6 +14,7 @@ mkdir -p "$state"
 pg="host=/var/run/postgresql user=postgres"
 database="${EBB_DEMO_DATABASE:-ebb_demo}"
 
+command -v python3 >/dev/null || { echo "demo: python3 is needed (it creates the example SQLite files)" >&2; exit 1; }
 bash scripts/pg-setup.sh
 bash scripts/build-plugins.sh "$root/target/plugins"
 cargo build --release --locked -p ebb
@@ -52,9 +53,9 @@ echo "demo: created example/app.db from example/app.sql and example/seed.sql"
 echo; echo "== till 1: ebb check"
 "$ebb" check
 echo; echo "== till 1: ebb sync --once (pushes the shop's data)"
-"$ebb" sync --once || true
+"$ebb" sync --once
 echo; echo "== till 1: ebb status"
-"$ebb" status || true
+"$ebb" status
 
 # A second till: the same policies, an empty copy of the app's schema.
 till2="$state/till2"
@@ -65,7 +66,21 @@ sed -e "s|^database = .*|database = \"$till2/app.db\"|" \
     -e "s|\"target/plugins/|\"$root/target/plugins/|g" \
     -e "s|\"schemas/|\"$root/schemas/|g" policies.toml >"$till2/policies.toml"
 echo; echo "== till 2: ebb sync --once (initial pull)"
-"$ebb" --config "$till2/policies.toml" sync --once || true
+"$ebb" --config "$till2/policies.toml" sync --once
 echo; echo "== till 2: ebb status"
-"$ebb" --config "$till2/policies.toml" status || true
+"$ebb" --config "$till2/policies.toml" status
+# Both tills and the server must now hold the same synced rows.
+count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from ' + sys.argv[2]).fetchone()[0])" "$1" "$2"; }
+for table in products customers debts debt_payments; do
+  one=$(count example/app.db "$table"); two=$(count "$till2/app.db" "$table")
+  server=$(psql "$pg dbname=$database" -tAc "select count(*) from $table")
+  if [ "$one" != "$two" ] || [ "$one" != "$server" ]; then
+    echo "demo: $table differs: till 1 has $one rows, till 2 $two, the server $server" >&2
+    exit 1
+  fi
+  echo "demo: $table: $one rows on till 1, till 2 and the server"
+done
+for table in users licenses; do
+  echo "demo: $table: $(count example/app.db "$table") rows on till 1, $(count "$till2/app.db" "$table") on till 2 (never synced)"
+done
 echo; echo "demo: done. Gateway log: $state/gateway.log"

@@ -4,10 +4,13 @@
 # current OS user connect as the `postgres` superuser over the Unix socket
 # (a peer map), which is how the tests and the demo connect.
 set -euo pipefail
+# Installing packages and editing the cluster's auth files needs root.
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   echo "pg-setup: installing PostgreSQL"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
 version=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -n 1)
@@ -19,21 +22,21 @@ conf=/etc/postgresql/$version/main
 me=$(id -un)
 
 changed=0
-if ! grep -Eq "^ebbdev[[:space:]]+$me[[:space:]]+postgres" "$conf/pg_ident.conf"; then
-  grep -Eq "^ebbdev[[:space:]]+postgres[[:space:]]+postgres" "$conf/pg_ident.conf" ||
-    printf 'ebbdev          postgres                postgres\n' >>"$conf/pg_ident.conf"
-  printf 'ebbdev          %-23s postgres\n' "$me" >>"$conf/pg_ident.conf"
+if ! $sudo grep -Eq "^ebbdev[[:space:]]+$me[[:space:]]+postgres" "$conf/pg_ident.conf"; then
+  $sudo grep -Eq "^ebbdev[[:space:]]+postgres[[:space:]]+postgres" "$conf/pg_ident.conf" ||
+    printf 'ebbdev          postgres                postgres\n' | $sudo tee -a "$conf/pg_ident.conf" >/dev/null
+  printf 'ebbdev          %-23s postgres\n' "$me" | $sudo tee -a "$conf/pg_ident.conf" >/dev/null
   changed=1
 fi
-if ! grep -Eq '^local[[:space:]]+all[[:space:]]+postgres[[:space:]]+peer[[:space:]]+map=ebbdev' "$conf/pg_hba.conf"; then
-  sed -i -E 's/^(local[[:space:]]+all[[:space:]]+postgres[[:space:]]+peer)[[:space:]]*$/\1 map=ebbdev/' "$conf/pg_hba.conf"
+if ! $sudo grep -Eq '^local[[:space:]]+all[[:space:]]+postgres[[:space:]]+peer[[:space:]]+map=ebbdev' "$conf/pg_hba.conf"; then
+  $sudo sed -i -E 's/^(local[[:space:]]+all[[:space:]]+postgres[[:space:]]+peer)[[:space:]]*$/\1 map=ebbdev/' "$conf/pg_hba.conf"
   changed=1
 fi
 
 if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
-  pg_ctlcluster "$version" main start
+  $sudo pg_ctlcluster "$version" main start
 elif [ "$changed" = 1 ]; then
-  pg_ctlcluster "$version" main reload
+  $sudo pg_ctlcluster "$version" main reload
 fi
 
 for _ in $(seq 1 50); do

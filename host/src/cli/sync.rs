@@ -55,7 +55,7 @@ pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Re
     let report = loop {
         match engine.run_once().await {
             Err(SyncError::Busy { owner, expires_at }) if wait => {
-                let left = (expires_at - now_ms()).clamp(100, crate::sync::ms(lease));
+                let left = (expires_at - now_ms()).clamp(100, crate::sync::ms(lease).max(100));
                 tracing::info!(%owner, "another sync is running; waiting");
                 tokio::time::sleep(Duration::from_millis(left as u64)).await;
             }

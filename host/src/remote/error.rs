@@ -150,7 +150,10 @@ fn is_deterministic_sqlstate(code: &str) -> bool {
     if code.starts_with("PGRST") || code.len() != 5 {
         return false;
     }
-    let class = &code[..2];
+    // The body is the server's (or a proxy's): never index into it blindly.
+    let Some(class) = code.get(..2) else {
+        return false;
+    };
     matches!(
         class,
         "P0" | "42" | "54" | "2D" | "38" | "39" | "3B" | "09" | "F0" | "HV"
@@ -160,6 +163,12 @@ fn is_deterministic_sqlstate(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_code_is_not_a_panic() {
+        assert!(!is_deterministic_sqlstate("4é00"));
+        assert!(!is_deterministic_sqlstate("é4200"));
+    }
 
     #[test]
     fn stays_small() {

@@ -1,7 +1,10 @@
 //! Retrying one request to the remote within a round: retryable errors
 //! wait (exponential backoff with jitter, or the server's Retry-After) and
 //! try again up to `retry.max_attempts`; permanent errors return at once.
-//! Every attempt is recorded for the error-rate alert.
+//! Every attempt is recorded for the error-rate alert. A wait longer than
+//! half the lock lease (a long Retry-After, a large backoff) is not slept
+//! through holding the lock: the round gives up and the items carry the
+//! wait as their `next_attempt_at`.
 
 use std::future::Future;
 
@@ -11,14 +14,15 @@ use super::{SyncError, backoff, now_ms};
 use crate::config::{AlertsConfig, RetryConfig};
 use crate::local::Local;
 
-/// Who holds the sync lock and for how long: renewed before every attempt
-/// and every backoff wait, so a long retry cannot outlive the lease.
+use crate::ops::metrics::Metrics;
+use crate::remote::RemoteError;
+
+/// Who holds the sync lock and for how long: renewed before every attempt,
+/// and no wait between attempts may exceed half of `ttl`.
 pub(crate) struct Holder<'a> {
     pub owner: &'a str,
     pub ttl: std::time::Duration,
 }
-use crate::ops::metrics::Metrics;
-use crate::remote::RemoteError;
 
 /// Calls `request` until it succeeds, fails permanently, or runs out of
 /// attempts. `what` names the request in log lines (never its payload).
@@ -55,6 +59,11 @@ where
             Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
                 let unit: f64 = rand::rng().random();
                 let wait = backoff::delay(attempt, retry, unit, e.retry_after());
+                if wait > holder.ttl / 2 {
+                    tracing::warn!(request = what, attempt, error = %e, wait_ms = wait.as_millis() as u64,
+                        "request failed; the wait outlasts the sync lock, so retrying next round");
+                    return Ok(Err(e));
+                }
                 tracing::warn!(request = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "request failed; retrying");
                 tokio::time::sleep(wait).await;
             }
