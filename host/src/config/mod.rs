@@ -27,7 +27,7 @@ mod starter;
 mod tables;
 #[cfg(test)]
 mod tests;
-mod units;
+pub(crate) mod units;
 
 pub use error::ConfigError;
 pub use load::{POLICIES_SCHEMA, load, parse};
@@ -100,6 +100,11 @@ pub struct SyncConfig {
     /// `wait_for_lock` (default false): `ebb sync --once` waits for another
     /// sync holding the lock instead of exiting with a message.
     pub wait_for_lock: bool,
+    /// `max_replans` (default 5): how many times a pulled page is planned
+    /// again when the app edits one of its rows between planning and
+    /// applying. After that the round ends with an error and the page is
+    /// pulled again next round. At least 1.
+    pub max_replans: usize,
 }
 
 /// `[retry]`
@@ -128,6 +133,10 @@ pub struct RateLimitConfig {
     pub requests_per_second: f64,
     /// `burst` (default 20).
     pub burst: u32,
+    /// `max_retry_after` (default 1h): a server's `Retry-After` longer than
+    /// this is cut to it, so a confused proxy cannot stall sync for days.
+    /// Rounds still back off by `[retry]`. Longer than zero.
+    pub max_retry_after: Duration,
 }
 
 /// `[alerts]`: when `ebb status` and `/health` report unhealthy.
@@ -138,6 +147,10 @@ pub struct AlertsConfig {
     pub max_error_rate: f64,
     /// `error_window` (default 15m).
     pub error_window: Duration,
+    /// `min_requests` (default 5): with fewer requests than this in
+    /// `error_window` the error rate is not judged, so one failure out of
+    /// one is not an outage. At least 1.
+    pub min_requests: u64,
     /// `stuck_after` (default 1h): an item pending, in retry or in flight
     /// longer than this is stuck.
     pub stuck_after: Duration,

@@ -73,6 +73,9 @@ pub struct RawSync {
     pub busy_timeout: Option<String>,
     /// `wait_for_lock` (default false).
     pub wait_for_lock: Option<bool>,
+    /// `max_replans` (default 5): plans of one pulled page before the round
+    /// gives up on it.
+    pub max_replans: Option<u64>,
 }
 
 /// `[retry]`
@@ -99,6 +102,8 @@ pub struct RawRateLimit {
     pub requests_per_second: Option<f64>,
     /// `burst` (default 20).
     pub burst: Option<u64>,
+    /// `max_retry_after` (default "1h"): cap on a server's Retry-After.
+    pub max_retry_after: Option<String>,
 }
 
 /// `[alerts]`
@@ -109,6 +114,9 @@ pub struct RawAlerts {
     pub max_error_rate: Option<f64>,
     /// `error_window` (default "15m").
     pub error_window: Option<String>,
+    /// `min_requests` (default 5): requests in the window before the error
+    /// rate is judged.
+    pub min_requests: Option<u64>,
     /// `stuck_after` (default "1h").
     pub stuck_after: Option<String>,
     /// `max_last_sync_age` (default "1h").

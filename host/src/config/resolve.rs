@@ -172,6 +172,7 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             false,
         )?,
         wait_for_lock: s.and_then(|s| s.wait_for_lock).unwrap_or(false),
+        max_replans: count("sync.max_replans", s.and_then(|s| s.max_replans), 5)?,
     })
 }
 
@@ -235,9 +236,16 @@ fn rate_limit(cx: &Ctx, r: Option<&RawRateLimit>) -> Result<RateLimitConfig, Con
         Some(0) => return Err(cx.invalid("rate_limit.burst", "must be at least 1")),
         Some(b) => u32::try_from(b).map_err(|_| cx.invalid("rate_limit.burst", "too large"))?,
     };
+    let max_retry_after = cx.duration(
+        "rate_limit.max_retry_after",
+        r.and_then(|r| r.max_retry_after.as_ref()),
+        Duration::from_secs(3600),
+        true,
+    )?;
     Ok(RateLimitConfig {
         requests_per_second,
         burst,
+        max_retry_after,
     })
 }
 
@@ -258,6 +266,11 @@ fn alerts(cx: &Ctx, a: Option<&RawAlerts>) -> Result<AlertsConfig, ConfigError> 
         }
         other => other.cloned(),
     };
+    let min_requests = match a.and_then(|a| a.min_requests) {
+        None => 5,
+        Some(0) => return Err(cx.invalid("alerts.min_requests", "must be at least 1")),
+        Some(n) => n,
+    };
     let hour = Duration::from_secs(3600);
     Ok(AlertsConfig {
         max_error_rate,
@@ -267,6 +280,7 @@ fn alerts(cx: &Ctx, a: Option<&RawAlerts>) -> Result<AlertsConfig, ConfigError> 
             Duration::from_secs(900),
             true,
         )?,
+        min_requests,
         stuck_after: cx.duration(
             "alerts.stuck_after",
             a.and_then(|a| a.stuck_after.as_ref()),

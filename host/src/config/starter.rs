@@ -49,6 +49,9 @@ url = "https://your-project.supabase.co"
 # busy_timeout = "5s"
 # `ebb sync --once` waits for a running sync instead of exiting.
 # wait_for_lock = false
+# Plans of one pulled page when the app keeps editing its rows meanwhile;
+# then the round ends with an error and the page is pulled next round.
+# max_replans = 5
 
 [retry]
 # Tries of one item before it is marked dead.
@@ -64,12 +67,16 @@ url = "https://your-project.supabase.co"
 # Token bucket in front of every request; Retry-After is honoured on top.
 # requests_per_second = 10
 # burst = 20
+# A server's Retry-After longer than this is cut to it.
+# max_retry_after = "1h"
 
 [alerts]
 # `ebb status` and /health turn unhealthy when failed / attempted requests
 # over error_window exceed max_error_rate (0 to 1),
 # max_error_rate = 0.5
 # error_window = "15m"
+# (judged once at least min_requests were made in the window),
+# min_requests = 5
 # when an item waits longer than stuck_after,
 # stuck_after = "1h"
 # when a table's last complete sync is older than max_last_sync_age,

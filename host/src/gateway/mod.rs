@@ -49,28 +49,41 @@ pub struct GatewaySettings {
     pub database_url: String,
     /// The key clients must send. Never logged.
     pub api_key: String,
-    /// Connections kept to Postgres (default 10).
+    /// Connections kept to Postgres (default [`Self::DEFAULT_POOL_SIZE`]).
     pub pool_size: usize,
-    /// `statement_timeout` of every connection (default 30 s); a call that
-    /// runs longer is cancelled (SQLSTATE 57014, HTTP 500).
+    /// `statement_timeout` of every connection (default
+    /// [`Self::DEFAULT_STATEMENT_TIMEOUT`]); a call that runs longer is
+    /// cancelled (SQLSTATE 57014, HTTP 500).
     pub statement_timeout: Duration,
     /// How long a request waits for a free connection before 504 PGRST003
-    /// (default 10 s); also the connect timeout.
+    /// (default [`Self::DEFAULT_POOL_WAIT_TIMEOUT`]); also the connect
+    /// timeout.
     pub pool_wait_timeout: Duration,
-    /// Largest request body accepted (default 64 MiB); larger is 413.
+    /// Largest request body accepted (default [`Self::DEFAULT_MAX_BODY_BYTES`]);
+    /// larger is 413.
     pub max_body_bytes: usize,
 }
 
 impl GatewaySettings {
+    /// Default `pool_size` (`ebb gateway --pool-size`): 10 connections.
+    pub const DEFAULT_POOL_SIZE: usize = 10;
+    /// Default `statement_timeout` (`--statement-timeout`): 30 s.
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default `pool_wait_timeout` (`--pool-wait-timeout`): 10 s.
+    pub const DEFAULT_POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default `max_body_bytes` (`--max-body`): 64 MiB, far above a push of
+    /// `sync.batch_size` rows of any sane width.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+
     /// Settings with the documented defaults.
     pub fn new(database_url: impl Into<String>, api_key: impl Into<String>) -> GatewaySettings {
         GatewaySettings {
             database_url: database_url.into(),
             api_key: api_key.into(),
-            pool_size: 10,
-            statement_timeout: Duration::from_secs(30),
-            pool_wait_timeout: Duration::from_secs(10),
-            max_body_bytes: 64 * 1024 * 1024,
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+            pool_wait_timeout: Self::DEFAULT_POOL_WAIT_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }

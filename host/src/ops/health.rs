@@ -10,9 +10,9 @@
 //!
 //! `healthy` is false when any problem is an [`Severity::Error`]:
 //!
-//! - error rate above `max_error_rate` (once at least
-//!   [`MIN_REQUESTS_FOR_ERROR_RATE`] requests were made, so one failure out
-//!   of one is not an outage): error;
+//! - error rate above `max_error_rate` (once at least `min_requests`
+//!   requests were made in the window, so one failure out of one is not an
+//!   outage): error;
 //! - an item pending, in retry or in flight longer than `stuck_after`: error;
 //! - dead items (retries exhausted; data is not reaching the server): error;
 //! - a table never synced, or last synced longer than `max_last_sync_age`
@@ -36,9 +36,6 @@ use serde::Serialize;
 
 use crate::config::AlertsConfig;
 use crate::ops::status::human_duration;
-
-/// Fewer requests than this in the window are not judged by error rate.
-pub const MIN_REQUESTS_FOR_ERROR_RATE: u64 = 5;
 
 /// What the health rules look at. Times are unix milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -135,7 +132,7 @@ pub fn assess(input: &HealthInput, alerts: &AlertsConfig, now_ms: i64) -> Health
     };
     let age = |at: i64| Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0));
 
-    if input.requests >= MIN_REQUESTS_FOR_ERROR_RATE {
+    if input.requests >= alerts.min_requests.max(1) {
         let rate = input.failed_requests as f64 / input.requests as f64;
         if rate > alerts.max_error_rate {
             add(
@@ -251,6 +248,7 @@ mod tests {
         AlertsConfig {
             max_error_rate: 0.5,
             error_window: Duration::from_secs(15 * 60),
+            min_requests: 5,
             stuck_after: Duration::from_secs(3600),
             max_last_sync_age: Duration::from_secs(3600),
             max_pull_lag: Duration::from_secs(600),
@@ -298,6 +296,22 @@ mod tests {
             h.problems[0].message,
             "6 of 10 requests failed in the last 15m (60% > max_error_rate 50%)"
         );
+    }
+
+    #[test]
+    fn min_requests_is_the_configured_one() {
+        let mut i = fine();
+        i.requests = 2;
+        i.failed_requests = 2;
+        let mut a = alerts();
+        assert!(assess(&i, &a, NOW).healthy, "2 requests < min_requests 5");
+        a.min_requests = 2;
+        let h = assess(&i, &a, NOW);
+        assert_eq!(kinds(&h), [(ProblemKind::ErrorRate, Severity::Error)]);
+        a.min_requests = 0; // config refuses it; still no division by zero
+        i.requests = 0;
+        i.failed_requests = 0;
+        assert!(assess(&i, &a, NOW).healthy);
     }
 
     #[test]

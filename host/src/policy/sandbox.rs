@@ -19,16 +19,26 @@ use super::PolicyError;
 use super::bindings::{WitLevel, validator};
 use crate::config::PluginLimits;
 
-/// How often the epoch advances; a call's wall-clock bound is counted in
-/// these ticks.
+// The constants below are structural, not tunables, and deliberately not in
+// policies.toml: the knobs a user turns are `[plugin_limits]` (fuel, timeout,
+// memory, input, output, log), which bound what a call may cost. These only
+// fix how those bounds are enforced or describe the shape every valid plugin
+// has; no workload is served better by another value.
+
+/// How often the epoch advances: the resolution of `plugin_limits.timeout`,
+/// which is counted in these ticks (a call may overrun its bound by up to
+/// one tick). Engine-wide, since one thread ticks every plugin's epoch.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Most core instances, tables and memories one plugin may create per call
-/// (a component built by wit-component has a handful of each).
+/// Most core instances, tables and memories one plugin may create per call.
+/// A component built by wit-component (the only supported build, see
+/// DESIGN.md) has a handful of each; these reject a malformed one.
 const MAX_INSTANCES: usize = 32;
 const MAX_TABLES: usize = 32;
 const MAX_MEMORIES: usize = 4;
-/// Most elements in one table (function tables of real plugins are small).
+/// Most elements in one table. Tables live outside linear memory, so
+/// `plugin_limits.memory` does not bound them; this does (a few MB of host
+/// memory at most). Function tables of real plugins hold hundreds of entries.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// What a plugin may log, by severity.

@@ -9,10 +9,6 @@ use crate::local::{Action, ApplyOp, LocalError, TableSpec};
 use crate::model::PullPage;
 use crate::remote::Remote;
 
-/// How often a page is re-planned when the app keeps editing its rows
-/// between planning and applying.
-const REPLANS: usize = 5;
-
 impl<R: Remote> Engine<R> {
     /// Pulls every page of `table`. Returns the number of rows written.
     pub(super) async fn pull_table(
@@ -64,7 +60,9 @@ impl<R: Remote> Engine<R> {
         page: &PullPage,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
-        for _ in 0..REPLANS {
+        // `sync.max_replans`: plans of a page whose rows the app keeps
+        // editing between planning and applying.
+        for _ in 0..self.config.sync.max_replans.max(1) {
             let (ops, counts) = self.plan_page(spec, page)?;
             match self.local.apply(spec, &ops, Some(&page.next), now_ms()) {
                 Ok(()) => {

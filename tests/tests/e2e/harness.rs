@@ -24,6 +24,7 @@ fn client(env: &Env, dir: &std::path::Path, key: &str) -> Client {
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
         burst: 1000,
+        max_retry_after: Duration::from_secs(3600),
     };
     Client::new(&remote, &rate).unwrap()
 }

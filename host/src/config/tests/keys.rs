@@ -21,8 +21,8 @@ fn defaults_of_every_key() {
         (S(30), 100, 500)
     );
     assert_eq!(
-        (s.lease, s.busy_timeout, s.wait_for_lock),
-        (S(60), S(5), false)
+        (s.lease, s.busy_timeout, s.wait_for_lock, s.max_replans),
+        (S(60), S(5), false, 5)
     );
     let r = &c.retry;
     assert_eq!(
@@ -30,15 +30,17 @@ fn defaults_of_every_key() {
         (5, S(1), S(300))
     );
     assert_eq!((r.jitter, r.retry_dead_after), (0.2, Some(S(3600))));
+    let l = &c.rate_limit;
     assert_eq!(
-        (c.rate_limit.requests_per_second, c.rate_limit.burst),
-        (10.0, 20)
+        (l.requests_per_second, l.burst, l.max_retry_after),
+        (10.0, 20, S(3600))
     );
     let a = &c.alerts;
     assert_eq!(
         (a.max_error_rate, a.error_window, a.stuck_after),
         (0.5, S(900), S(3600))
     );
+    assert_eq!(a.min_requests, 5);
     assert_eq!((a.max_last_sync_age, a.max_pull_lag), (S(3600), S(600)));
     assert_eq!(a.notify_command, None);
     assert_eq!(c.ops.listen.as_deref(), Some("127.0.0.1:9464"));
@@ -59,6 +61,7 @@ pull_page_size = 9
 lease = "2m"
 busy_timeout = "0s"
 wait_for_lock = true
+max_replans = 1
 [retry]
 max_attempts = 1
 initial_backoff = "2s"
@@ -68,9 +71,11 @@ retry_dead_after = "0s"
 [rate_limit]
 requests_per_second = 0.5
 burst = 1
+max_retry_after = "90s"
 [alerts]
 max_error_rate = 1
 error_window = "5m"
+min_requests = 1
 stuck_after = "10m"
 max_last_sync_age = "2h"
 max_pull_lag = "30s"
@@ -101,22 +106,27 @@ max_log = 0
         (s.interval, s.batch_size, s.pull_page_size, s.lease),
         (S(60), 7, 9, S(120))
     );
-    assert_eq!((s.busy_timeout, s.wait_for_lock), (S(0), true));
+    assert_eq!(
+        (s.busy_timeout, s.wait_for_lock, s.max_replans),
+        (S(0), true, 1)
+    );
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),
         (1, S(2), S(2), 0.0)
     );
     assert_eq!(r.retry_dead_after, None);
+    let l = &c.rate_limit;
     assert_eq!(
-        (c.rate_limit.requests_per_second, c.rate_limit.burst),
-        (0.5, 1)
+        (l.requests_per_second, l.burst, l.max_retry_after),
+        (0.5, 1, S(90))
     );
     let a = &c.alerts;
     assert_eq!(
         (a.max_error_rate, a.error_window, a.stuck_after),
         (1.0, S(300), S(600))
     );
+    assert_eq!(a.min_requests, 1);
     assert_eq!((a.max_last_sync_age, a.max_pull_lag), (S(7200), S(30)));
     assert_eq!(
         a.notify_command,
@@ -200,6 +210,11 @@ fn refused_values_name_their_key() {
             "sync.wait_for_lock",
             "not of type",
         ),
+        (
+            "[sync]\nmax_replans = 0\n",
+            "sync.max_replans",
+            "minimum of 1",
+        ),
         ("[sync]\nbatchsize = 5\n", "sync.batchsize", "unknown key"),
         (
             "[retry]\nmax_attempts = 0\n",
@@ -237,6 +252,21 @@ fn refused_values_name_their_key() {
             "[rate_limit]\nburst = 4294967296\n",
             "rate_limit.burst",
             "too large",
+        ),
+        (
+            "[rate_limit]\nmax_retry_after = \"0s\"\n",
+            "rate_limit.max_retry_after",
+            "longer than zero",
+        ),
+        (
+            "[rate_limit]\nmax_retry_after = 3600\n",
+            "rate_limit.max_retry_after",
+            "not of type",
+        ),
+        (
+            "[alerts]\nmin_requests = 0\n",
+            "alerts.min_requests",
+            "minimum of 1",
         ),
         (
             "[alerts]\nmax_error_rate = 2\n",

@@ -42,6 +42,7 @@ pull_page_size = 200
 lease = "90s"
 busy_timeout = "2s"
 wait_for_lock = true
+max_replans = 3
 [retry]
 max_attempts = 8
 initial_backoff = "500ms"
@@ -51,9 +52,11 @@ retry_dead_after = "6h"
 [rate_limit]
 requests_per_second = 2.5
 burst = 5
+max_retry_after = "10m"
 [alerts]
 max_error_rate = 0.25
 error_window = "5m"
+min_requests = 10
 stuck_after = "30m"
 max_last_sync_age = "2h"
 max_pull_lag = "5m"
@@ -130,6 +133,47 @@ fn the_shipped_policies_toml_loads() {
             .unwrap_or_else(|| panic!("{} has a row schema", t.name));
         assert_eq!(s.path, root.join(format!("schemas/{}.schema.json", t.name)));
     }
+}
+
+#[test]
+fn the_shipped_policies_toml_shows_every_knob_at_its_default() {
+    // Each knob is written out with "(default X)" beside it; the values
+    // written must be those defaults, and every key the schema knows must
+    // appear (set, or in a comment when it has no default to show).
+    let root = repo();
+    let text = std::fs::read_to_string(root.join("policies.toml")).unwrap();
+    let shipped = load(&root.join("policies.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let defaults = Dir::new().parse(MIN).unwrap();
+    let knobs = |c: &crate::config::Config| {
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            c.sync,
+            c.retry,
+            c.rate_limit,
+            c.alerts,
+            c.ops,
+            (c.remote.timeout, c.remote.connect_timeout)
+        )
+    };
+    assert_eq!(knobs(&shipped), knobs(&defaults));
+    assert_eq!(
+        shipped.tables[0].limits,
+        crate::config::PluginLimits::default()
+    );
+    let file: toml::Table = toml::from_str(&text).unwrap();
+    let have = key_paths(&serde_json::to_value(&file).unwrap(), "");
+    let want = schema_paths(&schema(), &schema(), "");
+    let unseen: Vec<&String> = want
+        .difference(&have)
+        .filter(|path| !path.starts_with("tables."))
+        .filter(|path| {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            !text
+                .lines()
+                .any(|l| l.starts_with('#') && l.contains(&format!("{key} = ")))
+        })
+        .collect();
+    assert!(unseen.is_empty(), "not shown in policies.toml: {unseen:?}");
 }
 
 #[test]

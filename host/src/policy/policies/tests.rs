@@ -66,6 +66,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             lease: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(5),
             wait_for_lock: false,
+            max_replans: 5,
         },
         retry: RetryConfig {
             max_attempts: 5,
@@ -77,10 +78,12 @@ fn config(tables: Vec<TableConfig>) -> Config {
         rate_limit: RateLimitConfig {
             requests_per_second: 10.0,
             burst: 20,
+            max_retry_after: Duration::from_secs(3600),
         },
         alerts: AlertsConfig {
             max_error_rate: 0.5,
             error_window: Duration::from_secs(900),
+            min_requests: 5,
             stuck_after: Duration::from_secs(3600),
             max_last_sync_age: Duration::from_secs(3600),
             max_pull_lag: Duration::from_secs(600),

@@ -38,6 +38,8 @@ pub struct Client {
     pull_url: String,
     timeout: Duration,
     connect_timeout: Duration,
+    /// `rate_limit.max_retry_after`: the cap on a server's Retry-After.
+    max_retry_after: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -48,6 +50,7 @@ impl fmt::Debug for Client {
             .field("key", &self.key)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("max_retry_after", &self.max_retry_after)
             .finish_non_exhaustive()
     }
 }
@@ -73,7 +76,8 @@ impl Client {
     /// Read the key, check the REST root (https, or http to loopback only)
     /// and build the HTTP client (rustls, `timeout`, `connect_timeout`,
     /// `User-Agent: ebb/VERSION`, no redirects: a redirect would carry the
-    /// `apikey` header to another host).
+    /// `apikey` header to another host). `rate` paces every request and caps
+    /// how long a server's Retry-After may hold them back.
     pub fn new(remote: &RemoteConfig, rate: &RateLimitConfig) -> Result<Client, RemoteError> {
         let root = key::parse_rest_root(&remote.rest_root)?;
         let key = ApiKey::read(&remote.api_key)?;
@@ -94,6 +98,7 @@ impl Client {
             pull_url: format!("{root}/rpc/ebb_pull"),
             timeout: remote.timeout,
             connect_timeout: remote.connect_timeout,
+            max_retry_after: rate.max_retry_after,
         })
     }
 
@@ -151,6 +156,7 @@ impl Client {
                 retry_after.as_deref(),
                 &bytes,
                 SystemTime::now(),
+                self.max_retry_after,
             );
             if let Some(wait) = err.retry_after() {
                 self.limiter.penalize(wait);

@@ -16,17 +16,15 @@ use crate::remote::RemoteError;
 /// How much of a body that is not PostgREST's JSON is kept as the message.
 const NON_JSON_MESSAGE_CHARS: usize = 200;
 
-/// A Retry-After above this is clamped: a confused proxy must not stall
-/// sync for days. Rounds still back off by `[retry]`.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// The error for a non-2xx answer.
+/// The error for a non-2xx answer. A `Retry-After` longer than
+/// `max_retry_after` (`rate_limit.max_retry_after`) is cut to it.
 pub fn http_error(
     endpoint: &str,
     status: StatusCode,
     retry_after: Option<&str>,
     body: &[u8],
     now: SystemTime,
+    max_retry_after: Duration,
 ) -> RemoteError {
     let fields = parse_body(body);
     let message = fields
@@ -39,7 +37,7 @@ pub fn http_error(
         message,
         details: fields.details.map(Into::into),
         hint: fields.hint.map(Into::into),
-        retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+        retry_after: retry_after.and_then(|v| parse_retry_after(v, now, max_retry_after)),
     }
 }
 
@@ -81,9 +79,10 @@ fn parse_body(body: &[u8]) -> BodyFields {
 }
 
 /// `Retry-After` as delta-seconds or an IMF-fixdate HTTP date
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`), clamped to [`MAX_RETRY_AFTER`]; a
-/// date in the past is zero. Anything else is ignored.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), clamped to `max` (a confused proxy
+/// must not stall sync for days); a date in the past is zero. Anything else
+/// is ignored.
+pub fn parse_retry_after(value: &str, now: SystemTime, max: Duration) -> Option<Duration> {
     let value = value.trim();
     let wait = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
@@ -91,7 +90,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         let at = parse_http_date(value)?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };
-    Some(wait.min(MAX_RETRY_AFTER))
+    Some(wait.min(max))
 }
 
 /// IMF-fixdate, the HTTP date format every current server sends.
@@ -186,6 +185,8 @@ fn describe(err: reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
@@ -220,27 +221,45 @@ mod tests {
     fn retry_after_forms() {
         let now = at(784_111_777);
         assert_eq!(
-            parse_retry_after("120", now),
+            parse_retry_after("120", now, HOUR),
             Some(Duration::from_secs(120))
         );
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after(" 0 ", now, HOUR), Some(Duration::ZERO));
         assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now, HOUR),
             Some(Duration::from_secs(30))
         );
         assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now, HOUR),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("999999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("-5", now), None);
-        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("999999999", now, HOUR), Some(HOUR));
+        assert_eq!(parse_retry_after("-5", now, HOUR), None);
+        assert_eq!(parse_retry_after("soon", now, HOUR), None);
+        // The cap is the configured one, for seconds and dates alike.
+        let min = Duration::from_secs(60);
+        assert_eq!(parse_retry_after("120", now, min), Some(min));
+        assert_eq!(
+            parse_retry_after("59", now, min),
+            Some(Duration::from_secs(59))
+        );
+        let date = "Sun, 06 Nov 1994 09:49:37 GMT";
+        assert_eq!(parse_retry_after(date, now, min), Some(min));
+        let e = http_error(
+            "e",
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("600"),
+            b"",
+            now,
+            min,
+        );
+        assert_eq!(e.retry_after(), Some(min));
     }
 
     #[test]
     fn postgrest_body() {
         let body = br#"{"code":"23505","details":"Key (id)=(1) already exists.","hint":null,"message":"duplicate key value"}"#;
-        let e = http_error("e", StatusCode::CONFLICT, None, body, at(0));
+        let e = http_error("e", StatusCode::CONFLICT, None, body, at(0), HOUR);
         let RemoteError::Http {
             status,
             code,
@@ -267,7 +286,14 @@ mod tests {
             "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>{}</body></html>",
             "x".repeat(500)
         );
-        let e = http_error("e", StatusCode::BAD_GATEWAY, None, html.as_bytes(), at(0));
+        let e = http_error(
+            "e",
+            StatusCode::BAD_GATEWAY,
+            None,
+            html.as_bytes(),
+            at(0),
+            HOUR,
+        );
         let RemoteError::Http { message, code, .. } = &e else {
             panic!("{e:?}");
         };
@@ -279,7 +305,14 @@ mod tests {
         assert_eq!(code, &None);
         assert!(e.is_retryable());
 
-        let e = http_error("e", StatusCode::SERVICE_UNAVAILABLE, Some("7"), b"", at(0));
+        let e = http_error(
+            "e",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("7"),
+            b"",
+            at(0),
+            HOUR,
+        );
         assert!(
             e.to_string().ends_with("HTTP 503: Service Unavailable"),
             "{e}"
@@ -293,6 +326,7 @@ mod tests {
             None,
             br#"{"message":"Invalid API key"}"#,
             at(0),
+            HOUR,
         );
         assert!(e.to_string().ends_with("HTTP 401: Invalid API key"), "{e}");
     }

@@ -163,6 +163,15 @@ impl Fixture {
     }
 
     fn client_at(&self, root: &str, timeout: Duration) -> Client {
+        let rate = RateLimitConfig {
+            requests_per_second: 1000.0,
+            burst: 100,
+            max_retry_after: Duration::from_secs(3600),
+        };
+        self.client_with(root, timeout, &rate)
+    }
+
+    fn client_with(&self, root: &str, timeout: Duration, rate: &RateLimitConfig) -> Client {
         let remote = RemoteConfig {
             url: self.base.clone(),
             rest_root: root.to_owned(),
@@ -170,11 +179,7 @@ impl Fixture {
             timeout,
             connect_timeout: Duration::from_secs(2),
         };
-        let rate = RateLimitConfig {
-            requests_per_second: 1000.0,
-            burst: 100,
-        };
-        Client::new(&remote, &rate).unwrap()
+        Client::new(&remote, rate).unwrap()
     }
 }
 
@@ -312,6 +317,27 @@ async fn too_many_requests_holds_back_later_requests() {
 }
 
 #[tokio::test]
+async fn retry_after_is_capped_by_rate_limit_max_retry_after() {
+    let f = fixture().await;
+    let rate = RateLimitConfig {
+        requests_per_second: 1000.0,
+        burst: 100,
+        max_retry_after: Duration::from_millis(200),
+    };
+    let client = f.client_with(&format!("{}/s429/", f.base), Duration::from_secs(5), &rate);
+    let e = client.push(&[change("o1")]).await.unwrap_err();
+    // The server asked for 1s; the config allows 200ms.
+    assert_eq!(e.retry_after(), Some(Duration::from_millis(200)));
+    let start = Instant::now();
+    let _ = client.push(&[change("o1")]).await;
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_millis(900),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
 async fn unavailable_and_proxy_errors_are_retryable() {
     let f = fixture().await;
     let e = push_err(&f, "s503").await;
@@ -414,6 +440,7 @@ async fn plain_http_to_a_remote_host_is_refused() {
     let rate = RateLimitConfig {
         requests_per_second: 1.0,
         burst: 1,
+        max_retry_after: Duration::from_secs(3600),
     };
     let e = Client::new(&remote, &rate).unwrap_err();
     assert!(matches!(e, RemoteError::Config(_)), "{e:?}");
