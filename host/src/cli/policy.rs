@@ -157,14 +157,27 @@ fn replay(
             Ok(report) => describe(&report.value),
             Err(e) => format!("error: {e}"),
         };
-        let decided = match c.resolution.as_deref() {
-            Some("local") => "take-local".to_string(),
-            Some("remote") => "take-remote".to_string(),
-            Some(other) => format!("merged ({other})"),
-            None => format!("manual: {}", c.reason),
+        // What was decided, and how much of the answer must match: a
+        // policy's own decision is compared whole (a merged row field by
+        // field); a person's choice by its kind; an open conflict means the
+        // policy asked for a person.
+        let (decided, whole) = match c.resolution.as_deref() {
+            Some(d @ ("take-local" | "take-remote")) => (d.to_string(), true),
+            Some(d) if d.starts_with("merged ") => (d.to_string(), true),
+            Some("local") => ("take-local (by a person)".to_string(), false),
+            Some("remote") => ("take-remote (by a person)".to_string(), false),
+            Some("row") => ("merged (a row written by a person)".to_string(), false),
+            // Settled by later events, not by a decision: nothing to compare.
+            Some(_) => continue,
+            None => (format!("manual: {}", c.reason), false),
         };
         let kind = |s: &str| s.split([':', ' ']).next().unwrap_or("").to_string();
-        if kind(&answer) == kind(&decided) {
+        let agrees = if whole {
+            answer == decided
+        } else {
+            kind(&answer) == kind(&decided)
+        };
+        if agrees {
             same += 1;
         } else {
             differ += 1;

@@ -37,8 +37,10 @@ pub struct GatewayArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:54321")]
     listen: String,
-    /// The Postgres connection string (keep passwords in PGPASSWORD or
-    /// ~/.pgpass rather than here).
+    /// The Postgres connection string, e.g. "host=/var/run/postgresql
+    /// dbname=shop" or postgres://user:password@host/db. Pass it through
+    /// EBB_GATEWAY_DATABASE rather than the command line when it holds a
+    /// password (the driver does not read PGPASSWORD or ~/.pgpass).
     #[arg(long, env = "EBB_GATEWAY_DATABASE")]
     database: String,
     /// The environment variable holding the API key clients must send.
@@ -330,10 +332,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let listen = args.listen.clone();
     let settings = gateway_settings(args, api_key.trim());
     tracing::info!(%listen, "gateway serving /rest/v1/rpc/ebb_push and ebb_pull");
-    crate::gateway::serve(listener, settings, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    crate::gateway::serve(listener, settings, super::sync::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

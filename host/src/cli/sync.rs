@@ -2,6 +2,7 @@
 //! client and drive it; `run` also serves /metrics and /health and runs
 //! the notify command on new conflicts, dead items and health changes.
 
+use std::future::Future;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -174,19 +175,33 @@ pub async fn run(path: &Path, _args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+/// Registers for SIGINT and SIGTERM at once (a signal during the first
+/// round is caught, not fatal) and completes when either arrives.
+pub(super) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async fn wait(signal: Option<Signal>) {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            return;
+        }
+        async move {
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Runs `alerts.notify_command` with a JSON event on stdin. A failing

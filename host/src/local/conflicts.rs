@@ -51,8 +51,8 @@ pub enum Choice {
     Row(Row),
 }
 
-/// A conflict to record (see `Action::Conflict`).
-pub(crate) struct Incoming<'a> {
+/// A conflict to record (see `Action::Conflict`, [`Local::record_decision`]).
+pub struct Incoming<'a> {
     pub local: Option<&'a Row>,
     pub remote: Option<&'a Row>,
     pub base: Option<&'a Row>,
@@ -93,6 +93,43 @@ fn parse(found: (ConflictRecord, [Option<String>; 3])) -> Result<ConflictRecord,
     record.remote = parse_row(remote, &what("remote"))?;
     record.base = parse_row(base, &what("base"))?;
     Ok(record)
+}
+
+impl Local {
+    /// Keeps a conflict that the table's policy settled on its own as
+    /// settled history, `decision` being the policy's answer ("take-local",
+    /// "take-remote", "merged {row}"): `ebb policy replay` runs recorded
+    /// conflicts through a plugin again and compares its answers.
+    pub fn record_decision(
+        &mut self,
+        table: &str,
+        pk: &str,
+        facts: Incoming<'_>,
+        decision: &str,
+        now: i64,
+    ) -> Result<(), LocalError> {
+        let [local, remote, base] = [facts.local, facts.remote, facts.base].map(row_text);
+        self.conn
+            .execute(
+                "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
+                     reason, created_at, resolved_at, resolution)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                params![
+                    table,
+                    pk,
+                    local,
+                    remote,
+                    base,
+                    facts.remote_version,
+                    facts.policy,
+                    facts.reason,
+                    now,
+                    decision
+                ],
+            )
+            .ctx(|| format!("recording a settled conflict of {table}"))?;
+        Ok(())
+    }
 }
 
 /// Records a conflict, or refreshes the open one for the same row (which

@@ -46,7 +46,7 @@ use crate::config::TableConfig;
 use crate::model::Cursor;
 
 pub use apply::{Action, ApplyOp};
-pub use conflicts::{Choice, ConflictRecord};
+pub use conflicts::{Choice, ConflictRecord, Incoming};
 pub use hold::HELD_POLICY;
 pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema, list_tables};
 pub use lease::Lease;

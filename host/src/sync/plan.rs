@@ -60,6 +60,22 @@ pub fn pulled(
     })
 }
 
+/// How a decision a policy took on its own is kept in the conflict
+/// history (`None` for manual: that one is an open conflict). `ebb policy
+/// replay` compares a plugin's answers with these texts.
+pub fn decision_text(decision: &Decision) -> Option<String> {
+    match decision {
+        Decision::TakeLocal => Some("take-local".into()),
+        Decision::TakeRemote => Some("take-remote".into()),
+        Decision::Merged(row) => Some(format!(
+            "merged {}",
+            row.clone()
+                .map_or(serde_json::Value::Null, serde_json::Value::Object)
+        )),
+        Decision::Manual(_) => None,
+    }
+}
+
 /// Turns a policy's decision on a conflict into the local action.
 /// `remote` is the remote row at `version` (`None` when deleted there).
 pub fn settle(decision: Decision, input: ConflictInput, version: i64, policy: String) -> Action {
@@ -211,6 +227,17 @@ mod tests {
             pulled("me", &r, None, Some(&queued()), Some(&newer)),
             PullStep::Resolve(_)
         ));
+    }
+
+    #[test]
+    fn automatic_decisions_have_a_history_text() {
+        let merged = Decision::Merged(Some(row(json!({"n": 5}))));
+        assert_eq!(decision_text(&merged).as_deref(), Some(r#"merged {"n":5}"#));
+        assert_eq!(
+            decision_text(&Decision::TakeLocal).as_deref(),
+            Some("take-local")
+        );
+        assert_eq!(decision_text(&Decision::Manual("x".into())), None);
     }
 
     #[test]

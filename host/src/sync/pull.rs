@@ -5,8 +5,9 @@
 
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
 use crate::config::TableConfig;
-use crate::local::{Action, ApplyOp, LocalError, TableSpec};
+use crate::local::{Action, ApplyOp, Incoming, LocalError, TableSpec};
 use crate::model::PullPage;
+use crate::policy::ConflictInput;
 use crate::remote::Remote;
 
 impl<R: Remote> Engine<R> {
@@ -66,6 +67,24 @@ impl<R: Remote> Engine<R> {
             let (ops, counts) = self.plan_page(spec, page)?;
             match self.local.apply(spec, &ops, Some(&page.next), now_ms()) {
                 Ok(()) => {
+                    let policy = self.policies.policy_name(&spec.name);
+                    for d in &counts.decided {
+                        let facts = Incoming {
+                            local: d.input.local.as_ref(),
+                            remote: d.input.remote.as_ref(),
+                            base: d.input.base.as_ref(),
+                            remote_version: d.version,
+                            policy: &policy,
+                            reason: "settled by the table's policy",
+                        };
+                        self.local.record_decision(
+                            &spec.name,
+                            &d.pk,
+                            facts,
+                            &d.decision,
+                            now_ms(),
+                        )?;
+                    }
                     report.pulled += counts.written;
                     report.resolved += counts.resolved;
                     report.manual += counts.manual;
@@ -144,7 +163,17 @@ impl<R: Remote> Engine<R> {
                             "the remote row changed again while the conflict was open",
                         ))
                     } else {
-                        blocking(|| self.policies.resolve(&spec.name, &row.pk, &input))
+                        let decision =
+                            blocking(|| self.policies.resolve(&spec.name, &row.pk, &input));
+                        if let Some(text) = plan::decision_text(&decision) {
+                            counts.decided.push(Decided {
+                                pk: row.pk.clone(),
+                                input: input.clone(),
+                                version: row.version,
+                                decision: text,
+                            });
+                        }
+                        decision
                     };
                     let policy = self.policies.policy_name(&spec.name);
                     plan::settle(decision, input, row.version, policy)
@@ -170,4 +199,14 @@ struct Counts {
     written: usize,
     resolved: usize,
     manual: usize,
+    /// Conflicts the policy settled on its own, kept as history once the
+    /// page is applied.
+    decided: Vec<Decided>,
+}
+
+struct Decided {
+    pk: String,
+    input: ConflictInput,
+    version: i64,
+    decision: String,
 }

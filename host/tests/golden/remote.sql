@@ -611,4 +611,9 @@ BEGIN
 END
 $grants$;
 
+-- PostgREST (Supabase) caches the functions it serves: tell it to
+-- reload, or ebb_push / ebb_pull answer 404 until it does. A no-op
+-- without PostgREST; delivered at COMMIT.
+NOTIFY pgrst, 'reload schema';
+
 COMMIT;

@@ -56,6 +56,12 @@ pub fn install_sql(tables: &[(String, String)]) -> String {
     }
     sql.push('\n');
     sql.push_str(GRANTS);
+    sql.push_str(
+        "\n-- PostgREST (Supabase) caches the functions it serves: tell it to\n\
+         -- reload, or ebb_push / ebb_pull answer 404 until it does. A no-op\n\
+         -- without PostgREST; delivered at COMMIT.\n\
+         NOTIFY pgrst, 'reload schema';\n",
+    );
     sql.push_str("\nCOMMIT;\n");
     sql
 }
