@@ -305,7 +305,7 @@ impl Plugin {
                 elapsed,
                 log: std::mem::take(&mut store.data_mut().log),
             }),
-            Err(e) => Err(self.classify(&e, store.data().memory_denied(), fuel, elapsed, limits)),
+            Err(e) => Err(self.classify(&e, store.data().memory_denied(), fuel, limits)),
         }
     }
 
@@ -314,7 +314,6 @@ impl Plugin {
         error: &wasmtime::Error,
         memory_denied: bool,
         fuel: u64,
-        elapsed: Duration,
         limits: &PluginLimits,
     ) -> PolicyError {
         let plugin = self.name.clone();
@@ -322,7 +321,7 @@ impl Plugin {
             Some(Trap::OutOfFuel) => PolicyError::OutOfFuel { plugin, fuel },
             Some(Trap::Interrupt) => PolicyError::Timeout {
                 plugin,
-                after: elapsed,
+                after: limits.timeout,
             },
             _ if memory_denied => PolicyError::MemoryLimit {
                 plugin,

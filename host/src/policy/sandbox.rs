@@ -146,8 +146,11 @@ impl Sandbox {
 
 /// Epoch ticks for a wall-clock bound: at least one.
 pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
-    let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos());
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    // One tick more than the timeout spans: the epoch thread ticks on its
+    // own schedule, so the first tick may come right after the call starts
+    // and a plugin would otherwise be stopped up to one tick early.
+    let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos()) + 1;
+    u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
 /// The data of one call's `Store`: limits and the log buffer.
@@ -258,9 +261,9 @@ mod tests {
     #[test]
     fn deadline_is_at_least_one_tick() {
         assert_eq!(deadline_ticks(Duration::ZERO), 1);
-        assert_eq!(deadline_ticks(Duration::from_millis(1)), 1);
-        assert_eq!(deadline_ticks(Duration::from_secs(1)), 100);
-        assert_eq!(deadline_ticks(Duration::from_millis(1001)), 101);
+        assert_eq!(deadline_ticks(Duration::from_millis(1)), 2);
+        assert_eq!(deadline_ticks(Duration::from_secs(1)), 101);
+        assert_eq!(deadline_ticks(Duration::from_millis(1001)), 102);
     }
 
     #[test]
