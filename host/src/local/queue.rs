@@ -112,59 +112,20 @@ impl Local {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(|| "starting claim".into())?;
-        let order = (0..tables.len())
-            .map(|i| format!("(?{}, {i})", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "WITH t (name, ord) AS (VALUES {order}),
-             c AS (
-                 SELECT q.tbl, q.pk, q.op, q.counter, q.attempts, q.state, t.ord
-                 FROM _ebb_queue q JOIN t ON t.name = q.tbl
-                 WHERE q.state = 'pending'
-                    OR (q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?1)
-                    OR (q.state = 'dead' AND ?2 IS NOT NULL
-                        AND COALESCE(q.claimed_at, q.queued_at) <= ?2)
-                 ORDER BY q.op = 'delete', CASE WHEN q.op = 'delete' THEN -t.ord ELSE t.ord END,
-                          q.counter
-                 LIMIT ?3)
-             SELECT c.tbl, c.pk, c.op, c.counter, c.attempts, c.state, c.ord, r.version
-             FROM c LEFT JOIN _ebb_rows r ON r.tbl = c.tbl AND r.pk = c.pk"
-        );
-        // (Base versions are joined to the chosen items only: joined before
-        // the LIMIT, every candidate of a large queue paid the lookup. The
-        // order is restored below.)
-        let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
-        let mut args = vec![
-            SqlValue::Integer(now),
-            revive_before.map_or(SqlValue::Null, SqlValue::Integer),
-            SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
-        ];
-        args.extend(tables.iter().map(|t| SqlValue::Text(t.name.clone())));
-        type Found = (String, String, String, i64, i64, String, usize, Option<i64>);
-        let found: Vec<Found> = {
-            let mut stmt = tx
-                .prepare_cached(&sql)
-                .ctx(|| "selecting items to claim".into())?;
-            stmt.query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .ctx(|| "selecting items to claim".into())?
-            .collect::<Result<_, _>>()
-            .ctx(|| "selecting items to claim".into())?
-        };
+        let found = candidates(&tx, tables, limit, now, revive_dead_after)?;
         let mut readers: Vec<Option<RowReader>> = vec![None; tables.len()];
         let mut claimed = Vec::with_capacity(found.len());
-        for (table, pk, op, counter, attempts, state, ord, base_version) in found {
+        for Candidate {
+            table,
+            pk,
+            op,
+            counter,
+            attempts,
+            state,
+            ord,
+            base_version,
+        } in found
+        {
             let attempts = if state == "dead" { 0 } else { attempts };
             tx.prepare_cached(
                 "UPDATE _ebb_queue SET state = 'inflight', sent_counter = counter,
@@ -260,6 +221,86 @@ impl Local {
             .collect::<Result<_, _>>()
             .ctx(|| "listing the queue".into())
     }
+}
+
+/// A queue item that may be claimed now.
+struct Candidate {
+    table: String,
+    pk: String,
+    op: String,
+    counter: i64,
+    attempts: i64,
+    state: String,
+    /// Index of its table in the claimed tables.
+    ord: usize,
+    /// The version last seen (`_ebb_rows`), the change's base.
+    base_version: Option<i64>,
+}
+
+/// One table's claimable items of one op, by counter.
+const CANDIDATES: &str = "SELECT q.pk, q.counter, q.attempts, q.state, r.version
+     FROM _ebb_queue q LEFT JOIN _ebb_rows r ON r.tbl = q.tbl AND r.pk = q.pk
+     WHERE q.tbl = ?1 AND q.op = ?2
+       AND (+q.state = 'pending'
+            OR (+q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?3)
+            OR (+q.state = 'dead' AND ?4 IS NOT NULL
+                AND COALESCE(q.claimed_at, q.queued_at) <= ?4))
+     ORDER BY q.counter
+     LIMIT ?5";
+
+/// Up to `limit` claimable items in claim order: each table's upserts in
+/// table order, then each table's deletes in reverse order, each by
+/// counter. One query per (table, op), walking `_ebb_queue_claim` in counter
+/// order and stopping at the limit: the cost follows the batch, not the
+/// queue (sorting a 100k-item queue for every batch of 100 was most of a
+/// large push). The `+` keeps SQLite from choosing the state index instead.
+fn candidates(
+    conn: &Connection,
+    tables: &[TableSpec],
+    limit: usize,
+    now: i64,
+    revive_dead_after: Option<Duration>,
+) -> Result<Vec<Candidate>, LocalError> {
+    let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
+    let mut found: Vec<Candidate> = Vec::with_capacity(limit);
+    let upserts = tables.iter().enumerate().map(|(ord, t)| ("upsert", ord, t));
+    let deletes = tables
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(ord, t)| ("delete", ord, t));
+    let mut stmt = conn
+        .prepare_cached(CANDIDATES)
+        .ctx(|| "selecting items to claim".into())?;
+    for (op, ord, table) in upserts.chain(deletes) {
+        let left = limit - found.len();
+        if left == 0 {
+            break;
+        }
+        // A table listed twice is claimed once.
+        if tables[..ord].iter().any(|t| t.name == table.name) {
+            continue;
+        }
+        let left = i64::try_from(left).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![table.name, op, now, revive_before, left], |r| {
+                Ok(Candidate {
+                    table: table.name.clone(),
+                    pk: r.get(0)?,
+                    op: op.to_string(),
+                    counter: r.get(1)?,
+                    attempts: r.get(2)?,
+                    state: r.get(3)?,
+                    ord,
+                    base_version: r.get(4)?,
+                })
+            })
+            .ctx(|| format!("selecting items of {} to claim", table.name))?;
+        for row in rows {
+            found.push(row.ctx(|| format!("selecting items of {} to claim", table.name))?);
+        }
+    }
+    Ok(found)
 }
 
 /// Reads rows of one table by key as `values::read_row` does (every
