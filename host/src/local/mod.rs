@@ -13,10 +13,11 @@
 //!
 //! Files: `schema` (ebb's tables and their migrations), `triggers`
 //! (capture), `values` (JSON <-> SQLite values, row reads and writes),
-//! `queue` (claim, settle), `rows` (`_ebb_rows`), `apply` (pulled rows),
-//! `hold` (pulled rows a local constraint refuses become conflicts),
-//! `retry` (held conflicts applied again once clear), `fk` (foreign keys for `apply`), `normalize` (remote rows as
-//! SQLite stores them), `lease`, `conflicts`, `status`, `inspect` (table
+//! `queue` (claim, list), `settle` (how pushed items ended), `rows`
+//! (`_ebb_rows`), `apply` (pulled rows), `hold` (pulled rows a local
+//! constraint refuses become conflicts), `retry` (held conflicts applied
+//! again once clear), `fk` (foreign keys for `apply`), `normalize` (remote
+//! rows as SQLite stores them), `lease`, `conflicts`, `status`, `inspect` (table
 //! introspection for `ebb init`).
 
 mod apply;
@@ -30,6 +31,7 @@ mod queue;
 mod retry;
 mod rows;
 mod schema;
+mod settle;
 mod status;
 mod triggers;
 mod values;
@@ -52,6 +54,7 @@ pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema,
 pub use lease::Lease;
 pub use queue::{Claimed, QueueItem, Settle};
 pub use rows::RowState;
+pub use settle::Settlement;
 pub use status::{LocalStatus, TableStatus};
 
 /// An open handle on the app's SQLite file, with ebb's tables in place.
@@ -153,8 +156,9 @@ impl From<&TableConfig> for TableSpec {
 }
 
 impl Local {
-    /// Opens (creating if needed) the SQLite file in WAL mode with the given
-    /// busy timeout and foreign keys on, creates or migrates ebb's own
+    /// Opens (creating if needed) the SQLite file in WAL mode
+    /// (synchronous = NORMAL on this connection) with the given busy
+    /// timeout and foreign keys on, creates or migrates ebb's own
     /// tables, and generates the device id on first use.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Local, LocalError> {
         let shown = path.display().to_string();
@@ -167,6 +171,27 @@ impl Local {
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             tracing::warn!(path = %shown, mode = %mode, "database is not in WAL mode");
         }
+        // synchronous = NORMAL on ebb's own connection only (the setting is
+        // per connection: the app's commits keep whatever it chose). In WAL
+        // mode a commit then appends to the WAL without an fsync; the WAL is
+        // synced at checkpoints. That cannot corrupt the file, and a power
+        // loss can only take back a suffix of ebb's most recent transactions
+        // (any later fsync of the WAL, such as the app's next FULL commit,
+        // makes every earlier frame durable). Losing such a suffix is
+        // harmless: a lost settle leaves its items inflight, they return to
+        // pending and their re-push is answered as before (the server keeps
+        // each device's last change per row); a lost claim or lease is
+        // taken again; a pulled page and its cursor commit together, so
+        // both are lost and pulled again; a lost conflict resolution leaves
+        // the conflict open, to be resolved again. Without it every settle,
+        // claim and lease renewal waited for a disk flush.
+        let mode = if mode.eq_ignore_ascii_case("wal") {
+            "NORMAL"
+        } else {
+            "FULL"
+        };
+        conn.pragma_update(None, "synchronous", mode)
+            .ctx(|| "setting synchronous".into())?;
         conn.pragma_update(None, "foreign_keys", true)
             .ctx(|| "enabling foreign keys".into())?;
         let device = schema::migrate(&mut conn)?;

@@ -1,5 +1,5 @@
-//! The push side of `_ebb_queue`: claim items, settle them, recover stuck
-//! ones, and list them.
+//! The push side of `_ebb_queue`: claim items, recover stuck ones, and
+//! list them (`settle` writes back how they ended).
 //!
 //! Owns the queue state machine's storage: pending -> inflight -> deleted
 //! (applied) | retry | invalid | dead | pending (released, or edited in
@@ -14,9 +14,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde::Serialize;
 
+use super::inspect::describe_conn;
 use super::schema::next_counter;
-use super::values::read_row;
-use super::{Context, Local, LocalError, TableSpec, millis, rows};
+use super::values::to_json;
+use super::{Context, Local, LocalError, TableSpec, millis, quote_ident};
 use crate::model::{Change, Op, Row};
 
 /// One claimed change, now `inflight`.
@@ -95,7 +96,8 @@ impl Local {
     /// `None` never revives). Only the given tables. Upserts first in table
     /// order, then deletes in reverse table order, each by counter. Marks
     /// them inflight and reads each row now (a vanished row is sent as a
-    /// delete). One short transaction.
+    /// delete), with the version last seen as its base. One short
+    /// transaction; every statement prepared once per connection.
     pub fn claim(
         &mut self,
         tables: &[TableSpec],
@@ -110,62 +112,38 @@ impl Local {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(|| "starting claim".into())?;
-        let order = (0..tables.len())
-            .map(|i| format!("(?{}, {i})", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "WITH t (name, ord) AS (VALUES {order})
-             SELECT q.tbl, q.pk, q.op, q.counter, q.attempts, q.state, t.ord
-             FROM _ebb_queue q JOIN t ON t.name = q.tbl
-             WHERE q.state = 'pending'
-                OR (q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?1)
-                OR (q.state = 'dead' AND ?2 IS NOT NULL
-                    AND COALESCE(q.claimed_at, q.queued_at) <= ?2)
-             ORDER BY q.op = 'delete', CASE WHEN q.op = 'delete' THEN -t.ord ELSE t.ord END,
-                      q.counter
-             LIMIT ?3"
-        );
-        let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
-        let mut args = vec![
-            SqlValue::Integer(now),
-            revive_before.map_or(SqlValue::Null, SqlValue::Integer),
-            SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
-        ];
-        args.extend(tables.iter().map(|t| SqlValue::Text(t.name.clone())));
-        type Found = (String, String, String, i64, i64, String, usize);
-        let found: Vec<Found> = {
-            let mut stmt = tx.prepare(&sql).ctx(|| "selecting items to claim".into())?;
-            stmt.query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .ctx(|| "selecting items to claim".into())?
-            .collect::<Result<_, _>>()
-            .ctx(|| "selecting items to claim".into())?
-        };
+        let found = candidates(&tx, tables, limit, now, revive_dead_after)?;
+        let mut readers: Vec<Option<RowReader>> = vec![None; tables.len()];
         let mut claimed = Vec::with_capacity(found.len());
-        for (table, pk, op, counter, attempts, state, ord) in found {
+        for Candidate {
+            table,
+            pk,
+            op,
+            counter,
+            attempts,
+            state,
+            ord,
+            base_version,
+        } in found
+        {
             let attempts = if state == "dead" { 0 } else { attempts };
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE _ebb_queue SET state = 'inflight', sent_counter = counter,
                      claimed_at = ?3, attempts = ?4
                  WHERE tbl = ?1 AND pk = ?2",
-                params![table, pk, now, attempts],
             )
+            .and_then(|mut stmt| stmt.execute(params![table, pk, now, attempts]))
             .ctx(|| format!("claiming an item of {table}"))?;
             let row = match op.as_str() {
-                "upsert" => read_row(&tx, &table, &tables[ord].pk, &pk)?,
+                "upsert" => {
+                    let reader = match &mut readers[ord] {
+                        Some(reader) => reader,
+                        slot => slot.insert(RowReader::new(&tx, &tables[ord])?),
+                    };
+                    reader.read(&tx, &pk)?
+                }
                 _ => None,
             };
-            let base_version = rows::version(&tx, &table, &pk)?;
             claimed.push((
                 ord,
                 Claimed {
@@ -187,81 +165,13 @@ impl Local {
             ));
         }
         tx.commit().ctx(|| "committing claim".into())?;
-        // A vanished row turned an upsert into a delete: keep deletes last.
+        // The query's order, and a vanished row turned an upsert into a
+        // delete: keep deletes last.
         claimed.sort_by_key(|(ord, c)| match c.change.op {
             Op::Upsert => (0, *ord as i64, c.change.counter),
             Op::Delete => (1, -(*ord as i64), c.change.counter),
         });
         Ok(claimed.into_iter().map(|(_, c)| c).collect())
-    }
-
-    /// Settles one claimed item (see [`Settle`]). An item whose counter
-    /// moved since `sent_counter` goes back to pending with attempts 0 (the
-    /// user changed the row; the new content is tried next round). An item
-    /// that no longer exists is left alone.
-    pub fn settle(
-        &mut self,
-        table: &str,
-        pk: &str,
-        sent_counter: i64,
-        outcome: Settle,
-    ) -> Result<(), LocalError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(|| "starting settle".into())?;
-        let Some(counter) = counter(&tx, table, pk)? else {
-            return Ok(());
-        };
-        let edited = counter != sent_counter;
-        // (state, attempts (None = unchanged), next_attempt_at, error (None = unchanged))
-        let (state, attempts, next, error): (&str, Option<u32>, Option<i64>, Option<Option<&str>>) =
-            match &outcome {
-                Settle::Applied { version, row } => {
-                    rows::set(&tx, table, pk, *version, row.as_ref())?;
-                    if !edited {
-                        tx.execute(
-                            "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
-                            params![table, pk],
-                        )
-                        .ctx(|| format!("settling an item of {table}"))?;
-                        return tx.commit().ctx(|| "committing settle".into());
-                    }
-                    ("pending", Some(0), None, Some(None))
-                }
-                _ if edited => ("pending", Some(0), None, Some(None)),
-                Settle::Release => ("pending", None, None, None),
-                Settle::Retry {
-                    attempts,
-                    next_attempt_at,
-                    error,
-                } => (
-                    "retry",
-                    Some(*attempts),
-                    Some(*next_attempt_at),
-                    Some(Some(error)),
-                ),
-                Settle::Dead { attempts, error } => {
-                    ("dead", Some(*attempts), None, Some(Some(error)))
-                }
-                Settle::Invalid { error } => ("invalid", None, None, Some(Some(error))),
-            };
-        tx.execute(
-            "UPDATE _ebb_queue SET state = ?3, attempts = COALESCE(?4, attempts),
-                 next_attempt_at = ?5, error = CASE WHEN ?6 THEN ?7 ELSE error END
-             WHERE tbl = ?1 AND pk = ?2",
-            params![
-                table,
-                pk,
-                state,
-                attempts,
-                next,
-                error.is_some(),
-                error.flatten()
-            ],
-        )
-        .ctx(|| format!("settling an item of {table}"))?;
-        tx.commit().ctx(|| "committing settle".into())
     }
 
     /// Inflight items claimed before `before` go back to pending (stuck-item
@@ -313,15 +223,138 @@ impl Local {
     }
 }
 
+/// A queue item that may be claimed now.
+struct Candidate {
+    table: String,
+    pk: String,
+    op: String,
+    counter: i64,
+    attempts: i64,
+    state: String,
+    /// Index of its table in the claimed tables.
+    ord: usize,
+    /// The version last seen (`_ebb_rows`), the change's base.
+    base_version: Option<i64>,
+}
+
+/// One table's claimable items of one op, by counter.
+const CANDIDATES: &str = "SELECT q.pk, q.counter, q.attempts, q.state, r.version
+     FROM _ebb_queue q LEFT JOIN _ebb_rows r ON r.tbl = q.tbl AND r.pk = q.pk
+     WHERE q.tbl = ?1 AND q.op = ?2
+       AND (+q.state = 'pending'
+            OR (+q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?3)
+            OR (+q.state = 'dead' AND ?4 IS NOT NULL
+                AND COALESCE(q.claimed_at, q.queued_at) <= ?4))
+     ORDER BY q.counter
+     LIMIT ?5";
+
+/// Up to `limit` claimable items in claim order: each table's upserts in
+/// table order, then each table's deletes in reverse order, each by
+/// counter. One query per (table, op), walking `_ebb_queue_claim` in counter
+/// order and stopping at the limit: the cost follows the batch, not the
+/// queue (sorting a 100k-item queue for every batch of 100 was most of a
+/// large push). The `+` keeps SQLite from choosing the state index instead.
+fn candidates(
+    conn: &Connection,
+    tables: &[TableSpec],
+    limit: usize,
+    now: i64,
+    revive_dead_after: Option<Duration>,
+) -> Result<Vec<Candidate>, LocalError> {
+    let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
+    let mut found: Vec<Candidate> = Vec::with_capacity(limit);
+    let upserts = tables.iter().enumerate().map(|(ord, t)| ("upsert", ord, t));
+    let deletes = tables
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(ord, t)| ("delete", ord, t));
+    let mut stmt = conn
+        .prepare_cached(CANDIDATES)
+        .ctx(|| "selecting items to claim".into())?;
+    for (op, ord, table) in upserts.chain(deletes) {
+        let left = limit - found.len();
+        if left == 0 {
+            break;
+        }
+        // A table listed twice is claimed once.
+        if tables[..ord].iter().any(|t| t.name == table.name) {
+            continue;
+        }
+        let left = i64::try_from(left).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![table.name, op, now, revive_before, left], |r| {
+                Ok(Candidate {
+                    table: table.name.clone(),
+                    pk: r.get(0)?,
+                    op: op.to_string(),
+                    counter: r.get(1)?,
+                    attempts: r.get(2)?,
+                    state: r.get(3)?,
+                    ord,
+                    base_version: r.get(4)?,
+                })
+            })
+            .ctx(|| format!("selecting items of {} to claim", table.name))?;
+        for row in rows {
+            found.push(row.ctx(|| format!("selecting items of {} to claim", table.name))?);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads rows of one table by key as `values::read_row` does (every
+/// column, the key bound as text), with the table described once per claim
+/// instead of once per row.
+#[derive(Clone)]
+struct RowReader {
+    columns: Vec<String>,
+    sql: String,
+    table: String,
+}
+
+impl RowReader {
+    fn new(conn: &Connection, table: &TableSpec) -> Result<RowReader, LocalError> {
+        let info = describe_conn(conn, &table.name)?;
+        let columns: Vec<String> = info.columns.into_iter().map(|c| c.name).collect();
+        let list = columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {list} FROM {} WHERE {} = ?1",
+            quote_ident(&table.name),
+            quote_ident(&table.pk)
+        );
+        Ok(RowReader {
+            columns,
+            sql,
+            table: table.name.clone(),
+        })
+    }
+
+    fn read(&self, conn: &Connection, pk: &str) -> Result<Option<Row>, LocalError> {
+        conn.prepare_cached(&self.sql)
+            .and_then(|mut stmt| {
+                stmt.query_row([pk], |r| {
+                    let mut row = Row::new();
+                    for (i, name) in self.columns.iter().enumerate() {
+                        row.insert(name.clone(), to_json(r.get_ref(i)?));
+                    }
+                    Ok(row)
+                })
+                .optional()
+            })
+            .ctx(|| format!("reading a row of {}", self.table))
+    }
+}
+
 /// The counter of a row's queue item, `None` when nothing is queued.
 pub(crate) fn counter(conn: &Connection, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
-    conn.query_row(
-        "SELECT counter FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
-        params![table, pk],
-        |r| r.get(0),
-    )
-    .optional()
-    .ctx(|| format!("reading a queue counter of {table}"))
+    conn.prepare_cached("SELECT counter FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2")
+        .and_then(|mut stmt| stmt.query_row(params![table, pk], |r| r.get(0)).optional())
+        .ctx(|| format!("reading a queue counter of {table}"))
 }
 
 /// Queues a row as `state` with a new counter (created if absent, fresh

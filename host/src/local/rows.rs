@@ -1,8 +1,9 @@
 //! `_ebb_rows`: per row, the last remote version seen and the content both
 //! sides agreed on (the base of a three-way merge); and reading app rows.
 //!
-//! Called by `queue` (base_version at claim, settle), `apply`, `conflicts`,
-//! and by `sync` through `Local::row_state` / `Local::read_row`.
+//! Called by `settle`, `apply`, `conflicts` (`queue`'s claim reads base
+//! versions from `_ebb_rows` in its own query), and by `sync` through
+//! `Local::row_state` / `Local::read_row`.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -52,17 +53,6 @@ pub(crate) fn get(
     Ok(Some(RowState { version, base }))
 }
 
-/// The remote version last seen for a row (the next push's base_version).
-pub(crate) fn version(conn: &Connection, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
-    conn.query_row(
-        "SELECT version FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2",
-        params![table, pk],
-        |r| r.get(0),
-    )
-    .optional()
-    .ctx(|| format!("reading the version of a row of {table}"))
-}
-
 pub(crate) fn set(
     conn: &Connection,
     table: &str,
@@ -70,11 +60,11 @@ pub(crate) fn set(
     version: i64,
     base: Option<&Row>,
 ) -> Result<(), LocalError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
-        params![table, pk, version, row_text(base)],
     )
+    .and_then(|mut stmt| stmt.execute(params![table, pk, version, row_text(base)]))
     .ctx(|| format!("recording the sync state of a row of {table}"))?;
     Ok(())
 }

@@ -86,6 +86,11 @@ CREATE INDEX IF NOT EXISTS _ebb_requests_at ON _ebb_requests (at);
     r#"
 ALTER TABLE _ebb_conflicts ADD COLUMN held_counter INTEGER;
 "#,
+    // Claim walks each table's upserts, then deletes, in counter order and
+    // stops at the batch size, instead of sorting the whole queue per batch.
+    r#"
+CREATE INDEX IF NOT EXISTS _ebb_queue_claim ON _ebb_queue (tbl, op, counter);
+"#,
 ];
 
 /// Creates or migrates ebb's tables; returns the device id (generated on

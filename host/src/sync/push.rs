@@ -1,6 +1,8 @@
 //! The push half of a round: claim a batch from the queue, validate it,
 //! send it, and settle every item by the server's answer (applied,
-//! conflict -> policy, rejected -> retry or dead).
+//! conflict -> policy, rejected -> retry or dead). The outcomes of a batch
+//! are written in one local transaction (`Local::settle_all`); conflicts
+//! go through the policy and `Local::apply` one by one.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +10,7 @@ use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
-use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, TableSpec};
+use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult, Row};
 use crate::policy::{ConflictInput, Verdict};
 use crate::remote::{Remote, RemoteError};
@@ -62,6 +64,7 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
     ) -> Result<Vec<Claimed>, SyncError> {
         let mut sendable = Vec::with_capacity(claimed.len());
+        let mut invalid = Vec::new();
         for item in claimed {
             let c = &item.change;
             let verdict = match (&c.op, &c.row) {
@@ -85,12 +88,12 @@ impl<R: Remote> Engine<R> {
                         .collect();
                     let error = format!("{} {}: invalid: {}", c.table, c.pk, list.join("; "));
                     tracing::warn!(table = %c.table, pk = %c.pk, %error, "row held as invalid");
-                    self.local
-                        .settle(&c.table, &c.pk, c.counter, Settle::Invalid { error })?;
+                    invalid.push(settlement(c, Settle::Invalid { error }));
                     report.invalid += 1;
                 }
             }
         }
+        self.local.settle_all(&invalid)?;
         Ok(sendable)
     }
 
@@ -129,15 +132,17 @@ impl<R: Remote> Engine<R> {
                 return Ok(());
             }
             Err(e) if blames_the_batch(&e) => {
+                let mut settles = Vec::with_capacity(items.len());
                 for item in &items {
                     let c = &item.change;
                     let error = format!(
                         "{} {} {:?}: refused by the server: {e}",
                         c.table, c.pk, c.op
                     );
-                    self.fail_item(c, item.attempts, error, report)?;
+                    settles.push(self.fail_item(c, item.attempts, error, report));
                     failed.insert(c.table.clone());
                 }
+                self.local.settle_all(&settles)?;
                 return Ok(());
             }
             Err(e) => {
@@ -147,28 +152,31 @@ impl<R: Remote> Engine<R> {
         };
         // The answer is only ours to record while we still hold the lock.
         self.renew()?;
+        // Applied and rejected items are settled together in one local
+        // transaction; conflicts then go through the policy one by one.
+        let mut settles = Vec::with_capacity(items.len());
+        let mut conflicts = Vec::new();
         for (item, result) in items.into_iter().zip(results) {
             let c = item.change;
             match result {
                 PushResult::Applied { version } => {
-                    self.local.settle(
-                        &c.table,
-                        &c.pk,
-                        c.counter,
-                        Settle::Applied {
-                            version,
-                            row: c.row,
-                        },
-                    )?;
-                    report.pushed += 1;
-                    self.metrics.add_pushed(&c.table, 1);
+                    let outcome = Settle::Applied {
+                        version,
+                        row: c.row,
+                    };
+                    settles.push(Settlement {
+                        table: c.table,
+                        pk: c.pk,
+                        sent_counter: c.counter,
+                        outcome,
+                    });
                 }
                 PushResult::Rejected { code, message } => {
                     let error = format!(
                         "{} {} {:?}: rejected by the server ({code}): {message}",
                         c.table, c.pk, c.op
                     );
-                    self.fail_item(&c, item.attempts, error, report)?;
+                    settles.push(self.fail_item(&c, item.attempts, error, report));
                     failed.insert(c.table.clone());
                 }
                 PushResult::Conflict {
@@ -177,9 +185,19 @@ impl<R: Remote> Engine<R> {
                     deleted,
                 } => {
                     let remote_row = if deleted { None } else { row };
-                    self.settle_conflict(&c, remote_row, version, report)?;
+                    conflicts.push((c, remote_row, version));
                 }
             }
+        }
+        self.local.settle_all(&settles)?;
+        for s in &settles {
+            if matches!(s.outcome, Settle::Applied { .. }) {
+                report.pushed += 1;
+                self.metrics.add_pushed(&s.table, 1);
+            }
+        }
+        for (c, remote_row, version) in conflicts {
+            self.settle_conflict(&c, remote_row, version, report)?;
         }
         Ok(())
     }
@@ -193,27 +211,30 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
+        let mut settles = Vec::with_capacity(items.len());
         for item in items {
             let c = &item.change;
             failed.insert(c.table.clone());
             if e.is_retryable() {
                 let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
-                self.fail_item(c, item.attempts, error, report)?;
+                settles.push(self.fail_item(c, item.attempts, error, report));
             } else {
-                self.local
-                    .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+                settles.push(settlement(c, Settle::Release));
             }
         }
+        self.local.settle_all(&settles)?;
         Ok(())
     }
 
+    /// How a failed item ends: retried later, or dead. Counts it in
+    /// `report`; the caller writes the returned settlement.
     fn fail_item(
-        &mut self,
+        &self,
         c: &Change,
         attempts_before: u32,
         error: String,
         report: &mut RoundReport,
-    ) -> Result<(), SyncError> {
+    ) -> Settlement {
         let attempts = attempts_before.saturating_add(1);
         let unit: f64 = rand::rng().random();
         let settle = match item_fate(attempts, &self.config.retry, now_ms(), unit) {
@@ -231,8 +252,7 @@ impl<R: Remote> Engine<R> {
                 Settle::Dead { attempts, error }
             }
         };
-        self.local.settle(&c.table, &c.pk, c.counter, settle)?;
-        Ok(())
+        settlement(c, settle)
     }
 
     /// The server holds a newer version than the push was based on: the
@@ -313,6 +333,16 @@ impl<R: Remote> Engine<R> {
                 name: table.to_string(),
                 pk: "id".to_string(),
             })
+    }
+}
+
+/// `outcome` for the claimed change `c`.
+fn settlement(c: &Change, outcome: Settle) -> Settlement {
+    Settlement {
+        table: c.table.clone(),
+        pk: c.pk.clone(),
+        sent_counter: c.counter,
+        outcome,
     }
 }
 

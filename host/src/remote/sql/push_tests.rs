@@ -314,3 +314,87 @@ async fn concurrent_writers_on_one_base_get_one_applied_and_one_conflict() {
         }
     }
 }
+
+/// A fresh insert takes ebb_push's short way (one `INSERT .. ON CONFLICT
+/// DO NOTHING`) and must answer exactly as the long way: a key deleted on
+/// the server is a conflict saying so (the revived row is undone, the
+/// tombstone stays), a row missing columns gets their defaults, ebb's own
+/// keys in a row are ignored, a constraint rejects that change only, and
+/// every write is recorded, so the exact retry of the batch gets the same
+/// answers and writes nothing twice.
+#[tokio::test]
+async fn fresh_inserts_take_the_short_way_to_the_same_answers() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "INSERT INTO products (id, name) VALUES ('gone', 'g');
+         DELETE FROM products WHERE id = 'gone';",
+    )
+    .await
+    .expect("a deleted key");
+    let batch = json!([
+        change("products", "gone", None, product("gone", "again"), 1),
+        change("products", "p1", None, product("p1", "one"), 2),
+        change(
+            "products",
+            "p2",
+            None,
+            Some(json!({"id": "p2", "name": null})),
+            3
+        ),
+        change(
+            "customers",
+            "7",
+            None,
+            Some(json!({"id": 7, "name": "Ann", "phone": "1"})),
+            4
+        ),
+        change(
+            "products",
+            "p3",
+            None,
+            Some(
+                json!({"id": "p3", "name": "three", "price_cents": 5, "stock": 2,
+                        "note": "n", "_ebb_version": 99})
+            ),
+            5
+        ),
+    ]);
+    for round in ["first", "exact retry"] {
+        let r = push(&c, batch.clone()).await;
+        let gone = PushResult::Conflict {
+            version: 2,
+            row: None,
+            deleted: true,
+        };
+        assert_eq!(r[0], gone, "{round}");
+        assert_eq!(r[1], PushResult::Applied { version: 1 }, "{round}");
+        assert!(
+            matches!(&r[2], PushResult::Rejected { code, .. } if code == "23502"),
+            "{round}: {:?}",
+            r[2]
+        );
+        assert_eq!(r[3], PushResult::Applied { version: 1 }, "{round}");
+        assert_eq!(r[4], PushResult::Applied { version: 1 }, "{round}");
+    }
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM products WHERE id = 'gone'),
+                    (SELECT version FROM _ebb_tombstones WHERE tbl = 'products' AND pk = 'gone'),
+                    (SELECT price_cents FROM products WHERE id = 'p1'),
+                    (SELECT _ebb_version FROM products WHERE id = 'p3'),
+                    (SELECT count(*) FROM _ebb_applied)",
+            &[],
+        )
+        .await
+        .expect("server state");
+    assert_eq!(row.get::<_, i64>(0), 0, "the deleted key stays deleted");
+    assert_eq!(row.get::<_, i64>(1), 2, "its tombstone stays");
+    assert_eq!(
+        row.get::<_, i64>(2),
+        0,
+        "a missing column takes its default"
+    );
+    assert_eq!(row.get::<_, i64>(3), 1, "ebb's own keys are not written");
+    assert_eq!(row.get::<_, i64>(4), 3, "each write recorded once");
+}
