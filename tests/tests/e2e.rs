@@ -27,6 +27,8 @@ mod lossless_pull;
 mod no_echo;
 #[path = "e2e/plugins.rs"]
 mod plugins;
+#[path = "e2e/replay.rs"]
+mod replay;
 #[path = "e2e/sandbox_in_sync.rs"]
 mod sandbox_in_sync;
 #[path = "e2e/server_delete.rs"]

@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
-use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, Settlement, TableSpec};
+use crate::local::{Action, ApplyOp, Claimed, Incoming, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult, Row};
 use crate::policy::{ConflictInput, Verdict};
 use crate::remote::{Remote, RemoteError};
@@ -76,18 +76,12 @@ impl<R: Remote> Engine<R> {
             match verdict {
                 Verdict::Valid => sendable.push(item),
                 Verdict::Invalid(violations) => {
-                    let list: Vec<String> = violations
-                        .iter()
-                        .map(|v| {
-                            if v.field.is_empty() {
-                                v.message.clone()
-                            } else {
-                                format!("{}: {}", v.field, v.message)
-                            }
-                        })
-                        .collect();
-                    let error = format!("{} {}: invalid: {}", c.table, c.pk, list.join("; "));
-                    tracing::warn!(table = %c.table, pk = %c.pk, %error, "row held as invalid");
+                    let why = crate::policy::summary(&violations);
+                    let error = format!("{} {}: invalid: {why}", c.table, c.pk);
+                    // The violations may quote row values: they go to the
+                    // queue item (`ebb queue --state invalid`), not the log.
+                    tracing::warn!(table = %c.table, pk = %c.pk, violations = violations.len(),
+                        "row held as invalid (ebb queue --state invalid shows why)");
                     invalid.push(settlement(c, Settle::Invalid { error }));
                     report.invalid += 1;
                 }
@@ -275,6 +269,8 @@ impl<R: Remote> Engine<R> {
             remote,
             base,
         };
+        let policy = self.policies.policy_name(&c.table);
+        let mut decided = None;
         let action = if input.local == input.remote {
             plan::settle(
                 crate::policy::Decision::TakeRemote,
@@ -284,12 +280,8 @@ impl<R: Remote> Engine<R> {
             )
         } else {
             let decision = blocking(|| self.policies.resolve(&c.table, &c.pk, &input));
-            plan::settle(
-                decision,
-                input,
-                version,
-                self.policies.policy_name(&c.table),
-            )
+            decided = plan::decision_text(&decision).map(|text| (text, input.clone()));
+            plan::settle(decision, input, version, policy.clone())
         };
         let keep = matches!(action, Action::Keep { .. });
         let manual = matches!(action, Action::Conflict { .. });
@@ -312,6 +304,18 @@ impl<R: Remote> Engine<R> {
         if keep {
             self.local
                 .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+        }
+        if let Some((decision, input)) = decided {
+            let facts = Incoming {
+                local: input.local.as_ref(),
+                remote: input.remote.as_ref(),
+                base: input.base.as_ref(),
+                remote_version: version,
+                policy: &policy,
+                reason: "settled by the table's policy",
+            };
+            self.local
+                .record_decision(&c.table, &c.pk, facts, &decision, now_ms())?;
         }
         let outcome = if manual { "manual" } else { "resolved" };
         self.metrics.count_conflict(&c.table, outcome);
