@@ -72,7 +72,23 @@ async fn main() -> Result<()> {
     );
     report("push", rows, started, rounds);
     println!("(a push round also pulls its own rows back: the figure includes that pull)");
+    println!(
+        "peak memory (VmHWM) of this process, client and in-process gateway together: {}",
+        peak_memory()
+    );
     Ok(())
+}
+
+/// The process's peak resident set, as Linux reports it.
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc/self/status)".into())
 }
 
 fn report(what: &str, rows: i64, started: Instant, rounds: usize) {
