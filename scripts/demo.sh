@@ -69,6 +69,25 @@ echo; echo "== till 2: ebb sync --once (initial pull)"
 "$ebb" --config "$till2/policies.toml" sync --once
 echo; echo "== till 2: ebb status"
 "$ebb" --config "$till2/policies.toml" status
+# Both tills sell the same product while offline: till 1 sells 3, till 2
+# sells 2. The stock resolver plugin merges the two sales by delta.
+product=$(python3 -c "import sqlite3; print(sqlite3.connect('example/app.db').execute('select id from products order by id limit 1').fetchone()[0])")
+stock() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select stock from products where id = ?', (sys.argv[2],)).fetchone()[0])" "$1" "$product"; }
+sell() { python3 -c "import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute('update products set stock = stock - ? where id = ?', (int(sys.argv[2]), sys.argv[3])); db.commit()" "$1" "$2" "$product"; }
+before=$(stock example/app.db)
+sell example/app.db 3
+sell "$till2/app.db" 2
+echo; echo "== both tills sold product $product offline (stock was $before): till 1 sold 3, till 2 sold 2"
+"$ebb" sync --once
+"$ebb" --config "$till2/policies.toml" sync --once
+"$ebb" sync --once
+want=$((before - 5))
+for db in example/app.db "$till2/app.db"; do
+  got=$(stock "$db")
+  [ "$got" = "$want" ] || { echo "demo: $db has stock $got, expected $want" >&2; exit 1; }
+done
+echo "demo: stock is $want on both tills (the stock_resolver plugin added both sales)"
+
 # Both tills and the server must now hold the same synced rows.
 count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from ' + sys.argv[2]).fetchone()[0])" "$1" "$2"; }
 for table in products customers debts debt_payments; do

@@ -30,8 +30,9 @@ impl<R: Remote> Engine<R> {
             .queue
             .values()
             .sum();
-        // Edits landing while we push are picked up, but a busy app cannot
-        // keep one round going for ever.
+        // Edits landing while we push, and rows a conflict resolution
+        // queued again (a merge, client wins), go out in this round too; a
+        // busy app cannot keep one round going for ever.
         let max_batches = queued / batch as u64 + 2;
         for _ in 0..max_batches {
             let claimed = self.local.claim(
@@ -40,7 +41,6 @@ impl<R: Remote> Engine<R> {
                 now_ms(),
                 self.config.retry.retry_dead_after,
             )?;
-            let full = claimed.len() == batch;
             if claimed.is_empty() {
                 break;
             }
@@ -49,9 +49,6 @@ impl<R: Remote> Engine<R> {
                 self.send(sendable, report, &mut failed).await?;
             }
             self.renew()?;
-            if !full {
-                break;
-            }
         }
         Ok(failed)
     }
