@@ -17,7 +17,7 @@ impl<R: Remote> Engine<R> {
         table: &TableConfig,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
-        let spec = self.spec_of(&table.name);
+        let spec = self.spec_of(&table.name)?;
         let page_size = self.config.sync.pull_page_size.max(1);
         let bar = self.progress.table(&table.name);
         loop {

@@ -255,7 +255,7 @@ impl<R: Remote> Engine<R> {
         version: i64,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
-        let spec = self.spec_of(&c.table);
+        let spec = self.spec_of(&c.table)?;
         let remote = match remote {
             Some(row) => Some(self.local.normalize(&spec, &row)?),
             None => None,
@@ -325,14 +325,18 @@ impl<R: Remote> Engine<R> {
         Ok(())
     }
 
-    pub(super) fn spec_of(&self, table: &str) -> TableSpec {
+    /// The configured table `table` (claims and pulls only ever name
+    /// configured tables; anything else is refused, never guessed).
+    pub(super) fn spec_of(&self, table: &str) -> Result<TableSpec, SyncError> {
         self.specs
             .iter()
             .find(|s| s.name == table)
             .cloned()
-            .unwrap_or_else(|| TableSpec {
-                name: table.to_string(),
-                pk: "id".to_string(),
+            .ok_or_else(|| {
+                LocalError::NoSuchTable {
+                    table: table.to_string(),
+                }
+                .into()
             })
     }
 }
