@@ -9,106 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use family::{Family, Kind, format_float};
+
+#[path = "metrics_family.rs"]
+mod family;
 
 /// Upper bounds (seconds) of the round-duration histogram buckets.
 const ROUND_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Monotonic integer.
-    Counter,
-    /// An f64 stored as bits.
-    Gauge,
-}
-
-/// One metric name with its label names and one value per label set.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: Kind,
-    labels: &'static [&'static str],
-    values: RwLock<BTreeMap<Vec<String>, Arc<AtomicU64>>>,
-}
-
-impl Family {
-    fn new(
-        name: &'static str,
-        help: &'static str,
-        kind: Kind,
-        labels: &'static [&'static str],
-    ) -> Self {
-        let family = Family {
-            name,
-            help,
-            kind,
-            labels,
-            values: RwLock::new(BTreeMap::new()),
-        };
-        // A family without labels always has its one series (0 until set).
-        if labels.is_empty() {
-            family.cell(&[]);
-        }
-        family
-    }
-
-    fn cell(&self, label_values: &[&str]) -> Arc<AtomicU64> {
-        debug_assert_eq!(label_values.len(), self.labels.len(), "{}", self.name);
-        let key: Vec<String> = label_values.iter().map(|v| (*v).to_owned()).collect();
-        if let Some(cell) = self.read().get(&key) {
-            return cell.clone();
-        }
-        let mut map = self.values.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(key)
-            .or_insert_with(|| {
-                let zero = match self.kind {
-                    Kind::Counter => 0,
-                    Kind::Gauge => 0f64.to_bits(),
-                };
-                Arc::new(AtomicU64::new(zero))
-            })
-            .clone()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<String>, Arc<AtomicU64>>> {
-        // Values are plain atomics: a panic elsewhere cannot corrupt them.
-        self.values.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn add(&self, label_values: &[&str], n: u64) {
-        self.cell(label_values).fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn set(&self, label_values: &[&str], v: f64) {
-        self.cell(label_values)
-            .store(v.to_bits(), Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String) {
-        let kind = match self.kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-        };
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {kind}", self.name);
-        for (values, cell) in self.read().iter() {
-            let raw = cell.load(Ordering::Relaxed);
-            let value = match self.kind {
-                Kind::Counter => raw.to_string(),
-                Kind::Gauge => format_float(f64::from_bits(raw)),
-            };
-            let pairs: Vec<(&str, &str)> = self
-                .labels
-                .iter()
-                .copied()
-                .zip(values.iter().map(String::as_str))
-                .collect();
-            let _ = writeln!(out, "{}{} {value}", self.name, label_set(&pairs));
-        }
-    }
-}
 
 struct Histogram {
     /// Non-cumulative counts per bucket of [`ROUND_BUCKETS`], plus +Inf.
@@ -357,47 +268,6 @@ impl Metrics {
         let _ = writeln!(out, "{name}_sum {}", format_float(sum));
         // The count is the +Inf bucket, read once, so the two always agree.
         let _ = writeln!(out, "{name}_count {cumulative}");
-    }
-}
-
-/// `{a="x",b="y"}`, or nothing for no labels.
-fn label_set(pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// Label value escaping of the text format: backslash, double quote, newline.
-fn escape_label(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Go-style float text: `NaN`, `+Inf`, `-Inf`, or the shortest decimal.
-fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        v.to_string()
     }
 }
 
