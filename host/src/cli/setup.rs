@@ -61,6 +61,14 @@ pub struct GatewayArgs {
     /// is 413. Keep it above a push of sync.batch_size rows.
     #[arg(long, default_value = "64MiB", value_parser = gateway_size)]
     max_body: usize,
+    /// Run every push and pull as this role, switched to per request with
+    /// SET LOCAL ROLE (as PostgREST does from its authenticator), so its
+    /// grants and row level security apply. The --database login role must
+    /// be allowed to switch to it (GRANT role TO login_role); this is
+    /// checked at startup. The role needs EXECUTE on ebb_push and ebb_pull
+    /// and rights on the synced tables. Default: run as the login role.
+    #[arg(long)]
+    role: Option<String>,
 }
 
 /// A gateway duration flag: "30s", "500ms", or bare seconds; not zero.
@@ -342,6 +350,7 @@ fn gateway_settings(args: GatewayArgs, api_key: &str) -> GatewaySettings {
     settings.statement_timeout = args.statement_timeout;
     settings.pool_wait_timeout = args.pool_wait_timeout;
     settings.max_body_bytes = args.max_body;
+    settings.role = args.role;
     settings
 }
 
@@ -388,6 +397,9 @@ mod tests {
         assert_eq!(s.statement_timeout, Duration::from_millis(1500));
         assert_eq!(s.pool_wait_timeout, Duration::from_secs(2));
         assert_eq!(s.max_body_bytes, 512 << 10);
+        assert_eq!(s.role, None);
+        let s = settings(&["--role", "Shop Clerk"]).unwrap();
+        assert_eq!(s.role.as_deref(), Some("Shop Clerk"));
         for bad in [
             ["--statement-timeout", "0s"],
             ["--pool-wait-timeout", "soon"],

@@ -7,9 +7,14 @@
 //! apart; `tests.rs` is the contract suite that holds it to that.
 //!
 //! Auth is one shared key: the `apikey` header must equal it, and so must
-//! `Authorization: Bearer ...` when sent (compared in constant time). Every
-//! query runs as the role in `database_url`, so per-device row level
-//! security, which Supabase gets from JWTs, does not apply here.
+//! `Authorization: Bearer ...` when sent (compared in constant time). By
+//! default every query runs as the role in `database_url`. With
+//! [`GatewaySettings::role`] set, each RPC runs in its own transaction that
+//! first switches to that role (`SET LOCAL ROLE`, as PostgREST does for its
+//! authenticator), so the role's grants and row level security decide what
+//! is read and written; `role.rs` checks the switch at startup. There is
+//! one role for every client: per-device policies, which Supabase gets from
+//! JWTs, still do not apply here.
 //!
 //! The database connection uses no TLS: the gateway is meant to sit next to
 //! its Postgres (loopback, a unix socket or a trusted LAN). Put a TLS proxy in
@@ -37,6 +42,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
 
 mod error;
+mod role;
 mod rpc;
 
 use error::ApiError;
@@ -62,6 +68,13 @@ pub struct GatewaySettings {
     /// Largest request body accepted (default [`Self::DEFAULT_MAX_BODY_BYTES`]);
     /// larger is 413.
     pub max_body_bytes: usize,
+    /// The role every RPC runs as (`ebb gateway --role`), like PostgREST's
+    /// `SET LOCAL ROLE` from its authenticator: each call runs in a
+    /// transaction that switches to it first, so its grants and row level
+    /// security apply. The login role of `database_url` must be allowed to
+    /// switch to it (`GRANT role TO login_role`); [`serve`] checks that at
+    /// startup. `None` (the default) runs as the login role.
+    pub role: Option<String>,
 }
 
 impl GatewaySettings {
@@ -84,6 +97,7 @@ impl GatewaySettings {
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
             pool_wait_timeout: Self::DEFAULT_POOL_WAIT_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            role: None,
         }
     }
 }
@@ -97,6 +111,7 @@ impl fmt::Debug for GatewaySettings {
             .field("statement_timeout", &self.statement_timeout)
             .field("pool_wait_timeout", &self.pool_wait_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -112,6 +127,11 @@ pub enum GatewayError {
     /// A setting cannot be used (empty key, zero pool size). The user's to fix.
     #[error("gateway: {0}")]
     Settings(String),
+    /// The role of [`GatewaySettings::role`] does not exist or the login
+    /// role may not switch to it. The user's to fix (create it, or
+    /// `GRANT role TO login_role`).
+    #[error("gateway: role: {0}")]
+    Role(String),
     /// The connection pool could not be built. A bug or a broken runtime.
     #[error("gateway: cannot build the connection pool: {0}")]
     Pool(String),
@@ -123,23 +143,31 @@ pub enum GatewayError {
 struct Shared {
     pool: Pool,
     key_digest: [u8; 32],
+    role: Option<String>,
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests and
 /// returns. The caller binds `listener` (e.g. `127.0.0.1:0` in tests).
+/// With [`GatewaySettings::role`] set it first checks that the role exists
+/// and the login role may switch to it ([`GatewayError::Role`] otherwise;
+/// a database that cannot be reached yet only skips the check).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     settings: GatewaySettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    let app = router(&settings)?;
+    let shared = shared(&settings)?;
+    if let Some(role) = &shared.role {
+        role::check(&shared.pool, role).await?;
+    }
+    let app = router(shared, &settings);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(GatewayError::Serve)
 }
 
-fn router(settings: &GatewaySettings) -> Result<Router, GatewayError> {
+fn shared(settings: &GatewaySettings) -> Result<Arc<Shared>, GatewayError> {
     if settings.api_key.is_empty() {
         return Err(GatewayError::Settings("the API key is empty".into()));
     }
@@ -148,11 +176,18 @@ fn router(settings: &GatewaySettings) -> Result<Router, GatewayError> {
             "pool_size must be at least 1".into(),
         ));
     }
-    let shared = Arc::new(Shared {
+    if settings.role.as_deref() == Some("") {
+        return Err(GatewayError::Settings("the role name is empty".into()));
+    }
+    Ok(Arc::new(Shared {
         pool: pool(settings)?,
         key_digest: Sha256::digest(settings.api_key.as_bytes()).into(),
-    });
-    Ok(Router::new()
+        role: settings.role.clone(),
+    }))
+}
+
+fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> Router {
+    Router::new()
         .route("/rest/v1/rpc/{function}", any(rpc_handler))
         .route("/rpc/{function}", any(rpc_handler))
         .fallback(|| async {
@@ -165,7 +200,7 @@ fn router(settings: &GatewaySettings) -> Result<Router, GatewayError> {
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .layer(middleware::from_fn(log))
-        .with_state(shared))
+        .with_state(shared)
 }
 
 fn pool(settings: &GatewaySettings) -> Result<Pool, GatewayError> {
@@ -228,7 +263,7 @@ async fn rpc_handler(
         }
         Err(_) => return ApiError::invalid_body().into_response(),
     };
-    match rpc::call(&shared.pool, &function, &body).await {
+    match rpc::call(&shared.pool, shared.role.as_deref(), &function, &body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }

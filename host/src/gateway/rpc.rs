@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::Pool;
 use serde_json::{Map, Value};
+use tokio_postgres::types::ToSql;
 
 use super::error::ApiError;
 
@@ -63,20 +64,41 @@ const FUNCTIONS: &[Function] = &[
 ];
 
 /// Calls `function` with the arguments in `body` and answers its JSON.
-pub(crate) async fn call(pool: &Pool, function: &str, body: &Bytes) -> Result<Response, ApiError> {
+/// With `role`, the call runs in a transaction that first switches to it
+/// (`set_config('role', $1, true)`, the bound form of `SET LOCAL ROLE`), so
+/// the role is never spliced into SQL and ends with the transaction.
+pub(crate) async fn call(
+    pool: &Pool,
+    role: Option<&str>,
+    function: &str,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid_body())?;
     let args = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(args)) => args,
         _ => return Err(ApiError::invalid_body()),
     };
     let sql = statement(function, &args)?;
-    let client = pool.get().await.map_err(|e| ApiError::from_pool(&e))?;
-    let row = if args.is_empty() {
-        client.query_one(sql.as_str(), &[]).await
-    } else {
-        client.query_one(sql.as_str(), &[&text]).await
-    }
-    .map_err(|e| ApiError::from_query(&e))?;
+    let params: &[&(dyn ToSql + Sync)] = if args.is_empty() { &[] } else { &[&text] };
+    let mut client = pool.get().await.map_err(|e| ApiError::from_pool(&e))?;
+    let query = |e: tokio_postgres::Error| ApiError::from_query(&e);
+    let row = match role {
+        None => client
+            .query_one(sql.as_str(), params)
+            .await
+            .map_err(query)?,
+        Some(role) => {
+            // Dropped on an error: the transaction and the role switch
+            // roll back before the connection serves anyone else.
+            let tx = client.transaction().await.map_err(query)?;
+            tx.execute("SELECT pg_catalog.set_config('role', $1, true)", &[&role])
+                .await
+                .map_err(query)?;
+            let row = tx.query_one(sql.as_str(), params).await.map_err(query)?;
+            tx.commit().await.map_err(query)?;
+            row
+        }
+    };
     let result: Option<String> = row.try_get(0).map_err(|e| ApiError::from_query(&e))?;
     let mut response = (StatusCode::OK, result.unwrap_or_else(|| "null".into())).into_response();
     response.headers_mut().insert(

@@ -18,6 +18,7 @@ use crate::remote::sql::testdb::{ScratchDb, settle};
 mod protocol;
 mod pull_contract;
 mod push_contract;
+mod role;
 
 const KEY: &str = "test-key-not-a-secret";
 
