@@ -32,7 +32,21 @@ echo "demo: created database $database with the example schema (example/server.s
 "$ebb" remote-sql | psql "$pg dbname=$database" -q -v ON_ERROR_STOP=1 >/dev/null
 echo "demo: ebb's remote SQL applied (ebb remote-sql | psql)"
 
-"$ebb" gateway --listen 127.0.0.1:54321 --database "$pg dbname=$database" >"$state/gateway.log" 2>&1 &
+# The gateway logs in as the superuser but runs every request as a plain
+# role (as PostgREST does with Supabase's `authenticated`), so grants and row
+# level security decide what the tills may read and write.
+role=ebb_demo_till
+psql "$pg dbname=$database" -q -v ON_ERROR_STOP=1 <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE $role NOLOGIN; END IF;
+END \$\$;
+GRANT SELECT ON public._ebb_tables TO $role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON products, customers, debts, debt_payments TO $role;
+SQL
+echo "demo: the gateway runs requests as role $role (grants and RLS apply)"
+
+"$ebb" gateway --listen 127.0.0.1:54321 --database "$pg dbname=$database" --role "$role" \
+  >"$state/gateway.log" 2>&1 &
 gateway=$!
 trap 'kill $gateway 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
