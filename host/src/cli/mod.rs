@@ -15,6 +15,7 @@ macro_rules! say {
     };
 }
 
+mod gateway;
 mod inspect;
 mod load;
 mod policy;
@@ -127,7 +128,7 @@ Examples:
 Example:
   EBB_API_KEY=... ebb gateway --listen 127.0.0.1:54321 \\
       --database 'host=/var/run/postgresql user=postgres dbname=shop'")]
-    Gateway(setup::GatewayArgs),
+    Gateway(gateway::GatewayArgs),
 }
 
 const AFTER_HELP: &str = "\
@@ -204,7 +205,7 @@ async fn dispatch(cli: Cli, progress: crate::ops::Progress) -> anyhow::Result<Ex
         Command::Queue(args) => inspect::queue(&config, args),
         Command::Conflicts(cmd) => inspect::conflicts(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),
-        Command::Gateway(args) => setup::gateway(args).await,
+        Command::Gateway(args) => gateway::gateway(args).await,
     }
 }
 

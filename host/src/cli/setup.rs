@@ -1,17 +1,15 @@
 //! Commands that set ebb up: `init` (a starter policies.toml and inferred
-//! row schemas), `check` (everything verified before anything runs),
-//! `remote-sql` (what to apply on the server) and `gateway`.
+//! row schemas), `check` (everything verified before anything runs) and
+//! `remote-sql` (what to apply on the server).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
 use super::load::{self, load_config};
 use crate::config::{self, Config};
-use crate::gateway::GatewaySettings;
 use crate::local::inspect;
 use crate::model::Cursor;
 use crate::policy::Policies;
@@ -30,65 +28,6 @@ pub struct InitArgs {
     /// Overwrite an existing policies.toml.
     #[arg(long)]
     force: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct GatewayArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:54321")]
-    listen: String,
-    /// The Postgres connection string, e.g. "host=/var/run/postgresql
-    /// dbname=shop" or postgres://user:password@host/db. Pass it through
-    /// EBB_GATEWAY_DATABASE rather than the command line when it holds a
-    /// password (the driver does not read PGPASSWORD or ~/.pgpass).
-    #[arg(long, env = "EBB_GATEWAY_DATABASE")]
-    database: String,
-    /// The environment variable holding the API key clients must send.
-    #[arg(long, default_value = "EBB_API_KEY")]
-    api_key_env: String,
-    /// Postgres connections in the pool (at least 1).
-    #[arg(long, default_value_t = GatewaySettings::DEFAULT_POOL_SIZE)]
-    pool_size: usize,
-    /// Time limit of one statement ("30s", "500ms"; a bare number is
-    /// seconds); a push or pull running longer is cancelled (HTTP 500).
-    #[arg(long, default_value = "30s", value_parser = gateway_duration)]
-    statement_timeout: Duration,
-    /// How long a request waits for a free pool connection before 504
-    /// (also the connect timeout).
-    #[arg(long, default_value = "10s", value_parser = gateway_duration)]
-    pool_wait_timeout: Duration,
-    /// Largest request body accepted ("64MiB", "512KiB" or bytes); larger
-    /// is 413. Keep it above a push of sync.batch_size rows.
-    #[arg(long, default_value = "64MiB", value_parser = gateway_size)]
-    max_body: usize,
-    /// Run every push and pull as this role, switched to per request with
-    /// SET LOCAL ROLE (as PostgREST does from its authenticator), so its
-    /// grants and row level security apply. The --database login role must
-    /// be allowed to switch to it (GRANT role TO login_role); this is
-    /// checked at startup. The role needs EXECUTE on ebb_push and ebb_pull
-    /// and rights on the synced tables. Default: run as the login role.
-    #[arg(long)]
-    role: Option<String>,
-}
-
-/// A gateway duration flag: "30s", "500ms", or bare seconds; not zero.
-fn gateway_duration(text: &str) -> Result<Duration, String> {
-    let d = match text.trim().parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => config::units::duration(text)?,
-    };
-    if d.is_zero() {
-        return Err(format!("must be longer than zero (got {text:?})"));
-    }
-    Ok(d)
-}
-
-/// A gateway size flag: "64MiB", "512KiB" or bytes; not zero.
-fn gateway_size(text: &str) -> Result<usize, String> {
-    match config::units::size(text)? {
-        0 => Err(format!("must be at least 1 byte (got {text:?})")),
-        n => usize::try_from(n).map_err(|_| format!("{text:?} is too large")),
-    }
 }
 
 pub fn init(config_path: &Path, mut args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -322,91 +261,4 @@ pub fn remote_sql(config_path: &Path) -> anyhow::Result<ExitCode> {
         .collect();
     say!("{}", crate::remote::sql::install_sql(&tables).trim_end());
     Ok(ExitCode::SUCCESS)
-}
-
-pub async fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
-    let api_key = std::env::var(&args.api_key_env)
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-        .with_context(|| {
-            format!(
-                "set the API key in the environment variable {}",
-                args.api_key_env
-            )
-        })?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("--listen: cannot listen on {}", args.listen))?;
-    let listen = args.listen.clone();
-    let settings = gateway_settings(args, api_key.trim());
-    tracing::info!(%listen, "gateway serving /rest/v1/rpc/ebb_push and ebb_pull");
-    crate::gateway::serve(listener, settings, super::sync::shutdown_signal()).await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn gateway_settings(args: GatewayArgs, api_key: &str) -> GatewaySettings {
-    let mut settings = GatewaySettings::new(args.database, api_key);
-    settings.pool_size = args.pool_size;
-    settings.statement_timeout = args.statement_timeout;
-    settings.pool_wait_timeout = args.pool_wait_timeout;
-    settings.max_body_bytes = args.max_body;
-    settings.role = args.role;
-    settings
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        gateway: GatewayArgs,
-    }
-
-    fn settings(flags: &[&str]) -> Result<GatewaySettings, clap::Error> {
-        let argv = ["ebb", "--database", "host=/tmp"].iter().chain(flags);
-        Cli::try_parse_from(argv).map(|c| gateway_settings(c.gateway, "k"))
-    }
-
-    #[test]
-    fn gateway_flag_defaults_are_the_library_defaults() {
-        let from_flags = settings(&[]).unwrap();
-        let library = GatewaySettings::new("host=/tmp", "k");
-        assert_eq!(format!("{from_flags:?}"), format!("{library:?}"));
-        assert_eq!(from_flags.pool_size, GatewaySettings::DEFAULT_POOL_SIZE);
-        assert_eq!(from_flags.max_body_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn gateway_flags_are_read_and_zero_is_refused() {
-        let s = settings(&[
-            "--pool-size",
-            "3",
-            "--statement-timeout",
-            "1500ms",
-            "--pool-wait-timeout",
-            "2",
-            "--max-body",
-            "512KiB",
-        ])
-        .unwrap();
-        assert_eq!(s.pool_size, 3);
-        assert_eq!(s.statement_timeout, Duration::from_millis(1500));
-        assert_eq!(s.pool_wait_timeout, Duration::from_secs(2));
-        assert_eq!(s.max_body_bytes, 512 << 10);
-        assert_eq!(s.role, None);
-        let s = settings(&["--role", "Shop Clerk"]).unwrap();
-        assert_eq!(s.role.as_deref(), Some("Shop Clerk"));
-        for bad in [
-            ["--statement-timeout", "0s"],
-            ["--pool-wait-timeout", "soon"],
-            ["--max-body", "0"],
-            ["--max-body", "lots"],
-        ] {
-            assert!(settings(&bad).is_err(), "{bad:?}");
-        }
-    }
 }
