@@ -9,4 +9,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 bash scripts/pg-setup.sh
 bash scripts/build-plugins.sh
-cargo test --workspace --locked "$@"
+# cargo prints one "test result" line per test binary (the last one is often
+# a crate's empty doc-tests); close with the sum of them all.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
