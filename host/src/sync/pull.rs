@@ -3,7 +3,7 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
-use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
+use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, Incoming, LocalError, TableSpec};
 use crate::model::PullPage;
@@ -22,20 +22,11 @@ impl<R: Remote> Engine<R> {
         let bar = self.progress.table(&table.name);
         loop {
             let cursor = self.local.cursor(&table.name)?;
-            let remote = &self.remote;
-            let answer = retry::call(
-                &mut self.local,
-                &retry::Holder {
-                    owner: &self.owner,
-                    ttl: self.config.sync.lease,
-                },
-                &self.metrics,
-                &self.config.retry,
-                &self.config.alerts,
-                "ebb_pull",
-                || remote.pull(&table.name, &cursor, page_size),
-            )
-            .await?;
+            let answer = self
+                .call_remote("ebb_pull", |remote| {
+                    remote.pull(&table.name, &cursor, page_size)
+                })
+                .await?;
             let page = answer?;
             let now = now_ms();
             let held = self

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
-use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan, retry};
+use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::local::{Action, ApplyOp, Claimed, Incoming, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult, Row};
 use crate::policy::{ConflictInput, Verdict};
@@ -96,20 +96,9 @@ impl<R: Remote> Engine<R> {
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
         let changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
-        let remote = &self.remote;
-        let answer = retry::call(
-            &mut self.local,
-            &retry::Holder {
-                owner: &self.owner,
-                ttl: self.config.sync.lease,
-            },
-            &self.metrics,
-            &self.config.retry,
-            &self.config.alerts,
-            "ebb_push",
-            || remote.push(&changes),
-        )
-        .await?;
+        let answer = self
+            .call_remote("ebb_push", |remote| remote.push(&changes))
+            .await?;
         let results = match answer {
             Ok(results) => results,
             // The server refused the request itself (too large, malformed):

@@ -10,23 +10,23 @@ use std::future::Future;
 
 use rand::Rng;
 
-use super::{SyncError, backoff, now_ms};
+use super::{Engine, SyncError, backoff, now_ms};
 use crate::config::{AlertsConfig, RetryConfig};
 use crate::local::Local;
 
 use crate::ops::metrics::Metrics;
-use crate::remote::RemoteError;
+use crate::remote::{Remote, RemoteError};
 
 /// Who holds the sync lock and for how long: renewed before every attempt,
 /// and no wait between attempts may exceed half of `ttl`.
-pub(crate) struct Holder<'a> {
-    pub owner: &'a str,
-    pub ttl: std::time::Duration,
+struct Holder<'a> {
+    owner: &'a str,
+    ttl: std::time::Duration,
 }
 
 /// Calls `request` until it succeeds, fails permanently, or runs out of
 /// attempts. `what` names the request in log lines (never its payload).
-pub(crate) async fn call<T, F, Fut>(
+async fn call<T, F, Fut>(
     local: &mut Local,
     holder: &Holder<'_>,
     metrics: &Metrics,
@@ -69,5 +69,43 @@ where
             }
             Err(e) => return Ok(Err(e)),
         }
+    }
+}
+
+impl<R: Remote> Engine<R> {
+    /// `call` with this engine's lock holder, metrics and config: the one
+    /// way `push` and `pull` reach the remote.
+    pub(super) async fn call_remote<'a, T, F, Fut>(
+        &'a mut self,
+        what: &str,
+        mut request: F,
+    ) -> Result<Result<T, RemoteError>, SyncError>
+    where
+        F: FnMut(&'a R) -> Fut,
+        Fut: Future<Output = Result<T, RemoteError>>,
+    {
+        let Engine {
+            local,
+            remote,
+            metrics,
+            config,
+            owner,
+            ..
+        } = self;
+        let remote: &'a R = remote;
+        let holder = Holder {
+            owner,
+            ttl: config.sync.lease,
+        };
+        call(
+            local,
+            &holder,
+            metrics,
+            &config.retry,
+            &config.alerts,
+            what,
+            || request(remote),
+        )
+        .await
     }
 }
