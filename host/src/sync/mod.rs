@@ -282,6 +282,32 @@ impl<R: Remote> Engine<R> {
     }
 }
 
+impl<R: Remote> Engine<R> {
+    /// Keeps a conflict the table's policy settled on its own as history
+    /// (`decision` from `plan::decision_text`), for `ebb policy replay`.
+    fn keep_decision(
+        &mut self,
+        table: &str,
+        pk: &str,
+        input: &crate::policy::ConflictInput,
+        version: i64,
+        decision: &str,
+    ) -> Result<(), SyncError> {
+        let policy = self.policies.policy_name(table);
+        let facts = crate::local::Incoming {
+            local: input.local.as_ref(),
+            remote: input.remote.as_ref(),
+            base: input.base.as_ref(),
+            remote_version: version,
+            policy: &policy,
+            reason: "settled by the table's policy",
+        };
+        self.local
+            .record_decision(table, pk, facts, decision, now_ms())?;
+        Ok(())
+    }
+}
+
 /// Runs a plugin call (up to its wall-clock limit) without stalling the
 /// other tasks of a multi-threaded runtime (the daemon's /metrics server);
 /// on a current-thread runtime it simply runs.

@@ -5,7 +5,7 @@
 
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
-use crate::local::{Action, ApplyOp, Incoming, LocalError, TableSpec};
+use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::PullPage;
 use crate::policy::ConflictInput;
 use crate::remote::Remote;
@@ -58,23 +58,8 @@ impl<R: Remote> Engine<R> {
             let (ops, counts) = self.plan_page(spec, page)?;
             match self.local.apply(spec, &ops, Some(&page.next), now_ms()) {
                 Ok(()) => {
-                    let policy = self.policies.policy_name(&spec.name);
                     for d in &counts.decided {
-                        let facts = Incoming {
-                            local: d.input.local.as_ref(),
-                            remote: d.input.remote.as_ref(),
-                            base: d.input.base.as_ref(),
-                            remote_version: d.version,
-                            policy: &policy,
-                            reason: "settled by the table's policy",
-                        };
-                        self.local.record_decision(
-                            &spec.name,
-                            &d.pk,
-                            facts,
-                            &d.decision,
-                            now_ms(),
-                        )?;
+                        self.keep_decision(&spec.name, &d.pk, &d.input, d.version, &d.decision)?;
                     }
                     report.pulled += counts.written;
                     report.resolved += counts.resolved;
@@ -107,6 +92,8 @@ impl<R: Remote> Engine<R> {
     ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
         let mut ops = Vec::with_capacity(page.rows.len());
         let mut counts = Counts::default();
+        // Open conflicts, read once per page and only if a held row needs them.
+        let mut open: Option<Vec<ConflictRecord>> = None;
         for pulled in &page.rows {
             // Compare and store the remote row as SQLite holds it (PG's
             // true / 1.50 / "42" become 1 / 1.5 / 42), so a base from a pull
@@ -142,12 +129,14 @@ impl<R: Remote> Engine<R> {
                         // Already waiting for a person. The version it was
                         // recorded with (often by this round's push) is no
                         // news; a newer one refreshes what they see.
-                        let open = self
-                            .local
-                            .conflicts(false)?
-                            .into_iter()
+                        if open.is_none() {
+                            open = Some(self.local.conflicts(false)?);
+                        }
+                        let recorded = open
+                            .iter()
+                            .flatten()
                             .find(|c| c.table == spec.name && c.pk == row.pk);
-                        if open.is_some_and(|c| c.remote_version >= row.version) {
+                        if recorded.is_some_and(|c| c.remote_version >= row.version) {
                             continue;
                         }
                         crate::policy::Decision::Manual(String::from(

@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
-use crate::local::{Action, ApplyOp, Claimed, Incoming, LocalError, Settle, Settlement, TableSpec};
+use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult, Row};
 use crate::policy::{ConflictInput, Verdict};
 use crate::remote::{Remote, RemoteError};
@@ -255,7 +255,6 @@ impl<R: Remote> Engine<R> {
             remote,
             base,
         };
-        let policy = self.policies.policy_name(&c.table);
         let mut decided = None;
         let action = if input.local == input.remote {
             plan::settle(
@@ -267,7 +266,12 @@ impl<R: Remote> Engine<R> {
         } else {
             let decision = blocking(|| self.policies.resolve(&c.table, &c.pk, &input));
             decided = plan::decision_text(&decision).map(|text| (text, input.clone()));
-            plan::settle(decision, input, version, policy.clone())
+            plan::settle(
+                decision,
+                input,
+                version,
+                self.policies.policy_name(&c.table),
+            )
         };
         let keep = matches!(action, Action::Keep { .. });
         let manual = matches!(action, Action::Conflict { .. });
@@ -292,16 +296,7 @@ impl<R: Remote> Engine<R> {
                 .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
         }
         if let Some((decision, input)) = decided {
-            let facts = Incoming {
-                local: input.local.as_ref(),
-                remote: input.remote.as_ref(),
-                base: input.base.as_ref(),
-                remote_version: version,
-                policy: &policy,
-                reason: "settled by the table's policy",
-            };
-            self.local
-                .record_decision(&c.table, &c.pk, facts, &decision, now_ms())?;
+            self.keep_decision(&c.table, &c.pk, &input, version, &decision)?;
         }
         let outcome = if manual { "manual" } else { "resolved" };
         self.metrics.count_conflict(&c.table, outcome);
