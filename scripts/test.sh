@@ -6,6 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# A one-off build gains nothing from incremental state (gigabytes on disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# A clean build of the workspace's tests needs about 4 GB; say so up front
+# rather than let the linker die with a bus error on a full disk.
+mkdir -p "$CARGO_TARGET_DIR"
+free_kb=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print $4 }')
+if [ "${free_kb:-0}" -lt 4000000 ]; then
+  echo "test: warning: only $((free_kb / 1024)) MB free under $CARGO_TARGET_DIR; a clean build needs about 4 GB" >&2
+fi
 
 bash scripts/pg-setup.sh
 bash scripts/build-plugins.sh
