@@ -8,6 +8,8 @@
 //! - `plugin.rs`: [`Plugin`], one loaded component and its sandboxed calls
 //!   (also used by `ebb policy run` / `replay`).
 //! - `sandbox.rs`: the engine, epoch thread, component cache, store limits.
+//! - `pool.rs`: how the engine allocates instances (a pool of slots with
+//!   copy-on-write memory images) and the slot each call claims.
 //! - `schema.rs`: compiled JSON Schemas, errors as field paths.
 //! - `signature.rs`: load-time check of exported function types.
 //! - `merge.rs`: the built-in three-way merge.
@@ -22,6 +24,7 @@ mod error;
 pub mod merge;
 mod plugin;
 mod policies;
+mod pool;
 mod reload;
 mod sandbox;
 mod schema;

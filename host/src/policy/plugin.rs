@@ -291,6 +291,9 @@ impl Plugin {
         let fuel = limits
             .fuel
             .saturating_add(limits.fuel_per_byte.saturating_mul(input));
+        // Declared before the store, so the store is dropped (its slot
+        // returned to the pool) before the claim is released.
+        let _slot = self.sandbox.slot();
         let mut store = Store::new(self.sandbox.engine(), CallState::new(limits));
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(deadline_ticks(limits.timeout));

@@ -1,7 +1,7 @@
 //! The wasmtime engine every plugin runs in, and the per-call store state.
 //!
-//! Owns the one `Engine` (fuel and epoch interruption on), the thread that
-//! ticks the epoch, the linker that offers plugins their only import
+//! Owns the one `Engine` (fuel and epoch interruption on; how it allocates
+//! instances is `pool.rs`'s), the thread that ticks the epoch, the linker that offers plugins their only import
 //! (`ebb:policy/host@0.1.0` `log`), the in-memory cache of compiled
 //! components (by SHA-256 of the file), and `CallState`: the memory limiter
 //! and bounded log buffer of one call's fresh `Store`. It never runs a
@@ -17,35 +17,17 @@ use wasmtime::{Engine, ResourceLimiter};
 
 use super::PolicyError;
 use super::bindings::{WitLevel, validator};
+use super::pool::{
+    MAX_INSTANCES, MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES, Slot, Slots, on_demand_config,
+    pooled_config,
+};
 use crate::config::PluginLimits;
 
-// The constants below are structural, not tunables, and deliberately not in
-// policies.toml: the knobs a user turns are `[plugin_limits]` (fuel, timeout,
-// memory, input, output, log), which bound what a call may cost. These only
-// fix how those bounds are enforced or describe the shape every valid plugin
-// has; no workload is served better by another value.
-
+// Structural, not a tunable, like the constants in pool.rs (which say why).
 /// How often the epoch advances: the resolution of `plugin_limits.timeout`,
 /// which is counted in these ticks (a call may overrun its bound by up to
 /// one tick). Engine-wide, since one thread ticks every plugin's epoch.
 pub const TICK: Duration = Duration::from_millis(10);
-
-/// Most core instances, tables and memories one plugin may create per call.
-/// A component built by wit-component (the only supported build, see
-/// DESIGN.md) has a handful of each; these reject a malformed one.
-const MAX_INSTANCES: usize = 32;
-const MAX_TABLES: usize = 32;
-/// Room a plugin memory gets to grow into without being moved. Real
-/// plugins (Rust's allocator, serde_json) grow their memory many times per
-/// call; with no room each growth reallocates and copies the whole memory
-/// (1.8 ms per call for the example validator, 35 us with this room:
-/// examples/bench_policy). Virtual until touched.
-const GROWTH_ROOM: u64 = 4 << 20;
-const MAX_MEMORIES: usize = 4;
-/// Most elements in one table. Tables live outside linear memory, so
-/// `plugin_limits.memory` does not bound them; this does (a few MB of host
-/// memory at most). Function tables of real plugins hold hundreds of entries.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// What a plugin may log, by severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +49,7 @@ struct Inner {
     engine: Engine,
     linker: Linker<CallState>,
     components: Mutex<HashMap<[u8; 32], Component>>,
+    slots: Slots,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -82,21 +65,22 @@ impl Sandbox {
             plugin: "(sandbox)".into(),
             message,
         };
-        let mut config = wasmtime::Config::new();
-        config
-            .wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            // Plugins are small and short-lived: a fresh store per call costs
-            // less with plain heap-backed memories (explicit bounds checks)
-            // than with a 4 GiB virtual reservation and guard pages per call
-            // (about half the cost of a call: examples/bench_policy), as long
-            // as growth does not copy (GROWTH_ROOM).
-            .memory_reservation(0)
-            .memory_guard_size(0)
-            .memory_reservation_for_growth(GROWTH_ROOM)
-            .memory_init_cow(false);
-        let engine = Engine::new(&config).map_err(|e| failed(format!("{e:#}")))?;
+        // A pool of pre-reserved slots makes a fresh store per call cheap:
+        // instantiation maps the plugin's memory image copy-on-write into a
+        // slot the same plugin used last time, and teardown resets the few
+        // pages it touched instead of unmapping. Where the address space
+        // cannot be reserved (a `ulimit -v`, say), fall back to plain
+        // heap-backed memories, which are correct but slower per call.
+        let engine = match Engine::new(&pooled_config()) {
+            Ok(engine) => engine,
+            Err(pool_error) => {
+                tracing::warn!(
+                    error = %format!("{pool_error:#}"),
+                    "plugin sandbox: cannot reserve the instance pool; using per-call allocation"
+                );
+                Engine::new(&on_demand_config()).map_err(|e| failed(format!("{e:#}")))?
+            }
+        };
         let mut linker = Linker::new(&engine);
         validator::ebb::policy::host::add_to_linker::<CallState, HasSelf<CallState>>(
             &mut linker,
@@ -107,6 +91,7 @@ impl Sandbox {
             engine,
             linker,
             components: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -122,6 +107,12 @@ impl Sandbox {
             })
             .map_err(|e| failed(format!("cannot start the epoch thread: {e}")))?;
         Ok(Sandbox { inner })
+    }
+
+    /// Waits for a free pool slot; hold the claim until the call's store
+    /// is dropped.
+    pub(crate) fn slot(&self) -> Slot<'_> {
+        self.inner.slots.claim()
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -1,5 +1,6 @@
-;; Counts its calls in a global and says so once it is called twice:
-;; with a fresh store per call it never is.
+;; Counts its calls in a global, in zeroed memory and in a byte of its data
+;; segment, and says so once any of them shows an earlier call: with a fresh
+;; store per call (and a pool slot reset between calls) none ever does.
 (component
   (core module $M
     (memory (export "memory") 1)
@@ -11,9 +12,15 @@
       (local.get $p))
     (global $calls (mut i32) (i32.const 0))
     (data (i32.const 64) "stateleaked")
+    (data (i32.const 200) "x")
     (func (export "validate") (param i32 i32 i32 i32) (result i32)
       (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
-      (if (i32.gt_u (global.get $calls) (i32.const 1))
+      (i32.store (i32.const 60000) (i32.add (i32.load (i32.const 60000)) (i32.const 1)))
+      (if (i32.ne (i32.load8_u (i32.const 200)) (i32.const 120))
+        (then (global.set $calls (i32.const 99))))
+      (i32.store8 (i32.const 200) (i32.const 121))
+      (if (i32.or (i32.gt_u (global.get $calls) (i32.const 1))
+                  (i32.gt_u (i32.load (i32.const 60000)) (i32.const 1)))
         (then
           (i32.store (i32.const 32) (i32.const 64))
           (i32.store (i32.const 36) (i32.const 5))

@@ -309,6 +309,21 @@ fn no_state_survives_between_calls() {
 }
 
 #[test]
+fn more_calls_at_once_than_pool_slots_all_answer() {
+    let sandbox = Sandbox::new().unwrap();
+    let plugin = load(&sandbox, "stateful").unwrap();
+    let limits = PluginLimits::default();
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..100)
+            .map(|_| scope.spawn(|| plugin.validate(&limits, "t", ROW).map(|r| r.value)))
+            .collect();
+        for call in calls {
+            assert_eq!(call.join().unwrap(), Ok(Ok(())));
+        }
+    });
+}
+
+#[test]
 fn same_input_gives_same_answer_and_cost() {
     let sandbox = Sandbox::new().unwrap();
     let plugin = load(&sandbox, "resolver").unwrap();
