@@ -3,6 +3,7 @@
 //! it cost and what they logged. `run` exits 1 when a validator answers
 //! invalid, so it can gate a script.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use super::load::load_with_database;
 use crate::config::{self, Config, ConflictPolicy, PluginLimits};
 use crate::local::Local;
 use crate::model::Row;
-use crate::policy::{CallReport, Plugin, Resolution, Sandbox};
+use crate::policy::{CallFailure, CallReport, Plugin, PolicyError, Resolution, Sandbox};
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -23,7 +24,8 @@ pub enum PolicyCommand {
     /// a deleted side), with the table's limits from policies.toml.
     ///
     /// Prints the verdict (valid / invalid: field: message, or the
-    /// resolution), the fuel used, the time taken and the plugin's log.
+    /// resolution), the fuel used, the time taken and the plugin's log
+    /// (also when the call fails: then on stderr, before the error).
     /// Exit code 1 when the validator answers invalid.
     Run {
         /// The plugin: a WebAssembly component (.wasm) built with the
@@ -77,7 +79,9 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             let plugin = Plugin::load(&sandbox, &plugin)?;
             if let Some(file) = validate {
                 let row = read_json(&file)?;
-                let report = plugin.validate(&limits, &table, &row.to_string())?;
+                let report = plugin
+                    .validate(&limits, &table, &row.to_string())
+                    .map_err(show_log)?;
                 let verdict = match &report.value {
                     Ok(()) => String::from("valid"),
                     Err(list) => list
@@ -98,13 +102,15 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 let side = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
                 let base = side("base");
                 let base = (!base.is_null()).then(|| base.to_string());
-                let report = plugin.resolve(
-                    &limits,
-                    &table,
-                    &side("local").to_string(),
-                    &side("remote").to_string(),
-                    base.as_deref(),
-                )?;
+                let report = plugin
+                    .resolve(
+                        &limits,
+                        &table,
+                        &side("local").to_string(),
+                        &side("remote").to_string(),
+                        base.as_deref(),
+                    )
+                    .map_err(show_log)?;
                 print_report(&describe(&report.value), &report)?;
             }
             Ok(ExitCode::SUCCESS)
@@ -239,6 +245,16 @@ fn print_report<T>(verdict: &str, report: &CallReport<T>) -> anyhow::Result<()> 
         say!("log {level:?}: {line}");
     }
     Ok(())
+}
+
+/// A failed call's log, printed (to stderr, beside the error that ends the
+/// command) so the author sees what the plugin did before it failed.
+fn show_log(failure: CallFailure) -> PolicyError {
+    let mut err = std::io::stderr().lock();
+    for (level, line) in &failure.log {
+        let _ = writeln!(err, "log {level:?}: {line}");
+    }
+    failure.error
 }
 
 fn read_json(file: &Path) -> anyhow::Result<Value> {

@@ -31,7 +31,9 @@ mod schema;
 mod signature;
 
 pub use error::PolicyError;
-pub use plugin::{CallReport, HOST_IMPORT, Plugin, RESOLVE_EXPORT, Resolution, VALIDATE_EXPORT};
+pub use plugin::{
+    CallFailure, CallReport, HOST_IMPORT, Plugin, RESOLVE_EXPORT, Resolution, VALIDATE_EXPORT,
+};
 pub use policies::Policies;
 pub use sandbox::{Level, Sandbox};
 pub use schema::{TableSchema, summary};

@@ -9,17 +9,20 @@
 //! policies (`Policies` adds those).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{WitResolution, resolver::ResolverPre, validator::ValidatorPre};
-use super::sandbox::{CallState, Level, Sandbox, deadline_ticks};
+use super::sandbox::{CallState, Sandbox, deadline_ticks};
 use super::{PolicyError, Violation, signature};
+
+mod report;
 use crate::config::PluginLimits;
 use crate::model::Row;
+pub use report::{CallFailure, CallReport, Resolution};
 
 /// The only import a plugin may have (plus the type-only `types`).
 pub const HOST_IMPORT: &str = "ebb:policy/host@0.1.0";
@@ -27,28 +30,6 @@ const TYPES_IMPORT: &str = "ebb:policy/types@0.1.0";
 /// The exports a plugin may offer.
 pub const VALIDATE_EXPORT: &str = "ebb:policy/validate@0.1.0";
 pub const RESOLVE_EXPORT: &str = "ebb:policy/resolve@0.1.0";
-
-/// A resolver's answer, its merged row parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolution {
-    TakeLocal,
-    TakeRemote,
-    /// A JSON object (not yet checked against the table's schema).
-    Merged(Row),
-    Manual(String),
-}
-
-/// A successful call's answer and what it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallReport<T> {
-    pub value: T,
-    /// Fuel consumed, instantiation included.
-    pub fuel_used: u64,
-    /// Wall-clock time of instantiation plus the call.
-    pub elapsed: Duration,
-    /// What the plugin logged, capped at `max_log` bytes.
-    pub log: Vec<(Level, String)>,
-}
 
 /// A compiled, linked plugin. `Send + Sync`; every call gets its own store.
 pub struct Plugin {
@@ -194,7 +175,7 @@ impl Plugin {
         limits: &PluginLimits,
         table: &str,
         row_json: &str,
-    ) -> Result<CallReport<Result<(), Vec<Violation>>>, PolicyError> {
+    ) -> Result<CallReport<Result<(), Vec<Violation>>>, CallFailure> {
         let pre = self
             .validator
             .as_ref()
@@ -206,25 +187,23 @@ impl Plugin {
                 .ebb_policy_validate()
                 .call_validate(&mut *store, table, row_json)
         })?;
-        let value = report.value.map_err(|list| {
-            list.into_iter()
-                .map(|v| Violation {
-                    field: v.field,
-                    message: v.message,
-                })
-                .collect::<Vec<_>>()
-        });
-        let size = match &value {
+        let size = match &report.value {
             Ok(()) => 0,
             Err(list) => list.iter().map(|v| v.field.len() + v.message.len()).sum(),
         };
-        self.check_output(limits, size)?;
-        Ok(CallReport {
-            value,
-            fuel_used: report.fuel_used,
-            elapsed: report.elapsed,
-            log: report.log,
-        })
+        if let Err(error) = self.check_output(limits, size) {
+            return Err(report.failed(error));
+        }
+        Ok(report.map(|value| {
+            value.map_err(|list| {
+                list.into_iter()
+                    .map(|v| Violation {
+                        field: v.field,
+                        message: v.message,
+                    })
+                    .collect()
+            })
+        }))
     }
 
     /// Runs `resolve(table, local, remote, base)` in a fresh sandbox. Rows
@@ -237,7 +216,7 @@ impl Plugin {
         local: &str,
         remote: &str,
         base: Option<&str>,
-    ) -> Result<CallReport<Resolution>, PolicyError> {
+    ) -> Result<CallReport<Resolution>, CallFailure> {
         let pre = self
             .resolver
             .as_ref()
@@ -253,25 +232,23 @@ impl Plugin {
             Ok(WitResolution::Merged(s) | WitResolution::Manual(s)) | Err(s) => s.len(),
             Ok(_) => 0,
         };
-        self.check_output(limits, size)?;
-        let value = match report.value {
-            Ok(WitResolution::TakeLocal) => Resolution::TakeLocal,
-            Ok(WitResolution::TakeRemote) => Resolution::TakeRemote,
-            Ok(WitResolution::Manual(reason)) => Resolution::Manual(reason),
-            Ok(WitResolution::Merged(text)) => Resolution::Merged(self.parse_row(&text)?),
-            Err(message) => {
-                return Err(PolicyError::PluginError {
-                    plugin: self.name.clone(),
-                    message,
-                });
-            }
+        if let Err(error) = self.check_output(limits, size) {
+            return Err(report.failed(error));
+        }
+        let value = match &report.value {
+            Ok(WitResolution::TakeLocal) => Ok(Resolution::TakeLocal),
+            Ok(WitResolution::TakeRemote) => Ok(Resolution::TakeRemote),
+            Ok(WitResolution::Manual(reason)) => Ok(Resolution::Manual(reason.clone())),
+            Ok(WitResolution::Merged(text)) => self.parse_row(text).map(Resolution::Merged),
+            Err(message) => Err(PolicyError::PluginError {
+                plugin: self.name.clone(),
+                message: message.clone(),
+            }),
         };
-        Ok(CallReport {
-            value,
-            fuel_used: report.fuel_used,
-            elapsed: report.elapsed,
-            log: report.log,
-        })
+        match value {
+            Ok(value) => Ok(report.map(|_| value)),
+            Err(error) => Err(report.failed(error)),
+        }
     }
 
     /// Instantiates and calls in a fresh store under `limits`.
@@ -280,13 +257,14 @@ impl Plugin {
         limits: &PluginLimits,
         input: u64,
         run: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
-    ) -> Result<CallReport<T>, PolicyError> {
+    ) -> Result<CallReport<T>, CallFailure> {
         if input > limits.max_input {
             return Err(PolicyError::InputTooLarge {
                 plugin: self.name.clone(),
                 size: input,
                 limit: limits.max_input,
-            });
+            }
+            .into());
         }
         let fuel = limits
             .fuel
@@ -308,7 +286,10 @@ impl Plugin {
                 elapsed,
                 log: std::mem::take(&mut store.data_mut().log),
             }),
-            Err(e) => Err(self.classify(&e, store.data().memory_denied(), fuel, limits)),
+            Err(e) => Err(CallFailure {
+                error: self.classify(&e, store.data().memory_denied(), fuel, limits),
+                log: std::mem::take(&mut store.data_mut().log),
+            }),
         }
     }
 

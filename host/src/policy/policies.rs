@@ -95,7 +95,10 @@ impl Policies {
                     Err(list) => Verdict::Invalid(list),
                 }
             }
-            Err(e) => invalid(format!("table {table}, pk {pk}: {e}")),
+            Err(failure) => {
+                forward_log(plugin.name(), table, pk, &failure.log);
+                invalid(format!("table {table}, pk {pk}: {}", failure.error))
+            }
         }
     }
 
@@ -162,21 +165,32 @@ impl Policies {
     /// entry per reloaded (or failed) plugin, with its table.
     pub fn reload_changed(&self) -> Vec<(String, Result<(), PolicyError>)> {
         let mut out = Vec::new();
-        for t in &self.tables {
-            let slots = [
-                t.validate.as_ref(),
-                match &t.conflict {
-                    Strategy::Plugin(slot) => Some(slot),
-                    _ => None,
-                },
-            ];
-            for slot in slots.into_iter().flatten() {
-                if let Some(result) = slot.reload_if_changed(&self.sandbox, &t.name) {
-                    out.push((t.name.clone(), result));
-                }
+        for (table, slot) in self.slots() {
+            if let Some(result) = slot.reload_if_changed(&self.sandbox, table) {
+                out.push((table.to_string(), result));
             }
         }
+        if !out.is_empty() {
+            // Versions no table uses any more leave the compiled cache (a
+            // call in flight holds its own reference).
+            let live: Vec<[u8; 32]> = self.slots().map(|(_, s)| s.plugin().hash()).collect();
+            self.sandbox.keep_compiled(&live);
+        }
         out
+    }
+
+    /// Every configured plugin file, with its table.
+    fn slots(&self) -> impl Iterator<Item = (&str, &Slot)> {
+        self.tables.iter().flat_map(|t| {
+            let resolver = match &t.conflict {
+                Strategy::Plugin(slot) => Some(slot),
+                _ => None,
+            };
+            [t.validate.as_ref(), resolver]
+                .into_iter()
+                .flatten()
+                .map(|slot| (t.name.as_str(), slot))
+        })
     }
 
     fn table(&self, name: &str) -> Option<&Table> {
@@ -257,7 +271,10 @@ impl Table {
             base.as_deref(),
         ) {
             Ok(report) => report,
-            Err(e) => return Decision::Manual(format!("table {table}, pk {pk}: {e}")),
+            Err(failure) => {
+                forward_log(plugin.name(), table, pk, &failure.log);
+                return Decision::Manual(format!("table {table}, pk {pk}: {}", failure.error));
+            }
         };
         forward_log(plugin.name(), table, pk, &report.log);
         match report.value {

@@ -137,6 +137,13 @@ impl Sandbox {
         Ok((hash, component))
     }
 
+    /// Drops every compiled component but those in `live`.
+    pub(crate) fn keep_compiled(&self, live: &[[u8; 32]]) {
+        if let Ok(mut cache) = self.inner.components.lock() {
+            cache.retain(|hash, _| live.contains(hash));
+        }
+    }
+
     fn cached(&self, hash: &[u8; 32]) -> Option<Component> {
         self.inner.components.lock().ok()?.get(hash).cloned()
     }
@@ -165,6 +172,7 @@ impl CallState {
         CallState {
             limiter: Limiter {
                 memory: usize::try_from(limits.memory).unwrap_or(usize::MAX),
+                used: 0,
                 memory_denied: false,
             },
             log: Vec::new(),
@@ -208,25 +216,31 @@ impl validator::ebb::policy::host::Host for CallState {
 
 impl validator::ebb::policy::types::Host for CallState {}
 
-/// Caps linear memory and remembers a denied growth, so the trap that
-/// usually follows (the guest's allocator hits `unreachable`) is reported
-/// as `MemoryLimit`.
+/// Caps the call's linear memory (all its memories together) and remembers
+/// a denied growth, so the trap that usually follows (the guest's
+/// allocator hits `unreachable`) is reported as `MemoryLimit`.
 struct Limiter {
     memory: usize,
+    /// Bytes of linear memory the call's memories hold now.
+    used: usize,
     memory_denied: bool,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory {
+        // The cap is on all of a call's memories together: a component
+        // with several memories cannot take the cap once per memory.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.memory {
             self.memory_denied = true;
             return Ok(false);
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -287,11 +301,30 @@ mod tests {
     }
 
     #[test]
+    fn memory_cap_counts_every_memory_of_the_call() {
+        let limits = PluginLimits {
+            memory: 100 << 10,
+            ..PluginLimits::default()
+        };
+        let mut state = CallState::new(&limits);
+        let limiter = state.limiter();
+        assert!(limiter.memory_growing(0, 64 << 10, None).unwrap());
+        assert!(!limiter.memory_growing(0, 64 << 10, None).unwrap());
+        assert!(limiter.memory_growing(0, 36 << 10, None).unwrap());
+        assert!(!limiter.memory_growing(64 << 10, 65 << 10, None).unwrap());
+        assert!(state.memory_denied());
+    }
+
+    #[test]
     fn same_bytes_compile_once() {
         let sandbox = Sandbox::new().unwrap();
         let (a, _) = sandbox.compile(b"(component)").unwrap();
         let (b, _) = sandbox.compile(b"(component)").unwrap();
         assert_eq!(a, b);
         assert_eq!(sandbox.inner.components.lock().unwrap().len(), 1);
+        let (c, _) = sandbox.compile(b"(component (core module))").unwrap();
+        sandbox.keep_compiled(&[c]);
+        let cache = sandbox.inner.components.lock().unwrap();
+        assert_eq!(cache.keys().collect::<Vec<_>>(), vec![&c]);
     }
 }

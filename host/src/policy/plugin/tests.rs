@@ -2,7 +2,8 @@
 //! the next call to a good plugin unaffected.
 
 use super::*;
-use crate::policy::Sandbox;
+use crate::policy::{Level, Sandbox};
+use std::time::Duration;
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/wat/{name}.wat", env!("CARGO_MANIFEST_DIR"));
@@ -35,7 +36,7 @@ fn assert_good_still_works(sandbox: &Sandbox) {
 fn validate_err(name: &str, limits: &PluginLimits) -> PolicyError {
     let sandbox = Sandbox::new().unwrap();
     let plugin = load(&sandbox, name).unwrap();
-    let err = plugin.validate(limits, "products", ROW).unwrap_err();
+    let err = plugin.validate(limits, "products", ROW).unwrap_err().error;
     assert_good_still_works(&sandbox);
     err
 }
@@ -45,7 +46,8 @@ fn resolve_err(name: &str) -> PolicyError {
     let plugin = load(&sandbox, name).unwrap();
     let err = plugin
         .resolve(&PluginLimits::default(), "products", ROW, ROW, Some(ROW))
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_good_still_works(&sandbox);
     err
 }
@@ -236,7 +238,8 @@ fn calling_the_missing_export_is_unsupported() {
     let resolver = load(&sandbox, "resolver").unwrap();
     let err = resolver
         .validate(&PluginLimits::default(), "t", ROW)
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert!(
         matches!(err, PolicyError::UnsupportedInterface { .. }),
         "{err:?}"
@@ -244,7 +247,8 @@ fn calling_the_missing_export_is_unsupported() {
     let validator = load(&sandbox, "validator").unwrap();
     let err = validator
         .resolve(&PluginLimits::default(), "t", ROW, ROW, None)
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert!(
         matches!(err, PolicyError::UnsupportedInterface { .. }),
         "{err:?}"
@@ -261,18 +265,21 @@ fn input_and_output_sizes_are_capped() {
     };
     let err = plugin.validate(&limits, "products", ROW).unwrap_err();
     assert!(
-        matches!(err, PolicyError::InputTooLarge { limit: 10, .. }),
+        matches!(err.error, PolicyError::InputTooLarge { limit: 10, .. }),
         "{err:?}"
     );
+    assert!(err.log.is_empty(), "it never ran: {err:?}");
     let limits = PluginLimits {
         max_output: 5,
         ..PluginLimits::default()
     };
     assert!(plugin.validate(&limits, "products", ROW).is_ok());
     let err = plugin.validate(&limits, "products", NEGATIVE).unwrap_err();
+    // What it logged before its answer was refused is kept for the author.
+    assert_eq!(err.log, vec![(Level::Info, "checked".to_string())]);
     assert!(
         matches!(
-            err,
+            err.error,
             PolicyError::OutputTooLarge {
                 size: 25,
                 limit: 5,
@@ -376,6 +383,27 @@ fn a_spinning_plugin_does_not_hold_up_others() {
         assert_good_still_works(&sandbox);
         assert!(started.elapsed() < Duration::from_millis(400));
         let err = spinning.join().unwrap().unwrap_err();
-        assert!(matches!(err, PolicyError::Timeout { .. }), "{err:?}");
+        assert!(matches!(err.error, PolicyError::Timeout { .. }), "{err:?}");
     });
+}
+
+#[test]
+fn a_failed_call_keeps_what_the_plugin_logged() {
+    let sandbox = Sandbox::new().unwrap();
+    let plugin = load(&sandbox, "log_flood").unwrap();
+    let limits = PluginLimits {
+        fuel: 20_000,
+        fuel_per_byte: 0,
+        ..PluginLimits::default()
+    };
+    let err = plugin.validate(&limits, "products", ROW).unwrap_err();
+    assert!(
+        matches!(err.error, PolicyError::OutOfFuel { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.log.first(),
+        Some(&(Level::Info, "checked".to_string())),
+        "{err:?}"
+    );
 }
