@@ -25,7 +25,16 @@ static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::ne
 });
 
 /// Keys under `[remote]` that would hold the key itself.
-const KEY_LITERALS: [&str; 5] = ["api_key", "apikey", "key", "anon_key", "service_role_key"];
+const KEY_LITERALS: [&str; 8] = [
+    "api_key",
+    "apikey",
+    "key",
+    "anon_key",
+    "service_role_key",
+    "access_token",
+    "token",
+    "jwt",
+];
 
 /// Reads and resolves the policies.toml at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -80,9 +89,10 @@ fn refuse_key_literal(doc: &toml::Table, path: &Path) -> Result<(), ConfigError>
         Some(k) => Err(ConfigError::Invalid {
             path: path.to_path_buf(),
             key: format!("remote.{k}"),
-            message: "the API key itself does not belong in policies.toml (the file is shared and \
-                      often committed); remove it, and name where to read it instead: \
-                      api_key_env = \"EBB_API_KEY\" (the default) or api_key_file = \"path\""
+            message: "secrets do not belong in policies.toml (the file is shared and often \
+                      committed); remove it, and name where to read it instead: \
+                      api_key_env = \"EBB_API_KEY\" (the default) or api_key_file = \"path\" \
+                      for the API key, access_token_env or access_token_file for a token"
                 .to_string(),
         }),
         None => Ok(()),

@@ -66,13 +66,19 @@ pub struct RemoteConfig {
     /// `api_key_env` / `api_key_file`: where the key is read from. Never the
     /// key itself: policies.toml is not a place for secrets.
     pub api_key: KeySource,
+    /// `access_token_env` / `access_token_file` (default none): where the
+    /// token sent as `Authorization: Bearer` is read from, when it is not
+    /// the API key: on Supabase, a user's JWT beside the anon key, so row
+    /// level security sees this device's identity. A file is re-read when
+    /// it changes, so a token refresher can rotate it while ebb runs.
+    pub access_token: Option<KeySource>,
     /// `timeout` (default 30s): one whole request.
     pub timeout: Duration,
     /// `connect_timeout` (default 10s).
     pub connect_timeout: Duration,
 }
 
-/// Where the API key comes from.
+/// Where the API key (or the access token) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// `api_key_env = "EBB_API_KEY"` (the default).

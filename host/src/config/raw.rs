@@ -51,6 +51,10 @@ pub struct RawRemote {
     pub api_key_env: Option<String>,
     /// `api_key_file` (default none): a file holding the key.
     pub api_key_file: Option<String>,
+    /// `access_token_env` (default none): a variable holding the bearer token.
+    pub access_token_env: Option<String>,
+    /// `access_token_file` (default none): a file holding the bearer token.
+    pub access_token_file: Option<String>,
     /// `timeout` (default "30s").
     pub timeout: Option<String>,
     /// `connect_timeout` (default "10s").

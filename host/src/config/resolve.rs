@@ -123,10 +123,22 @@ fn remote(cx: &Ctx, r: &RawRemote) -> Result<RemoteConfig, ConfigError> {
         (None, Some(file)) => KeySource::File(cx.file(file)),
         (None, None) => KeySource::Env("EBB_API_KEY".to_string()),
     };
+    let access_token = match (&r.access_token_env, &r.access_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(cx.invalid(
+                "remote.access_token_file",
+                "set only one of access_token_env and access_token_file",
+            ));
+        }
+        (Some(var), None) => Some(KeySource::Env(var.clone())),
+        (None, Some(file)) => Some(KeySource::File(cx.file(file))),
+        (None, None) => None,
+    };
     Ok(RemoteConfig {
         url,
         rest_root,
         api_key,
+        access_token,
         timeout: cx.duration(
             "remote.timeout",
             r.timeout.as_ref(),

@@ -32,6 +32,11 @@ url = "https://your-project.supabase.co"
 # the two). Never write the key itself in this file.
 # api_key_env = "EBB_API_KEY"
 # api_key_file = "secrets/ebb.key"
+# The token sent as `Authorization: Bearer` when it is not the API key (default
+# none). On Supabase, a user's JWT beside the anon key, so row level security
+# sees this device; a file is re-read when it changes.
+# access_token_env = "EBB_ACCESS_TOKEN"
+# access_token_file = "secrets/till.jwt"
 # Time limit of one whole request, and of connecting.
 # timeout = "30s"
 # connect_timeout = "10s"
@@ -180,6 +185,8 @@ mod tests {
         let plain = parse(&text, &path).unwrap();
         let skip = [
             "api_key_file",
+            "access_token_env",
+            "access_token_file",
             "resolver",
             "validate",
             "schema",

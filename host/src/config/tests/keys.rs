@@ -54,6 +54,7 @@ fn defaults_of_every_key() {
 fn set_values_are_read() {
     let c = ok(r#"rest_root = "http://127.0.0.1:3000/"
 api_key_file = "secrets/key"
+access_token_env = "TILL_TOKEN"
 timeout = "45s"
 connect_timeout = "250ms"
 [sync]
@@ -98,6 +99,10 @@ max_log = 0
     assert_eq!(c.remote.rest_root, "http://127.0.0.1:3000");
     assert!(
         matches!(&c.remote.api_key, KeySource::File(p) if p.is_absolute() && p.ends_with("secrets/key"))
+    );
+    assert_eq!(
+        c.remote.access_token,
+        Some(KeySource::Env("TILL_TOKEN".into()))
     );
     assert_eq!(
         (c.remote.timeout, c.remote.connect_timeout),
@@ -187,14 +192,17 @@ fn ok_with_url(url: &str) -> crate::config::Config {
 
 #[test]
 fn a_key_literal_is_refused_without_echo() {
-    for k in ["api_key", "service_role_key", "anon_key"] {
+    for k in [
+        "api_key",
+        "service_role_key",
+        "anon_key",
+        "access_token",
+        "jwt",
+    ] {
         let e = err_of(&format!("{MIN}{k} = \"sb_secret_abc123\"\n"));
         let shown = e.to_string();
         assert_eq!(e.key(), Some(format!("remote.{k}").as_str()));
-        assert!(
-            shown.contains("does not belong in policies.toml"),
-            "{shown}"
-        );
+        assert!(shown.contains("do not belong in policies.toml"), "{shown}");
         assert!(shown.contains("api_key_env"), "{shown}");
         assert!(!shown.contains("sb_secret_abc123"), "{shown}");
     }
@@ -223,4 +231,15 @@ fn a_missing_file_is_an_io_error() {
     );
     dir.write("policies.toml", MIN);
     assert!(crate::config::load(&dir.policies()).is_ok());
+}
+
+#[test]
+fn one_source_per_secret() {
+    let e = err_of(&format!(
+        "{MIN}access_token_env = \"T\"\naccess_token_file = \"t.jwt\"\n"
+    ));
+    assert_eq!(e.key(), Some("remote.access_token_file"));
+    assert!(e.to_string().contains("set only one"), "{e}");
+    let e = err_of(&format!("{MIN}api_key_env = \"K\"\napi_key_file = \"k\"\n"));
+    assert_eq!(e.key(), Some("remote.api_key_file"));
 }

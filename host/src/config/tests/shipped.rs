@@ -26,6 +26,7 @@ database = "data/app.db"
 url = "https://xyz.supabase.co"
 rest_root = "https://api.example.com/pg"
 api_key_env = "SHOP_KEY"
+access_token_file = "secrets/till.jwt"
 timeout = "20s"
 connect_timeout = "3s"
 [sync]
@@ -180,10 +181,11 @@ fn a_fully_populated_file_is_accepted_by_schema_and_structs() {
     let have = key_paths(&serde_json::to_value(&full).unwrap(), "");
     let want = schema_paths(&schema(), &schema(), "");
     let missing: Vec<_> = want.difference(&have).collect();
-    // api_key_file excludes api_key_env; keys::set_values_are_read sets it.
+    // api_key_file excludes api_key_env, access_token_env excludes
+    // access_token_file; keys::set_values_are_read sets the other two.
     assert_eq!(
         missing,
-        ["remote.api_key_file"],
+        ["remote.access_token_env", "remote.api_key_file"],
         "keys in the schema but not in FULL"
     );
 }

@@ -56,6 +56,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             url: "http://127.0.0.1:1".into(),
             rest_root: "http://127.0.0.1:1/rest/v1".into(),
             api_key: KeySource::Env("EBB_API_KEY".into()),
+            access_token: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
         },

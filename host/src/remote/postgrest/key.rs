@@ -25,53 +25,11 @@ impl ApiKey {
     /// Read the key from `source`, trimmed. Missing, empty or not sendable
     /// as a header is a [`RemoteError::Config`] naming the source.
     pub fn read(source: &KeySource) -> Result<ApiKey, RemoteError> {
-        let (raw, origin) = match source {
-            KeySource::Env(var) => {
-                let origin = format!("environment variable {var}");
-                match std::env::var(var) {
-                    Ok(v) => (v, origin),
-                    Err(std::env::VarError::NotPresent) => {
-                        return Err(RemoteError::Config(format!("API key: {origin} is not set")));
-                    }
-                    Err(std::env::VarError::NotUnicode(_)) => {
-                        return Err(RemoteError::Config(format!(
-                            "API key: {origin} is not valid UTF-8"
-                        )));
-                    }
-                }
-            }
-            KeySource::File(path) => {
-                let origin = format!("file {}", path.display());
-                match std::fs::read_to_string(path) {
-                    Ok(v) => (v, origin),
-                    // io::Error's Display names the cause (not found,
-                    // permission denied, invalid UTF-8), never the content.
-                    Err(e) => {
-                        return Err(RemoteError::Config(format!(
-                            "API key: cannot read {origin}: {e}"
-                        )));
-                    }
-                }
-            }
-        };
-        ApiKey::from_text(raw.trim(), &origin)
-    }
-
-    fn from_text(key: &str, origin: &str) -> Result<ApiKey, RemoteError> {
-        if key.is_empty() {
-            return Err(RemoteError::Config(format!("API key: {origin} is empty")));
-        }
-        let invalid = || {
-            RemoteError::Config(format!(
-                "API key from {origin} has characters that cannot be sent in an HTTP header"
-            ))
-        };
-        let mut apikey = HeaderValue::from_str(key).map_err(|_| invalid())?;
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| invalid())?;
-        // Sensitive values are printed as "Sensitive" by http's Debug.
-        apikey.set_sensitive(true);
-        bearer.set_sensitive(true);
-        Ok(ApiKey { apikey, bearer })
+        let key = read_secret(source, "API key")?;
+        Ok(ApiKey {
+            apikey: header(&key, "", source, "API key")?,
+            bearer: header(&key, "Bearer ", source, "API key")?,
+        })
     }
 
     /// The `apikey` header value.
@@ -82,6 +40,11 @@ impl ApiKey {
     /// The `Authorization` header value (`Bearer KEY`).
     pub fn bearer(&self) -> &HeaderValue {
         &self.bearer
+    }
+
+    /// The key as text, to scrub from what a server sends back.
+    pub(super) fn text(&self) -> String {
+        self.apikey.to_str().unwrap_or_default().to_string()
     }
 }
 
@@ -94,6 +57,59 @@ impl fmt::Debug for ApiKey {
 impl fmt::Display for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
+    }
+}
+
+/// The secret at `source`, trimmed; `what` ("API key", "access token")
+/// names it in errors, which name the variable or file, never the value.
+pub(super) fn read_secret(source: &KeySource, what: &str) -> Result<String, RemoteError> {
+    let origin = describe(source);
+    let raw = match source {
+        KeySource::Env(var) => match std::env::var(var) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => {
+                return Err(RemoteError::Config(format!("{what}: {origin} is not set")));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(RemoteError::Config(format!(
+                    "{what}: {origin} is not valid UTF-8"
+                )));
+            }
+        },
+        // io::Error's Display names the cause (not found, permission
+        // denied, invalid UTF-8), never the content.
+        KeySource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| RemoteError::Config(format!("{what}: cannot read {origin}: {e}")))?,
+    };
+    let secret = raw.trim();
+    if secret.is_empty() {
+        return Err(RemoteError::Config(format!("{what}: {origin} is empty")));
+    }
+    Ok(secret.to_string())
+}
+
+/// `prefix` + `secret` as a sensitive header value (http's Debug prints
+/// "Sensitive").
+pub(super) fn header(
+    secret: &str,
+    prefix: &str,
+    source: &KeySource,
+    what: &str,
+) -> Result<HeaderValue, RemoteError> {
+    let mut value = HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(|_| {
+        RemoteError::Config(format!(
+            "{what} from {} has characters that cannot be sent in an HTTP header",
+            describe(source)
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn describe(source: &KeySource) -> String {
+    match source {
+        KeySource::Env(var) => format!("environment variable {var}"),
+        KeySource::File(path) => format!("file {}", path.display()),
     }
 }
 

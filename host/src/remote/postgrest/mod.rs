@@ -2,7 +2,8 @@
 //! RPCs over reqwest (Supabase's `/rest/v1`, a self-hosted PostgREST, or
 //! `ebb gateway`).
 //!
-//! Owns the HTTP exchange only: URLs, headers, the key, the rate limiter,
+//! Owns the HTTP exchange only: URLs, headers, the key and bearer token
+//! (`key.rs`, `token.rs`), the rate limiter,
 //! and mapping answers to [`RemoteError`]. It does not retry or back off
 //! (`sync` decides that from [`RemoteError::is_retryable`]), and it never
 //! logs or returns the key, request bodies or row data.
@@ -13,6 +14,7 @@ mod key;
 mod response;
 #[cfg(test)]
 mod tests;
+mod token;
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use key::ApiKey;
+use token::Bearer;
 
 use crate::config::{RateLimitConfig, RemoteConfig};
 use crate::model::{Change, Cursor, PullPage, PushResult};
@@ -33,6 +36,7 @@ use crate::remote::{Remote, RemoteError};
 pub struct Client {
     http: reqwest::Client,
     key: ApiKey,
+    bearer: Bearer,
     limiter: Arc<RateLimiter>,
     push_url: String,
     pull_url: String,
@@ -81,6 +85,7 @@ impl Client {
     pub fn new(remote: &RemoteConfig, rate: &RateLimitConfig) -> Result<Client, RemoteError> {
         let root = key::parse_rest_root(&remote.rest_root)?;
         let key = ApiKey::read(&remote.api_key)?;
+        let bearer = Bearer::new(&key, remote.access_token.as_ref())?;
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(remote.timeout)
@@ -93,6 +98,7 @@ impl Client {
         Ok(Client {
             http,
             key,
+            bearer,
             limiter: Arc::new(RateLimiter::new(rate.requests_per_second, rate.burst)),
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
@@ -125,7 +131,7 @@ impl Client {
             .http
             .post(url)
             .header("apikey", self.key.apikey().clone())
-            .header(AUTHORIZATION, self.key.bearer().clone())
+            .header(AUTHORIZATION, self.bearer.header())
             .header(CONTENT_TYPE, json.clone())
             .header(ACCEPT, json)
             .body(body)
@@ -178,18 +184,17 @@ impl Client {
         ))
     }
 
-    /// Remove the key from text the server sent back, in case a proxy
-    /// echoes request headers into its error page.
+    /// Remove the key and the token from text the server sent back, in
+    /// case a proxy echoes request headers into its error page.
     fn scrub(&self, err: RemoteError) -> RemoteError {
-        let Ok(key) = self.key.apikey().to_str() else {
-            return err;
-        };
-        let clean = |s: String| {
-            if s.contains(key) {
-                s.replace(key, "[redacted]")
-            } else {
-                s
+        let secrets = [self.key.text(), self.bearer.token()];
+        let clean = |mut s: String| {
+            for secret in secrets.iter().filter(|t| !t.is_empty()) {
+                if s.contains(secret.as_str()) {
+                    s = s.replace(secret.as_str(), "[redacted]");
+                }
             }
+            s
         };
         let clean_box = |s: Box<str>| clean(s.into()).into_boxed_str();
         match err {

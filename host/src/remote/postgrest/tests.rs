@@ -182,6 +182,7 @@ impl Fixture {
             url: self.base.clone(),
             rest_root: root.to_owned(),
             api_key: KeySource::File(self.key_file.clone()),
+            access_token: None,
             timeout,
             connect_timeout: Duration::from_secs(2),
         };
