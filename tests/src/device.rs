@@ -132,11 +132,41 @@ pub struct Device {
 impl Device {
     /// Creates the app database and the config in a temp dir, then the engine.
     pub fn create(spec: &DeviceSpec, rest_root: &str, key: &str) -> Result<Device> {
+        Device::create_from(spec, rest_root, key, None)
+    }
+
+    /// As `create`, but the app database is a byte-for-byte copy of
+    /// `source`'s (checkpointed first), as when a till's disk is cloned.
+    pub fn copy_of(source: &Device, rest_root: &str, key: &str) -> Result<Device> {
+        let spec = DeviceSpec::default();
+        Device::create_from(&spec, rest_root, key, Some(source))
+    }
+
+    fn create_from(
+        spec: &DeviceSpec,
+        rest_root: &str,
+        key: &str,
+        source: Option<&Device>,
+    ) -> Result<Device> {
         let dir = tempfile::tempdir()?;
-        let app = open_app(&dir.path().join("app.db"))?;
-        let schema = std::fs::read_to_string(crate::repo_path("example/app.sql"))?;
-        app.execute_batch(&schema)
-            .context("apply example/app.sql")?;
+        let db = dir.path().join("app.db");
+        let app = match source {
+            Some(source) => {
+                source
+                    .app
+                    .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .context("checkpoint the source database")?;
+                std::fs::copy(source.db_path(), &db).context("copy the source database")?;
+                open_app(&db)?
+            }
+            None => {
+                let app = open_app(&db)?;
+                let schema = std::fs::read_to_string(crate::repo_path("example/app.sql"))?;
+                app.execute_batch(&schema)
+                    .context("apply example/app.sql")?;
+                app
+            }
+        };
         std::fs::write(
             dir.path().join("api_key"),
             spec.api_key.as_deref().unwrap_or(key),

@@ -108,6 +108,11 @@ impl Env {
         Device::create(spec, &self.rest_root(), self.gateway.key())
     }
 
+    /// A new device whose database is a copy of `source`'s file.
+    pub fn device_copied_from(&self, source: &Device) -> Result<Device> {
+        Device::copy_of(source, &self.rest_root(), self.gateway.key())
+    }
+
     /// A new device with the default spec (all tables server_wins).
     pub fn default_device(&self) -> Result<Device> {
         self.device(&DeviceSpec::default())

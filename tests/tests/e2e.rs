@@ -9,6 +9,8 @@
 mod bad_input;
 #[path = "e2e/cascade.rs"]
 mod cascade;
+#[path = "e2e/cloned_device.rs"]
+mod cloned_device;
 #[path = "e2e/common.rs"]
 mod common;
 #[path = "e2e/conflicts.rs"]

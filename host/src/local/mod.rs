@@ -11,7 +11,8 @@
 //! (`ebb init`, `ebb queue`, `ebb conflicts`). Times are unix milliseconds
 //! passed in by the caller, so tests control the clock.
 //!
-//! Files: `schema` (ebb's tables and their migrations), `triggers`
+//! Files: `schema` (ebb's tables and their migrations), `identity` (the
+//! device id, renewed for a copied file), `triggers`
 //! (capture), `values` (JSON <-> SQLite values, row reads and writes),
 //! `queue` (claim, list), `settle` (how pushed items ended), `rows`
 //! (`_ebb_rows`), `apply` (pulled rows), `hold` (pulled rows a local
@@ -24,6 +25,7 @@ mod apply;
 mod conflicts;
 mod fk;
 mod hold;
+mod identity;
 pub mod inspect;
 mod lease;
 mod normalize;
@@ -195,6 +197,7 @@ impl Local {
         conn.pragma_update(None, "foreign_keys", true)
             .ctx(|| "enabling foreign keys".into())?;
         let device = schema::migrate(&mut conn)?;
+        let device = identity::confirm(&mut conn, path, device)?;
         Ok(Local {
             conn,
             device,
@@ -210,7 +213,7 @@ impl Local {
     }
 
     /// This database's device id (a uuid v4 generated once, kept in
-    /// `_ebb_meta`).
+    /// `_ebb_meta`; a copy of the file gets its own: `identity.rs`).
     pub fn device_id(&self) -> &str {
         &self.device
     }

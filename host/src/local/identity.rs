@@ -1,0 +1,128 @@
+//! Which device this database is, and telling a copied database from the
+//! original.
+//!
+//! The device id is minted once (`schema::migrate`) and names this device
+//! to the server: rows it pushes carry it as their origin, and it skips
+//! pulling its own rows back. A copy of the file (a till's disk cloned to
+//! set up a new till, a backup restored beside the original) would carry
+//! the same id, and each copy would then skip the other's changes as its
+//! own and never pull them. So the file's identity is kept beside the id:
+//! its inode and creation time, which a copy never keeps and a rename
+//! does. When they differ on open, the file is a copy (or a restore) and
+//! gets a fresh device id. Called by `Local::open`; never touches the
+//! app's tables.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::schema::{meta_set, meta_text};
+use super::{Context, LocalError};
+
+const KEY: &str = "file_identity";
+
+/// The device id to use for the file at `path`: `device` when the file is
+/// the one it was minted for (or its identity cannot be read), else a new
+/// id, stored in the same transaction as the file's identity.
+pub(super) fn confirm(
+    conn: &mut Connection,
+    path: &Path,
+    device: String,
+) -> Result<String, LocalError> {
+    let Some(now) = file_identity(path) else {
+        return Ok(device);
+    };
+    if meta_text(conn, KEY)?.as_deref() == Some(now.as_str()) {
+        return Ok(device);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(|| "recording the database file's identity".into())?;
+    // Read again under the write lock: another process may have just done
+    // this.
+    let stored = meta_text(&tx, KEY)?;
+    let device = match stored {
+        Some(stored) if stored == now => device_id(&tx)?,
+        None => device_id(&tx)?,
+        Some(_) => {
+            let old = device_id(&tx)?;
+            let new = uuid::Uuid::new_v4().to_string();
+            meta_set(&tx, "device_id", Value::Text(new.clone()))?;
+            tracing::warn!(
+                path = %path.display(),
+                old_device = %old,
+                new_device = %new,
+                "this database file is a copy (or a restored backup) of another device's: \
+                 it gets a new device id, so neither copy mistakes the other's changes \
+                 for its own"
+            );
+            new
+        }
+    };
+    meta_set(&tx, KEY, Value::Text(now))?;
+    tx.commit()
+        .ctx(|| "committing the database file's identity".into())?;
+    Ok(device)
+}
+
+fn device_id(conn: &Connection) -> Result<String, LocalError> {
+    meta_text(conn, "device_id")?.ok_or_else(|| LocalError::Corrupt {
+        what: "_ebb_meta.device_id".into(),
+        message: "missing or not text".into(),
+    })
+}
+
+/// The file's inode and creation time, which survive a rename but not a
+/// copy. `None` where they cannot be read (then no copy is detected).
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let born = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(String::new, |d| d.as_nanos().to_string());
+    Some(format!("{}:{born}", meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &Path) -> Option<String> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::local::Local;
+
+    fn open(path: &std::path::Path) -> Local {
+        Local::open(path, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn a_copy_gets_a_new_device_id_and_a_rename_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("app.db");
+        let first = open(&original).device_id().to_string();
+        assert_eq!(open(&original).device_id(), first, "reopening keeps it");
+
+        // Closed (WAL checkpointed), copied byte for byte, as a cloned disk.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&original, &copy).unwrap();
+        let copied = open(&copy).device_id().to_string();
+        assert_ne!(copied, first);
+        assert_eq!(open(&copy).device_id(), copied, "the new id is kept");
+        assert_eq!(
+            open(&original).device_id(),
+            first,
+            "the original keeps its id"
+        );
+
+        let moved = dir.path().join("moved.db");
+        std::fs::rename(&original, &moved).unwrap();
+        assert_eq!(open(&moved).device_id(), first, "a rename is the same file");
+    }
+}
