@@ -2,7 +2,7 @@
 //! Rust, built as WebAssembly components for `ebb:policy@0.1.0`.
 //!
 //! Owns the author-facing API: the [`Validator`] and [`Resolver`] traits,
-//! [`Row`] helpers, [`log`], the [`export_validator!`] / [`export_resolver!`]
+//! [`Row`] helpers, merge helpers ([`Sides`]), [`log`], the [`export_validator!`] / [`export_resolver!`]
 //! macros and the native [`testing`] helpers. It must stay wasm-friendly:
 //! no I/O, no clock, no randomness, nothing that makes a
 //! `wasm32-unknown-unknown` build import anything but `ebb:policy/host`.
@@ -36,6 +36,7 @@
 //! - `policy`: the traits and their result types.
 //! - `json`: [`Row`], [`RowExt`], parsing of the JSON text inputs.
 //! - `log`: the host log import, or a per-thread buffer in native builds.
+//! - `merge`: [`Sides`], building blocks for resolvers that merge.
 //! - `glue`: wire <-> traits conversion and the export macros.
 //! - `bindings`: wit-bindgen output for the `validator` and `resolver` worlds.
 //! - `testing`: run a plugin natively.
@@ -46,12 +47,14 @@ pub mod bindings;
 mod glue;
 mod json;
 mod log;
+mod merge;
 mod policy;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
 pub use json::{Row, RowExt};
 pub use log::{Level, log};
+pub use merge::Sides;
 pub use policy::{Resolution, Resolver, Validator, Violation};
 pub use serde_json;
 

@@ -16,7 +16,7 @@
 //! Pure function of its inputs. Called by the ebb host through the
 //! `resolve` export; configured as `tables.debts.conflict`.
 
-use ebb_policy::{Level, Resolution, Resolver, Row, RowExt, log};
+use ebb_policy::{Level, Resolution, Resolver, Row, RowExt, Sides, log};
 use serde_json::Value;
 
 /// The conflict resolver for the `debts` table.
@@ -34,29 +34,23 @@ impl Resolver for Debts {
                 "debts-resolver resolves the debts table, not {table:?}"
             ));
         }
-        let (local, remote) = match (local, remote) {
-            (Some(local), Some(remote)) => (local, remote),
-            // Both sides deleted the debt: they agree.
-            (None, None) => return Ok(Resolution::TakeRemote),
-            _ => return Ok(Resolution::Manual("deleted on one side".into())),
-        };
-        let Some(base) = base else {
-            return Ok(Resolution::Manual(
-                "no common base to merge the payments from".into(),
-            ));
-        };
-        merge(local, remote, base)
+        match Sides::live(local, remote, base) {
+            Ok(sides) => merge(sides),
+            // Deleted on both sides (they agree), on one, or no base.
+            Err(answer) => Ok(answer),
+        }
     }
 }
 
 ebb_policy::export_resolver!(Debts);
 
 /// The three-way merge of two live rows with their base.
-fn merge(local: &Row, remote: &Row, base: &Row) -> Result<Resolution, String> {
-    let paid_base = amount(base, "base", "amount_paid_cents")?;
-    let paid_local = amount(local, "local", "amount_paid_cents")?;
-    let paid_remote = amount(remote, "remote", "amount_paid_cents")?;
-    let amount_due = amount(remote, "remote", "amount_cents")?;
+fn merge(sides: Sides<'_>) -> Result<Resolution, String> {
+    let [paid_base, paid_local, paid_remote] = sides.ints("amount_paid_cents")?;
+    let remote = sides.remote;
+    let amount_due = remote
+        .int("amount_cents")
+        .ok_or("remote amount_cents must be an integer")?;
 
     let local_delta = paid_local
         .checked_sub(paid_base)
@@ -91,12 +85,6 @@ fn merge(local: &Row, remote: &Row, base: &Row) -> Result<Resolution, String> {
         &format!("merged payments: {local_delta:+} local, {remote_delta:+} remote -> {status}"),
     );
     Ok(Resolution::Merged(merged))
-}
-
-/// The integer `field` of the `side` row, or an error naming both.
-fn amount(row: &Row, side: &str, field: &str) -> Result<i64, String> {
-    row.int(field)
-        .ok_or_else(|| format!("{side} {field} must be an integer"))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! inputs. Called by the ebb host through the `resolve` export; configured
 //! as `tables.products.conflict`.
 
-use ebb_policy::{Resolution, Resolver, Row, RowExt};
+use ebb_policy::{Resolution, Resolver, Row, RowExt, Sides};
 use serde_json::Value;
 
 /// The conflict resolver for the `products` table.
@@ -34,20 +34,13 @@ impl Resolver for Stock {
                 "stock-resolver resolves the products table, not {table:?}"
             ));
         }
-        let (local, remote) = match (local, remote) {
-            (Some(local), Some(remote)) => (local, remote),
-            // Both sides deleted the product: they agree.
-            (None, None) => return Ok(Resolution::TakeRemote),
-            _ => return Ok(Resolution::Manual("deleted on one side".into())),
+        let sides = match Sides::live(local, remote, base) {
+            Ok(sides) => sides,
+            // Deleted on both sides (they agree), on one, or no base.
+            Err(answer) => return Ok(answer),
         };
-        let Some(base) = base else {
-            return Ok(Resolution::Manual(
-                "no common base to merge the stock from".into(),
-            ));
-        };
-
-        let mut merged = merge_fields(local, remote, base);
-        let stock = merged_stock(local, remote, base)?;
+        let mut merged = sides.merge_fields();
+        let stock = sides.delta("stock")?;
         if stock < 0 && merged.text("category") != Some(SERVICES) {
             return Ok(Resolution::Manual(format!(
                 "oversold: sales on both devices leave a stock of {stock}"
@@ -59,40 +52,6 @@ impl Resolver for Stock {
 }
 
 ebb_policy::export_resolver!(Stock);
-
-/// Field by field: the side that changed a field from the base wins; when
-/// both did (or neither), the remote side. A field missing from the chosen
-/// side stays out of the result.
-fn merge_fields(local: &Row, remote: &Row, base: &Row) -> Row {
-    let mut merged = Row::new();
-    let fields = remote
-        .keys()
-        .chain(local.keys().filter(|k| !remote.contains_key(*k)));
-    for field in fields {
-        let (l, r, b) = (local.get(field), remote.get(field), base.get(field));
-        let chosen = if l != b && r == b { l } else { r };
-        if let Some(value) = chosen {
-            merged.insert(field.clone(), value.clone());
-        }
-    }
-    merged
-}
-
-/// base + (local - base) + (remote - base), refusing overflow.
-fn merged_stock(local: &Row, remote: &Row, base: &Row) -> Result<i64, String> {
-    let get = |row: &Row, side: &str| {
-        row.int("stock")
-            .ok_or_else(|| format!("{side} stock must be an integer"))
-    };
-    let (b, l, r) = (
-        get(base, "base")?,
-        get(local, "local")?,
-        get(remote, "remote")?,
-    );
-    l.checked_sub(b)
-        .and_then(|local_delta| r.checked_add(local_delta))
-        .ok_or_else(|| "merged stock overflows".to_string())
-}
 
 #[cfg(test)]
 mod tests {
