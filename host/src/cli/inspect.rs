@@ -41,7 +41,8 @@ const STATES: [&str; 6] = [
 pub enum ConflictsCommand {
     /// Open conflicts (with --all, settled ones too).
     List {
-        /// Settled conflicts too, with how they were settled.
+        /// Settled conflicts too, with how they were settled (kept for
+        /// sync.keep_resolved_conflicts, default 90 days).
         #[arg(long)]
         all: bool,
         #[command(flatten)]

@@ -163,6 +163,24 @@ timeout = \"x\"
     }
 
     #[test]
+    fn a_bad_value_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policies.toml");
+        let text = "database = \"app.db\"\n[remote]\nurl = \"https://x.supabase.co\"\n\
+                    [sync]\ninterval = \"30s\"\nkeep_resolved_conflicts = \"90s\"\n";
+        std::fs::write(&path, text).unwrap();
+        let e = load_config(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:6: sync.keep_resolved_conflicts: 1m 30s is shorter than the minimum of 1h \
+                 (write \"0s\" to keep settled conflicts forever)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
     fn error_chains_do_not_repeat_themselves() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         let e = anyhow::Error::new(io).context("x.toml: gone");

@@ -111,6 +111,12 @@ pub struct SyncConfig {
     /// applying. After that the round ends with an error and the page is
     /// pulled again next round. At least 1.
     pub max_replans: usize,
+    /// `keep_resolved_conflicts` (default 90d; "0s" keeps forever): settled
+    /// conflicts (resolved by a person or a policy, superseded, retried)
+    /// older than this are deleted from `_ebb_conflicts` at the end of each
+    /// round; open ones are never deleted. At least 1h when set. `None`
+    /// when kept forever.
+    pub keep_resolved_conflicts: Option<Duration>,
 }
 
 /// `[retry]`

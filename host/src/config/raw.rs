@@ -80,6 +80,9 @@ pub struct RawSync {
     /// `max_replans` (default 5): plans of one pulled page before the round
     /// gives up on it.
     pub max_replans: Option<u64>,
+    /// `keep_resolved_conflicts` (default "90d"; "0s" keeps forever):
+    /// how long settled conflicts stay in `_ebb_conflicts`.
+    pub keep_resolved_conflicts: Option<String>,
 }
 
 /// `[retry]`

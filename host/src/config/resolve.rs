@@ -21,6 +21,13 @@ use super::*;
 /// The strategies `conflict` accepts, as written in the file.
 pub const STRATEGIES: [&str; 5] = ["server_wins", "client_wins", "merge", "manual", "plugin"];
 
+/// `sync.keep_resolved_conflicts` when unset: 90 days.
+const KEEP_RESOLVED_CONFLICTS: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The shortest `sync.keep_resolved_conflicts` other than "0s" (forever):
+/// anything shorter is more likely a slip ("90s" for "90d") than a wish.
+const MIN_KEEP_RESOLVED_CONFLICTS: Duration = Duration::from_secs(3600);
+
 /// Where the file is: for error messages and relative paths.
 pub(super) struct Ctx<'a> {
     pub(super) path: &'a Path,
@@ -162,6 +169,22 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             Some(n) => usize::try_from(n).map_err(|_| cx.invalid(key, "too large")),
         }
     };
+    let keep = cx.duration(
+        "sync.keep_resolved_conflicts",
+        s.and_then(|s| s.keep_resolved_conflicts.as_ref()),
+        KEEP_RESOLVED_CONFLICTS,
+        false,
+    )?;
+    if !keep.is_zero() && keep < MIN_KEEP_RESOLVED_CONFLICTS {
+        return Err(cx.invalid(
+            "sync.keep_resolved_conflicts",
+            format!(
+                "{} is shorter than the minimum of 1h (write \"0s\" to keep settled \
+                 conflicts forever)",
+                humantime::format_duration(keep)
+            ),
+        ));
+    }
     Ok(SyncConfig {
         interval: cx.duration(
             "sync.interval",
@@ -185,6 +208,7 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
         )?,
         wait_for_lock: s.and_then(|s| s.wait_for_lock).unwrap_or(false),
         max_replans: count("sync.max_replans", s.and_then(|s| s.max_replans), 5)?,
+        keep_resolved_conflicts: (!keep.is_zero()).then_some(keep),
     })
 }
 

@@ -57,6 +57,9 @@ url = "https://your-project.supabase.co"
 # Plans of one pulled page when the app keeps editing its rows meanwhile;
 # then the round ends with an error and the page is pulled next round.
 # max_replans = 5
+# How long settled conflicts are kept for `ebb conflicts list --all` and
+# `ebb policy replay` (at least 1h; "0s" forever). Open ones always stay.
+# keep_resolved_conflicts = "90d"
 
 [retry]
 # Tries of one item before it is marked dead.

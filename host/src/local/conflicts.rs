@@ -1,11 +1,14 @@
 //! `_ebb_conflicts`: manual conflicts waiting for a person, and settling them.
 //!
 //! Owns recording (at most one unresolved conflict per row; a newer remote
-//! version refreshes it), listing, and `resolve_conflict`, which writes the
+//! version refreshes it), listing, `resolve_conflict`, which writes the
 //! chosen content under the capture guard, fixes `_ebb_rows` and the queue,
-//! and marks the conflict resolved, all in one transaction. Decides
-//! nothing about which side wins: `sync` (policies) and `cli` (`ebb
-//! conflicts resolve`) do.
+//! and marks the conflict resolved, all in one transaction, and
+//! `prune_conflicts`, which deletes settled ones past their retention.
+//! Decides nothing about which side wins: `sync` (policies) and `cli`
+//! (`ebb conflicts resolve`) do.
+
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -13,7 +16,7 @@ use serde::Serialize;
 use super::queue::touch;
 use super::schema::set_guard;
 use super::values::{key_column, parse_row, read_row, row_text, write_row};
-use super::{Context, Local, LocalError, inspect, rows};
+use super::{Context, Local, LocalError, inspect, millis, rows};
 use crate::model::{Op, Row};
 
 /// One conflict, open or resolved.
@@ -299,6 +302,46 @@ impl Local {
         set_guard(&tx, false)?;
         tx.commit()
             .ctx(|| format!("committing the resolution of conflict {id}"))
+    }
+}
+
+/// Settled conflicts deleted per statement by `prune_conflicts`, so the
+/// write lock is never held for long even when years of history go at once.
+const PRUNE_BATCH: i64 = 500;
+
+impl Local {
+    /// Deletes settled conflicts (any resolution: "local", "remote", "row",
+    /// "superseded", "retried" or a policy's decision) resolved more than
+    /// `keep` before `now`; `None` keeps them forever and deletes nothing.
+    /// Open conflicts, held ones included, are never deleted. Deletes in
+    /// short statements of [`PRUNE_BATCH`] rows; returns how many went.
+    /// `sync` calls it once per round with `sync.keep_resolved_conflicts`.
+    pub fn prune_conflicts(
+        &mut self,
+        keep: Option<Duration>,
+        now: i64,
+    ) -> Result<usize, LocalError> {
+        let Some(keep) = keep else {
+            return Ok(0);
+        };
+        let cutoff = now.saturating_sub(millis(keep));
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .conn
+                .execute(
+                    "DELETE FROM _ebb_conflicts WHERE id IN (
+                         SELECT id FROM _ebb_conflicts
+                         WHERE resolved_at IS NOT NULL AND resolved_at < ?1
+                         LIMIT ?2)",
+                    params![cutoff, PRUNE_BATCH],
+                )
+                .ctx(|| "deleting settled conflicts past their retention".into())?;
+            deleted += n;
+            if (n as i64) < PRUNE_BATCH {
+                return Ok(deleted);
+            }
+        }
     }
 }
 

@@ -268,3 +268,103 @@ fn resolving_refuses_a_row_no_longer_in_conflict() {
     );
     assert!(local.conflict(id).unwrap().resolved_at.is_none());
 }
+
+const DAY: i64 = 86_400_000;
+const KEEP: Option<std::time::Duration> = Some(std::time::Duration::from_secs(90 * 86_400));
+
+/// A conflict the policy settled on its own, resolved at `at`.
+fn decided(local: &mut Local, pk: &str, at: i64) {
+    let facts = Incoming {
+        local: None,
+        remote: None,
+        base: None,
+        remote_version: 1,
+        policy: "server_wins",
+        reason: "settled by the table's policy",
+    };
+    local
+        .record_decision("items", pk, facts, "take-remote", at)
+        .unwrap();
+}
+
+/// (pk, resolution) of every conflict, open or not, oldest first.
+fn kept(local: &Local) -> Vec<(String, Option<String>)> {
+    let all = local.conflicts(true).unwrap();
+    all.into_iter().map(|c| (c.pk, c.resolution)).collect()
+}
+
+/// A row pulled for items/c whose parent 5 is missing: held, open.
+fn held(local: &mut Local, now: i64) {
+    let write = ApplyOp {
+        pk: "c".into(),
+        expect_counter: None,
+        action: Action::Write {
+            row: Some(row(json!({"id": "c", "parent_id": 5}))),
+            version: 3,
+            base: None,
+        },
+    };
+    let items = specs().remove(1);
+    local.apply(&items, &[write], None, now).unwrap();
+}
+
+#[test]
+fn pruning_deletes_only_settled_conflicts_past_retention() {
+    let (_dir, mut local) = open_temp();
+    let now = 200 * DAY;
+    // parents/1: a conflict a person settled long ago ...
+    let (settled, _) = conflicted(&mut local, None);
+    local.resolve_conflict(settled, Choice::Remote, 20).unwrap();
+    // ... and an open one on the same row, recorded just as long ago.
+    let (open, _) = conflicted(&mut local, None);
+    assert_ne!(open, settled);
+    held(&mut local, 1);
+    decided(&mut local, "old", 10);
+    decided(&mut local, "just-past", now - 90 * DAY - 1);
+    decided(&mut local, "at-cutoff", now - 90 * DAY);
+    decided(&mut local, "recent", now - DAY);
+    assert_eq!(local.conflicts(true).unwrap().len(), 7);
+
+    assert_eq!(local.prune_conflicts(KEEP, now).unwrap(), 3);
+    let take = Some("take-remote".to_string());
+    assert_eq!(
+        kept(&local),
+        [
+            ("1".to_string(), None),
+            ("c".to_string(), None),
+            ("at-cutoff".to_string(), take.clone()),
+            ("recent".to_string(), take),
+        ]
+    );
+    let still_open = local.conflicts(false).unwrap();
+    assert_eq!(still_open.len(), 2);
+    assert_eq!(still_open[0].id, open);
+    assert!(still_open[1].held, "the held conflict stays");
+    assert_eq!(local.prune_conflicts(KEEP, now).unwrap(), 0);
+}
+
+#[test]
+fn keeping_forever_deletes_nothing() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    decided(&mut local, "old", 10);
+    assert_eq!(local.prune_conflicts(None, 1000 * DAY).unwrap(), 0);
+    assert_eq!(local.conflicts(true).unwrap().len(), 1);
+}
+
+#[test]
+fn pruning_many_goes_in_batches_and_takes_them_all() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    let count = 2 * PRUNE_BATCH + 7;
+    for i in 0..count {
+        decided(&mut local, &format!("r{i}"), i);
+    }
+    decided(&mut local, "recent", 100 * DAY);
+    let pruned = local.prune_conflicts(KEEP, 100 * DAY).unwrap();
+    assert_eq!(pruned as i64, count);
+    assert_eq!(
+        kept(&local),
+        [("recent".to_string(), Some("take-remote".to_string()))]
+    );
+}

@@ -91,6 +91,12 @@ ALTER TABLE _ebb_conflicts ADD COLUMN held_counter INTEGER;
     r#"
 CREATE INDEX IF NOT EXISTS _ebb_queue_claim ON _ebb_queue (tbl, op, counter);
 "#,
+    // `Local::prune_conflicts` finds settled conflicts past their retention
+    // each round without scanning the whole table.
+    r#"
+CREATE INDEX IF NOT EXISTS _ebb_conflicts_resolved
+    ON _ebb_conflicts (resolved_at) WHERE resolved_at IS NOT NULL;
+"#,
 ];
 
 /// Creates or migrates ebb's tables; returns the device id (generated on

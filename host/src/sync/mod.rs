@@ -175,6 +175,9 @@ impl<R: Remote> Engine<R> {
         }
         let started = std::time::Instant::now();
         let result = self.round(&mut report).await;
+        if !matches!(result, Err(SyncError::LeaseLost)) {
+            self.prune_conflicts();
+        }
         self.metrics.observe_round(started.elapsed());
         self.metrics.count_invalid(report.invalid as u64);
         self.metrics.count_dead(report.dead as u64);
@@ -241,6 +244,19 @@ impl<R: Remote> Engine<R> {
             Ok(())
         } else {
             Err(SyncError::Pull(pull_failures))
+        }
+    }
+
+    /// Deletes settled conflicts older than `sync.keep_resolved_conflicts`
+    /// (run at the end of every round the lock was kept through, however
+    /// it ended). History is not worth a failed round: an error is only
+    /// logged, and the next round tries again.
+    fn prune_conflicts(&mut self) {
+        let keep = self.config.sync.keep_resolved_conflicts;
+        match self.local.prune_conflicts(keep, now_ms()) {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "settled conflicts past their retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old settled conflicts"),
         }
     }
 

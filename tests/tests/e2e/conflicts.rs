@@ -152,3 +152,39 @@ async fn manual_resolved_with_the_cli() {
     assert_eq!(server_name(&env, &id).await, "B");
     assert_eq!(name(&a, &id), "B");
 }
+
+/// The end of a round deletes settled conflicts older than
+/// `sync.keep_resolved_conflicts` (default 90 days) and keeps recent
+/// settled ones and open ones.
+#[tokio::test]
+async fn a_round_prunes_settled_conflicts_past_their_retention() {
+    let env = Env::new().await.unwrap();
+    let spec = DeviceSpec::default().conflict_all("manual");
+    let (mut a, mut b) = (env.device(&spec).unwrap(), env.device(&spec).unwrap());
+    let id = race(&env, &mut a, &mut b).await;
+    sync_all(&env, &mut [&mut b]).await.unwrap();
+    let open = b.engine.local().conflicts(false).unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let day = 86_400_000;
+    for (pk, resolved_at) in [("old", now_ms() - 91 * day), ("recent", now_ms() - day)] {
+        b.app()
+            .execute(
+                "INSERT INTO _ebb_conflicts (tbl, pk, remote_version, policy, reason,
+                     created_at, resolved_at, resolution)
+                 VALUES ('customers', ?1, 1, 'server_wins', 'settled by the table''s policy',
+                     ?2, ?2, 'take-remote')",
+                rusqlite::params![pk, resolved_at],
+            )
+            .unwrap();
+    }
+    sync_all(&env, &mut [&mut b]).await.unwrap();
+    let kept: Vec<(String, bool)> = b
+        .engine
+        .local()
+        .conflicts(true)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.pk, c.resolved_at.is_some()))
+        .collect();
+    assert_eq!(kept, [(id, false), ("recent".to_string(), true)]);
+}

@@ -26,6 +26,7 @@ fn defaults_of_every_key() {
         (s.lease, s.busy_timeout, s.wait_for_lock, s.max_replans),
         (S(60), S(5), false, 5)
     );
+    assert_eq!(s.keep_resolved_conflicts, Some(S(90 * 24 * 3600)));
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff),
@@ -65,6 +66,7 @@ lease = "2m"
 busy_timeout = "0s"
 wait_for_lock = true
 max_replans = 1
+keep_resolved_conflicts = "0s"
 [retry]
 max_attempts = 1
 initial_backoff = "2s"
@@ -117,6 +119,7 @@ max_log = 0
         (s.busy_timeout, s.wait_for_lock, s.max_replans),
         (S(0), true, 1)
     );
+    assert_eq!(s.keep_resolved_conflicts, None, "\"0s\" keeps forever");
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),

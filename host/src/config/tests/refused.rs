@@ -70,6 +70,21 @@ fn refused_values_name_their_key() {
             "sync.max_replans",
             "minimum of 1",
         ),
+        (
+            "[sync]\nkeep_resolved_conflicts = \"5m\"\n",
+            "sync.keep_resolved_conflicts",
+            "5m is shorter than the minimum of 1h",
+        ),
+        (
+            "[sync]\nkeep_resolved_conflicts = 90\n",
+            "sync.keep_resolved_conflicts",
+            "not of type",
+        ),
+        (
+            "[sync]\nkeep_resolved_conflicts = \"3 moons\"\n",
+            "sync.keep_resolved_conflicts",
+            "invalid duration",
+        ),
         ("[sync]\nbatchsize = 5\n", "sync.batchsize", "unknown key"),
         (
             "[retry]\nmax_attempts = 0\n",

@@ -37,6 +37,7 @@ lease = "90s"
 busy_timeout = "2s"
 wait_for_lock = true
 max_replans = 3
+keep_resolved_conflicts = "30d"
 [retry]
 max_attempts = 8
 initial_backoff = "500ms"

@@ -68,6 +68,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             busy_timeout: Duration::from_secs(5),
             wait_for_lock: false,
             max_replans: 5,
+            keep_resolved_conflicts: None,
         },
         retry: RetryConfig {
             max_attempts: 5,
