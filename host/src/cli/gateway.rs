@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config;
-use crate::gateway::GatewaySettings;
+use crate::gateway::{GatewaySettings, JwtSettings};
 
 #[derive(Args, Debug)]
 pub struct GatewayArgs {
@@ -46,8 +46,29 @@ pub struct GatewayArgs {
     /// be allowed to switch to it (GRANT role TO login_role); this is
     /// checked at startup. The role needs EXECUTE on ebb_push and ebb_pull
     /// and rights on the synced tables. Default: run as the login role.
+    /// In JWT mode this is the anonymous role: requests without a token,
+    /// and tokens without a "role" claim, run as it (without it they get
+    /// 401).
     #[arg(long)]
     role: Option<String>,
+    /// JWT mode, as PostgREST and Supabase: the environment variable
+    /// holding the HS256 secret (at least 32 bytes) that signs per-device
+    /// tokens. Each request's "Authorization: Bearer <jwt>" is then
+    /// verified (signature, exp, nbf, aud); its "role" claim is the role
+    /// the request switches to (which the login role must be allowed to
+    /// switch to) and its claims are visible to SQL as
+    /// current_setting('request.jwt.claims', true), so row level security
+    /// can differ per device. The apikey header must still be the API key.
+    #[arg(long, value_name = "VAR", conflicts_with = "jwt_secret_file")]
+    jwt_secret_env: Option<String>,
+    /// JWT mode with the secret read from this file (a trailing newline is
+    /// ignored); keep it mode 0600. See --jwt-secret-env.
+    #[arg(long, value_name = "PATH")]
+    jwt_secret_file: Option<std::path::PathBuf>,
+    /// In JWT mode, the audience: a token with an "aud" claim must name it
+    /// (tokens without "aud" are accepted, as in PostgREST).
+    #[arg(long, value_name = "AUD")]
+    jwt_audience: Option<String>,
 }
 
 /// A gateway duration flag: "30s", "500ms", or bare seconds; not zero.
@@ -80,12 +101,23 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 args.api_key_env
             )
         })?;
+    let jwt_secret = jwt_secret(&args)?;
+    if jwt_secret.is_none() && args.jwt_audience.is_some() {
+        anyhow::bail!("--jwt-audience needs --jwt-secret-env or --jwt-secret-file");
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("--listen: cannot listen on {}", args.listen))?;
     let listen = args.listen.clone();
-    let settings = gateway_settings(args, api_key.trim());
-    tracing::info!(%listen, "gateway serving /rest/v1/rpc/ebb_push and ebb_pull");
+    let mut settings = gateway_settings(args, api_key.trim());
+    if let (Some(jwt), Some(secret)) = (settings.jwt.as_mut(), jwt_secret) {
+        jwt.secret = secret;
+    }
+    tracing::info!(
+        %listen,
+        jwt = settings.jwt.is_some(),
+        "gateway serving /rest/v1/rpc/ebb_push and ebb_pull"
+    );
     crate::gateway::serve(listener, settings, super::sync::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -97,7 +129,37 @@ fn gateway_settings(args: GatewayArgs, api_key: &str) -> GatewaySettings {
     settings.pool_wait_timeout = args.pool_wait_timeout;
     settings.max_body_bytes = args.max_body;
     settings.role = args.role;
+    // The secret is read by `jwt_secret`; this only turns the mode on.
+    if args.jwt_secret_env.is_some() || args.jwt_secret_file.is_some() {
+        settings.jwt = Some(JwtSettings {
+            secret: Vec::new(),
+            audience: args.jwt_audience,
+        });
+    }
     settings
+}
+
+/// The JWT secret from --jwt-secret-env or --jwt-secret-file, without a
+/// trailing newline. Errors name the variable or file, never the secret.
+fn jwt_secret(args: &GatewayArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut secret = if let Some(var) = &args.jwt_secret_env {
+        std::env::var(var)
+            .ok()
+            .with_context(|| format!("set the JWT secret in the environment variable {var}"))?
+            .into_bytes()
+    } else if let Some(path) = &args.jwt_secret_file {
+        std::fs::read(path)
+            .with_context(|| format!("--jwt-secret-file: cannot read {}", path.display()))?
+    } else {
+        return Ok(None);
+    };
+    while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        secret.pop();
+    }
+    if secret.len() < 32 {
+        anyhow::bail!("the JWT secret must be at least 32 bytes long");
+    }
+    Ok(Some(secret))
 }
 
 #[cfg(test)]
@@ -146,6 +208,10 @@ mod tests {
         assert_eq!(s.role, None);
         let s = settings(&["--role", "Shop Clerk"]).unwrap();
         assert_eq!(s.role.as_deref(), Some("Shop Clerk"));
+        assert!(s.jwt.is_none());
+        let s = settings(&["--jwt-secret-env", "S", "--jwt-audience", "ebb"]).unwrap();
+        assert_eq!(s.jwt.and_then(|j| j.audience).as_deref(), Some("ebb"));
+        assert!(settings(&["--jwt-secret-env", "S", "--jwt-secret-file", "/f"]).is_err());
         for bad in [
             ["--statement-timeout", "0s"],
             ["--pool-wait-timeout", "soon"],

@@ -25,8 +25,9 @@ pub(crate) struct ApiError {
     pub(crate) hint: Option<String>,
     /// Sends `Retry-After` (the failure is transient).
     pub(crate) retry_after: bool,
-    /// Sends `WWW-Authenticate: Bearer` (a 401).
-    pub(crate) challenge: bool,
+    /// The `WWW-Authenticate` value of a 401: `Bearer`, or for a token
+    /// that was refused `Bearer error="invalid_token", error_description=...`.
+    pub(crate) challenge: Option<String>,
 }
 
 impl ApiError {
@@ -38,7 +39,7 @@ impl ApiError {
             details: None,
             hint: None,
             retry_after: false,
-            challenge: false,
+            challenge: None,
         }
     }
 
@@ -55,8 +56,42 @@ impl ApiError {
     /// 401: no key, or a key that is not the gateway's.
     pub(crate) fn unauthorized(message: &str, hint: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "PGRST301", message).hint(hint);
-        e.challenge = true;
+        e.challenge = Some("Bearer".into());
         e
+    }
+
+    /// 401 for a JWT that was refused, as PostgREST answers it: `PGRST301`
+    /// when it cannot be decoded or its signature is wrong, `PGRST303` when
+    /// a claim is refused (expired, not yet valid, another audience). The
+    /// message is one of the gateway's fixed texts: never the token.
+    pub(crate) fn invalid_token(code: &str, message: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
+        // `message` is a fixed text without quotes or backslashes.
+        e.challenge = Some(format!(
+            "Bearer error=\"invalid_token\", error_description=\"{message}\""
+        ));
+        e
+    }
+
+    /// 401 PGRST302: no token, and no anonymous role to run as.
+    pub(crate) fn anonymous_disabled() -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "PGRST302",
+            "Anonymous access is disabled",
+        );
+        e.challenge = Some("Bearer".into());
+        e
+    }
+
+    /// PostgREST's answer to a database error of an anonymous request: a
+    /// refused privilege (42501) is a 401 asking for a token, not a 403.
+    pub(crate) fn as_anonymous(mut self) -> ApiError {
+        if self.code == "42501" {
+            self.status = StatusCode::UNAUTHORIZED;
+            self.challenge = Some("Bearer".into());
+        }
+        self
     }
 
     /// 400 PGRST102: the body is not a JSON object.
@@ -65,16 +100,25 @@ impl ApiError {
     }
 
     /// An error PostgreSQL raised, with PostgREST's status for its SQLSTATE.
+    /// A role that does not exist (a JWT's `role` claim naming no role)
+    /// is 401, as in PostgREST.
     pub(crate) fn from_db(db: &tokio_postgres::error::DbError) -> ApiError {
         let code = db.code().code();
+        let message = db.message();
+        let missing_role =
+            code == "22023" && message.starts_with("role ") && message.ends_with("does not exist");
         ApiError {
-            status: status_for_sqlstate(code),
+            status: if missing_role {
+                StatusCode::UNAUTHORIZED
+            } else {
+                status_for_sqlstate(code)
+            },
             code: code.to_string(),
-            message: db.message().to_string(),
+            message: message.to_string(),
             details: db.detail().map(str::to_string),
             hint: db.hint().map(str::to_string),
             retry_after: false,
-            challenge: false,
+            challenge: missing_role.then(|| "Bearer".into()),
         }
     }
 
@@ -167,8 +211,10 @@ impl IntoResponse for ApiError {
         if self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
-        if self.challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        if let Some(challenge) = self.challenge
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

@@ -6,22 +6,28 @@
 //! error bodies and headers, so the PostgREST client cannot tell the two
 //! apart; `tests.rs` is the contract suite that holds it to that.
 //!
-//! Auth is one shared key: the `apikey` header must equal it, and so must
-//! `Authorization: Bearer ...` when sent (compared in constant time). By
-//! default every query runs as the role in `database_url`. With
+//! Auth is a shared key: the `apikey` header must equal it (compared in
+//! constant time). By default `Authorization: Bearer ...`, when sent, must
+//! equal it too and every query runs as the role in `database_url`. With
 //! [`GatewaySettings::role`] set, each RPC runs in its own transaction that
 //! first switches to that role (`SET LOCAL ROLE`, as PostgREST does for its
 //! authenticator), so the role's grants and row level security decide what
-//! is read and written; `role.rs` checks the switch at startup. There is
-//! one role for every client: per-device policies, which Supabase gets from
-//! JWTs, still do not apply here.
+//! is read and written; `role.rs` checks the switch at startup.
+//!
+//! JWT mode ([`GatewaySettings::jwt`]) gives each client its own identity,
+//! as PostgREST and Supabase do: the bearer is an HS256 token, its `role`
+//! claim is the role the RPC switches to, and its claims are visible to SQL
+//! as `current_setting('request.jwt.claims', true)`, so per-device row
+//! level security applies. Requests without a token run as the
+//! anonymous `role`, or are refused. `auth.rs` decides who a request is,
+//! `jwt.rs` checks tokens, `rpc.rs` switches role and claims.
 //!
 //! The database connection uses no TLS: the gateway is meant to sit next to
 //! its Postgres (loopback, a unix socket or a trusted LAN). Put a TLS proxy in
 //! front of the gateway itself when clients reach it over a network.
 //!
 //! It logs one line per request (method, path, status, milliseconds) and
-//! never the key, the query string or row data. The CLI calls [`serve`];
+//! never the key, the JWT secret, a token, the query string or row data. The CLI calls [`serve`];
 //! nothing else in ebb depends on this module.
 
 use std::fmt;
@@ -32,8 +38,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -41,10 +47,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
 
+mod auth;
 mod error;
+mod jwt;
 mod role;
 mod rpc;
 
+use auth::Identity;
 use error::ApiError;
 
 /// How the gateway runs. Built by the CLI from its flags.
@@ -73,8 +82,36 @@ pub struct GatewaySettings {
     /// transaction that switches to it first, so its grants and row level
     /// security apply. The login role of `database_url` must be allowed to
     /// switch to it (`GRANT role TO login_role`); [`serve`] checks that at
-    /// startup. `None` (the default) runs as the login role.
+    /// startup. `None` (the default) runs as the login role. In JWT mode
+    /// it is the anonymous role: requests without a token, and tokens
+    /// without a `role` claim, run as it (refused with 401 when `None`).
     pub role: Option<String>,
+    /// JWT mode (`--jwt-secret-env`/`--jwt-secret-file`): `None` (the
+    /// default) is the one shared key.
+    pub jwt: Option<JwtSettings>,
+}
+
+/// JWT mode, as PostgREST's `jwt-secret` and `jwt-aud`: the bearer of each
+/// request is an HS256 token signed with `secret`, whose `role` claim is
+/// the role its RPC runs as and whose claims SQL reads as
+/// `current_setting('request.jwt.claims', true)`. The `apikey` header must
+/// still be the shared key.
+#[derive(Clone)]
+pub struct JwtSettings {
+    /// The HS256 secret, at least 32 bytes. Never logged.
+    pub secret: Vec<u8>,
+    /// When set, a token with an `aud` claim must name it (as PostgREST's
+    /// `jwt-aud`; a token without `aud` is accepted).
+    pub audience: Option<String>,
+}
+
+impl fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("secret", &"<redacted>")
+            .field("audience", &self.audience)
+            .finish()
+    }
 }
 
 impl GatewaySettings {
@@ -98,6 +135,7 @@ impl GatewaySettings {
             pool_wait_timeout: Self::DEFAULT_POOL_WAIT_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             role: None,
+            jwt: None,
         }
     }
 }
@@ -112,6 +150,7 @@ impl fmt::Debug for GatewaySettings {
             .field("pool_wait_timeout", &self.pool_wait_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("role", &self.role)
+            .field("jwt", &self.jwt)
             .finish()
     }
 }
@@ -144,6 +183,7 @@ struct Shared {
     pool: Pool,
     key_digest: [u8; 32],
     role: Option<String>,
+    jwt: Option<jwt::Verifier>,
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests and
@@ -179,10 +219,25 @@ fn shared(settings: &GatewaySettings) -> Result<Arc<Shared>, GatewayError> {
     if settings.role.as_deref() == Some("") {
         return Err(GatewayError::Settings("the role name is empty".into()));
     }
+    if let Some(jwt) = &settings.jwt {
+        if jwt.secret.len() < jwt::MIN_SECRET_BYTES {
+            return Err(GatewayError::Settings(format!(
+                "the JWT secret must be at least {} bytes long",
+                jwt::MIN_SECRET_BYTES
+            )));
+        }
+        if jwt.audience.as_deref() == Some("") {
+            return Err(GatewayError::Settings("the JWT audience is empty".into()));
+        }
+    }
     Ok(Arc::new(Shared {
         pool: pool(settings)?,
         key_digest: Sha256::digest(settings.api_key.as_bytes()).into(),
         role: settings.role.clone(),
+        jwt: settings
+            .jwt
+            .as_ref()
+            .map(|j| jwt::Verifier::new(&j.secret, j.audience.as_deref())),
     }))
 }
 
@@ -198,7 +253,7 @@ fn router(shared: Arc<Shared>, settings: &GatewaySettings) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(middleware::from_fn_with_state(shared.clone(), auth::auth))
         .layer(middleware::from_fn(log))
         .with_state(shared)
 }
@@ -238,6 +293,7 @@ fn pool(settings: &GatewaySettings) -> Result<Pool, GatewayError> {
 
 async fn rpc_handler(
     State(shared): State<Arc<Shared>>,
+    Extension(identity): Extension<Identity>,
     Path(function): Path<String>,
     method: Method,
     body: Result<Bytes, BytesRejection>,
@@ -263,54 +319,10 @@ async fn rpc_handler(
         }
         Err(_) => return ApiError::invalid_body().into_response(),
     };
-    match rpc::call(&shared.pool, shared.role.as_deref(), &function, &body).await {
+    match rpc::call(&shared.pool, &identity, &function, &body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
-}
-
-/// 401 unless `apikey` is the key and `Authorization`, when sent, is
-/// `Bearer <key>`.
-async fn auth(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    match check_key(request.headers(), &shared.key_digest) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn check_key(headers: &HeaderMap, key_digest: &[u8; 32]) -> Result<(), ApiError> {
-    let Some(apikey) = headers.get("apikey") else {
-        return Err(ApiError::unauthorized(
-            "No API key found in request",
-            "No `apikey` request header was found.",
-        ));
-    };
-    let invalid =
-        || ApiError::unauthorized("Invalid API key", "Double check the gateway's API key.");
-    if !same_key(apikey.as_bytes(), key_digest) {
-        return Err(invalid());
-    }
-    if let Some(authorization) = headers.get(axum::http::header::AUTHORIZATION) {
-        let token = authorization
-            .as_bytes()
-            .strip_prefix(b"Bearer ")
-            .ok_or_else(invalid)?;
-        if !same_key(token, key_digest) {
-            return Err(invalid());
-        }
-    }
-    Ok(())
-}
-
-/// Compares SHA-256 digests in constant time: neither the content nor the
-/// length of the key leaks through timing.
-fn same_key(candidate: &[u8], key_digest: &[u8; 32]) -> bool {
-    let digest: [u8; 32] = Sha256::digest(candidate).into();
-    digest
-        .iter()
-        .zip(key_digest.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
 }
 
 /// One line per request: method, path (no query string: it may hold a

@@ -14,6 +14,7 @@ use deadpool_postgres::Pool;
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 
+use super::auth::Identity;
 use super::error::ApiError;
 
 /// One parameter of an RPC: its name, SQL type, and whether the function
@@ -64,12 +65,14 @@ const FUNCTIONS: &[Function] = &[
 ];
 
 /// Calls `function` with the arguments in `body` and answers its JSON.
-/// With `role`, the call runs in a transaction that first switches to it
-/// (`set_config('role', $1, true)`, the bound form of `SET LOCAL ROLE`), so
-/// the role is never spliced into SQL and ends with the transaction.
+/// With a role or claims in `identity`, the call runs in a transaction that
+/// first switches to the role (`set_config('role', $1, true)`, the bound
+/// form of `SET LOCAL ROLE`) and sets `request.jwt.claims`, as PostgREST
+/// does, so the role is never spliced into SQL and both end with the
+/// transaction.
 pub(crate) async fn call(
     pool: &Pool,
-    role: Option<&str>,
+    identity: &Identity,
     function: &str,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
@@ -81,19 +84,42 @@ pub(crate) async fn call(
     let sql = statement(function, &args)?;
     let params: &[&(dyn ToSql + Sync)] = if args.is_empty() { &[] } else { &[&text] };
     let mut client = pool.get().await.map_err(|e| ApiError::from_pool(&e))?;
-    let query = |e: tokio_postgres::Error| ApiError::from_query(&e);
-    let row = match role {
-        None => client
+    let query = |e: tokio_postgres::Error| {
+        let err = ApiError::from_query(&e);
+        if identity.anonymous {
+            err.as_anonymous()
+        } else {
+            err
+        }
+    };
+    let row = match (&identity.role, &identity.claims) {
+        (None, None) => client
             .query_one(sql.as_str(), params)
             .await
             .map_err(query)?,
-        Some(role) => {
+        (role, claims) => {
             // Dropped on an error: the transaction and the role switch
             // roll back before the connection serves anyone else.
             let tx = client.transaction().await.map_err(query)?;
-            tx.execute("SELECT pg_catalog.set_config('role', $1, true)", &[&role])
-                .await
-                .map_err(query)?;
+            // `none` is the login role, as `SET ROLE NONE`.
+            let switched = match claims {
+                None => {
+                    tx.execute(
+                        "SELECT pg_catalog.set_config('role', coalesce($1, 'none'), true)",
+                        &[role],
+                    )
+                    .await
+                }
+                Some(claims) => {
+                    tx.execute(
+                        "SELECT pg_catalog.set_config('request.jwt.claims', $1, true), \
+                                pg_catalog.set_config('role', coalesce($2, 'none'), true)",
+                        &[claims, role],
+                    )
+                    .await
+                }
+            };
+            switched.map_err(query)?;
             let row = tx.query_one(sql.as_str(), params).await.map_err(query)?;
             tx.commit().await.map_err(query)?;
             row
