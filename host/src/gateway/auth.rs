@@ -64,13 +64,15 @@ fn identify(headers: &HeaderMap, shared: &Shared) -> Result<Identity, ApiError> 
     }
     let bearer = match headers.get(header::AUTHORIZATION) {
         None => None,
-        Some(value) => Some(bearer_token(value.as_bytes()).ok_or_else(|| match shared.jwt {
-            Some(_) => ApiError::invalid_token(
-                "PGRST301",
-                "Expected a Bearer token in the Authorization header",
-            ),
-            None => invalid(),
-        })?),
+        Some(value) => Some(
+            bearer_token(value.as_bytes()).ok_or_else(|| match shared.jwt {
+                Some(_) => ApiError::invalid_token(
+                    "PGRST301",
+                    "Expected a Bearer token in the Authorization header",
+                ),
+                None => invalid(),
+            })?,
+        ),
     };
     let Some(verifier) = &shared.jwt else {
         if let Some(token) = bearer

@@ -25,9 +25,18 @@ pub(crate) struct ApiError {
     pub(crate) hint: Option<String>,
     /// Sends `Retry-After` (the failure is transient).
     pub(crate) retry_after: bool,
-    /// The `WWW-Authenticate` value of a 401: `Bearer`, or for a token
-    /// that was refused `Bearer error="invalid_token", error_description=...`.
-    pub(crate) challenge: Option<String>,
+    /// The `WWW-Authenticate` header of a 401.
+    pub(crate) challenge: Option<Challenge>,
+}
+
+/// The `WWW-Authenticate` header PostgREST sends with a 401.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Challenge {
+    /// `Bearer`: credentials are missing or not accepted.
+    Bearer,
+    /// `Bearer error="invalid_token", error_description="<message>"`: the
+    /// token was refused; the description is the error's message.
+    InvalidToken,
 }
 
 impl ApiError {
@@ -56,7 +65,7 @@ impl ApiError {
     /// 401: no key, or a key that is not the gateway's.
     pub(crate) fn unauthorized(message: &str, hint: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "PGRST301", message).hint(hint);
-        e.challenge = Some("Bearer".into());
+        e.challenge = Some(Challenge::Bearer);
         e
     }
 
@@ -66,10 +75,7 @@ impl ApiError {
     /// message is one of the gateway's fixed texts: never the token.
     pub(crate) fn invalid_token(code: &str, message: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
-        // `message` is a fixed text without quotes or backslashes.
-        e.challenge = Some(format!(
-            "Bearer error=\"invalid_token\", error_description=\"{message}\""
-        ));
+        e.challenge = Some(Challenge::InvalidToken);
         e
     }
 
@@ -80,16 +86,16 @@ impl ApiError {
             "PGRST302",
             "Anonymous access is disabled",
         );
-        e.challenge = Some("Bearer".into());
+        e.challenge = Some(Challenge::Bearer);
         e
     }
 
     /// PostgREST's answer to a database error of an anonymous request: a
     /// refused privilege (42501) is a 401 asking for a token, not a 403.
-    pub(crate) fn as_anonymous(mut self) -> ApiError {
+    pub(crate) fn when_anonymous(mut self) -> ApiError {
         if self.code == "42501" {
             self.status = StatusCode::UNAUTHORIZED;
-            self.challenge = Some("Bearer".into());
+            self.challenge = Some(Challenge::Bearer);
         }
         self
     }
@@ -118,7 +124,7 @@ impl ApiError {
             details: db.detail().map(str::to_string),
             hint: db.hint().map(str::to_string),
             retry_after: false,
-            challenge: missing_role.then(|| "Bearer".into()),
+            challenge: missing_role.then_some(Challenge::Bearer),
         }
     }
 
@@ -211,9 +217,23 @@ impl IntoResponse for ApiError {
         if self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
-        if let Some(challenge) = self.challenge
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
+        let challenge = match self.challenge {
+            None => None,
+            Some(Challenge::Bearer) => Some("Bearer".to_string()),
+            Some(Challenge::InvalidToken) => {
+                // A quoted-string: the gateway's messages hold no quotes,
+                // but one never breaks the header.
+                let description: String = self
+                    .message
+                    .chars()
+                    .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+                    .collect();
+                Some(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                ))
+            }
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
         response
@@ -270,6 +290,27 @@ mod tests {
         assert_eq!(
             v,
             json!({"code": "PGRST301", "details": null, "hint": "check it", "message": "Invalid API key"})
+        );
+    }
+
+    #[tokio::test]
+    async fn token_refusals_and_anonymous_denials_carry_postgrest_s_challenges() {
+        let response = ApiError::invalid_token("PGRST303", "JWT expired").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\", error_description=\"JWT expired\""
+        );
+        let denied = ApiError::new(StatusCode::FORBIDDEN, "42501", "permission denied");
+        assert_eq!(
+            denied.clone().when_anonymous().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(denied.when_anonymous().challenge, Some(Challenge::Bearer));
+        let other = ApiError::new(StatusCode::BAD_REQUEST, "22P02", "bad").when_anonymous();
+        assert_eq!(
+            (other.status, other.challenge),
+            (StatusCode::BAD_REQUEST, None)
         );
     }
 }

@@ -82,7 +82,10 @@ impl Verifier {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                if iat.as_f64().is_some_and(|iat| iat > (now + LEEWAY_SECS) as f64) {
+                if iat
+                    .as_f64()
+                    .is_some_and(|iat| iat > (now + LEEWAY_SECS) as f64)
+                {
                     return Err(claims_error("JWT issued at future"));
                 }
             }
@@ -139,6 +142,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::gateway::error::Challenge;
 
     const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
 
@@ -160,12 +164,10 @@ mod tests {
     fn refused(verifier: &Verifier, token: &str) -> (String, String) {
         let e = verifier.verify(token).expect_err("refused");
         assert_eq!(e.status.as_u16(), 401);
-        let challenge = e.challenge.clone().expect("a challenge");
-        assert!(
-            challenge.starts_with("Bearer error=\"invalid_token\""),
-            "{challenge}"
-        );
-        assert!(!challenge.contains(token) && !e.message.contains(token));
+        assert_eq!(e.challenge, Some(Challenge::InvalidToken));
+        if !token.is_empty() {
+            assert!(!e.message.contains(token));
+        }
         (e.code, e.message)
     }
 
@@ -173,7 +175,9 @@ mod tests {
     fn a_valid_token_gives_its_role_and_claims() {
         let v = Verifier::new(SECRET, None);
         let claims = v
-            .verify(&token(json!({"role": "till", "sub": "a", "exp": now() + 60})))
+            .verify(&token(
+                json!({"role": "till", "sub": "a", "exp": now() + 60}),
+            ))
             .expect("valid");
         assert_eq!(claims.role.as_deref(), Some("till"));
         let json: Value = serde_json::from_str(&claims.json).expect("json");
@@ -189,9 +193,21 @@ mod tests {
         let t = |c: Value| token(c);
         let cases = [
             (t(json!({"exp": now() - 60})), "PGRST303", "JWT expired"),
-            (t(json!({"nbf": now() + 60})), "PGRST303", "JWT not yet valid"),
-            (t(json!({"iat": now() + 60})), "PGRST303", "JWT issued at future"),
-            (t(json!({"aud": "other"})), "PGRST303", "JWT not in audience"),
+            (
+                t(json!({"nbf": now() + 60})),
+                "PGRST303",
+                "JWT not yet valid",
+            ),
+            (
+                t(json!({"iat": now() + 60})),
+                "PGRST303",
+                "JWT issued at future",
+            ),
+            (
+                t(json!({"aud": "other"})),
+                "PGRST303",
+                "JWT not in audience",
+            ),
             (
                 t(json!({"exp": "soon"})),
                 "PGRST303",
@@ -203,11 +219,19 @@ mod tests {
                 "The JWT 'role' claim must be a non-empty string",
             ),
             ("a.b".into(), "PGRST301", "Expected 3 parts in JWT; got 2"),
-            ("".into(), "PGRST301", "Empty JWT is sent in Authorization header"),
+            (
+                "".into(),
+                "PGRST301",
+                "Empty JWT is sent in Authorization header",
+            ),
             ("x.y.z".into(), "PGRST301", "JWT couldn't be decoded"),
         ];
         for (token, code, message) in cases {
-            assert_eq!(refused(&v, &token), (code.into(), message.into()), "{message}");
+            assert_eq!(
+                refused(&v, &token),
+                (code.into(), message.into()),
+                "{message}"
+            );
         }
         // Within the leeway, and with the configured audience: accepted.
         v.verify(&t(json!({"exp": now() - 1, "aud": ["x", "ebb"]})))
@@ -220,13 +244,19 @@ mod tests {
         )
         .expect("encode");
         let (code, message) = refused(&v, &other);
-        assert_eq!((code.as_str(), message.as_str()), ("PGRST301", "JWT cryptographic operation failed"));
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("PGRST301", "JWT cryptographic operation failed")
+        );
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
             &json!({"role": "till"}),
             &EncodingKey::from_secret(SECRET),
         )
         .expect("encode");
-        assert_eq!(refused(&v, &hs512).1, "Wrong or unsupported encoding algorithm");
+        assert_eq!(
+            refused(&v, &hs512).1,
+            "Wrong or unsupported encoding algorithm"
+        );
     }
 }

@@ -87,7 +87,7 @@ pub(crate) async fn call(
     let query = |e: tokio_postgres::Error| {
         let err = ApiError::from_query(&e);
         if identity.anonymous {
-            err.as_anonymous()
+            err.when_anonymous()
         } else {
             err
         }

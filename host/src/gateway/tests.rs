@@ -15,6 +15,7 @@ use super::{GatewaySettings, serve};
 use crate::model::{Change, Cursor, Op, PullPage, PushResult};
 use crate::remote::sql::testdb::{ScratchDb, settle};
 
+mod jwt;
 mod protocol;
 mod pull_contract;
 mod push_contract;

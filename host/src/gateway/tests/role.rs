@@ -17,7 +17,7 @@ fn base() -> String {
     std::env::var("EBB_TEST_PG").unwrap_or_else(|_| "host=/var/run/postgresql user=postgres".into())
 }
 
-async fn admin() -> Client {
+pub(super) async fn admin() -> Client {
     let (client, connection) =
         tokio_postgres::connect(&format!("{} dbname=postgres", base()), NoTls)
             .await
@@ -31,12 +31,12 @@ async fn admin() -> Client {
 /// A role this test created; dropped with the value (after the scratch
 /// databases holding its grants, which are declared later and so dropped
 /// first).
-struct TestRole {
-    name: String,
+pub(super) struct TestRole {
+    pub(super) name: String,
 }
 
 impl TestRole {
-    async fn create(tag: &str, attributes: &str) -> TestRole {
+    pub(super) async fn create(tag: &str, attributes: &str) -> TestRole {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("ebb_t_{tag}_{}", &id[..12]);
         admin()
@@ -72,7 +72,7 @@ impl Drop for TestRole {
 
 /// What an API role needs (as `grants.sql` gives Supabase's), and a policy
 /// on `products` hiding and refusing rows named "secret".
-async fn grant_and_protect(db: &ScratchDb, role: &str) {
+pub(super) async fn grant_and_protect(db: &ScratchDb, role: &str) {
     db.connect()
         .await
         .batch_execute(&format!(
