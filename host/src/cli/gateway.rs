@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 use crate::config;
 use crate::gateway::{GatewaySettings, JwtSettings};
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("jwt_secret").args(["jwt_secret_env", "jwt_secret_file"])))]
 pub struct GatewayArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:54321")]
@@ -58,8 +59,10 @@ pub struct GatewayArgs {
     /// the request switches to (which the login role must be allowed to
     /// switch to) and its claims are visible to SQL as
     /// current_setting('request.jwt.claims', true), so row level security
-    /// can differ per device. The apikey header must still be the API key.
-    #[arg(long, value_name = "VAR", conflicts_with = "jwt_secret_file")]
+    /// can differ per device. The apikey header must still be the API key;
+    /// a request without a token, or with the API key as its bearer (as
+    /// Supabase's anon key), is anonymous (see --role).
+    #[arg(long, value_name = "VAR")]
     jwt_secret_env: Option<String>,
     /// JWT mode with the secret read from this file (a trailing newline is
     /// ignored); keep it mode 0600. See --jwt-secret-env.
@@ -67,7 +70,7 @@ pub struct GatewayArgs {
     jwt_secret_file: Option<std::path::PathBuf>,
     /// In JWT mode, the audience: a token with an "aud" claim must name it
     /// (tokens without "aud" are accepted, as in PostgREST).
-    #[arg(long, value_name = "AUD")]
+    #[arg(long, value_name = "AUD", requires = "jwt_secret")]
     jwt_audience: Option<String>,
 }
 
@@ -102,9 +105,6 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let jwt_secret = jwt_secret(&args)?;
-    if jwt_secret.is_none() && args.jwt_audience.is_some() {
-        anyhow::bail!("--jwt-audience needs --jwt-secret-env or --jwt-secret-file");
-    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("--listen: cannot listen on {}", args.listen))?;
@@ -212,6 +212,10 @@ mod tests {
         let s = settings(&["--jwt-secret-env", "S", "--jwt-audience", "ebb"]).unwrap();
         assert_eq!(s.jwt.and_then(|j| j.audience).as_deref(), Some("ebb"));
         assert!(settings(&["--jwt-secret-env", "S", "--jwt-secret-file", "/f"]).is_err());
+        assert!(
+            settings(&["--jwt-audience", "ebb"]).is_err(),
+            "needs a secret"
+        );
         for bad in [
             ["--statement-timeout", "0s"],
             ["--pool-wait-timeout", "soon"],
@@ -220,5 +224,37 @@ mod tests {
         ] {
             assert!(settings(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn args(flags: &[&str]) -> GatewayArgs {
+        let argv = ["ebb", "--database", "host=/tmp"].iter().chain(flags);
+        Cli::try_parse_from(argv).expect("flags").gateway
+    }
+
+    #[test]
+    fn the_jwt_secret_is_read_from_a_file_and_checked_without_echoing_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwt");
+        let secret = "s3cret-s3cret-s3cret-s3cret-s3cret";
+        std::fs::write(&path, format!("{secret}\r\n")).expect("write");
+        let read = jwt_secret(&args(&["--jwt-secret-file", path.to_str().expect("utf-8")]));
+        assert_eq!(read.expect("read"), Some(secret.as_bytes().to_vec()));
+
+        std::fs::write(&path, "short\n").expect("write");
+        let err = jwt_secret(&args(&["--jwt-secret-file", path.to_str().expect("utf-8")]))
+            .expect_err("too short");
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        assert!(!format!("{err:#}").contains("short"), "{err:#}");
+
+        let err = jwt_secret(&args(&[
+            "--jwt-secret-env",
+            "EBB_TEST_NO_SUCH_VARIABLE_JWT",
+        ]))
+        .expect_err("unset");
+        assert!(
+            err.to_string().contains("EBB_TEST_NO_SUCH_VARIABLE_JWT"),
+            "{err}"
+        );
+        assert_eq!(jwt_secret(&args(&[])).expect("no JWT mode"), None);
     }
 }
