@@ -27,8 +27,8 @@
 //! front of the gateway itself when clients reach it over a network.
 //!
 //! It logs one line per request (method, path, status, milliseconds) and
-//! never the key, the JWT secret, a token, the query string or row data. The CLI calls [`serve`];
-//! nothing else in ebb depends on this module.
+//! never the key, the JWT secret, a token, the query string or row data.
+//! The CLI calls [`serve`]; nothing else in ebb depends on this module.
 
 use std::fmt;
 use std::future::Future;

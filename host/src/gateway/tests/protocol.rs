@@ -248,6 +248,15 @@ async fn bad_settings_are_refused_without_echoing_secrets() {
         },
         GatewaySettings::new("postgres://u:hunter2@host:notaport/db", KEY),
         GatewaySettings::new("password=hunter2 sslmode=bogus", KEY),
+        {
+            // A JWT secret shorter than PostgREST accepts.
+            let mut s = GatewaySettings::new("host=/tmp user=postgres", KEY);
+            s.jwt = Some(crate::gateway::JwtSettings {
+                secret: b"hunter2".to_vec(),
+                audience: None,
+            });
+            s
+        },
     ];
     for settings in cases {
         let debug = format!("{settings:?}");
