@@ -1,5 +1,6 @@
-//! A row deleted directly on the server (plain SQL, no ebb involved)
-//! disappears from every device, and the delete is not echoed back.
+//! A row deleted directly on the server (plain SQL, no ebb involved, a
+//! TRUNCATE too) disappears from every device, and the delete is not
+//! echoed back.
 
 use ebb_tests::{Env, rows};
 
@@ -57,4 +58,29 @@ async fn a_server_update_reaches_the_device() {
     sync_all(&env, &mut [&mut a]).await.unwrap();
     assert_eq!(a.row("products", &id).unwrap().unwrap()["stock"], 42);
     assert!(a.queue().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_server_truncate_reaches_both_devices() {
+    let env = Env::new().await.unwrap();
+    let mut a = env.default_device().unwrap();
+    let mut b = env.default_device().unwrap();
+    let ada = rows::customer("Ada");
+    let debt = rows::debt(&rows::id_of(&ada), 1000);
+    a.insert("customers", &ada).unwrap();
+    a.insert("debts", &debt).unwrap();
+    a.insert("debt_payments", &rows::payment(&rows::id_of(&debt), 300))
+        .unwrap();
+    sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
+    assert_eq!(b.count("debt_payments").unwrap(), 1);
+
+    // TRUNCATE fires no row triggers; CASCADE empties the payments too.
+    env.db.exec("TRUNCATE debts CASCADE").await.unwrap();
+    sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
+    for d in [&a, &b] {
+        assert_eq!(d.count("debts").unwrap(), 0);
+        assert_eq!(d.count("debt_payments").unwrap(), 0);
+        assert_eq!(d.count("customers").unwrap(), 1);
+        assert!(d.queue().unwrap().is_empty(), "{:?}", d.queue());
+    }
 }

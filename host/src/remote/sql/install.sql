@@ -184,6 +184,30 @@ BEGIN
 END
 $fn$;
 
+-- BEFORE TRUNCATE on each synced table, once per statement (it also fires
+-- for the tables a TRUNCATE ... CASCADE empties). TRUNCATE fires no row
+-- triggers, so without this its rows would vanish without a trace and
+-- stay on every device: leave a tombstone for each row it is about to
+-- remove, as a DELETE would. Reads the table as its owner: whoever may
+-- TRUNCATE it removes every row anyway, row level security or not.
+CREATE OR REPLACE FUNCTION public._ebb_before_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, public
+AS $fn$
+BEGIN
+    EXECUTE format(
+        'INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
+         SELECT %L, s.%I::text, s._ebb_version + 1, pg_current_xact_id(),
+                nullif(current_setting(''ebb.origin'', true), '''')
+         FROM public.%I s
+         ON CONFLICT (tbl, pk) DO UPDATE
+             SET version = greatest(t.version, excluded.version),
+                 txid = excluded.txid, origin = excluded.origin',
+        TG_TABLE_NAME, TG_ARGV[0], TG_TABLE_NAME);
+    RETURN NULL;
+END
+$fn$;
+
 -- Read-only windows on the bookkeeping for the SECURITY INVOKER functions.
 -- They are served as RPCs too (every function a role may execute is), so
 -- each answers only what ebb_push or ebb_pull would tell the caller anyway.
@@ -280,6 +304,9 @@ BEGIN
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_delete AFTER DELETE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_after_delete(%L)', p_tbl, p_pk);
+    EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_truncate ON public.%I', p_tbl);
+    EXECUTE format('CREATE TRIGGER _ebb_before_truncate BEFORE TRUNCATE ON public.%I
+        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%L)', p_tbl, p_pk);
     INSERT INTO public._ebb_tables (tbl, pk) VALUES (p_tbl, p_pk)
     ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk;
 END

@@ -187,8 +187,8 @@ $fn$;
 --   have found version 0 = base and written it. No earlier answer can
 --   apply: _ebb_applied only records writes, and every written key keeps
 --   a row or a tombstone. (A key whose row was removed behind ebb's back,
---   by TRUNCATE or with triggers off, is written again rather than given
---   the stale "applied".) The write sets `ebb.push` first, so the AFTER
+--   with triggers off, is written again rather than given the stale
+--   "applied".) The write sets `ebb.push` first, so the AFTER
 --   trigger records it for exact retries, as on the long way.
 -- - a version above 1: the key was deleted (a conflict, or our own lost
 --   delete): the subtransaction is undone (SQLSTATE EB001, private to this

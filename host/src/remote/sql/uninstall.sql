@@ -13,6 +13,7 @@ BEGIN
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', r.tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_truncate ON public.%I', r.tbl);
             EXECUTE format('ALTER TABLE public.%I DROP COLUMN IF EXISTS _ebb_version,
                 DROP COLUMN IF EXISTS _ebb_txid, DROP COLUMN IF EXISTS _ebb_origin', r.tbl);
         END IF;
@@ -26,6 +27,7 @@ DROP FUNCTION IF EXISTS public.ebb_pull(text, jsonb, integer);
 DROP FUNCTION IF EXISTS public._ebb_before_write();
 DROP FUNCTION IF EXISTS public._ebb_after_write();
 DROP FUNCTION IF EXISTS public._ebb_after_delete();
+DROP FUNCTION IF EXISTS public._ebb_before_truncate();
 DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
 DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
 DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
