@@ -91,9 +91,12 @@ fn identify(headers: &HeaderMap, shared: &Shared) -> Result<Identity, ApiError> 
         // No token, or the shared key itself: anonymous.
         _ => {
             return match &shared.role {
+                // As PostgREST: the anonymous role's claims are set too, so a
+                // pooled connection never shows SQL an earlier request's
+                // (or an empty string where policies expect JSON).
                 Some(role) => Ok(Identity {
                     role: Some(role.clone()),
-                    claims: None,
+                    claims: Some(serde_json::json!({ "role": role }).to_string()),
                     anonymous: true,
                 }),
                 None => Err(ApiError::anonymous_disabled()),

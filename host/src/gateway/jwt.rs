@@ -34,6 +34,7 @@ pub(crate) struct Claims {
 pub(crate) struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    audience: bool,
 }
 
 impl Verifier {
@@ -56,6 +57,7 @@ impl Verifier {
         Verifier {
             key: DecodingKey::from_secret(secret),
             validation,
+            audience: audience.is_some(),
         }
     }
 
@@ -91,8 +93,25 @@ impl Verifier {
             }
             Some(_) => return Err(claims_error("The JWT 'iat' claim must be a number")),
         }
+        // jsonwebtoken lets an `aud` that is neither a string nor a list of
+        // strings through; with an audience to check, refuse it.
+        if self.audience {
+            let text = |v: &Value| v.is_string();
+            match claims.get("aud") {
+                None => {}
+                Some(Value::Array(list)) if list.iter().all(text) => {}
+                Some(aud) if text(aud) => {}
+                Some(_) => return Err(claims_error("JWT not in audience")),
+            }
+        }
         let role = match claims.get("role") {
             None | Some(Value::Null) => None,
+            // `none` would reset the session to the gateway's login role.
+            Some(Value::String(role)) if role.eq_ignore_ascii_case("none") => {
+                return Err(claims_error(
+                    "The JWT 'role' claim must name a role, not \"none\"",
+                ));
+            }
             Some(Value::String(role)) if !role.is_empty() => Some(role.clone()),
             Some(_) => {
                 return Err(claims_error(
@@ -217,6 +236,17 @@ mod tests {
                 t(json!({"role": 7})),
                 "PGRST303",
                 "The JWT 'role' claim must be a non-empty string",
+            ),
+            (t(json!({"aud": 7})), "PGRST303", "JWT not in audience"),
+            (
+                t(json!({"aud": ["ebb", 7]})),
+                "PGRST303",
+                "JWT not in audience",
+            ),
+            (
+                t(json!({"role": "none"})),
+                "PGRST303",
+                "The JWT 'role' claim must name a role, not \"none\"",
             ),
             ("a.b".into(), "PGRST301", "Expected 3 parts in JWT; got 2"),
             (

@@ -333,6 +333,9 @@ impl Local {
                     "DELETE FROM _ebb_conflicts WHERE id IN (
                          SELECT id FROM _ebb_conflicts
                          WHERE resolved_at IS NOT NULL AND resolved_at < ?1
+                           -- Ids are rowids: removing the highest would let
+                           -- the next conflict reuse an id an alert named.
+                           AND id < (SELECT max(id) FROM _ebb_conflicts)
                          LIMIT ?2)",
                     params![cutoff, PRUNE_BATCH],
                 )

@@ -368,3 +368,16 @@ fn pruning_many_goes_in_batches_and_takes_them_all() {
         [("recent".to_string(), Some("take-remote".to_string()))]
     );
 }
+
+#[test]
+fn pruning_keeps_the_newest_id_so_ids_are_never_reused() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    decided(&mut local, "a", 10);
+    decided(&mut local, "b", 20);
+    let newest = local.conflicts(true).unwrap()[1].id;
+    assert_eq!(local.prune_conflicts(KEEP, 1000 * DAY).unwrap(), 1);
+    assert_eq!(kept(&local)[0].0, "b");
+    decided(&mut local, "c", 1000 * DAY);
+    assert!(local.conflicts(true).unwrap()[1].id > newest);
+}

@@ -9,8 +9,10 @@
 //! own and never pull them. So the file's identity is kept beside the id:
 //! its inode and creation time, which a copy never keeps and a rename
 //! does. When they differ on open, the file is a copy (or a restore) and
-//! gets a fresh device id. Called by `Local::open`; never touches the
-//! app's tables.
+//! gets a fresh device id. A block-level clone (dd, a VM snapshot) keeps
+//! both and is not detected: `file_identity` set to `reset` in `_ebb_meta`
+//! forces a new id on the next open. Called by `Local::open`; never touches
+//! the app's tables.
 
 use std::path::Path;
 
@@ -33,8 +35,10 @@ pub(super) fn confirm(
     let Some(now) = file_identity(path) else {
         return Ok(device);
     };
-    if meta_text(conn, KEY)?.as_deref() == Some(now.as_str()) {
-        return Ok(device);
+    if meta_text(conn, KEY)?.is_some_and(|stored| same_file(&stored, &now)) {
+        // Read again: another process may have renewed it since `device`
+        // was read.
+        return device_id(conn);
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -43,7 +47,7 @@ pub(super) fn confirm(
     // this.
     let stored = meta_text(&tx, KEY)?;
     let device = match stored {
-        Some(stored) if stored == now => device_id(&tx)?,
+        Some(stored) if same_file(&stored, &now) => device_id(&tx)?,
         None => device_id(&tx)?,
         Some(_) => {
             let old = device_id(&tx)?;
@@ -64,6 +68,22 @@ pub(super) fn confirm(
     tx.commit()
         .ctx(|| "committing the database file's identity".into())?;
     Ok(device)
+}
+
+/// Whether two identities name the same file: the same creation time when
+/// both carry one (a copy never keeps it; some filesystems renumber inodes
+/// on every mount), else the same inode (an opener that cannot read the
+/// creation time is not taken for a copy).
+fn same_file(stored: &str, now: &str) -> bool {
+    let split = |id: &str| {
+        let (ino, born) = id.split_once(':').unwrap_or((id, ""));
+        (ino.to_string(), born.to_string())
+    };
+    let ((ino_a, born_a), (ino_b, born_b)) = (split(stored), split(now));
+    if !born_a.is_empty() && !born_b.is_empty() {
+        return born_a == born_b;
+    }
+    ino_a == ino_b
 }
 
 fn device_id(conn: &Connection) -> Result<String, LocalError> {
@@ -100,6 +120,26 @@ mod tests {
 
     fn open(path: &std::path::Path) -> Local {
         Local::open(path, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn identities_match_by_creation_time_else_inode() {
+        use super::same_file;
+        assert!(same_file("12:1700", "12:1700"));
+        assert!(
+            same_file("12:1700", "99:1700"),
+            "an inode renumbered on mount"
+        );
+        assert!(!same_file("12:1700", "12:1800"), "a copy");
+        assert!(
+            same_file("12:", "12:1700"),
+            "an opener without creation times"
+        );
+        assert!(!same_file("12:", "13:1700"));
+        assert!(
+            !same_file("reset", "12:1700"),
+            "the documented way to force a new id"
+        );
     }
 
     #[test]

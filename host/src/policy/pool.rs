@@ -2,8 +2,8 @@
 //!
 //! A pool of pre-reserved slots makes a fresh store per call cheap:
 //! instantiation maps the plugin's memory image copy-on-write into a slot
-//! the same plugin used last time, and teardown resets only the pages the
-//! call dirtied. `Slots` bounds the calls running at once to the pool's
+//! the same plugin used last time, and teardown hands the pages the call
+//! dirtied back to the kernel, so the next call starts from the image. `Slots` bounds the calls running at once to the pool's
 //! size, so a call past it waits instead of failing to instantiate. Where
 //! the pool cannot be reserved, `on_demand_config` is the fallback.
 
@@ -35,10 +35,6 @@ pub(super) const MAX_MEMORIES: usize = 4;
 pub(super) const POOL_SLOTS: u32 = 32;
 /// The largest `plugin_limits.memory` the config accepts.
 pub(super) const MAX_MEMORY: u64 = 4 << 30;
-/// Bytes of a slot's memory whose dirty pages are reset in place rather
-/// than decommitted when a call ends: a real plugin's heap fits, so its
-/// next call takes no page faults.
-pub(super) const KEEP_RESIDENT: usize = 4 << 20;
 /// Most elements in one table. Tables live outside linear memory, so
 /// `plugin_limits.memory` does not bound them; this does (a few MB of host
 /// memory at most). Function tables of real plugins hold hundreds of entries.
@@ -91,23 +87,24 @@ fn base_config() -> wasmtime::Config {
 /// until touched), with copy-on-write memory images.
 pub(super) fn pooled_config() -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::new();
+    // Totals fit POOL_SLOTS calls of the largest component allowed, so a
+    // call that holds a slot always finds room in the pool.
     pool.total_component_instances(POOL_SLOTS)
-        .total_core_instances(POOL_SLOTS * 4)
-        .total_memories(POOL_SLOTS)
-        .total_tables(POOL_SLOTS * 4)
+        .total_core_instances(POOL_SLOTS * MAX_INSTANCES as u32)
+        .total_memories(POOL_SLOTS * MAX_MEMORIES as u32)
+        .total_tables(POOL_SLOTS * MAX_TABLES as u32)
         .max_core_instances_per_component(MAX_INSTANCES as u32)
         .max_memories_per_component(MAX_MEMORIES as u32)
         .max_tables_per_component(MAX_TABLES as u32)
         .max_memory_size(MAX_MEMORY as usize)
         .table_elements(MAX_TABLE_ELEMENTS)
-        .pagemap_scan(Enabled::Auto);
-    // With PAGEMAP_SCAN (Linux 6.7+) only the pages a call dirtied are
-    // reset in place; without it keeping memory resident means a memset of
-    // the whole kept region per call, slower than letting the kernel drop it.
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
-        pool.linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
-    }
+        // Not PAGEMAP_SCAN with keep-resident memory, though it halves a
+        // call's cost: in wasmtime 48 a page a call dirtied that the kernel
+        // swapped out before the reset is neither reset nor decommitted,
+        // so the slot's next call could read the previous call's data
+        // (bytecodealliance/wasmtime#14357, open). A fresh call must see
+        // fresh memory: every dirtied page is decommitted instead.
+        .pagemap_scan(Enabled::No);
     let mut config = base_config();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

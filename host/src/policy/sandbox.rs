@@ -173,6 +173,7 @@ impl CallState {
             limiter: Limiter {
                 memory: usize::try_from(limits.memory).unwrap_or(usize::MAX),
                 used: 0,
+                before_growth: 0,
                 memory_denied: false,
             },
             log: Vec::new(),
@@ -223,6 +224,8 @@ struct Limiter {
     memory: usize,
     /// Bytes of linear memory the call's memories hold now.
     used: usize,
+    /// `used` before the last growth allowed, for a growth that then fails.
+    before_growth: usize,
     memory_denied: bool,
 }
 
@@ -240,8 +243,16 @@ impl ResourceLimiter for Limiter {
             self.memory_denied = true;
             return Ok(false);
         }
+        self.before_growth = self.used;
         self.used = total;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Counted above, then refused by the memory's own maximum or the
+        // allocation: the call did not get it.
+        self.used = self.before_growth;
+        Ok(())
     }
 
     fn table_growing(
@@ -313,6 +324,17 @@ mod tests {
         assert!(limiter.memory_growing(0, 36 << 10, None).unwrap());
         assert!(!limiter.memory_growing(64 << 10, 65 << 10, None).unwrap());
         assert!(state.memory_denied());
+
+        // A growth allowed here but then refused by wasmtime (the memory's
+        // own maximum) gives its bytes back.
+        let mut state = CallState::new(&limits);
+        let limiter = state.limiter();
+        assert!(limiter.memory_growing(0, 64 << 10, None).unwrap());
+        assert!(limiter.memory_growing(64 << 10, 96 << 10, None).unwrap());
+        limiter
+            .memory_grow_failed(wasmtime::Error::msg("over its maximum"))
+            .unwrap();
+        assert!(limiter.memory_growing(0, 36 << 10, None).unwrap());
     }
 
     #[test]

@@ -313,10 +313,23 @@ async fn anonymous_requests_run_as_the_role_and_forbidden_switches_are_403() {
             login.name
         );
         s.role = Some(anon.name.clone());
+        // One connection, so each request reuses the one before it.
+        s.pool_size = 1;
         jwt_mode(s);
     })
     .await;
     grant_and_protect(&gw.db, &anon.name).await;
+    // A policy reading the claims as JSON, as Supabase's auth.jwt() does.
+    gw.db
+        .connect()
+        .await
+        .batch_execute(
+            "CREATE POLICY claims_are_json ON products AS RESTRICTIVE
+                 USING (coalesce(current_setting('request.jwt.claims', true)::json->>'role', '')
+                        IS NOT NULL)",
+        )
+        .await
+        .expect("claims policy");
 
     // No token, the shared key as bearer, a token without a role claim:
     // all run as the anonymous role, whose policy hides "hidden".
@@ -330,6 +343,9 @@ async fn anonymous_requests_run_as_the_role_and_forbidden_switches_are_403() {
     ] {
         assert_eq!(pulled(&gw, bearer).await, ["shown"], "{bearer:?}");
     }
+    // Anonymous again on the connection a token's claims were set on: the
+    // claims are the anonymous role's, not an empty string SQL cannot read.
+    assert_eq!(pulled(&gw, None).await, ["shown"]);
 
     // A role the login role may not switch to: PostgreSQL's 42501, 403.
     let forbidden = token(json!({"role": other.name, "exp": now() + 300}));

@@ -127,17 +127,18 @@ impl Client {
         self.limiter.acquire().await;
         let started = Instant::now();
         let json = HeaderValue::from_static("application/json");
+        let bearer = self.bearer.header();
         let answer = self
             .http
             .post(url)
             .header("apikey", self.key.apikey().clone())
-            .header(AUTHORIZATION, self.bearer.header())
+            .header(AUTHORIZATION, bearer.clone())
             .header(CONTENT_TYPE, json.clone())
             .header(ACCEPT, json)
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport_error(url, e))?;
+            .map_err(|e| self.transport_error(url, e, &bearer))?;
         let status = answer.status();
         let retry_after = answer
             .headers()
@@ -147,7 +148,7 @@ impl Client {
         let bytes = answer
             .bytes()
             .await
-            .map_err(|e| self.transport_error(url, e))?;
+            .map_err(|e| self.transport_error(url, e, &bearer))?;
         tracing::debug!(
             endpoint = url,
             status = status.as_u16(),
@@ -167,7 +168,7 @@ impl Client {
             if let Some(wait) = err.retry_after() {
                 self.limiter.penalize(wait);
             }
-            return Err(self.scrub(err));
+            return Err(self.scrub(err, &bearer));
         }
         serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol {
             endpoint: url.to_owned(),
@@ -175,19 +176,24 @@ impl Client {
         })
     }
 
-    fn transport_error(&self, url: &str, e: reqwest::Error) -> RemoteError {
-        self.scrub(response::transport_error(
-            url,
-            e,
-            self.timeout,
-            self.connect_timeout,
-        ))
+    fn transport_error(&self, url: &str, e: reqwest::Error, sent: &HeaderValue) -> RemoteError {
+        self.scrub(
+            response::transport_error(url, e, self.timeout, self.connect_timeout),
+            sent,
+        )
     }
 
     /// Remove the key and the token from text the server sent back, in
-    /// case a proxy echoes request headers into its error page.
-    fn scrub(&self, err: RemoteError) -> RemoteError {
-        let secrets = [self.key.text(), self.bearer.token()];
+    /// case a proxy echoes request headers into its error page: the token
+    /// `sent` with this request and the current one (a token file may have
+    /// been rotated meanwhile).
+    fn scrub(&self, err: RemoteError, sent: &HeaderValue) -> RemoteError {
+        let sent = sent
+            .to_str()
+            .unwrap_or_default()
+            .trim_start_matches("Bearer ")
+            .to_string();
+        let secrets = [self.key.text(), self.bearer.token(), sent];
         let clean = |mut s: String| {
             for secret in secrets.iter().filter(|t| !t.is_empty()) {
                 if s.contains(secret.as_str()) {
