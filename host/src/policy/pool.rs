@@ -35,6 +35,11 @@ pub(super) const MAX_MEMORIES: usize = 4;
 pub(super) const POOL_SLOTS: u32 = 32;
 /// The largest `plugin_limits.memory` the config accepts.
 pub(super) const MAX_MEMORY: u64 = 4 << 30;
+/// The low bytes of a slot's memory reset in place (copied back from the
+/// image or zeroed) when a call ends; pages above are handed back to the
+/// kernel. A plugin built with a 128 KiB stack (.cargo/config.toml) does
+/// all its work below this, so its next call takes no page faults.
+const KEEP_RESIDENT: usize = 256 << 10;
 /// Most elements in one table. Tables live outside linear memory, so
 /// `plugin_limits.memory` does not bound them; this does (a few MB of host
 /// memory at most). Function tables of real plugins hold hundreds of entries.
@@ -104,7 +109,8 @@ pub(super) fn pooled_config() -> wasmtime::Config {
         // so the slot's next call could read the previous call's data
         // (bytecodealliance/wasmtime#14357, open). A fresh call must see
         // fresh memory: every dirtied page is decommitted instead.
-        .pagemap_scan(Enabled::No);
+        .pagemap_scan(Enabled::No)
+        .linear_memory_keep_resident(KEEP_RESIDENT);
     let mut config = base_config();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
