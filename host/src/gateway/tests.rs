@@ -16,6 +16,7 @@ use crate::model::{Change, Cursor, Op, PullPage, PushResult};
 use crate::remote::sql::testdb::{ScratchDb, settle};
 
 mod jwt;
+mod jwt_client;
 mod protocol;
 mod pull_contract;
 mod push_contract;
