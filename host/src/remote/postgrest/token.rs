@@ -25,7 +25,6 @@ pub(super) enum Bearer {
     Fixed { header: HeaderValue, token: String },
     /// A token file and the version last read from it.
     File {
-        source: KeySource,
         path: PathBuf,
         current: Mutex<Current>,
     },
@@ -65,7 +64,6 @@ impl Bearer {
                 let stamp = stamp(path);
                 let (header, token) = read(source)?;
                 Ok(Bearer::File {
-                    source: source.clone(),
                     path: path.clone(),
                     current: Mutex::new(Current {
                         stamp,
@@ -81,16 +79,12 @@ impl Bearer {
     pub(super) fn header(&self) -> HeaderValue {
         match self {
             Bearer::Fixed { header, .. } => header.clone(),
-            Bearer::File {
-                source,
-                path,
-                current,
-            } => {
+            Bearer::File { path, current } => {
                 let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
                 let now = stamp(path);
                 if now != current.stamp {
                     current.stamp = now;
-                    match read(source) {
+                    match read(&KeySource::File(path.clone())) {
                         Ok((header, token)) => {
                             tracing::info!(file = %path.display(), "access token re-read");
                             current.header = header;
