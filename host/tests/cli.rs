@@ -6,6 +6,8 @@
 
 #[path = "cli/conflicts.rs"]
 mod conflicts;
+#[path = "cli/device.rs"]
+mod device;
 #[path = "cli/lock.rs"]
 mod lock;
 #[path = "cli/policy.rs"]

@@ -15,6 +15,7 @@ macro_rules! say {
     };
 }
 
+mod device;
 mod gateway;
 mod inspect;
 mod load;
@@ -129,6 +130,13 @@ Example:
   EBB_API_KEY=... ebb gateway --listen 127.0.0.1:54321 \\
       --database 'host=/var/run/postgresql user=postgres dbname=shop'")]
     Gateway(gateway::GatewayArgs),
+    /// Print this database's device id; --new gives it a new one (after
+    /// cloning a till's disk block by block: file copies are detected).
+    #[command(after_help = "\
+Examples:
+  ebb device          # the id this database syncs as
+  ebb device --new    # on a till cloned from another's disk image, before its first sync")]
+    Device(device::DeviceArgs),
 }
 
 const AFTER_HELP: &str = "\
@@ -206,6 +214,7 @@ async fn dispatch(cli: Cli, progress: crate::ops::Progress) -> anyhow::Result<Ex
         Command::Conflicts(cmd) => inspect::conflicts(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),
         Command::Gateway(args) => gateway::gateway(args).await,
+        Command::Device(args) => device::device(&config, args),
     }
 }
 

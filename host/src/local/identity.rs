@@ -10,9 +10,9 @@
 //! its inode and creation time, which a copy never keeps and a rename
 //! does. When they differ on open, the file is a copy (or a restore) and
 //! gets a fresh device id. A block-level clone (dd, a VM snapshot) keeps
-//! both and is not detected: `file_identity` set to `reset` in `_ebb_meta`
-//! forces a new id on the next open. Called by `Local::open`; never touches
-//! the app's tables.
+//! both and is not detected: `ebb device --new` (`renew_device_id`) is for
+//! that. Each sync round re-reads the id (`refresh_device_id`, from the
+//! lease). Called by `Local::open`; never touches the app's tables.
 
 use std::path::Path;
 
@@ -86,6 +86,30 @@ fn same_file(stored: &str, now: &str) -> bool {
     ino_a == ino_b
 }
 
+impl super::Local {
+    /// Gives this database a new device id (`ebb device --new`), recorded
+    /// with the file's current identity. Returns the new id.
+    pub fn renew_device_id(&mut self) -> Result<String, LocalError> {
+        let new = uuid::Uuid::new_v4().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(|| "renewing the device id".into())?;
+        meta_set(&tx, "device_id", Value::Text(new.clone()))?;
+        tx.commit().ctx(|| "committing the new device id".into())?;
+        tracing::warn!(old_device = %self.device, new_device = %new, "device id renewed");
+        self.device = new.clone();
+        Ok(new)
+    }
+
+    /// Re-reads the device id, which another process may have renewed
+    /// (`ebb device --new`) since this one opened the database.
+    pub(super) fn refresh_device_id(&mut self) -> Result<(), LocalError> {
+        self.device = device_id(&self.conn)?;
+        Ok(())
+    }
+}
+
 fn device_id(conn: &Connection) -> Result<String, LocalError> {
     meta_text(conn, "device_id")?.ok_or_else(|| LocalError::Corrupt {
         what: "_ebb_meta.device_id".into(),
@@ -123,6 +147,24 @@ mod tests {
     }
 
     #[test]
+    fn a_renewed_id_is_seen_by_others_at_their_next_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let mut running = open(&path);
+        let old = running.device_id().to_string();
+        let new = open(&path).renew_device_id().unwrap();
+        assert_ne!(new, old);
+        assert_eq!(open(&path).device_id(), new, "kept, not taken for a copy");
+        // A process that opened the file before syncs as the new id from
+        // its next round on.
+        assert_eq!(running.device_id(), old);
+        running
+            .lease_acquire("round", Duration::from_secs(5), 1)
+            .unwrap();
+        assert_eq!(running.device_id(), new);
+    }
+
+    #[test]
     fn identities_match_by_creation_time_else_inode() {
         use super::same_file;
         assert!(same_file("12:1700", "12:1700"));
@@ -138,7 +180,7 @@ mod tests {
         assert!(!same_file("12:", "13:1700"));
         assert!(
             !same_file("reset", "12:1700"),
-            "the documented way to force a new id"
+            "an identity that is not one"
         );
     }
 

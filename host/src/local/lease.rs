@@ -66,6 +66,8 @@ impl Local {
             Value::Integer(now.saturating_add(millis(ttl))),
         )?;
         tx.commit().ctx(|| "committing lease acquisition".into())?;
+        // A round starts here: it syncs as the id stored now.
+        self.refresh_device_id()?;
         Ok(Lease::Acquired {
             took_over,
             recovered,
