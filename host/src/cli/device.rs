@@ -10,11 +10,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
-use super::load::load_with_database;
-use crate::local::{Lease, Local};
+use super::load::open;
+use crate::local::Lease;
 use crate::sync::now_ms;
 
 #[derive(Args, Debug)]
@@ -30,9 +29,7 @@ pub struct DeviceArgs {
 const OWNER: &str = "ebb device --new";
 
 pub fn device(path: &Path, args: DeviceArgs) -> anyhow::Result<ExitCode> {
-    let config = load_with_database(path)?;
-    let mut local = Local::open(&config.database, config.sync.busy_timeout)
-        .with_context(|| format!("cannot open {}", config.database.display()))?;
+    let (config, mut local) = open(path)?;
     if !args.new {
         say!("{}", local.device_id());
         return Ok(ExitCode::SUCCESS);

@@ -8,10 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
 
-use super::load::load_with_database;
+use super::load::open;
 use super::{Output, view};
-use crate::config::Config;
-use crate::local::{Choice, Local};
+use crate::local::Choice;
 use crate::model::Row;
 use crate::sync::now_ms;
 
@@ -66,13 +65,6 @@ pub enum ConflictsCommand {
         #[arg(long, value_name = "FILE")]
         row: Option<PathBuf>,
     },
-}
-
-fn open(path: &Path) -> anyhow::Result<(Config, Local)> {
-    let config = load_with_database(path)?;
-    let local = Local::open(&config.database, config.sync.busy_timeout)
-        .with_context(|| format!("cannot open {}", config.database.display()))?;
-    Ok((config, local))
 }
 
 /// Exit 0 when healthy, 1 when not.

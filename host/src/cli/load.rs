@@ -8,7 +8,10 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use crate::config::{self, Config, ConfigError};
+use crate::local::Local;
 
 /// `config::load`, with the line of the offending key added to the error.
 pub fn load_config(path: &Path) -> Result<Config, anyhow::Error> {
@@ -29,6 +32,14 @@ pub fn load_with_database(path: &Path) -> Result<Config, anyhow::Error> {
         );
     }
     Ok(config)
+}
+
+/// `load_with_database`, then the app database opened as ebb's.
+pub fn open(path: &Path) -> anyhow::Result<(Config, Local)> {
+    let config = load_with_database(path)?;
+    let local = Local::open(&config.database, config.sync.busy_timeout)
+        .with_context(|| format!("cannot open {}", config.database.display()))?;
+    Ok((config, local))
 }
 
 /// The error's one-line text, with `{file}:{line}:` when the key (or its

@@ -11,9 +11,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::load::load_with_database;
+use super::load::open;
 use crate::config::{self, Config, ConflictPolicy, PluginLimits};
-use crate::local::Local;
 use crate::model::Row;
 use crate::policy::{CallFailure, CallReport, Plugin, PolicyError, Resolution, Sandbox};
 
@@ -125,7 +124,7 @@ fn replay(
     table: &str,
     plugin: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let config = load_with_database(config_path)?;
+    let (config, local) = open(config_path)?;
     let Some(t) = config.tables.iter().find(|t| t.name == table) else {
         bail!(
             "--table {table}: not a synced table in {}",
@@ -138,7 +137,6 @@ fn replay(
         (None, _) => bail!("tables.{table} has no resolver plugin; pass --plugin NEW.wasm"),
     };
     let plugin = Plugin::load(sandbox, &path)?;
-    let local = Local::open(&config.database, config.sync.busy_timeout)?;
     let (mut same, mut differ) = (0, 0);
     for c in local
         .conflicts(true)?

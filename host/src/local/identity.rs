@@ -3,10 +3,11 @@
 //!
 //! The device id is minted once (`schema::migrate`) and names this device
 //! to the server: rows it pushes carry it as their origin, and it skips
-//! pulling its own rows back. A copy of the file (a till's disk cloned to
-//! set up a new till, a backup restored beside the original) would carry
-//! the same id, and each copy would then skip the other's changes as its
-//! own and never pull them. So the file's identity is kept beside the id:
+//! telling a retried push from a new one. A copy of the file (a backup
+//! restored beside the original, a file copied to set up a new till) would
+//! carry the same id, and each copy would take the other's writes for its
+//! own: a concurrent edit of one row laid over the other's without a
+//! conflict. So the file's identity is kept beside the id:
 //! its inode and creation time, which a copy never keeps and a rename
 //! does. When they differ on open, the file is a copy (or a restore) and
 //! gets a fresh device id. A block-level clone (dd, a VM snapshot) keeps
@@ -19,14 +20,15 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::schema::{meta_set, meta_text};
+use super::schema::{device_id, meta_set, meta_text};
 use super::{Context, LocalError};
 
 const KEY: &str = "file_identity";
 
-/// The device id to use for the file at `path`: `device` when the file is
-/// the one it was minted for (or its identity cannot be read), else a new
-/// id, stored in the same transaction as the file's identity.
+/// The device id to use for the file at `path`: the stored one when the
+/// file is the one it was minted for (`device`, read at open, when its
+/// identity cannot be read), else a new id, stored in the same transaction
+/// as the file's identity.
 pub(super) fn confirm(
     conn: &mut Connection,
     path: &Path,
@@ -75,10 +77,7 @@ pub(super) fn confirm(
 /// on every mount), else the same inode (an opener that cannot read the
 /// creation time is not taken for a copy).
 fn same_file(stored: &str, now: &str) -> bool {
-    let split = |id: &str| {
-        let (ino, born) = id.split_once(':').unwrap_or((id, ""));
-        (ino.to_string(), born.to_string())
-    };
+    let split = |id| str::split_once(id, ':').unwrap_or((id, ""));
     let ((ino_a, born_a), (ino_b, born_b)) = (split(stored), split(now));
     if !born_a.is_empty() && !born_b.is_empty() {
         return born_a == born_b;
@@ -87,8 +86,8 @@ fn same_file(stored: &str, now: &str) -> bool {
 }
 
 impl super::Local {
-    /// Gives this database a new device id (`ebb device --new`), recorded
-    /// with the file's current identity. Returns the new id.
+    /// Gives this database a new device id (`ebb device --new`). Returns
+    /// the new id.
     pub fn renew_device_id(&mut self) -> Result<String, LocalError> {
         let new = uuid::Uuid::new_v4().to_string();
         let tx = self
@@ -108,13 +107,6 @@ impl super::Local {
         self.device = device_id(&self.conn)?;
         Ok(())
     }
-}
-
-fn device_id(conn: &Connection) -> Result<String, LocalError> {
-    meta_text(conn, "device_id")?.ok_or_else(|| LocalError::Corrupt {
-        what: "_ebb_meta.device_id".into(),
-        message: "missing or not text".into(),
-    })
 }
 
 /// The file's inode and creation time, which survive a rename but not a

@@ -130,10 +130,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
         [uuid::Uuid::new_v4().to_string()],
     )
     .ctx(|| "creating the device id".into())?;
-    let device = meta_text(&tx, "device_id")?.ok_or_else(|| LocalError::Corrupt {
-        what: "_ebb_meta.device_id".into(),
-        message: "missing or not text".into(),
-    })?;
+    let device = device_id(&tx)?;
     tx.commit().ctx(|| "committing ebb's schema".into())?;
     Ok(device)
 }
@@ -152,6 +149,14 @@ fn current(conn: &Connection) -> Result<Option<String>, LocalError> {
         return Ok(None);
     }
     meta_text(conn, "device_id")
+}
+
+/// The stored device id (`identity.rs` renews it for a copied file).
+pub(crate) fn device_id(conn: &Connection) -> Result<String, LocalError> {
+    meta_text(conn, "device_id")?.ok_or_else(|| LocalError::Corrupt {
+        what: "_ebb_meta.device_id".into(),
+        message: "missing or not text".into(),
+    })
 }
 
 /// Reads one `_ebb_meta` value.

@@ -2,10 +2,12 @@
 //!
 //! A pool of pre-reserved slots makes a fresh store per call cheap:
 //! instantiation maps the plugin's memory image copy-on-write into a slot
-//! the same plugin used last time, and teardown hands the pages the call
-//! dirtied back to the kernel, so the next call starts from the image. `Slots` bounds the calls running at once to the pool's
-//! size, so a call past it waits instead of failing to instantiate. Where
-//! the pool cannot be reserved, `on_demand_config` is the fallback.
+//! the same plugin used last time, and teardown resets the slot's low
+//! `KEEP_RESIDENT` bytes in place and hands the pages above back to the
+//! kernel, so the next call starts from the image. `Slots` bounds the
+//! calls running at once to the pool's size, so a call past it waits
+//! instead of failing to instantiate. Where the pool cannot be reserved,
+//! `on_demand_config` is the fallback.
 
 use std::sync::{Condvar, Mutex};
 
@@ -108,7 +110,7 @@ pub(super) fn pooled_config() -> wasmtime::Config {
         // swapped out before the reset is neither reset nor decommitted,
         // so the slot's next call could read the previous call's data
         // (bytecodealliance/wasmtime#14357, open). A fresh call must see
-        // fresh memory: every dirtied page is decommitted instead.
+        // fresh memory: the kept bytes are reset whole, the rest decommitted.
         .pagemap_scan(Enabled::No)
         .linear_memory_keep_resident(KEEP_RESIDENT);
     let mut config = base_config();

@@ -1,8 +1,9 @@
 //! The wasmtime engine every plugin runs in, and the per-call store state.
 //!
 //! Owns the one `Engine` (fuel and epoch interruption on; how it allocates
-//! instances is `pool.rs`'s), the thread that ticks the epoch, the linker that offers plugins their only import
-//! (`ebb:policy/host@0.1.0` `log`), the in-memory cache of compiled
+//! instances is `pool.rs`'s), the thread that ticks the epoch, the linker
+//! that offers plugins their only import (`ebb:policy/host@0.1.0` `log`),
+//! the in-memory cache of compiled
 //! components (by SHA-256 of the file), and `CallState`: the memory limiter
 //! and bounded log buffer of one call's fresh `Store`. It never runs a
 //! plugin itself (`plugin.rs` does) and knows nothing of tables.
@@ -65,12 +66,8 @@ impl Sandbox {
             plugin: "(sandbox)".into(),
             message,
         };
-        // A pool of pre-reserved slots makes a fresh store per call cheap:
-        // instantiation maps the plugin's memory image copy-on-write into a
-        // slot the same plugin used last time, and teardown resets the few
-        // pages it touched instead of unmapping. Where the address space
-        // cannot be reserved (a `ulimit -v`, say), fall back to plain
-        // heap-backed memories, which are correct but slower per call.
+        // Pooled instances (pool.rs); where the address space cannot be
+        // reserved (a `ulimit -v`, say), per-call memories: correct, slower.
         let engine = match Engine::new(&pooled_config()) {
             Ok(engine) => engine,
             Err(pool_error) => {
