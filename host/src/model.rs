@@ -14,6 +14,17 @@ use serde_json::{Map, Value};
 /// become JSON numbers, TEXT a string, NULL null, BLOB a base64 string.
 pub type Row = Map<String, Value>;
 
+/// A key value's text form, as `Change::pk`, `_ebb_queue` and the capture
+/// triggers carry it: a string as is, a number as its decimal text. `None`
+/// for null, a bool, an array or an object, which are no keys.
+pub fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,10 +69,27 @@ pub enum PushResult {
         version: i64,
         row: Option<Row>,
         deleted: bool,
+        /// This device's own last write of the row that the server applied
+        /// but the device never heard of: it was sent on the same base
+        /// version as this change, so the device's base is stale. The
+        /// device merges from the content it sent with `own.counter`
+        /// (kept in `_ebb_sent`), not from its stale base, so a counter
+        /// edit whose answer was lost is never counted twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        own: Option<OwnWrite>,
     },
     /// Not written, and retrying the same change will not help (a
     /// constraint violation, a type error): `code` is the SQLSTATE.
     Rejected { code: String, message: String },
+}
+
+/// A write of this device the server applied (see `PushResult::Conflict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnWrite {
+    /// The change counter it was sent with.
+    pub counter: i64,
+    /// The version the server gave the row when it applied it.
+    pub version: i64,
 }
 
 /// A pull position: the last (txid, pk) returned. Transaction ids are

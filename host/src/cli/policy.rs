@@ -1,7 +1,10 @@
 //! `ebb policy run` and `ebb policy replay`: plugin author tooling. Both
 //! run plugins with production limits and print what they decided, what
-//! it cost and what they logged. `run` exits 1 when a validator answers
-//! invalid, so it can gate a script.
+//! it cost and what they logged. A merged row is checked as sync checks it
+//! (`policy::check_merged`: same key, the table's local columns, the
+//! schema), and a refused one is reported with sync's reason, as the manual
+//! conflict sync would record. `run` exits 1 when a validator answers
+//! invalid or a merged row is refused, so it can gate a script.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,8 +16,12 @@ use serde_json::Value;
 
 use super::load::open;
 use crate::config::{self, Config, ConflictPolicy, PluginLimits};
-use crate::model::Row;
-use crate::policy::{CallFailure, CallReport, Plugin, PolicyError, Resolution, Sandbox};
+use crate::local::{Local, describe, describe_file};
+use crate::model::{Row, key_text};
+use crate::policy::{
+    Answerer, CallFailure, CallReport, Plugin, PolicyError, Resolution, Sandbox, Shape,
+    TableSchema, check_merged,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -25,7 +32,11 @@ pub enum PolicyCommand {
     /// Prints the verdict (valid / invalid: field: message, or the
     /// resolution), the fuel used, the time taken and the plugin's log
     /// (also when the call fails: then on stderr, before the error).
-    /// Exit code 1 when the validator answers invalid.
+    /// A merged row is checked as sync checks it (the conflict's key, the
+    /// table's columns from the configured database, its schema); a
+    /// refused one prints "manual: REASON", as sync would record it.
+    /// Exit code 1 when the validator answers invalid or a merged row is
+    /// refused.
     Run {
         /// The plugin: a WebAssembly component (.wasm) built with the
         /// ebb-policy SDK.
@@ -110,7 +121,18 @@ pub fn run(config_path: &Path, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                         base.as_deref(),
                     )
                     .map_err(show_log)?;
-                print_report(&describe(&report.value), &report)?;
+                if let Resolution::Merged(row) = &report.value {
+                    let check = AnswerCheck::new(config.as_ref(), &table, None)?;
+                    let pk = check.key_of(&[side("local"), side("remote"), side("base")], row);
+                    if let Err(reason) = check.check(plugin.name(), &table, &pk, row) {
+                        print_report(&format!("manual: {reason}"), &report)?;
+                        eprintln!(
+                            "ebb: merged row refused: sync would leave this conflict to a person"
+                        );
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+                print_report(&describe_answer(&report.value), &report)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -137,6 +159,7 @@ fn replay(
         (None, _) => bail!("tables.{table} has no resolver plugin; pass --plugin NEW.wasm"),
     };
     let plugin = Plugin::load(sandbox, &path)?;
+    let check = AnswerCheck::new(Some(&config), table, Some(&local))?;
     let (mut same, mut differ) = (0, 0);
     for c in local
         .conflicts(true)?
@@ -158,7 +181,13 @@ fn replay(
             &text(&c.remote),
             base.as_deref(),
         ) {
-            Ok(report) => describe(&report.value),
+            Ok(report) => match &report.value {
+                Resolution::Merged(row) => match check.check(plugin.name(), table, &c.pk, row) {
+                    Ok(()) => describe_answer(&report.value),
+                    Err(reason) => format!("manual: {reason}"),
+                },
+                other => describe_answer(other),
+            },
             Err(e) => format!("error: {e}"),
         };
         // What was decided, and how much of the answer must match: a
@@ -226,7 +255,84 @@ fn table_of(config: Option<&Config>, plugin: &Path) -> anyhow::Result<String> {
     }
 }
 
-fn describe(r: &Resolution) -> String {
+/// What sync checks a merged answer for `table` against: the key column
+/// (policies.toml), the local columns (described from `local`, or from the
+/// configured database read-only) and the JSON Schema. What it cannot
+/// check is said on stderr.
+struct AnswerCheck {
+    shape: Option<Shape>,
+    schema: Option<TableSchema>,
+}
+
+impl AnswerCheck {
+    fn new(config: Option<&Config>, table: &str, local: Option<&Local>) -> anyhow::Result<Self> {
+        let Some((config, t)) =
+            config.and_then(|c| Some((c, c.tables.iter().find(|t| t.name == table)?)))
+        else {
+            eprintln!(
+                "ebb: note: table {table} is not in policies.toml: merged rows are not checked \
+                 for their key, columns or schema"
+            );
+            return Ok(AnswerCheck {
+                shape: None,
+                schema: None,
+            });
+        };
+        let schema = match &t.schema {
+            Some(file) => Some(TableSchema::compile(table, file)?),
+            None => None,
+        };
+        let described = match local {
+            Some(local) => describe(local, table),
+            None => describe_file(&config.database, table),
+        };
+        let shape = match described {
+            Ok(info) => Shape::new(&t.pk, info.columns.into_iter().map(|c| c.name).collect()),
+            Err(e) => {
+                eprintln!(
+                    "ebb: note: column check skipped (cannot describe table {table} in {}: {e}); \
+                     only the key is checked",
+                    config.database.display()
+                );
+                Shape::key_only(&t.pk)
+            }
+        };
+        Ok(AnswerCheck {
+            shape: Some(shape),
+            schema,
+        })
+    }
+
+    /// The key of the conflict: the first side's key column that holds a
+    /// key, else (nothing to compare with; said on stderr) the answer's own.
+    fn key_of(&self, sides: &[Value], answer: &Row) -> String {
+        let Some(shape) = &self.shape else {
+            return String::new();
+        };
+        let column = shape.pk_column();
+        if let Some(key) = sides.iter().find_map(|s| s.get(column).and_then(key_text)) {
+            return key;
+        }
+        eprintln!(
+            "ebb: note: no side of the conflict carries its key {column}: the key is not compared"
+        );
+        answer.get(column).and_then(key_text).unwrap_or_default()
+    }
+
+    fn check(&self, plugin: &str, table: &str, pk: &str, row: &Row) -> Result<(), String> {
+        let who = Answerer::Plugin(plugin);
+        check_merged(
+            who,
+            table,
+            pk,
+            self.shape.as_ref(),
+            self.schema.as_ref(),
+            row,
+        )
+    }
+}
+
+fn describe_answer(r: &Resolution) -> String {
     match r {
         Resolution::TakeLocal => "take-local".into(),
         Resolution::TakeRemote => "take-remote".into(),

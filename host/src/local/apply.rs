@@ -28,8 +28,8 @@ use super::hold::{self, Done};
 use super::queue::{counter, touch};
 use super::schema::set_guard;
 use super::values::{read_row, write_row};
-use super::{Context, Local, LocalError, TableSpec, rows};
-use crate::model::{Cursor, Op, Row};
+use super::{Context, Local, LocalError, TableSpec, deferred, rows};
+use crate::model::{Cursor, Op, PulledRow, Row};
 
 /// One planned change to one local row.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,11 @@ pub enum Action {
         policy: String,
         reason: String,
     },
+    /// Set the pulled row aside: this device's own change of it is in
+    /// doubt (see `deferred`). `row` is its normalized content.
+    Defer { pulled: PulledRow, row: Option<Row> },
+    /// Nothing to do but drop set-aside versions up to `version`.
+    Forget { version: i64 },
 }
 
 impl Local {
@@ -174,7 +179,12 @@ pub(crate) fn apply_one(
     now: i64,
 ) -> Result<(), LocalError> {
     let name = table.name.as_str();
+    if let Some(version) = settles_at(action) {
+        deferred::settled(conn, name, pk, version)?;
+    }
     match action {
+        Action::Defer { pulled, row } => deferred::set_aside(conn, name, pulled, row.as_ref())?,
+        Action::Forget { .. } => {}
         Action::Write { row, version, base } => {
             write_row(conn, name, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
@@ -227,6 +237,19 @@ pub(crate) fn apply_one(
         }
     }
     Ok(())
+}
+
+/// The version an action settles a row at (set-aside versions up to it
+/// are obsolete), `None` for setting a row aside.
+fn settles_at(action: &Action) -> Option<i64> {
+    match action {
+        Action::Write { version, .. }
+        | Action::Keep { version, .. }
+        | Action::WriteAndPush { version, .. }
+        | Action::Forget { version } => Some(*version),
+        Action::Conflict { remote_version, .. } => Some(*remote_version),
+        Action::Defer { .. } => None,
+    }
 }
 
 /// Puts the row's queue item in 'conflict' (created if absent, as an

@@ -23,6 +23,7 @@
 
 mod apply;
 mod conflicts;
+mod deferred;
 mod fk;
 mod hold;
 mod identity;
@@ -33,6 +34,7 @@ mod queue;
 mod retry;
 mod rows;
 mod schema;
+mod sent;
 mod settle;
 mod status;
 mod triggers;

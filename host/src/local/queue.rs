@@ -14,10 +14,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde::Serialize;
 
-use super::inspect::describe_conn;
 use super::schema::next_counter;
-use super::values::to_json;
-use super::{Context, Local, LocalError, TableSpec, millis, quote_ident};
+use super::sent;
+use super::values::RowReader;
+use super::{Context, Local, LocalError, TableSpec, millis};
 use crate::model::{Change, Op, Row};
 
 /// One claimed change, now `inflight`.
@@ -26,6 +26,10 @@ pub struct Claimed {
     pub change: Change,
     /// Failed attempts so far (0 for a fresh or revived item).
     pub attempts: u32,
+    /// Why the row cannot be sent exactly (a value JSON cannot carry), naming
+    /// table, pk, column and problem: hold it as `invalid`, never send it.
+    /// The row then shows those values approximated, for display only.
+    pub unrepresentable: Option<String>,
 }
 
 /// How one claimed item ended.
@@ -134,16 +138,21 @@ impl Local {
             )
             .and_then(|mut stmt| stmt.execute(params![table, pk, now, attempts]))
             .ctx(|| format!("claiming an item of {table}"))?;
-            let row = match op.as_str() {
+            let (row, unrepresentable) = match op.as_str() {
                 "upsert" => {
                     let reader = match &mut readers[ord] {
                         Some(reader) => reader,
                         slot => slot.insert(RowReader::new(&tx, &tables[ord])?),
                     };
-                    reader.read(&tx, &pk)?
+                    reader
+                        .read(&tx, &pk)?
+                        .map_or((None, None), |(r, u)| (Some(r), u))
                 }
-                _ => None,
+                _ => (None, None),
             };
+            // Kept until an answer settles it: the base of a merge if the
+            // answer is lost and the server applied it anyway.
+            sent::record(&tx, &table, &pk, counter, row.as_ref())?;
             claimed.push((
                 ord,
                 Claimed {
@@ -161,6 +170,7 @@ impl Local {
                         counter,
                     },
                     attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                    unrepresentable,
                 },
             ));
         }
@@ -301,53 +311,6 @@ fn candidates(
         }
     }
     Ok(found)
-}
-
-/// Reads rows of one table by key as `values::read_row` does (every
-/// column, the key bound as text), with the table described once per claim
-/// instead of once per row.
-#[derive(Clone)]
-struct RowReader {
-    columns: Vec<String>,
-    sql: String,
-    table: String,
-}
-
-impl RowReader {
-    fn new(conn: &Connection, table: &TableSpec) -> Result<RowReader, LocalError> {
-        let info = describe_conn(conn, &table.name)?;
-        let columns: Vec<String> = info.columns.into_iter().map(|c| c.name).collect();
-        let list = columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {list} FROM {} WHERE {} = ?1",
-            quote_ident(&table.name),
-            quote_ident(&table.pk)
-        );
-        Ok(RowReader {
-            columns,
-            sql,
-            table: table.name.clone(),
-        })
-    }
-
-    fn read(&self, conn: &Connection, pk: &str) -> Result<Option<Row>, LocalError> {
-        conn.prepare_cached(&self.sql)
-            .and_then(|mut stmt| {
-                stmt.query_row([pk], |r| {
-                    let mut row = Row::new();
-                    for (i, name) in self.columns.iter().enumerate() {
-                        row.insert(name.clone(), to_json(r.get_ref(i)?));
-                    }
-                    Ok(row)
-                })
-                .optional()
-            })
-            .ctx(|| format!("reading a row of {}", self.table))
-    }
 }
 
 /// The counter of a row's queue item, `None` when nothing is queued.

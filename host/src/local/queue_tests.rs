@@ -320,3 +320,52 @@ fn claim_walks_the_index_instead_of_sorting_the_queue() {
     assert!(plan.contains("USING INDEX _ebb_queue_claim"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
+
+#[test]
+fn values_that_cannot_travel_exactly_are_claimed_as_unrepresentable() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    // A TEXT value whose bytes are not UTF-8, a BLOB in the column declared
+    // TEXT (TEXT affinity keeps a BLOB a BLOB), and a row that is fine (a
+    // BLOB in the BLOB column travels as base64).
+    exec(
+        &local,
+        "INSERT INTO items (id, qty, note) VALUES ('bytes', 1, CAST(X'41FFFE42' AS TEXT));
+         INSERT INTO items (id, qty, note, price) VALUES ('blob', 1, X'010203', 9e999);
+         INSERT INTO items (id, qty, note, photo) VALUES ('fine', 1, 'ok', X'00FF');",
+    );
+    let claimed = local.claim(&specs(), 10, 0, None).unwrap();
+    let by = |pk: &str| {
+        claimed
+            .iter()
+            .find(|c| c.change.pk == pk)
+            .unwrap_or_else(|| panic!("{pk} not claimed"))
+    };
+    assert_eq!(
+        by("bytes").unrepresentable.as_deref(),
+        Some("table items, pk \"bytes\": column note holds bytes that are not UTF-8 text")
+    );
+    assert_eq!(
+        by("blob").unrepresentable.as_deref(),
+        Some(
+            "table items, pk \"blob\": column price holds an infinite REAL, which JSON \
+             cannot carry; column note is declared TEXT but holds a BLOB (3 bytes)"
+        )
+    );
+    // Still an upsert of the row (held, not turned into a delete), shown as
+    // the display form would show it.
+    let held = &by("bytes").change;
+    assert_eq!(held.op, Op::Upsert);
+    assert_eq!(
+        held.row.as_ref().unwrap()["note"],
+        json!("A\u{fffd}\u{fffd}B")
+    );
+    let fine = by("fine");
+    assert_eq!(fine.unrepresentable, None);
+    let row = fine.change.row.as_ref().unwrap();
+    assert_eq!(
+        (&row["note"], &row["photo"]),
+        (&json!("ok"), &json!("AP8="))
+    );
+    assert_eq!(queue(&local, "items", "bytes").state, "inflight");
+}

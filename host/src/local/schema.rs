@@ -1,7 +1,7 @@
 //! ebb's own tables in the app's SQLite file, and their migrations.
 //!
 //! Owns the DDL of `_ebb_meta`, `_ebb_guard`, `_ebb_queue`, `_ebb_rows`,
-//! `_ebb_cursors`, `_ebb_conflicts` and `_ebb_requests`, and the small
+//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent` and `_ebb_deferred`, and the small
 //! helpers every other file uses on them (meta keys, the change counter,
 //! the guard). It never touches the app's tables. Called by `Local::open`,
 //! which runs the migrations explicitly, once per open, in one
@@ -96,6 +96,28 @@ CREATE INDEX IF NOT EXISTS _ebb_queue_claim ON _ebb_queue (tbl, op, counter);
     r#"
 CREATE INDEX IF NOT EXISTS _ebb_conflicts_resolved
     ON _ebb_conflicts (resolved_at) WHERE resolved_at IS NOT NULL;
+"#,
+    // The content of each change sent whose answer has not come back yet
+    // (see `sent`): the base of a merge when the server says one of them
+    // was applied after all. Pulled rows set aside meanwhile (`deferred`).
+    r#"
+CREATE TABLE IF NOT EXISTS _ebb_sent (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    row TEXT,
+    PRIMARY KEY (tbl, pk, counter)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _ebb_deferred (
+    tbl TEXT NOT NULL,
+    pk TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    txid TEXT NOT NULL,
+    origin TEXT,
+    row TEXT,
+    deleted INTEGER NOT NULL,
+    PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
 "#,
 ];
 

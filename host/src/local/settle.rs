@@ -11,7 +11,7 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::queue::counter;
-use super::{Context, Local, LocalError, Settle, rows};
+use super::{Context, Local, LocalError, Settle, rows, sent};
 
 /// How one claimed item ended, for [`Local::settle_all`].
 #[derive(Debug, Clone, PartialEq)]
@@ -74,11 +74,18 @@ fn settle_one(conn: &Connection, item: &Settlement) -> Result<(), LocalError> {
         return Ok(());
     };
     let edited = counter != *sent_counter;
+    // Held before sending, or released unanswered by a refusal that wrote
+    // nothing (auth, configuration): that change is not in doubt.
+    if matches!(outcome, Settle::Invalid { .. } | Settle::Release) {
+        sent::forget_one(conn, table, pk, *sent_counter)?;
+    }
     // (state, attempts (None = unchanged), next_attempt_at, error (None = unchanged))
     let (state, attempts, next, error): (&str, Option<u32>, Option<i64>, Option<Option<&str>>) =
         match outcome {
             Settle::Applied { version, row } => {
                 rows::set(conn, table, pk, *version, row.as_ref())?;
+                // This answer settles every earlier send of the row too.
+                sent::forget(conn, table, pk, *sent_counter)?;
                 if !edited {
                     conn.prepare_cached("DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2")
                         .and_then(|mut stmt| stmt.execute(params![table, pk]))

@@ -1,7 +1,11 @@
 //! JSON <-> SQLite values, and reading, writing and deleting one app row.
 //!
 //! Owns the value mapping: INTEGER and REAL -> number, TEXT -> string,
-//! NULL -> null, BLOB -> base64 string (standard alphabet). Writing back, a
+//! NULL -> null, BLOB -> base64 string (standard alphabet). What leaves the
+//! device goes through [`to_json_checked`], which refuses what JSON cannot
+//! carry exactly ([`Unrepresentable`]: text that is not UTF-8, a BLOB in a
+//! column declared other than BLOB, an infinite REAL): the row is held,
+//! never sent changed. [`to_json`] is the lossy form for display. Writing back, a
 //! string bound for a column declared BLOB is base64-decoded (kept as text
 //! if it is not base64), numbers stay numbers, bools become 0/1, arrays and
 //! objects are stored as JSON text. Column lists come from
@@ -19,11 +23,33 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::{Number, Value};
 
 use super::inspect::{Affinity, TableInfo, affinity, describe_conn};
-use super::{Context, LocalError, quote_ident};
+use super::{Context, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
 
-/// One SQLite value as JSON. REAL infinities and NaN (which JSON cannot
-/// hold) become null.
+/// Why a stored value cannot travel as JSON exactly. The app stored it
+/// (SQLite's dynamic typing takes any value in any column); sending it
+/// would change it on the server and every other device, so its row is
+/// held as `invalid`, never sent, until the app fixes the row. Nothing to
+/// retry. Displays as the rest of "column NAME ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unrepresentable {
+    /// TEXT whose bytes are not UTF-8: it would arrive with U+FFFD
+    /// replacement characters in place of the bytes.
+    #[error("holds bytes that are not UTF-8 text")]
+    NotUtf8,
+    /// A BLOB in a column whose declared type gives it another affinity
+    /// (TEXT, INTEGER, REAL, NUMERIC): its base64 would arrive as text.
+    #[error("is declared {decl_type} but holds a BLOB ({len} bytes)")]
+    Blob { decl_type: String, len: usize },
+    /// An infinite REAL (SQLite stores NaN as NULL): JSON has no such number.
+    #[error("holds an infinite REAL, which JSON cannot carry")]
+    NotFinite,
+}
+
+/// One SQLite value as JSON, for display: never fails, and what JSON
+/// cannot carry exactly is approximated (text that is not UTF-8 gets
+/// U+FFFD, REAL infinities become null). Rows that leave the device use
+/// [`to_json_checked`].
 pub(crate) fn to_json(value: ValueRef<'_>) -> Value {
     match value {
         ValueRef::Null => Value::Null,
@@ -31,6 +57,31 @@ pub(crate) fn to_json(value: ValueRef<'_>) -> Value {
         ValueRef::Real(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
         ValueRef::Text(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
         ValueRef::Blob(bytes) => Value::String(BASE64.encode(bytes)),
+    }
+}
+
+/// One SQLite value of a column with the given declared type as JSON,
+/// exactly or not at all: as [`to_json`], but text that is not UTF-8, a
+/// BLOB in a column of another affinity than BLOB, and an infinite REAL are
+/// refused. A BLOB in a column declared BLOB, or with no declared type,
+/// travels as base64 (and is decoded again by `to_sql` on a BLOB column).
+pub(crate) fn to_json_checked(
+    value: ValueRef<'_>,
+    decl_type: &str,
+) -> Result<Value, Unrepresentable> {
+    match value {
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Value::String(text.to_owned())),
+            Err(_) => Err(Unrepresentable::NotUtf8),
+        },
+        ValueRef::Blob(bytes) if !matches!(affinity(decl_type), Affinity::Blob | Affinity::Any) => {
+            Err(Unrepresentable::Blob {
+                decl_type: decl_type.to_string(),
+                len: bytes.len(),
+            })
+        }
+        ValueRef::Real(f) if !f.is_finite() => Err(Unrepresentable::NotFinite),
+        other => Ok(to_json(other)),
     }
 }
 
@@ -52,13 +103,10 @@ pub(crate) fn to_sql(value: &Value, decl_type: &str) -> SqlValue {
     }
 }
 
-/// The text form of a primary key value, as the capture triggers store it.
+/// The text form of a primary key value, as the capture triggers store it
+/// (`model::key_text`, which `policy` checks merged rows with too).
 pub(crate) fn pk_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::model::key_text(value)
 }
 
 /// Reads the row whose key column equals `pk` (bound as text; SQLite's
@@ -93,6 +141,78 @@ pub(crate) fn read_row(
     })
     .optional()
     .ctx(|| format!("reading a row of {table}"))
+}
+
+/// Reads rows of one table by key for `Local::claim`, as [`read_row`] does
+/// (every column, the key bound as text), with the table described once
+/// per claim instead of once per row, and each value checked to travel
+/// exactly ([`to_json_checked`]).
+#[derive(Clone)]
+pub(crate) struct RowReader {
+    /// Name and declared type of each column.
+    columns: Vec<(String, String)>,
+    sql: String,
+    table: String,
+}
+
+impl RowReader {
+    pub(crate) fn new(conn: &Connection, table: &TableSpec) -> Result<RowReader, LocalError> {
+        let info = describe_conn(conn, &table.name)?;
+        let columns: Vec<(String, String)> = info
+            .columns
+            .into_iter()
+            .map(|c| (c.name, c.decl_type))
+            .collect();
+        let list = columns
+            .iter()
+            .map(|(c, _)| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {list} FROM {} WHERE {} = ?1",
+            quote_ident(&table.name),
+            quote_ident(&table.pk)
+        );
+        Ok(RowReader {
+            columns,
+            sql,
+            table: table.name.clone(),
+        })
+    }
+
+    /// The row (`None` when gone) and, when some value cannot travel
+    /// exactly, why: "table T, pk "P": column C holds ..." for each such
+    /// column (those values are in the row as `to_json` shows them).
+    pub(crate) fn read(
+        &self,
+        conn: &Connection,
+        pk: &str,
+    ) -> Result<Option<(Row, Option<String>)>, LocalError> {
+        let read = conn
+            .prepare_cached(&self.sql)
+            .and_then(|mut stmt| {
+                stmt.query_row([pk], |r| {
+                    let mut row = Row::new();
+                    let mut problems = Vec::new();
+                    for (i, (name, decl_type)) in self.columns.iter().enumerate() {
+                        let value = r.get_ref(i)?;
+                        let json = to_json_checked(value, decl_type).unwrap_or_else(|e| {
+                            problems.push(format!("column {name} {e}"));
+                            to_json(value)
+                        });
+                        row.insert(name.clone(), json);
+                    }
+                    Ok((row, problems))
+                })
+                .optional()
+            })
+            .ctx(|| format!("reading a row of {}", self.table))?;
+        Ok(read.map(|(row, problems)| {
+            let why = (!problems.is_empty())
+                .then(|| format!("table {}, pk {pk:?}: {}", self.table, problems.join("; ")));
+            (row, why)
+        }))
+    }
 }
 
 /// Writes `row` (None = delete) as the row with key `pk`. Keys that are not
@@ -212,91 +332,5 @@ pub(crate) fn parse_row(text: Option<String>, what: &str) -> Result<Option<Row>,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::testutil::{exec, open_temp};
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn values_map_both_ways() {
-        assert_eq!(to_json(ValueRef::Integer(-3)), json!(-3));
-        assert_eq!(to_json(ValueRef::Real(1.5)), json!(1.5));
-        assert_eq!(to_json(ValueRef::Real(f64::INFINITY)), Value::Null);
-        assert_eq!(to_json(ValueRef::Blob(&[0, 255])), json!("AP8="));
-        assert_eq!(to_sql(&json!("AP8="), "BLOB"), SqlValue::Blob(vec![0, 255]));
-        assert_eq!(
-            to_sql(&json!("AP8="), "TEXT"),
-            SqlValue::Text("AP8=".into())
-        );
-        assert_eq!(
-            to_sql(&json!("not base64!"), "BLOB"),
-            SqlValue::Text("not base64!".into())
-        );
-        assert_eq!(to_sql(&json!(true), "INTEGER"), SqlValue::Integer(1));
-        assert_eq!(to_sql(&json!(2.5), "INTEGER"), SqlValue::Real(2.5));
-        assert_eq!(to_sql(&json!([1]), "TEXT"), SqlValue::Text("[1]".into()));
-    }
-
-    #[test]
-    fn write_ignores_unknown_keys_and_keeps_missing_columns() {
-        let (_dir, local) = open_temp();
-        exec(
-            &local,
-            "INSERT INTO items (id, qty, note) VALUES ('a', 1, 'keep')",
-        );
-        let row = json!({"id": "a", "qty": 5, "nope": 1})
-            .as_object()
-            .cloned()
-            .unwrap();
-        write_row(&local.conn, "items", "a", Some(&row)).unwrap();
-        let back = read_row(&local.conn, "items", "id", "a").unwrap().unwrap();
-        assert_eq!(
-            (back["qty"].clone(), back["note"].clone()),
-            (json!(5), json!("keep"))
-        );
-        let wrong = json!({"id": "b"}).as_object().cloned().unwrap();
-        assert!(matches!(
-            write_row(&local.conn, "items", "a", Some(&wrong)),
-            Err(LocalError::BadPrimaryKey { .. })
-        ));
-        write_row(&local.conn, "items", "a", None).unwrap();
-        assert!(read_row(&local.conn, "items", "id", "a").unwrap().is_none());
-    }
-
-    #[test]
-    fn generated_columns_are_neither_read_nor_written() {
-        let (_dir, local) = open_temp();
-        exec(
-            &local,
-            "CREATE TABLE g (id INTEGER PRIMARY KEY, a INT, twice INT AS (a * 2) STORED)",
-        );
-        let row = json!({"id": 1, "a": 2, "twice": 99})
-            .as_object()
-            .cloned()
-            .unwrap();
-        write_row(&local.conn, "g", "1", Some(&row)).unwrap();
-        let back = read_row(&local.conn, "g", "id", "1").unwrap().unwrap();
-        assert_eq!(Value::Object(back), json!({"id": 1, "a": 2}));
-        let twice: i64 = local
-            .conn
-            .query_row("SELECT twice FROM g", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(twice, 4);
-    }
-
-    #[test]
-    fn upsert_does_not_cascade() {
-        let (_dir, local) = open_temp();
-        exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'p')");
-        exec(
-            &local,
-            "INSERT INTO items (id, parent_id, qty) VALUES ('c', 1, 1)",
-        );
-        let row = json!({"id": 1, "name": "renamed"})
-            .as_object()
-            .cloned()
-            .unwrap();
-        write_row(&local.conn, "parents", "1", Some(&row)).unwrap();
-        assert!(read_row(&local.conn, "items", "id", "c").unwrap().is_some());
-    }
-}
+#[path = "values_tests.rs"]
+mod tests;

@@ -2,9 +2,10 @@
 //!
 //! Pure functions, no I/O and no schema: `Policies` checks the merged row.
 //! For each field in the union of the three rows: unchanged on both sides ->
-//! kept; changed on one side -> that side; changed to the same value on both
-//! -> that value; changed on both, listed in `delta_fields` and numeric on
-//! all three -> base + both deltas (integers stay integers); otherwise
+//! kept; changed on both, listed in `delta_fields` and numeric on all three
+//! -> base + both deltas (integers stay integers), also when both sides
+//! ended at the same value (two equal sales both count); changed on one side
+//! -> that side; changed to the same value on both -> that value; otherwise
 //! `on_both` decides (remote, local, or manual). Without a base every
 //! differing field follows `on_both`. A deleted side follows `on_both`,
 //! unless the other side is unchanged from the base (then the deletion is
@@ -46,9 +47,6 @@ pub fn merge(
             return deleted_side(on_both, "remote");
         }
     };
-    if local == remote {
-        return Decision::TakeRemote;
-    }
     let mut merged = Row::new();
     for name in union(local, remote, base) {
         let l = local.get(name);
@@ -56,15 +54,22 @@ pub fn merge(
         let b = base.and_then(|b| b.get(name));
         let changed_l = base.is_none() || l != b;
         let changed_r = base.is_none() || r != b;
-        let value = if l == r {
+        // A counter changed on both sides adds both deltas, also when the
+        // two sides ended equal (each sold one of 26: 24, not 25).
+        let sum = if changed_l && changed_r {
+            delta(name, l, r, b, base.is_some(), delta_fields)
+        } else {
+            None
+        };
+        let value = if let Some(sum) = sum {
+            merged.insert(name.clone(), Value::Number(sum));
+            continue;
+        } else if l == r {
             l
         } else if !changed_l {
             r
         } else if !changed_r {
             l
-        } else if let Some(sum) = delta(name, l, r, b, base.is_some(), delta_fields) {
-            merged.insert(name.clone(), Value::Number(sum));
-            continue;
         } else {
             match on_both {
                 BothChanged::Remote => r,

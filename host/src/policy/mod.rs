@@ -11,6 +11,8 @@
 //! - `pool.rs`: how the engine allocates instances (a pool of slots with
 //!   copy-on-write memory images) and the slot each call claims.
 //! - `schema.rs`: compiled JSON Schemas, errors as field paths.
+//! - `shape.rs`: the check of a merged row (same key, the table's columns,
+//!   the schema), shared by `Policies::resolve` and `ebb policy run`.
 //! - `signature.rs`: load-time check of exported function types.
 //! - `merge.rs`: the built-in three-way merge.
 //! - `error.rs`: [`PolicyError`].
@@ -28,6 +30,7 @@ mod pool;
 mod reload;
 mod sandbox;
 mod schema;
+mod shape;
 mod signature;
 
 pub use error::PolicyError;
@@ -37,6 +40,7 @@ pub use plugin::{
 pub use policies::Policies;
 pub use sandbox::{Level, Sandbox};
 pub use schema::{TableSchema, summary};
+pub use shape::{Answerer, Shape, ShapeError, check_merged};
 
 use crate::model::Row;
 

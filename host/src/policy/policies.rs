@@ -3,14 +3,17 @@
 //!
 //! Owns turning plugin failures into values with their context (table, pk):
 //! validation fails closed (`Invalid` with one violation), resolution falls
-//! back to `Manual`. Hot reload of plugin files is `reload.rs`. Does no
-//! SQLite or network I/O.
+//! back to `Manual`, also when a merged row is not the conflict's row in the
+//! table's shape (`shape.rs`). Hot reload of plugin files is `reload.rs`.
+//! Does no SQLite or network I/O: the caller passes each table's columns
+//! in (`set_shape`).
 
 use super::merge::merge;
 use super::plugin::{Resolution, plugin_name};
 use super::reload::{Role, Slot};
 use super::sandbox::{Level, Sandbox};
 use super::schema::{TableSchema, summary};
+use super::shape::{Answerer, Shape, check_merged};
 use super::{ConflictInput, Decision, PolicyError, Verdict, Violation};
 use crate::config::{BothChanged, Config, ConflictPolicy, PluginLimits, TableConfig};
 use crate::model::Row;
@@ -26,6 +29,9 @@ pub struct Policies {
 struct Table {
     name: String,
     schema: Option<TableSchema>,
+    /// The key column (from the config) and, once `set_shape` ran, the
+    /// local columns: what a merged row must match.
+    shape: Shape,
     validate: Option<Slot>,
     conflict: Strategy,
     limits: PluginLimits,
@@ -55,6 +61,17 @@ impl Policies {
             .map(|t| Table::load(&sandbox, t))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Policies { sandbox, tables })
+    }
+
+    /// Tells the policies a table's key column and local columns (as
+    /// `local::describe` reports them): from then on a merged row (plugin or
+    /// built-in merge) that misses one of them or names another is left to
+    /// a person. Until then only its key is checked, by the configured
+    /// `pk`. A table that is not configured is ignored.
+    pub fn set_shape(&mut self, table: &str, pk_column: &str, columns: Vec<String>) {
+        if let Some(t) = self.tables.iter_mut().find(|t| t.name == table) {
+            t.shape = Shape::new(pk_column, columns);
+        }
     }
 
     /// The engine plugins run in, for tooling that loads extra plugins.
@@ -103,7 +120,8 @@ impl Policies {
     }
 
     /// Settles one conflict by the table's policy. A plugin's inputs are
-    /// schema-checked first and a merged row (plugin or built-in) after;
+    /// schema-checked first and a merged row (plugin or built-in) after, by
+    /// `shape::check_merged` (same key, the table's columns, the schema);
     /// any failure gives `Manual` with a reason naming plugin, table, pk
     /// and cause.
     pub fn resolve(&self, table: &str, pk: &str, input: &ConflictInput) -> Decision {
@@ -127,20 +145,7 @@ impl Policies {
                     *on_both,
                     delta_fields,
                 );
-                match (&decision, &t.schema) {
-                    (Decision::Merged(Some(row)), Some(schema)) => {
-                        let violations = schema.check(row);
-                        if violations.is_empty() {
-                            decision
-                        } else {
-                            Decision::Manual(format!(
-                                "table {table}, pk {pk}: merged row fails the schema: {}",
-                                summary(&violations)
-                            ))
-                        }
-                    }
-                    _ => decision,
-                }
+                t.checked(Answerer::Merge, pk, decision)
             }
             Strategy::Plugin(slot) => t.resolve_by_plugin(slot, pk, input),
         }
@@ -156,6 +161,18 @@ impl Policies {
             Some(Strategy::Manual) => "manual".into(),
             Some(Strategy::Merge { .. }) => "merge".into(),
             Some(Strategy::Plugin(slot)) => format!("plugin:{}", plugin_name(&slot.path)),
+        }
+    }
+
+    /// Whether the table's policy may merge counters by their deltas from
+    /// the base (`merge` with `delta_fields`, or a plugin): then two sides
+    /// that ended equal are still a conflict to settle (each sold one of
+    /// 26: 24, not 25). Other policies take either side of equal rows.
+    pub fn merges_deltas(&self, table: &str) -> bool {
+        match self.table(table).map(|t| &t.conflict) {
+            Some(Strategy::Merge { delta_fields, .. }) => !delta_fields.is_empty(),
+            Some(Strategy::Plugin(_)) => true,
+            _ => false,
         }
     }
 
@@ -227,6 +244,7 @@ impl Table {
         Ok(Table {
             name: name.clone(),
             schema,
+            shape: Shape::key_only(&config.pk),
             validate,
             conflict,
             limits: config.limits.clone(),
@@ -281,22 +299,24 @@ impl Table {
             Resolution::TakeLocal => Decision::TakeLocal,
             Resolution::TakeRemote => Decision::TakeRemote,
             Resolution::Manual(reason) => Decision::Manual(reason),
-            Resolution::Merged(row) => {
-                let violations = self
-                    .schema
-                    .as_ref()
-                    .map(|s| s.check(&row))
-                    .unwrap_or_default();
-                if violations.is_empty() {
-                    return Decision::Merged(Some(row));
-                }
-                let e = PolicyError::OutputSchema {
-                    plugin: plugin.name().to_string(),
-                    table: table.clone(),
-                    errors: summary(&violations),
-                };
-                Decision::Manual(format!("table {table}, pk {pk}: {e}"))
-            }
+            Resolution::Merged(row) => self.checked(
+                Answerer::Plugin(plugin.name()),
+                pk,
+                Decision::Merged(Some(row)),
+            ),
+        }
+    }
+
+    /// `decision`, unless it is a merged row that fails `check_merged`
+    /// (shape, then schema): then `Manual` with the reason.
+    fn checked(&self, who: Answerer<'_>, pk: &str, decision: Decision) -> Decision {
+        let Decision::Merged(Some(row)) = &decision else {
+            return decision;
+        };
+        let schema = self.schema.as_ref();
+        match check_merged(who, &self.name, pk, Some(&self.shape), schema, row) {
+            Ok(()) => decision,
+            Err(reason) => Decision::Manual(reason),
         }
     }
 }

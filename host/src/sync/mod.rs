@@ -56,6 +56,9 @@ pub struct RoundReport {
     pub pushed: usize,
     /// Pulled rows written locally.
     pub pulled: usize,
+    /// Pulled rows set aside because this device's own change of the row
+    /// is in doubt (sent, answer lost); planned again after its next push.
+    pub deferred: usize,
     /// Conflicts settled by policy, and those left for a person.
     pub resolved: usize,
     pub manual: usize,
@@ -106,7 +109,14 @@ impl<R: Remote> Engine<R> {
         let mut local = Local::open(&config.database, config.sync.busy_timeout)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
         local.install(&specs)?;
-        let policies = Policies::load(&config)?;
+        let mut policies = Policies::load(&config)?;
+        // A resolver's merged row must be a row of this table: same key,
+        // exactly its columns (else it goes to a person, never wedges).
+        for spec in &specs {
+            let info = crate::local::describe(&local, &spec.name)?;
+            let columns = info.columns.into_iter().map(|c| c.name).collect();
+            policies.set_shape(&spec.name, &spec.pk, columns);
+        }
         let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
         Ok(Engine {
             config,

@@ -15,19 +15,30 @@ pub enum PullStep {
     Take(Action),
     /// A local edit is queued for this row: a conflict for the policy.
     Resolve(ConflictInput),
+    /// This device's own change of the row is in doubt (sent, answer
+    /// lost): set the row aside until the row's next push settles it.
+    Defer,
 }
 
-/// Decides what a pulled row does, given what the device knows about it:
-/// the last remote version it saw, its queued edit and its current row.
+/// What the device knows about one row when a pulled version arrives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Here<'a> {
+    /// The last remote version seen and its content.
+    pub known: Option<&'a RowState>,
+    /// The row's queued local edit.
+    pub queued: Option<&'a QueueItem>,
+    /// The current local row (read only when something is queued).
+    pub row: Option<&'a Row>,
+    /// A change of the row was sent and no answer settled it.
+    pub in_doubt: bool,
+    /// The table's policy merges counters by deltas (`Policies::merges_deltas`).
+    pub merges_deltas: bool,
+}
+
+/// Decides what a pulled row does, given what the device knows about it.
 /// `device` is this device's id: a row it wrote itself is no conflict.
-pub fn pulled(
-    device: &str,
-    row: &PulledRow,
-    known: Option<&RowState>,
-    queued: Option<&QueueItem>,
-    local_row: Option<&Row>,
-) -> PullStep {
-    if known.is_some_and(|k| k.version >= row.version) {
+pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
+    if here.known.is_some_and(|k| k.version >= row.version) {
         return PullStep::Skip;
     }
     let remote = if row.deleted { None } else { row.row.clone() };
@@ -36,27 +47,36 @@ pub fn pulled(
         version: row.version,
         base: remote.clone(),
     };
-    let Some(_queued) = queued else {
-        return PullStep::Take(take);
-    };
-    // Both sides hold the same content (typically our own write whose
-    // response was lost): nothing to resolve, and nothing is lost by
-    // dropping the queued edit.
-    if local_row == remote.as_ref() {
+    if here.queued.is_none() {
         return PullStep::Take(take);
     }
-    // Our own earlier write (its answer was lost) with a newer edit queued
-    // on top: the newer edit stands, based on the version we wrote.
+    let equal = here.row == remote.as_ref();
+    // Our own earlier write (its answer was lost) is the newest version:
+    // the same content is settled; a newer edit on top stands, based on
+    // the version we wrote.
     if row.origin.as_deref() == Some(device) {
+        if equal {
+            return PullStep::Take(take);
+        }
         return PullStep::Take(Action::Keep {
             version: row.version,
             base: remote,
         });
     }
+    // Someone else wrote on top of what may be our own applied write: the
+    // base we hold may miss it, so merging now could count it twice.
+    if here.in_doubt {
+        return PullStep::Defer;
+    }
+    // Equal content is settled, unless counters merge by deltas: two
+    // tills each selling one of 26 both end at 25, and the base says 24.
+    if equal && !here.merges_deltas {
+        return PullStep::Take(take);
+    }
     PullStep::Resolve(ConflictInput {
-        local: local_row.cloned(),
+        local: here.row.cloned(),
         remote,
-        base: known.and_then(|k| k.base.clone()),
+        base: here.known.and_then(|k| k.base.clone()),
     })
 }
 
@@ -152,14 +172,18 @@ mod tests {
             base: None,
         };
         let r = pulled_row(3, Some(row(json!({"id": "p1"}))));
-        assert_eq!(pulled("me", &r, Some(&known), None, None), PullStep::Skip);
+        let here = Here {
+            known: Some(&known),
+            ..Here::default()
+        };
+        assert_eq!(pulled("me", &r, here), PullStep::Skip);
     }
 
     #[test]
     fn without_a_local_edit_the_remote_row_is_taken() {
         let content = row(json!({"id": "p1", "n": 1}));
         let r = pulled_row(4, Some(content.clone()));
-        let step = pulled("me", &r, None, None, None);
+        let step = pulled("me", &r, Here::default());
         assert_eq!(
             step,
             PullStep::Take(Action::Write {
@@ -173,7 +197,7 @@ mod tests {
     #[test]
     fn a_tombstone_deletes() {
         let r = pulled_row(5, None);
-        let PullStep::Take(Action::Write { row, .. }) = pulled("me", &r, None, None, None) else {
+        let PullStep::Take(Action::Write { row, .. }) = pulled("me", &r, Here::default()) else {
             panic!("expected a write");
         };
         assert_eq!(row, None);
@@ -189,7 +213,14 @@ mod tests {
         let local = row(json!({"id": "p1", "n": 2}));
         let remote = row(json!({"id": "p1", "n": 3}));
         let r = pulled_row(2, Some(remote.clone()));
-        let step = pulled("me", &r, Some(&known), Some(&queued()), Some(&local));
+        let q = queued();
+        let here = Here {
+            known: Some(&known),
+            queued: Some(&q),
+            row: Some(&local),
+            ..Here::default()
+        };
+        let step = pulled("me", &r, here);
         assert_eq!(
             step,
             PullStep::Resolve(ConflictInput {
@@ -201,11 +232,50 @@ mod tests {
     }
 
     #[test]
-    fn identical_content_is_no_conflict() {
-        let same = row(json!({"id": "p1", "n": 2}));
+    fn identical_content_is_no_conflict_unless_counters_merge() {
+        let base = row(json!({"id": "p1", "n": 26}));
+        let known = RowState {
+            version: 1,
+            base: Some(base),
+        };
+        let same = row(json!({"id": "p1", "n": 25}));
         let r = pulled_row(2, Some(same.clone()));
-        let step = pulled("me", &r, None, Some(&queued()), Some(&same));
-        assert!(matches!(step, PullStep::Take(Action::Write { .. })));
+        let q = queued();
+        let here = Here {
+            known: Some(&known),
+            queued: Some(&q),
+            row: Some(&same),
+            ..Here::default()
+        };
+        assert!(matches!(
+            pulled("me", &r, here),
+            PullStep::Take(Action::Write { .. })
+        ));
+        let counting = Here {
+            merges_deltas: true,
+            ..here
+        };
+        assert!(matches!(pulled("me", &r, counting), PullStep::Resolve(_)));
+    }
+
+    #[test]
+    fn a_row_whose_own_change_is_in_doubt_waits() {
+        let local = row(json!({"id": "p1", "n": 20}));
+        let r = pulled_row(3, Some(row(json!({"id": "p1", "n": 18}))));
+        let q = queued();
+        let here = Here {
+            queued: Some(&q),
+            row: Some(&local),
+            in_doubt: true,
+            ..Here::default()
+        };
+        assert_eq!(pulled("me", &r, here), PullStep::Defer);
+        // Nothing queued: nothing to merge, the row is taken.
+        let idle = Here {
+            queued: None,
+            ..here
+        };
+        assert!(matches!(pulled("me", &r, idle), PullStep::Take(_)));
     }
 
     #[test]
@@ -214,19 +284,21 @@ mod tests {
         let mut r = pulled_row(2, Some(mine.clone()));
         r.origin = Some("me".into());
         let newer = row(json!({"id": "p1", "n": 2}));
-        let step = pulled("me", &r, None, Some(&queued()), Some(&newer));
+        let q = queued();
+        let here = Here {
+            queued: Some(&q),
+            row: Some(&newer),
+            ..Here::default()
+        };
         assert_eq!(
-            step,
+            pulled("me", &r, here),
             PullStep::Take(Action::Keep {
                 version: 2,
                 base: Some(mine)
             })
         );
         r.origin = Some("someone else".into());
-        assert!(matches!(
-            pulled("me", &r, None, Some(&queued()), Some(&newer)),
-            PullStep::Resolve(_)
-        ));
+        assert!(matches!(pulled("me", &r, here), PullStep::Resolve(_)));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
-use crate::model::PullPage;
+use crate::model::{Cursor, PullPage};
 use crate::policy::ConflictInput;
 use crate::remote::Remote;
 
@@ -18,6 +18,19 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(&table.name)?;
+        // Rows set aside while this device's own change was in doubt: the
+        // push before this pull settled those changes, so plan them again.
+        let set_aside = self.local.deferred(&table.name)?;
+        if !set_aside.is_empty() {
+            let page = PullPage {
+                rows: set_aside,
+                next: Cursor::default(),
+                has_more: false,
+                horizon: String::new(),
+                in_flight: false,
+            };
+            self.apply_page(&spec, &page, None, report)?;
+        }
         let page_size = self.config.sync.pull_page_size.max(1);
         let bar = self.progress.table(&table.name);
         loop {
@@ -35,7 +48,7 @@ impl<R: Remote> Engine<R> {
             let lag = held.map_or(0, |since| (now - since).max(0) as u64);
             self.metrics
                 .set_pull_lag(std::time::Duration::from_millis(lag));
-            self.apply_page(&spec, &page, report)?;
+            self.apply_page(&spec, &page, Some(&page.next), report)?;
             bar.add_rows(page.rows.len() as u64);
             self.metrics.add_pulled(&table.name, page.rows.len() as u64);
             self.renew()?;
@@ -46,22 +59,26 @@ impl<R: Remote> Engine<R> {
         }
     }
 
+    /// Plans and applies one page; `cursor` is where the table's pull
+    /// goes on from (`None` for rows set aside earlier: they move nothing).
     fn apply_page(
         &mut self,
         spec: &TableSpec,
         page: &PullPage,
+        cursor: Option<&Cursor>,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         // `sync.max_replans`: plans of a page whose rows the app keeps
         // editing between planning and applying.
         for _ in 0..self.config.sync.max_replans.max(1) {
-            let (ops, counts) = self.plan_page(spec, page)?;
-            match self.local.apply(spec, &ops, Some(&page.next), now_ms()) {
+            let (ops, counts) = self.plan_page(spec, page, cursor.is_none())?;
+            match self.local.apply(spec, &ops, cursor, now_ms()) {
                 Ok(()) => {
                     for d in &counts.decided {
                         self.keep_decision(&spec.name, &d.pk, &d.input, d.version, &d.decision)?;
                     }
                     report.pulled += counts.written;
+                    report.deferred += counts.deferred;
                     report.resolved += counts.resolved;
                     report.manual += counts.manual;
                     for _ in 0..counts.resolved {
@@ -85,11 +102,15 @@ impl<R: Remote> Engine<R> {
         .into())
     }
 
+    /// `set_aside`: the page is rows set aside earlier; one now known
+    /// already is dropped from `_ebb_deferred` (`Action::Forget`).
     fn plan_page(
         &mut self,
         spec: &TableSpec,
         page: &PullPage,
+        set_aside: bool,
     ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
+        let merges_deltas = self.policies.merges_deltas(&spec.name);
         let mut ops = Vec::with_capacity(page.rows.len());
         let mut counts = Counts::default();
         // Open conflicts, read once per page and only if a held row needs them.
@@ -113,15 +134,31 @@ impl<R: Remote> Engine<R> {
                 Some(_) => self.local.read_row(spec, &row.pk)?,
                 None => None,
             };
+            let in_doubt = match &queued {
+                Some(_) => self.local.in_doubt(&spec.name, &row.pk)?,
+                None => false,
+            };
             let expect_counter = queued.as_ref().map(|q| q.counter);
-            let action = match plan::pulled(
-                self.local.device_id(),
-                row,
-                known.as_ref(),
-                queued.as_ref(),
-                local_row.as_ref(),
-            ) {
+            let here = plan::Here {
+                known: known.as_ref(),
+                queued: queued.as_ref(),
+                row: local_row.as_ref(),
+                in_doubt,
+                merges_deltas,
+            };
+            let action = match plan::pulled(self.local.device_id(), row, here) {
+                plan::PullStep::Skip if set_aside => Action::Forget {
+                    version: row.version,
+                },
                 plan::PullStep::Skip => continue,
+                plan::PullStep::Defer => {
+                    tracing::info!(table = %spec.name, pk = %row.pk, version = row.version,
+                        "pulled row set aside: this device's own change of it is in doubt until its next push");
+                    Action::Defer {
+                        pulled: row.clone(),
+                        row: row.row.clone(),
+                    }
+                }
                 plan::PullStep::Take(action) => action,
                 plan::PullStep::Resolve(input) => {
                     let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
@@ -160,6 +197,8 @@ impl<R: Remote> Engine<R> {
                 }
             };
             match &action {
+                Action::Forget { .. } => {}
+                Action::Defer { .. } => counts.deferred += 1,
                 Action::Conflict { .. } => counts.manual += 1,
                 Action::Write { .. } if expect_counter.is_none() => counts.written += 1,
                 _ => counts.resolved += 1,
@@ -177,6 +216,7 @@ impl<R: Remote> Engine<R> {
 #[derive(Default)]
 struct Counts {
     written: usize,
+    deferred: usize,
     resolved: usize,
     manual: usize,
     /// Conflicts the policy settled on its own, kept as history once the

@@ -11,8 +11,8 @@ use rand::Rng;
 use super::backoff::{ItemFate, item_fate};
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, Settlement, TableSpec};
-use crate::model::{Change, Op, PushResult, Row};
-use crate::policy::{ConflictInput, Verdict};
+use crate::model::{Change, Op, OwnWrite, PushResult, Row};
+use crate::policy::{ConflictInput, Decision, Verdict};
 use crate::remote::{Remote, RemoteError};
 
 impl<R: Remote> Engine<R> {
@@ -64,6 +64,15 @@ impl<R: Remote> Engine<R> {
         let mut invalid = Vec::new();
         for item in claimed {
             let c = &item.change;
+            // A value JSON cannot carry exactly (bytes that are not UTF-8,
+            // a BLOB in a TEXT column): held, never changed in transit.
+            if let Some(why) = &item.unrepresentable {
+                tracing::warn!(table = %c.table, pk = %c.pk,
+                    "row held as invalid: a value cannot travel exactly (ebb queue --state invalid shows why)");
+                invalid.push(settlement(c, Settle::Invalid { error: why.clone() }));
+                report.invalid += 1;
+                continue;
+            }
             let verdict = match (&c.op, &c.row) {
                 (Op::Upsert, Some(row)) => {
                     blocking(|| self.policies.validate(&c.table, &c.pk, row))
@@ -163,9 +172,10 @@ impl<R: Remote> Engine<R> {
                     version,
                     row,
                     deleted,
+                    own,
                 } => {
                     let remote_row = if deleted { None } else { row };
-                    conflicts.push((c, remote_row, version));
+                    conflicts.push((c, remote_row, version, own));
                 }
             }
         }
@@ -176,8 +186,8 @@ impl<R: Remote> Engine<R> {
                 self.metrics.add_pushed(&s.table, 1);
             }
         }
-        for (c, remote_row, version) in conflicts {
-            self.settle_conflict(&c, remote_row, version, report)?;
+        for (c, remote_row, version, own) in conflicts {
+            self.settle_conflict(&c, remote_row, version, own, report)?;
         }
         Ok(())
     }
@@ -236,12 +246,15 @@ impl<R: Remote> Engine<R> {
     }
 
     /// The server holds a newer version than the push was based on: the
-    /// table's policy decides, and the local side follows.
+    /// table's policy decides, and the local side follows. `own` is this
+    /// device's write the server applied but never confirmed: its content
+    /// as sent, not the stale base, is what both sides started from.
     fn settle_conflict(
         &mut self,
         c: &Change,
         remote: Option<Row>,
         version: i64,
+        own: Option<OwnWrite>,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(&c.table)?;
@@ -249,20 +262,33 @@ impl<R: Remote> Engine<R> {
             Some(row) => Some(self.local.normalize(&spec, &row)?),
             None => None,
         };
-        let base = self.local.row_state(&c.table, &c.pk)?.and_then(|s| s.base);
+        let base = match own {
+            None => Some(self.local.row_state(&c.table, &c.pk)?.and_then(|s| s.base)),
+            Some(own) => self.local.sent_row(&c.table, &c.pk, own.counter)?,
+        };
+        let lost_base = base.is_none();
         let input = ConflictInput {
             local: c.row.clone(),
             remote,
-            base,
+            base: base.flatten(),
         };
         let mut decided = None;
-        let action = if input.local == input.remote {
+        let action = if lost_base {
+            // Cannot happen while `_ebb_sent` keeps every unanswered send;
+            // if it does, a person decides rather than a merge from a
+            // base that would count an edit twice.
+            let reason = format!(
+                "the server applied an earlier change of this device ({}) whose content is no longer known",
+                own.map_or(0, |o| o.counter)
+            );
             plan::settle(
-                crate::policy::Decision::TakeRemote,
+                Decision::Manual(reason),
                 input,
                 version,
-                String::new(),
+                self.policies.policy_name(&c.table),
             )
+        } else if input.local == input.remote && !self.policies.merges_deltas(&c.table) {
+            plan::settle(Decision::TakeRemote, input, version, String::new())
         } else {
             let decision = blocking(|| self.policies.resolve(&c.table, &c.pk, &input));
             decided = plan::decision_text(&decision).map(|text| (text, input.clone()));
@@ -291,6 +317,8 @@ impl<R: Remote> Engine<R> {
             }
             Err(e) => return Err(e.into()),
         }
+        // Settled with what the server knows: no earlier send is in doubt.
+        self.local.forget_sent(&c.table, &c.pk, c.counter)?;
         if keep {
             self.local
                 .settle(&c.table, &c.pk, c.counter, Settle::Release)?;

@@ -1,9 +1,10 @@
 //! `ebb policy run`: the example plugins, with production limits, on rows
-//! and conflicts from files.
+//! and conflicts from files; a merged row sync would refuse is refused here
+//! too, with sync's reason.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::support::{World, id, plugin};
+use super::support::{World, id, plugin, root};
 
 #[test]
 fn policy_run_prints_verdict_fuel_and_time() {
@@ -100,4 +101,67 @@ fn policy_run_prints_verdict_fuel_and_time() {
         "x",
     ]);
     assert!(missing.expect(2).stderr.contains("nope.wasm"));
+}
+
+#[test]
+fn policy_run_refuses_a_merged_row_as_sync_would() {
+    let w = World::new();
+    let config = w.device("a", "http://127.0.0.1:1");
+    // Answers merged({"id":1,"price":-5}) whatever it is asked.
+    let resolver = root().join("host/tests/wat/resolver_bad_row.wat");
+    let resolver = resolver.display().to_string();
+    let conflict = |key: Value| {
+        let side = json!({"id": key, "name": "Cola"});
+        let text = json!({"local": side, "remote": side, "base": side}).to_string();
+        std::fs::write(w.path("conflict.json"), text).unwrap();
+    };
+    let run = || {
+        w.ebb(&[
+            "--config",
+            &config,
+            "policy",
+            "run",
+            &resolver,
+            "--conflict",
+            "conflict.json",
+            "--table",
+            "products",
+        ])
+    };
+
+    // Another row's key.
+    conflict(json!("a"));
+    let other = run().expect(1);
+    assert!(
+        other.stdout.starts_with(
+            "manual: plugin resolver_bad_row.wat answered a row for key \"1\" \
+             for table products, pk \"a\"\n"
+        ),
+        "{other:?}"
+    );
+    assert!(other.stdout.contains("fuel used: "), "{other:?}");
+    assert!(other.stderr.contains("merged row refused"), "{other:?}");
+    assert!(!other.stdout.contains("-5"), "a value shown: {other:?}");
+
+    // Its own key, but columns the table does not have and lacks the rest.
+    conflict(json!(1));
+    let columns = run().expect(1).stdout;
+    assert!(
+        columns.starts_with(
+            "manual: plugin resolver_bad_row.wat answered a row for table products, pk \"1\": \
+             unknown column \"price\"; missing columns \"sku\", \"name\", \"category\""
+        ),
+        "{columns}"
+    );
+
+    // Without the database the key is still checked, and the skipped
+    // column check is said.
+    std::fs::rename(w.path("a/app.db"), w.path("a/moved.db")).unwrap();
+    conflict(json!("a"));
+    let blind = run().expect(1);
+    assert!(blind.stderr.contains("column check skipped"), "{blind:?}");
+    assert!(
+        blind.stdout.contains("answered a row for key \"1\""),
+        "{blind:?}"
+    );
 }

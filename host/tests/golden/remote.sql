@@ -248,17 +248,27 @@ $fn$;
 -- exactly the one recorded (same counter and hash); `fast_forward` says the
 -- row is still at the version this device wrote last, and the change is a
 -- later one on the same base the recorded one was sent on (its answer was
--- lost, so the device never learned the new version). The caller must hold
--- the row lock, so a first attempt still in flight has committed by now.
-CREATE OR REPLACE FUNCTION public._ebb_prior(
+-- lost, so the device never learned the new version). `own_counter` and
+-- `own_version` name that recorded write whenever the change is a later one
+-- on the same base, even after others wrote on top: a conflict answer
+-- carries them so the device merges from what it wrote, not from its stale
+-- base (a counter edit whose answer was lost is then counted once). The
+-- caller must hold the row lock, so a first attempt still in flight has
+-- committed by now.
+DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
+CREATE FUNCTION public._ebb_prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
-    p_current bigint, OUT replay jsonb, OUT fast_forward boolean)
+    p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
+    OUT own_counter bigint, OUT own_version bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
     SELECT CASE WHEN a.counter = p_counter AND a.hash = p_hash THEN a.result END,
            coalesce(a.counter < p_counter AND a.base = p_base
-                    AND (a.result->>'version')::bigint = p_current, false)
+                    AND (a.result->>'version')::bigint = p_current, false),
+           CASE WHEN a.counter < p_counter AND a.base = p_base THEN a.counter END,
+           CASE WHEN a.counter < p_counter AND a.base = p_base
+                THEN (a.result->>'version')::bigint END
     FROM (SELECT) AS one
     LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk
 $fn$;
@@ -437,7 +447,8 @@ BEGIN
         -- applied below the current version, never at it), and a fast
         -- forward would keep the same base. Skipped, it costs nothing.
         IF cur_ver = v_base THEN
-            SELECT NULL::jsonb AS replay, false AS fast_forward INTO prior;
+            SELECT NULL::jsonb AS replay, false AS fast_forward,
+                   NULL::bigint AS own_counter, NULL::bigint AS own_version INTO prior;
         ELSE
             SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
         END IF;
@@ -452,8 +463,13 @@ BEGIN
             -- Already gone (or never there): nothing to do.
             RETURN jsonb_build_object('status', 'applied', 'version', cur_ver);
         ELSIF base <> cur_ver THEN
+            -- Others wrote on top of a write of this device whose answer it
+            -- never got: say which, so it merges from what it wrote.
             RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
-                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL)
+                || CASE WHEN prior.own_counter IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('own', jsonb_build_object(
+                            'counter', prior.own_counter, 'version', prior.own_version)) END;
         ELSIF v_op = 'delete' THEN
             EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
                 USING v_pk;

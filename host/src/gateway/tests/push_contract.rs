@@ -89,6 +89,7 @@ async fn stale_base_versions_conflict_and_current_ones_apply() {
             version: 1,
             row: Some(row),
             deleted: false,
+            own: None,
         } => assert_eq!(row["name"], "Tea"),
         other => panic!("{other:?}"),
     }
@@ -142,7 +143,8 @@ async fn stale_base_versions_conflict_and_current_ones_apply() {
         PushResult::Conflict {
             version: 3,
             row: None,
-            deleted: true
+            deleted: true,
+            own: None,
         }
     );
 }

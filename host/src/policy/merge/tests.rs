@@ -296,3 +296,27 @@ proptest! {
         }
     }
 }
+
+/// Issue 6: two tills each sell one of 26; both rows say 25, the base
+/// says both deltas count.
+#[test]
+fn equal_counter_edits_from_one_base_both_count() {
+    let d = m(
+        json!({"id": 1, "stock": 25}),
+        json!({"id": 1, "stock": 25}),
+        Some(json!({"id": 1, "stock": 26})),
+        BothChanged::Remote,
+    );
+    assert_eq!(
+        d,
+        Decision::Merged(Some(row(json!({"id": 1, "stock": 24}))))
+    );
+    // Not a counter: equal edits are one edit.
+    let same = m(
+        json!({"id": 1, "price": 5}),
+        json!({"id": 1, "price": 5}),
+        Some(json!({"id": 1, "price": 4})),
+        BothChanged::Manual,
+    );
+    assert_eq!(same, Decision::TakeRemote);
+}

@@ -266,16 +266,20 @@ fn resolver_plugin_answers_and_failures_become_manual() {
     };
     assert_eq!(p.resolve("good", "1", &deleted), Decision::TakeRemote);
 
-    let r = p.resolve("bad_row", "7", &i);
+    // Its row (key 1) fails the schema; for another key it is not even
+    // that row (see shape_tests.rs).
+    let r = p.resolve("bad_row", "1", &i);
     let reason = manual(&r);
     assert!(
         reason.contains("resolver_bad_row.wat") && reason.contains("bad_row"),
         "{reason}"
     );
     assert!(
-        reason.contains("pk 7") && reason.contains("price"),
+        reason.contains("pk 1") && reason.contains("price"),
         "{reason}"
     );
+    let r = p.resolve("bad_row", "7", &i);
+    assert!(manual(&r).contains("for key \"1\""), "{r:?}");
     let r = p.resolve("not_json", "7", &i);
     assert!(manual(&r).contains("not a JSON object"), "{r:?}");
     let r = p.resolve("err", "7", &i);

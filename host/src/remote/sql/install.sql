@@ -242,17 +242,27 @@ $fn$;
 -- exactly the one recorded (same counter and hash); `fast_forward` says the
 -- row is still at the version this device wrote last, and the change is a
 -- later one on the same base the recorded one was sent on (its answer was
--- lost, so the device never learned the new version). The caller must hold
--- the row lock, so a first attempt still in flight has committed by now.
-CREATE OR REPLACE FUNCTION public._ebb_prior(
+-- lost, so the device never learned the new version). `own_counter` and
+-- `own_version` name that recorded write whenever the change is a later one
+-- on the same base, even after others wrote on top: a conflict answer
+-- carries them so the device merges from what it wrote, not from its stale
+-- base (a counter edit whose answer was lost is then counted once). The
+-- caller must hold the row lock, so a first attempt still in flight has
+-- committed by now.
+DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
+CREATE FUNCTION public._ebb_prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
-    p_current bigint, OUT replay jsonb, OUT fast_forward boolean)
+    p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
+    OUT own_counter bigint, OUT own_version bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
     SELECT CASE WHEN a.counter = p_counter AND a.hash = p_hash THEN a.result END,
            coalesce(a.counter < p_counter AND a.base = p_base
-                    AND (a.result->>'version')::bigint = p_current, false)
+                    AND (a.result->>'version')::bigint = p_current, false),
+           CASE WHEN a.counter < p_counter AND a.base = p_base THEN a.counter END,
+           CASE WHEN a.counter < p_counter AND a.base = p_base
+                THEN (a.result->>'version')::bigint END
     FROM (SELECT) AS one
     LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk
 $fn$;

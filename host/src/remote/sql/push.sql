@@ -117,7 +117,8 @@ BEGIN
         -- applied below the current version, never at it), and a fast
         -- forward would keep the same base. Skipped, it costs nothing.
         IF cur_ver = v_base THEN
-            SELECT NULL::jsonb AS replay, false AS fast_forward INTO prior;
+            SELECT NULL::jsonb AS replay, false AS fast_forward,
+                   NULL::bigint AS own_counter, NULL::bigint AS own_version INTO prior;
         ELSE
             SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
         END IF;
@@ -132,8 +133,13 @@ BEGIN
             -- Already gone (or never there): nothing to do.
             RETURN jsonb_build_object('status', 'applied', 'version', cur_ver);
         ELSIF base <> cur_ver THEN
+            -- Others wrote on top of a write of this device whose answer it
+            -- never got: say which, so it merges from what it wrote.
             RETURN jsonb_build_object('status', 'conflict', 'version', cur_ver,
-                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
+                'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL)
+                || CASE WHEN prior.own_counter IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('own', jsonb_build_object(
+                            'counter', prior.own_counter, 'version', prior.own_version)) END;
         ELSIF v_op = 'delete' THEN
             EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
                 USING v_pk;

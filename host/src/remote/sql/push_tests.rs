@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::testdb::ScratchDb;
 use super::tests::{change, push};
-use crate::model::PushResult;
+use crate::model::{OwnWrite, PushResult};
 
 /// The raw JSON answer for one change, so shapes the model cannot read
 /// (the old `{"status":"applied","version":null}`) still fail an assertion.
@@ -117,8 +117,14 @@ async fn a_later_edit_on_top_of_our_own_lost_write_applies() {
         json!([change("products", "p2", None, product("p2", "c"), 5)]),
     )
     .await;
+    // ... naming our lost write, so we merge from what we wrote (a counter
+    // edit counted once), not from the base we sent.
+    let own = Some(OwnWrite {
+        counter: 4,
+        version: 1,
+    });
     assert!(
-        matches!(&r[0], PushResult::Conflict { version: 2, .. }),
+        matches!(&r[0], PushResult::Conflict { version: 2, own: o, .. } if *o == own),
         "{r:?}"
     );
 }
@@ -306,6 +312,7 @@ async fn concurrent_writers_on_one_base_get_one_applied_and_one_conflict() {
                 version,
                 row: Some(row),
                 deleted: false,
+                ..
             } => {
                 assert_eq!(*version, expect_version);
                 assert_eq!(row["name"], json!(name_a));
@@ -366,6 +373,7 @@ async fn fresh_inserts_take_the_short_way_to_the_same_answers() {
             version: 2,
             row: None,
             deleted: true,
+            own: None,
         };
         assert_eq!(r[0], gone, "{round}");
         assert_eq!(r[1], PushResult::Applied { version: 1 }, "{round}");

@@ -121,6 +121,7 @@ async fn server_output_round_trips_through_model_types() {
             version: 1,
             row: Some(row),
             deleted: false,
+            own: None,
         } => {
             assert_eq!(row.get("name"), Some(&json!("Ann")));
             assert!(row.keys().all(|k| !k.starts_with("_ebb_")), "{row:?}");

@@ -1,0 +1,108 @@
+//! `_ebb_deferred`: pulled rows set aside while this device's own change
+//! of the same row is in doubt (sent, answer lost; see `sent`).
+//!
+//! Merging such a row on pull would start from a base that may miss this
+//! device's own applied write, and count a counter edit twice. It waits
+//! instead: the row's next push gets the server's verdict (applied, or a
+//! conflict naming the lost write), and the next pull of the table plans
+//! the set-aside row again against what the device then knows. Only the
+//! newest version of a row is kept. Any action that settles the row at a
+//! version (`apply`) drops set-aside versions up to it.
+//!
+//! Written and trimmed inside `apply`'s transaction (with the cursor that
+//! moved past the row), read by `sync::pull` through `Local::deferred`.
+
+use rusqlite::{Connection, params};
+
+use super::values::{parse_row, row_text};
+use super::{Context, Local, LocalError};
+use crate::model::{PulledRow, Row};
+
+impl Local {
+    /// The pulled rows of `table` set aside, oldest first.
+    pub fn deferred(&self, table: &str) -> Result<Vec<PulledRow>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT pk, version, txid, origin, row, deleted FROM _ebb_deferred
+                 WHERE tbl = ?1 ORDER BY version, pk",
+            )
+            .ctx(|| format!("reading set-aside rows of {table}"))?;
+        let found = stmt
+            .query_map([table], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            })
+            .ctx(|| format!("reading set-aside rows of {table}"))?;
+        let mut rows = Vec::new();
+        for item in found {
+            let (pk, version, txid, origin, row, deleted) =
+                item.ctx(|| format!("reading set-aside rows of {table}"))?;
+            let row = parse_row(row, &format!("_ebb_deferred row of {table} {pk}"))?;
+            rows.push(PulledRow {
+                pk,
+                version,
+                txid,
+                deleted,
+                origin,
+                row,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// How many pulled rows are set aside, in every table.
+    pub fn deferred_count(&self) -> Result<u64, LocalError> {
+        self.conn
+            .query_row("SELECT count(*) FROM _ebb_deferred", [], |r| r.get(0))
+            .ctx(|| "counting set-aside rows".into())
+    }
+}
+
+/// Sets a pulled row aside (the newest version of it wins).
+pub(crate) fn set_aside(
+    conn: &Connection,
+    table: &str,
+    pulled: &PulledRow,
+    row: Option<&Row>,
+) -> Result<(), LocalError> {
+    conn.prepare_cached(
+        "INSERT INTO _ebb_deferred (tbl, pk, version, txid, origin, row, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, txid = excluded.txid,
+             origin = excluded.origin, row = excluded.row, deleted = excluded.deleted
+         WHERE excluded.version >= _ebb_deferred.version",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            table,
+            pulled.pk,
+            pulled.version,
+            pulled.txid,
+            pulled.origin,
+            row_text(row),
+            pulled.deleted
+        ])
+    })
+    .ctx(|| format!("setting a pulled row of {table} aside"))?;
+    Ok(())
+}
+
+/// Drops set-aside versions of a row up to `version` (settled by now).
+pub(crate) fn settled(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    version: i64,
+) -> Result<(), LocalError> {
+    conn.prepare_cached("DELETE FROM _ebb_deferred WHERE tbl = ?1 AND pk = ?2 AND version <= ?3")
+        .and_then(|mut stmt| stmt.execute(params![table, pk, version]))
+        .ctx(|| format!("dropping a set-aside row of {table}"))?;
+    Ok(())
+}

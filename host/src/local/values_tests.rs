@@ -1,0 +1,136 @@
+//! Tests of the value mapping and of reading and writing one row (a child
+//! module of `values`).
+
+use serde_json::json;
+
+use super::super::testutil::{exec, open_temp};
+use super::*;
+
+#[test]
+fn values_map_both_ways() {
+    assert_eq!(to_json(ValueRef::Integer(-3)), json!(-3));
+    assert_eq!(to_json(ValueRef::Real(1.5)), json!(1.5));
+    assert_eq!(to_json(ValueRef::Real(f64::INFINITY)), Value::Null);
+    assert_eq!(to_json(ValueRef::Blob(&[0, 255])), json!("AP8="));
+    assert_eq!(to_sql(&json!("AP8="), "BLOB"), SqlValue::Blob(vec![0, 255]));
+    assert_eq!(
+        to_sql(&json!("AP8="), "TEXT"),
+        SqlValue::Text("AP8=".into())
+    );
+    assert_eq!(
+        to_sql(&json!("not base64!"), "BLOB"),
+        SqlValue::Text("not base64!".into())
+    );
+    assert_eq!(to_sql(&json!(true), "INTEGER"), SqlValue::Integer(1));
+    assert_eq!(to_sql(&json!(2.5), "INTEGER"), SqlValue::Real(2.5));
+    assert_eq!(to_sql(&json!([1]), "TEXT"), SqlValue::Text("[1]".into()));
+}
+
+#[test]
+fn write_ignores_unknown_keys_and_keeps_missing_columns() {
+    let (_dir, local) = open_temp();
+    exec(
+        &local,
+        "INSERT INTO items (id, qty, note) VALUES ('a', 1, 'keep')",
+    );
+    let row = json!({"id": "a", "qty": 5, "nope": 1})
+        .as_object()
+        .cloned()
+        .unwrap();
+    write_row(&local.conn, "items", "a", Some(&row)).unwrap();
+    let back = read_row(&local.conn, "items", "id", "a").unwrap().unwrap();
+    assert_eq!(
+        (back["qty"].clone(), back["note"].clone()),
+        (json!(5), json!("keep"))
+    );
+    let wrong = json!({"id": "b"}).as_object().cloned().unwrap();
+    assert!(matches!(
+        write_row(&local.conn, "items", "a", Some(&wrong)),
+        Err(LocalError::BadPrimaryKey { .. })
+    ));
+    write_row(&local.conn, "items", "a", None).unwrap();
+    assert!(read_row(&local.conn, "items", "id", "a").unwrap().is_none());
+}
+
+#[test]
+fn generated_columns_are_neither_read_nor_written() {
+    let (_dir, local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE g (id INTEGER PRIMARY KEY, a INT, twice INT AS (a * 2) STORED)",
+    );
+    let row = json!({"id": 1, "a": 2, "twice": 99})
+        .as_object()
+        .cloned()
+        .unwrap();
+    write_row(&local.conn, "g", "1", Some(&row)).unwrap();
+    let back = read_row(&local.conn, "g", "id", "1").unwrap().unwrap();
+    assert_eq!(Value::Object(back), json!({"id": 1, "a": 2}));
+    let twice: i64 = local
+        .conn
+        .query_row("SELECT twice FROM g", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(twice, 4);
+}
+
+#[test]
+fn upsert_does_not_cascade() {
+    let (_dir, local) = open_temp();
+    exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'p')");
+    exec(
+        &local,
+        "INSERT INTO items (id, parent_id, qty) VALUES ('c', 1, 1)",
+    );
+    let row = json!({"id": 1, "name": "renamed"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    write_row(&local.conn, "parents", "1", Some(&row)).unwrap();
+    assert!(read_row(&local.conn, "items", "id", "c").unwrap().is_some());
+}
+
+#[test]
+fn checked_values_refuse_what_json_cannot_carry_exactly() {
+    let checked = to_json_checked;
+    assert_eq!(
+        checked(ValueRef::Text(b"caf\xc3\xa9"), "TEXT"),
+        Ok(json!("café"))
+    );
+    assert_eq!(
+        checked(ValueRef::Text(b"A\xff\xfeB"), "TEXT"),
+        Err(Unrepresentable::NotUtf8)
+    );
+    // Whatever the column: the bytes are not text.
+    assert_eq!(
+        checked(ValueRef::Text(b"\xff"), ""),
+        Err(Unrepresentable::NotUtf8)
+    );
+    let blob = checked(ValueRef::Blob(&[1, 2, 3]), "varchar(20)");
+    assert_eq!(
+        blob,
+        Err(Unrepresentable::Blob {
+            decl_type: "varchar(20)".into(),
+            len: 3
+        })
+    );
+    assert_eq!(
+        blob.unwrap_err().to_string(),
+        "is declared varchar(20) but holds a BLOB (3 bytes)"
+    );
+    assert!(checked(ValueRef::Blob(&[1]), "INTEGER").is_err());
+    // BLOB and untyped columns carry base64, as before.
+    assert_eq!(
+        checked(ValueRef::Blob(&[0, 255]), "BLOB"),
+        Ok(json!("AP8="))
+    );
+    assert_eq!(checked(ValueRef::Blob(&[0, 255]), ""), Ok(json!("AP8=")));
+    assert_eq!(
+        checked(ValueRef::Real(f64::NEG_INFINITY), "REAL"),
+        Err(Unrepresentable::NotFinite)
+    );
+    assert_eq!(checked(ValueRef::Real(1.5), "REAL"), Ok(json!(1.5)));
+    assert_eq!(checked(ValueRef::Integer(7), "TEXT"), Ok(json!(7)));
+    assert_eq!(checked(ValueRef::Null, "TEXT"), Ok(Value::Null));
+    // The display form still never fails.
+    assert_eq!(to_json(ValueRef::Text(b"A\xffB")), json!("A\u{fffd}B"));
+}
