@@ -15,6 +15,8 @@ mod cloned_device;
 mod common;
 #[path = "e2e/conflicts.rs"]
 mod conflicts;
+#[path = "e2e/counters.rs"]
+mod counters;
 #[path = "e2e/harness.rs"]
 mod harness;
 #[path = "e2e/hot_reload.rs"]

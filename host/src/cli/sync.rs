@@ -64,6 +64,14 @@ pub async fn once(path: &Path, args: SyncArgs, progress: Progress) -> anyhow::Re
                 eprintln!("ebb: {e}; nothing was synced: try again later or pass --wait");
                 return Ok(ExitCode::from(3));
             }
+            // Not a setup error: another process took the lock over. What
+            // this round settled stays settled; the rest waits for it.
+            Err(e @ SyncError::LeaseLost) => {
+                eprintln!(
+                    "ebb: {e}; this round stopped (what it settled is kept, the rest is left to the other process)"
+                );
+                return Ok(ExitCode::from(3));
+            }
             other => break other?,
         }
     };
@@ -90,6 +98,25 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
         report.retrying,
         report.dead
     );
+    if let Some(since) = report.pull_held_since {
+        let ago = crate::ops::status::ago(now_ms(), since);
+        say!(
+            "pull held back since {ago} by a transaction open on the server: newer rows wait for it"
+        );
+    }
+    if report.deferred > 0 {
+        say!(
+            "{} pulled row(s) set aside until this device's unanswered push of them is settled",
+            report.deferred
+        );
+    }
+    if report.overwritten_local + report.overwritten_remote > 0 {
+        say!(
+            "overwritten by conflict policies: {} local write(s), {} remote write(s) (ebb conflicts list --all)",
+            report.overwritten_local,
+            report.overwritten_remote
+        );
+    }
     if report.recovered > 0 {
         say!(
             "recovered {} items left in flight by an interrupted sync",
@@ -158,6 +185,10 @@ pub async fn run(path: &Path, _args: RunArgs) -> anyhow::Result<ExitCode> {
             );
             if r.manual > 0 || r.dead > 0 {
                 notify_event(&notify, "items", serde_json::to_value(r)?).await;
+            }
+            // A write a policy discarded is announced too (counts, never values).
+            if r.overwritten_local + r.overwritten_remote > 0 {
+                notify_event(&notify, "overwritten", serde_json::to_value(r)?).await;
             }
         }
         if last_healthy != Some(health.healthy) {

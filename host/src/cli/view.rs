@@ -26,6 +26,10 @@ pub fn status_view(config: &Config, status: &LocalStatus, now: i64) -> StatusVie
         last_round_at: status.last_round_at,
         last_round_ok_at: status.last_round_ok_at,
         last_error: status.last_error.clone(),
+        pull_held_since: status.horizon_held_since,
+        overwritten_local: status.overwritten_local,
+        overwritten_remote: status.overwritten_remote,
+        deferred_rows: status.deferred_rows,
     }
 }
 
@@ -46,6 +50,7 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         invalid: count("invalid"),
         horizon_stalled_since: status.horizon_held_since,
         last_error: status.last_error.clone(),
+        overwritten_local: status.overwritten_local,
     };
     assess(&input, &config.alerts, now)
 }

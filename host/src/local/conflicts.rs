@@ -103,20 +103,23 @@ impl Local {
     /// settled history, `decision` being the policy's answer ("take-local",
     /// "take-remote", "merged {row}"): `ebb policy replay` runs recorded
     /// conflicts through a plugin again and compares its answers.
+    /// `overwrote` names the side whose write it discarded (`local`,
+    /// `remote`, `both`), counted by status over the last 24 hours.
     pub fn record_decision(
         &mut self,
         table: &str,
         pk: &str,
         facts: Incoming<'_>,
         decision: &str,
+        overwrote: Option<&str>,
         now: i64,
     ) -> Result<(), LocalError> {
         let [local, remote, base] = [facts.local, facts.remote, facts.base].map(row_text);
         self.conn
             .execute(
                 "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
-                     reason, created_at, resolved_at, resolution)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                     reason, created_at, resolved_at, resolution, overwrote)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 params![
                     table,
                     pk,
@@ -127,7 +130,8 @@ impl Local {
                     facts.policy,
                     facts.reason,
                     now,
-                    decision
+                    decision,
+                    overwrote
                 ],
             )
             .ctx(|| format!("recording a settled conflict of {table}"))?;

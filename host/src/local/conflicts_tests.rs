@@ -283,7 +283,7 @@ fn decided(local: &mut Local, pk: &str, at: i64) {
         reason: "settled by the table's policy",
     };
     local
-        .record_decision("items", pk, facts, "take-remote", at)
+        .record_decision("items", pk, facts, "take-remote", Some("local"), at)
         .unwrap();
 }
 

@@ -100,6 +100,7 @@ CREATE INDEX IF NOT EXISTS _ebb_conflicts_resolved
     // The content of each change sent whose answer has not come back yet
     // (see `sent`): the base of a merge when the server says one of them
     // was applied after all. Pulled rows set aside meanwhile (`deferred`).
+    // Which side's write a policy's decision discarded (`overwrote`).
     r#"
 CREATE TABLE IF NOT EXISTS _ebb_sent (
     tbl TEXT NOT NULL,
@@ -118,6 +119,7 @@ CREATE TABLE IF NOT EXISTS _ebb_deferred (
     deleted INTEGER NOT NULL,
     PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
+ALTER TABLE _ebb_conflicts ADD COLUMN overwrote TEXT;
 "#,
 ];
 

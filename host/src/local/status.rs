@@ -40,7 +40,16 @@ pub struct LocalStatus {
     /// Since when an open server transaction has held the pull horizon at
     /// the same txid (pull lag), if it does.
     pub horizon_held_since: Option<i64>,
+    /// Writes a conflict policy discarded within [`OVERWRITE_WINDOW`]:
+    /// this device's, and the server's.
+    pub overwritten_local: u64,
+    pub overwritten_remote: u64,
+    /// Pulled rows set aside while this device's own change is in doubt.
+    pub deferred_rows: u64,
 }
+
+/// How far back `ebb status` counts overwritten writes ("in the last 24 h").
+pub const OVERWRITE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One synced table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,6 +177,15 @@ impl Local {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx(|| "counting requests".into())?;
+        let (overwritten_local, overwritten_remote): (i64, i64) = conn
+            .query_row(
+                "SELECT COALESCE(SUM(overwrote IN ('local', 'both')), 0),
+                        COALESCE(SUM(overwrote IN ('remote', 'both')), 0)
+                 FROM _ebb_conflicts WHERE resolved_at >= ?1",
+                [now.saturating_sub(millis(OVERWRITE_WINDOW))],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx(|| "counting overwritten writes".into())?;
         let names: Vec<String> = meta_text(conn, "tables")?
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
@@ -209,6 +227,9 @@ impl Local {
             failed_requests: failed.max(0) as u64,
             lease: self.lease_holder()?,
             horizon_held_since: meta_int(conn, "horizon_since")?,
+            overwritten_local: overwritten_local.max(0) as u64,
+            overwritten_remote: overwritten_remote.max(0) as u64,
+            deferred_rows: self.deferred_count()?,
         })
     }
 }

@@ -32,6 +32,7 @@ struct Inner {
     pushed: Family,
     pulled: Family,
     conflicts: Family,
+    overwritten: Family,
     push_errors: Family,
     requests: Family,
     items_invalid: Family,
@@ -82,6 +83,12 @@ impl Metrics {
                 "Conflicts met, per table and how they were settled.",
                 Counter,
                 &["table", "outcome"],
+            ),
+            overwritten: Family::new(
+                "ebb_overwritten_total",
+                "Writes a conflict policy discarded, per table and side (local, remote).",
+                Counter,
+                &["table", "side"],
             ),
             push_errors: Family::new(
                 "ebb_push_errors_total",
@@ -156,6 +163,12 @@ impl Metrics {
     /// `merged`, `manual`, ...).
     pub fn count_conflict(&self, table: &str, outcome: &str) {
         self.inner.conflicts.add(&[table, outcome], 1);
+    }
+
+    /// A policy settled a conflict of `table` by discarding a write of
+    /// `side` (`local` or `remote`).
+    pub fn count_overwritten(&self, table: &str, side: &str) {
+        self.inner.overwritten.add(&[table, side], 1);
     }
 
     /// A push failed with `kind` (e.g. `RemoteError::kind()`).
@@ -233,6 +246,7 @@ impl Metrics {
             &i.pushed,
             &i.pulled,
             &i.conflicts,
+            &i.overwritten,
             &i.push_errors,
             &i.requests,
             &i.items_invalid,

@@ -30,6 +30,14 @@ pub struct StatusView {
     pub last_round_ok_at: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
+    /// Since when an open server transaction holds the pull back (rows
+    /// newer than it wait); `None`: pulls are up to date.
+    pub pull_held_since: Option<i64>,
+    /// Writes a conflict policy discarded in the last 24 hours.
+    pub overwritten_local: u64,
+    pub overwritten_remote: u64,
+    /// Pulled rows set aside while this device's own change is in doubt.
+    pub deferred_rows: u64,
 }
 
 /// One synced table.
@@ -74,6 +82,26 @@ pub fn render_text(status: &StatusView) -> String {
     };
     let _ = writeln!(out, "queue:      {queue}");
     let _ = writeln!(out, "conflicts:  {} open", status.open_conflicts);
+    let pull = match status.pull_held_since {
+        None => "up to date".to_owned(),
+        Some(since) => format!(
+            "held back since {} by a transaction open on the server",
+            ago(now, since)
+        ),
+    };
+    let _ = writeln!(out, "pull:       {pull}");
+    if status.deferred_rows > 0 {
+        let _ = writeln!(
+            out,
+            "set aside:  {} pulled row(s) wait for this device's unanswered push",
+            status.deferred_rows
+        );
+    }
+    let _ = writeln!(
+        out,
+        "overwritten in the last 24 h: {} local write(s), {} remote write(s)",
+        status.overwritten_local, status.overwritten_remote
+    );
 
     if !status.tables.is_empty() {
         let rows: Vec<[String; 4]> = status
@@ -220,6 +248,10 @@ mod tests {
             last_round_at: Some(NOW - 20_000),
             last_round_ok_at: Some(NOW - 3_700_000),
             last_error: Some("https://h/rest/v1/rpc/ebb_pull did not answer within 30s".into()),
+            pull_held_since: Some(NOW - 90_000),
+            overwritten_local: 2,
+            overwritten_remote: 0,
+            deferred_rows: 1,
         }
     }
 
@@ -231,6 +263,9 @@ device:     till-01
 last round: 20s ago (failed; last ok 1h 1m ago)
 queue:      pending 3, retry 1
 conflicts:  1 open
+pull:       held back since 1m 30s ago by a transaction open on the server
+set aside:  1 pulled row(s) wait for this device's unanswered push
+overwritten in the last 24 h: 2 local write(s), 0 remote write(s)
 
 table      pending  last sync  cursor
 orders           3  3m ago     txid 90210 pk o-17
@@ -258,12 +293,16 @@ last error: https://h/rest/v1/rpc/ebb_pull did not answer within 30s
             last_round_at: Some(NOW - 5_000),
             last_round_ok_at: Some(NOW - 5_000),
             last_error: None,
+            pull_held_since: None,
+            overwritten_local: 0,
+            deferred_rows: 0,
             ..view()
         };
         assert_eq!(
             render_text(&v),
             "ebb status: healthy\ndevice:     till-01\nlast round: 5s ago (ok)\n\
-             queue:      empty\nconflicts:  0 open\n"
+             queue:      empty\nconflicts:  0 open\npull:       up to date\n\
+             overwritten in the last 24 h: 0 local write(s), 0 remote write(s)\n"
         );
     }
 

@@ -67,6 +67,14 @@ pub struct RoundReport {
     /// Items that failed and will be retried, or are now dead.
     pub retrying: usize,
     pub dead: usize,
+    /// Since when (unix ms) a transaction open on the server has held the
+    /// pull back: rows newer than it wait, so `pulled: 0` is not "up to
+    /// date". `None` when nothing held it.
+    pub pull_held_since: Option<i64>,
+    /// Conflicts a policy settled by discarding a local write (a local
+    /// delete undone, a field edit replaced), and a remote one.
+    pub overwritten_local: usize,
+    pub overwritten_remote: usize,
     /// Tables whose push and pull both completed (their last_sync_at moved).
     pub completed_tables: Vec<String>,
     /// Inflight items of an earlier, interrupted round returned to pending.
@@ -310,15 +318,24 @@ impl<R: Remote> Engine<R> {
 
 impl<R: Remote> Engine<R> {
     /// Keeps a conflict the table's policy settled on its own as history
-    /// (`decision` from `plan::decision_text`), for `ebb policy replay`.
+    /// (`decision` from `plan::decision_text`), for `ebb policy replay`,
+    /// and announces every write it discarded (`overwrote`): a warning
+    /// naming table and pk (never values), a metric, the round's report,
+    /// and `ebb status` (from the history's `overwrote` column).
     fn keep_decision(
         &mut self,
         table: &str,
-        pk: &str,
-        input: &crate::policy::ConflictInput,
-        version: i64,
-        decision: &str,
+        decided: &Decided,
+        report: &mut RoundReport,
     ) -> Result<(), SyncError> {
+        let Decided {
+            pk,
+            input,
+            version,
+            decision,
+            lost,
+        } = decided;
+        let (pk, version, lost) = (pk.as_str(), *version, *lost);
         let policy = self.policies.policy_name(table);
         let facts = crate::local::Incoming {
             local: input.local.as_ref(),
@@ -328,10 +345,38 @@ impl<R: Remote> Engine<R> {
             policy: &policy,
             reason: "settled by the table's policy",
         };
+        let side = match (lost.local, lost.remote) {
+            (true, true) => Some("both"),
+            (true, false) => Some("local"),
+            (false, true) => Some("remote"),
+            (false, false) => None,
+        };
         self.local
-            .record_decision(table, pk, facts, decision, now_ms())?;
+            .record_decision(table, pk, facts, decision, side, now_ms())?;
+        if lost.local {
+            report.overwritten_local += 1;
+            self.metrics.count_overwritten(table, "local");
+            tracing::warn!(%table, %pk, %policy, "a local write was overwritten by the table's conflict policy");
+        }
+        if lost.remote {
+            report.overwritten_remote += 1;
+            self.metrics.count_overwritten(table, "remote");
+            tracing::warn!(%table, %pk, %policy, "a remote write was overwritten by the table's conflict policy");
+        }
         Ok(())
     }
+}
+
+/// A conflict the table's policy settled on its own, to keep as history.
+struct Decided {
+    pk: String,
+    input: crate::policy::ConflictInput,
+    /// The remote version it was settled against.
+    version: i64,
+    /// `plan::decision_text` of the policy's answer.
+    decision: String,
+    /// The writes that answer discarded.
+    lost: plan::Overwrote,
 }
 
 /// Runs a plugin call (up to its wall-clock limit) without stalling the

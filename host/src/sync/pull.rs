@@ -3,11 +3,10 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
-use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
+use super::{Decided, Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
-use crate::policy::ConflictInput;
 use crate::remote::Remote;
 
 impl<R: Remote> Engine<R> {
@@ -45,6 +44,10 @@ impl<R: Remote> Engine<R> {
             let held = self
                 .local
                 .note_horizon(&page.horizon, page.in_flight, now)?;
+            if let Some(since) = held {
+                report.pull_held_since =
+                    Some(report.pull_held_since.map_or(since, |s| s.min(since)));
+            }
             let lag = held.map_or(0, |since| (now - since).max(0) as u64);
             self.metrics
                 .set_pull_lag(std::time::Duration::from_millis(lag));
@@ -75,7 +78,7 @@ impl<R: Remote> Engine<R> {
             match self.local.apply(spec, &ops, cursor, now_ms()) {
                 Ok(()) => {
                     for d in &counts.decided {
-                        self.keep_decision(&spec.name, &d.pk, &d.input, d.version, &d.decision)?;
+                        self.keep_decision(&spec.name, d, report)?;
                     }
                     report.pulled += counts.written;
                     report.deferred += counts.deferred;
@@ -188,6 +191,7 @@ impl<R: Remote> Engine<R> {
                                 input: input.clone(),
                                 version: row.version,
                                 decision: text,
+                                lost: plan::overwritten(&input, &decision),
                             });
                         }
                         decision
@@ -222,11 +226,4 @@ struct Counts {
     /// Conflicts the policy settled on its own, kept as history once the
     /// page is applied.
     decided: Vec<Decided>,
-}
-
-struct Decided {
-    pk: String,
-    input: ConflictInput,
-    version: i64,
-    decision: String,
 }

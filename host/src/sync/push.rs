@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
-use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
+use super::{Decided, Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::local::{Action, ApplyOp, Claimed, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, OwnWrite, PushResult, Row};
 use crate::policy::{ConflictInput, Decision, Verdict};
@@ -291,7 +291,13 @@ impl<R: Remote> Engine<R> {
             plan::settle(Decision::TakeRemote, input, version, String::new())
         } else {
             let decision = blocking(|| self.policies.resolve(&c.table, &c.pk, &input));
-            decided = plan::decision_text(&decision).map(|text| (text, input.clone()));
+            decided = plan::decision_text(&decision).map(|text| Decided {
+                pk: c.pk.clone(),
+                input: input.clone(),
+                version,
+                decision: text,
+                lost: plan::overwritten(&input, &decision),
+            });
             plan::settle(
                 decision,
                 input,
@@ -323,8 +329,8 @@ impl<R: Remote> Engine<R> {
             self.local
                 .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
         }
-        if let Some((decision, input)) = decided {
-            self.keep_decision(&c.table, &c.pk, &input, version, &decision)?;
+        if let Some(decided) = decided {
+            self.keep_decision(&c.table, &decided, report)?;
         }
         let outcome = if manual { "manual" } else { "resolved" };
         self.metrics.count_conflict(&c.table, outcome);
