@@ -210,6 +210,27 @@ pub struct TableConfig {
     pub conflict: ConflictPolicy,
     /// `[tables.NAME.limits]`, each key defaulting to `[plugin_limits]`.
     pub limits: PluginLimits,
+    /// `keys` (default "shared"): how the primary key crosses devices.
+    pub keys: KeyMode,
+    /// `references` (default none): foreign key columns the app's schema
+    /// does not declare, column -> parent table (declared ones are read
+    /// from `PRAGMA foreign_key_list`).
+    pub references: Vec<(String, String)>,
+}
+
+/// How a table's primary key crosses devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyMode {
+    /// `"shared"`: the key means the same row everywhere (text uuids).
+    #[default]
+    Shared,
+    /// `"map"`: an integer key each device mints on its own; ebb keeps a
+    /// key map (`_ebb_keys`) to the server's global keys and translates
+    /// the key and every foreign key pointing at the table.
+    Map,
+    /// `"single_writer"`: integer keys minted by one writer only (the
+    /// server, or a single till); synced as they are.
+    SingleWriter,
 }
 
 #[derive(Debug, Clone)]

@@ -192,6 +192,11 @@ pub struct RawTable {
     pub merge_on_both: Option<String>,
     /// `delta_fields` (default []; only with conflict = "merge").
     pub delta_fields: Option<Vec<String>>,
+    /// `keys` (default "shared"): "shared" | "map" | "single_writer".
+    pub keys: Option<String>,
+    /// `references` (default {}): column -> parent table, for foreign keys
+    /// the app does not declare (the key map translates them).
+    pub references: Option<std::collections::BTreeMap<String, String>>,
     /// `[tables.NAME.limits]` (each key defaults to `[plugin_limits]`).
     pub limits: Option<RawLimits>,
 }

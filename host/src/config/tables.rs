@@ -10,7 +10,9 @@
 use super::raw::{RawLimits, RawTable};
 use super::resolve::{Ctx, STRATEGIES};
 use super::units;
-use super::{BothChanged, ConfigError, ConflictPolicy, PluginLimits, SchemaFile, TableConfig};
+use super::{
+    BothChanged, ConfigError, ConflictPolicy, KeyMode, PluginLimits, SchemaFile, TableConfig,
+};
 
 /// `prefix` is "plugin_limits" or "tables.NAME.limits"; unset keys take `base`.
 pub(super) fn limits(
@@ -107,7 +109,32 @@ pub(super) fn table(
             ));
         }
     };
+    let keys = match t.keys.as_deref().unwrap_or("shared") {
+        "shared" => KeyMode::Shared,
+        "map" => KeyMode::Map,
+        "single_writer" => KeyMode::SingleWriter,
+        other => {
+            return Err(cx.invalid(
+                &key("keys"),
+                format!("unknown value {other:?} (expected shared | map | single_writer)"),
+            ));
+        }
+    };
+    let mut references = Vec::new();
+    for (column, parent) in t.references.iter().flatten() {
+        units::identifier(column).map_err(|m| cx.invalid(&key("references"), m))?;
+        units::identifier(parent).map_err(|m| cx.invalid(&key("references"), m))?;
+        if column == &pk {
+            return Err(cx.invalid(
+                &key("references"),
+                format!("{column:?} is the primary key, not a foreign key"),
+            ));
+        }
+        references.push((column.clone(), parent.clone()));
+    }
     Ok(TableConfig {
+        keys,
+        references,
         name: name.to_string(),
         pk,
         schema: row_schema(cx, name, t.schema.as_deref())?,

@@ -74,6 +74,8 @@ validate = "plugins/orders_check.wasm"
 conflict = "merge"
 merge_on_both = "manual"
 delta_fields = ["quantity"]
+keys = "map"
+references = { customer_id = "customers" }
 [tables.orders.limits]
 fuel = 2000000
 fuel_per_byte = 10
@@ -196,7 +198,9 @@ fn key_paths(v: &Value, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     if let Some(map) = v.as_object() {
         for (k, child) in map {
-            let name = if prefix == "tables" { "*" } else { k.as_str() };
+            // Names the user picks (tables, reference columns) become `*`.
+            let named = prefix == "tables" || prefix.ends_with(".references");
+            let name = if named { "*" } else { k.as_str() };
             let path = if prefix.is_empty() {
                 name.to_string()
             } else {

@@ -45,6 +45,8 @@ fn table(name: &str, conflict: ConflictPolicy) -> TableConfig {
         validate: None,
         conflict,
         limits: PluginLimits::default(),
+        keys: Default::default(),
+        references: Vec::new(),
     }
 }
 
