@@ -1,5 +1,5 @@
 //! `POST /rpc/{function}`: the body's JSON object holds the named arguments,
-//! as in PostgREST. The function is looked up in a fixed list (the two ebb
+//! as in PostgREST. The function is looked up in a fixed list (ebb's
 //! RPCs), the arguments are matched by name, and the call is
 //! `SELECT public.f(name => a.name, ...) FROM json_to_record($1) AS a(...)`,
 //! as PostgREST builds it, so PostgreSQL converts and checks every value and
@@ -61,6 +61,14 @@ const FUNCTIONS: &[Function] = &[
                 has_default: true,
             },
         ],
+    },
+    Function {
+        name: "ebb_device_number",
+        params: &[Param {
+            name: "device",
+            sql_type: "text",
+            has_default: false,
+        }],
     },
 ];
 

@@ -28,7 +28,7 @@ use super::hold::{self, Done};
 use super::queue::{counter, touch};
 use super::schema::set_guard;
 use super::values::{read_row, write_row};
-use super::{Context, Local, LocalError, TableSpec, deferred, rows};
+use super::{Context, Local, LocalError, TableSpec, deferred, keys, rows};
 use crate::model::{Cursor, Op, PulledRow, Row};
 
 /// One planned change to one local row.
@@ -77,11 +77,19 @@ pub enum Action {
         policy: String,
         reason: String,
     },
-    /// Set the pulled row aside: this device's own change of it is in
-    /// doubt (see `deferred`). `row` is its normalized content.
-    Defer { pulled: PulledRow, row: Option<Row> },
-    /// Nothing to do but drop set-aside versions up to `version`.
-    Forget { version: i64 },
+    /// Set the pulled row aside, as it came from the server (see
+    /// `deferred`): this device's own change of it is in doubt, or it
+    /// points at a parent not pulled yet.
+    Defer { pulled: PulledRow },
+    /// A row of a mapped table (`keys`) new to this device: write it under
+    /// a fresh local id mapped to `global`. `pulled` is the server's form,
+    /// set aside if a local constraint refuses the row.
+    Adopt {
+        global: i64,
+        row: Row,
+        version: i64,
+        pulled: PulledRow,
+    },
 }
 
 impl Local {
@@ -96,6 +104,29 @@ impl Local {
         cursor: Option<&Cursor>,
         now: i64,
     ) -> Result<(), LocalError> {
+        self.apply_in(table, ops, cursor, false, now)
+    }
+
+    /// Applies `ops` planned from every row of `table` set aside earlier
+    /// (`Local::deferred`), which they replace: rows set aside again come
+    /// back through `Action::Defer`.
+    pub fn apply_set_aside(
+        &mut self,
+        table: &TableSpec,
+        ops: &[ApplyOp],
+        now: i64,
+    ) -> Result<(), LocalError> {
+        self.apply_in(table, ops, None, true, now)
+    }
+
+    fn apply_in(
+        &mut self,
+        table: &TableSpec,
+        ops: &[ApplyOp],
+        cursor: Option<&Cursor>,
+        replaces_set_aside: bool,
+        now: i64,
+    ) -> Result<(), LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -103,6 +134,9 @@ impl Local {
         tx.pragma_update(None, "defer_foreign_keys", true)
             .ctx(|| "deferring foreign keys".into())?;
         set_guard(&tx, true)?;
+        if replaces_set_aside {
+            deferred::clear(&tx, &table.name)?;
+        }
         let graph = Graph::load(&tx)?;
         apply_page(&tx, table, ops, &graph, now)?;
         if let Some(cursor) = cursor {
@@ -179,12 +213,37 @@ pub(crate) fn apply_one(
     now: i64,
 ) -> Result<(), LocalError> {
     let name = table.name.as_str();
-    if let Some(version) = settles_at(action) {
-        deferred::settled(conn, name, pk, version)?;
-    }
     match action {
-        Action::Defer { pulled, row } => deferred::set_aside(conn, name, pulled, row.as_ref())?,
-        Action::Forget { .. } => {}
+        Action::Defer { pulled } => deferred::set_aside(conn, name, pulled)?,
+        Action::Adopt {
+            global,
+            row,
+            version,
+            pulled,
+        } => {
+            savepoint(conn, "SAVEPOINT ebb_adopt")?;
+            match keys::adopt(conn, table, *global, row) {
+                Ok(local) => {
+                    rows::set(conn, name, &local.to_string(), *version, Some(row))?;
+                    savepoint(conn, "RELEASE ebb_adopt")?;
+                }
+                // Refused by a local constraint: set aside and tried again
+                // next pull, never dropped.
+                Err(LocalError::Sqlite { source, .. })
+                    if matches!(
+                        source.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::ConstraintViolation)
+                    ) =>
+                {
+                    tracing::warn!(table = name, global, error = %source,
+                        "a row from another device is refused by a local constraint; set aside");
+                    savepoint(conn, "ROLLBACK TO ebb_adopt")?;
+                    savepoint(conn, "RELEASE ebb_adopt")?;
+                    deferred::set_aside(conn, name, pulled)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Action::Write { row, version, base } => {
             write_row(conn, name, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
@@ -237,19 +296,6 @@ pub(crate) fn apply_one(
         }
     }
     Ok(())
-}
-
-/// The version an action settles a row at (set-aside versions up to it
-/// are obsolete), `None` for setting a row aside.
-fn settles_at(action: &Action) -> Option<i64> {
-    match action {
-        Action::Write { version, .. }
-        | Action::Keep { version, .. }
-        | Action::WriteAndPush { version, .. }
-        | Action::Forget { version } => Some(*version),
-        Action::Conflict { remote_version, .. } => Some(*remote_version),
-        Action::Defer { .. } => None,
-    }
 }
 
 /// Puts the row's queue item in 'conflict' (created if absent, as an

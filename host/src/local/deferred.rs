@@ -6,8 +6,10 @@
 //! instead: the row's next push gets the server's verdict (applied, or a
 //! conflict naming the lost write), and the next pull of the table plans
 //! the set-aside row again against what the device then knows. Only the
-//! newest version of a row is kept. Any action that settles the row at a
-//! version (`apply`) drops set-aside versions up to it.
+//! newest version of a row is kept, in the server's form (global keys), so
+//! it is planned again exactly as a fresh pull would be. Rows pointing at
+//! a parent not pulled yet (`keys`) wait here too. The next pull of the
+//! table replans them all (`Local::apply_set_aside` clears them first).
 //!
 //! Written and trimmed inside `apply`'s transaction (with the cursor that
 //! moved past the row), read by `sync::pull` through `Local::deferred`.
@@ -16,7 +18,7 @@ use rusqlite::{Connection, params};
 
 use super::values::{parse_row, row_text};
 use super::{Context, Local, LocalError};
-use crate::model::{PulledRow, Row};
+use crate::model::PulledRow;
 
 impl Local {
     /// The pulled rows of `table` set aside, oldest first.
@@ -65,12 +67,12 @@ impl Local {
     }
 }
 
-/// Sets a pulled row aside (the newest version of it wins).
+/// Sets a pulled row aside, as the server sent it (the newest version of
+/// it wins).
 pub(crate) fn set_aside(
     conn: &Connection,
     table: &str,
     pulled: &PulledRow,
-    row: Option<&Row>,
 ) -> Result<(), LocalError> {
     conn.prepare_cached(
         "INSERT INTO _ebb_deferred (tbl, pk, version, txid, origin, row, deleted)
@@ -86,7 +88,7 @@ pub(crate) fn set_aside(
             pulled.version,
             pulled.txid,
             pulled.origin,
-            row_text(row),
+            row_text(pulled.row.as_ref()),
             pulled.deleted
         ])
     })
@@ -94,15 +96,10 @@ pub(crate) fn set_aside(
     Ok(())
 }
 
-/// Drops set-aside versions of a row up to `version` (settled by now).
-pub(crate) fn settled(
-    conn: &Connection,
-    table: &str,
-    pk: &str,
-    version: i64,
-) -> Result<(), LocalError> {
-    conn.prepare_cached("DELETE FROM _ebb_deferred WHERE tbl = ?1 AND pk = ?2 AND version <= ?3")
-        .and_then(|mut stmt| stmt.execute(params![table, pk, version]))
-        .ctx(|| format!("dropping a set-aside row of {table}"))?;
+/// Drops every row of `table` set aside (they are being planned again).
+pub(crate) fn clear(conn: &Connection, table: &str) -> Result<(), LocalError> {
+    conn.prepare_cached("DELETE FROM _ebb_deferred WHERE tbl = ?1")
+        .and_then(|mut stmt| stmt.execute([table]))
+        .ctx(|| format!("dropping set-aside rows of {table}"))?;
     Ok(())
 }

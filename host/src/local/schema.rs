@@ -1,7 +1,7 @@
 //! ebb's own tables in the app's SQLite file, and their migrations.
 //!
 //! Owns the DDL of `_ebb_meta`, `_ebb_guard`, `_ebb_queue`, `_ebb_rows`,
-//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent` and `_ebb_deferred`, and the small
+//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent`, `_ebb_deferred` and `_ebb_keys`, and the small
 //! helpers every other file uses on them (meta keys, the change counter,
 //! the guard). It never touches the app's tables. Called by `Local::open`,
 //! which runs the migrations explicitly, once per open, in one
@@ -100,7 +100,8 @@ CREATE INDEX IF NOT EXISTS _ebb_conflicts_resolved
     // The content of each change sent whose answer has not come back yet
     // (see `sent`): the base of a merge when the server says one of them
     // was applied after all. Pulled rows set aside meanwhile (`deferred`).
-    // Which side's write a policy's decision discarded (`overwrote`).
+    // Which side's write a policy's decision discarded (`overwrote`). The
+    // integer key map (`keys`).
     r#"
 CREATE TABLE IF NOT EXISTS _ebb_sent (
     tbl TEXT NOT NULL,
@@ -120,6 +121,13 @@ CREATE TABLE IF NOT EXISTS _ebb_deferred (
     PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
 ALTER TABLE _ebb_conflicts ADD COLUMN overwrote TEXT;
+CREATE TABLE IF NOT EXISTS _ebb_keys (
+    tbl TEXT NOT NULL,
+    local INTEGER NOT NULL,
+    global INTEGER NOT NULL,
+    PRIMARY KEY (tbl, local),
+    UNIQUE (tbl, global)
+) WITHOUT ROWID;
 "#,
 ];
 

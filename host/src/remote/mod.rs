@@ -34,4 +34,15 @@ pub trait Remote: Send + Sync {
         cursor: &Cursor,
         page: usize,
     ) -> impl Future<Output = Result<PullPage, RemoteError>> + Send;
+
+    /// This device's number, for minting the global keys of tables with
+    /// `keys = "map"` (`ebb_device_number`): given once, the same ever after.
+    fn device_number(&self, device: &str) -> impl Future<Output = Result<i64, RemoteError>> + Send {
+        let _ = device;
+        async {
+            Err(RemoteError::Config(
+                "this remote does not hand out device numbers (keys = \"map\")".into(),
+            ))
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! neither rusqlite, reqwest nor wasmtime.
 
 mod backoff;
+mod keymap;
 mod plan;
 mod pull;
 mod push;
@@ -105,6 +106,8 @@ pub struct Engine<R: Remote> {
     local: Local,
     remote: R,
     policies: Policies,
+    /// Which tables map integer keys, and the foreign keys to them.
+    keys: crate::local::KeyPlan,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -125,6 +128,21 @@ impl<R: Remote> Engine<R> {
             let columns = info.columns.into_iter().map(|c| c.name).collect();
             policies.set_shape(&spec.name, &spec.pk, columns);
         }
+        let mapped: Vec<(TableSpec, bool)> = config
+            .tables
+            .iter()
+            .map(|t| (spec(t), t.keys == crate::config::KeyMode::Map))
+            .collect();
+        let declared: Vec<(String, String, String)> = config
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.references
+                    .iter()
+                    .map(|(c, p)| (t.name.clone(), c.clone(), p.clone()))
+            })
+            .collect();
+        let keys = local.key_plan(&mapped, &declared)?;
         let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
         Ok(Engine {
             config,
@@ -132,6 +150,7 @@ impl<R: Remote> Engine<R> {
             local,
             remote,
             policies,
+            keys,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),

@@ -3,6 +3,7 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
+use super::keymap::Localized;
 use super::{Decided, Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
@@ -74,8 +75,14 @@ impl<R: Remote> Engine<R> {
         // `sync.max_replans`: plans of a page whose rows the app keeps
         // editing between planning and applying.
         for _ in 0..self.config.sync.max_replans.max(1) {
-            let (ops, counts) = self.plan_page(spec, page, cursor.is_none())?;
-            match self.local.apply(spec, &ops, cursor, now_ms()) {
+            let set_aside = cursor.is_none();
+            let (ops, counts) = self.plan_page(spec, page)?;
+            let applied = if set_aside {
+                self.local.apply_set_aside(spec, &ops, now_ms())
+            } else {
+                self.local.apply(spec, &ops, cursor, now_ms())
+            };
+            match applied {
                 Ok(()) => {
                     for d in &counts.decided {
                         self.keep_decision(&spec.name, d, report)?;
@@ -105,13 +112,10 @@ impl<R: Remote> Engine<R> {
         .into())
     }
 
-    /// `set_aside`: the page is rows set aside earlier; one now known
-    /// already is dropped from `_ebb_deferred` (`Action::Forget`).
     fn plan_page(
         &mut self,
         spec: &TableSpec,
         page: &PullPage,
-        set_aside: bool,
     ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
         let merges_deltas = self.policies.merges_deltas(&spec.name);
         let mut ops = Vec::with_capacity(page.rows.len());
@@ -119,18 +123,38 @@ impl<R: Remote> Engine<R> {
         // Open conflicts, read once per page and only if a held row needs them.
         let mut open: Option<Vec<ConflictRecord>> = None;
         for pulled in &page.rows {
-            // Compare and store the remote row as SQLite holds it (PG's
-            // true / 1.50 / "42" become 1 / 1.5 / 42), so a base from a pull
-            // and a base from a push mean the same thing.
-            let mut normalized;
-            let row = match &pulled.row {
-                Some(content) => {
-                    normalized = pulled.clone();
-                    normalized.row = Some(self.local.normalize(spec, content)?);
-                    &normalized
+            let row = match self.localize(spec, pulled)? {
+                Localized::Here(row) => row,
+                Localized::Absent => continue,
+                Localized::New { global, row } => {
+                    counts.written += 1;
+                    ops.push(ApplyOp {
+                        pk: format!("@{global}"),
+                        expect_counter: None,
+                        action: Action::Adopt {
+                            global,
+                            row,
+                            version: pulled.version,
+                            pulled: pulled.clone(),
+                        },
+                    });
+                    continue;
                 }
-                None => pulled,
+                Localized::Waits(missing) => {
+                    tracing::info!(table = %spec.name, pk = %pulled.pk, column = %missing.column,
+                        parent = %missing.parent, "pulled row set aside until its parent arrives");
+                    counts.deferred += 1;
+                    ops.push(ApplyOp {
+                        pk: format!("@{}", pulled.pk),
+                        expect_counter: None,
+                        action: Action::Defer {
+                            pulled: pulled.clone(),
+                        },
+                    });
+                    continue;
+                }
             };
+            let row = &row;
             let known = self.local.row_state(&spec.name, &row.pk)?;
             let queued = self.local.queue_item(&spec.name, &row.pk)?;
             let local_row = match &queued {
@@ -150,16 +174,12 @@ impl<R: Remote> Engine<R> {
                 merges_deltas,
             };
             let action = match plan::pulled(self.local.device_id(), row, here) {
-                plan::PullStep::Skip if set_aside => Action::Forget {
-                    version: row.version,
-                },
                 plan::PullStep::Skip => continue,
                 plan::PullStep::Defer => {
                     tracing::info!(table = %spec.name, pk = %row.pk, version = row.version,
                         "pulled row set aside: this device's own change of it is in doubt until its next push");
                     Action::Defer {
-                        pulled: row.clone(),
-                        row: row.row.clone(),
+                        pulled: pulled.clone(),
                     }
                 }
                 plan::PullStep::Take(action) => action,
@@ -201,7 +221,6 @@ impl<R: Remote> Engine<R> {
                 }
             };
             match &action {
-                Action::Forget { .. } => {}
                 Action::Defer { .. } => counts.deferred += 1,
                 Action::Conflict { .. } => counts.manual += 1,
                 Action::Write { .. } if expect_counter.is_none() => counts.written += 1,

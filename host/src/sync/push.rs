@@ -104,7 +104,9 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
-        let changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
+        // Sent with the server's keys; everything local stays in local ids.
+        let mut changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
+        self.globalize(&mut changes).await?;
         let answer = self
             .call_remote("ebb_push", |remote| remote.push(&changes))
             .await?;
@@ -259,7 +261,18 @@ impl<R: Remote> Engine<R> {
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(&c.table)?;
         let remote = match remote {
-            Some(row) => Some(self.local.normalize(&spec, &row)?),
+            Some(row) => match self.localize_row(&c.table, self.local.normalize(&spec, &row)?)? {
+                Ok(row) => Some(row),
+                // Points at a parent this device has not pulled yet: the
+                // next round, after pulling it, meets this conflict again.
+                Err(missing) => {
+                    tracing::info!(table = %c.table, pk = %c.pk, parent = %missing.parent,
+                        "conflict waits for its parent row to be pulled");
+                    self.local
+                        .settle(&c.table, &c.pk, c.counter, Settle::Release)?;
+                    return Ok(());
+                }
+            },
             None => None,
         };
         let base = match own {

@@ -40,6 +40,7 @@ pub struct Client {
     limiter: Arc<RateLimiter>,
     push_url: String,
     pull_url: String,
+    device_url: String,
     timeout: Duration,
     connect_timeout: Duration,
     /// `rate_limit.max_retry_after`: the cap on a server's Retry-After.
@@ -67,6 +68,11 @@ struct PushBody<'a> {
 #[derive(Deserialize)]
 struct PushAnswer {
     results: Vec<PushResult>,
+}
+
+#[derive(Serialize)]
+struct DeviceBody<'a> {
+    device: &'a str,
 }
 
 #[derive(Serialize)]
@@ -102,6 +108,7 @@ impl Client {
             limiter: Arc::new(RateLimiter::new(rate.requests_per_second, rate.burst)),
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
+            device_url: format!("{root}/rpc/ebb_device_number"),
             timeout: remote.timeout,
             connect_timeout: remote.connect_timeout,
             max_retry_after: rate.max_retry_after,
@@ -277,5 +284,16 @@ impl Remote for Client {
             return Err(bad("an empty page that says it has more".into()));
         }
         Ok(answer)
+    }
+
+    async fn device_number(&self, device: &str) -> Result<i64, RemoteError> {
+        let n: i64 = self.call(&self.device_url, &DeviceBody { device }).await?;
+        if n < 1 {
+            return Err(RemoteError::Protocol {
+                endpoint: self.device_url.clone(),
+                message: format!("device number {n} is not positive"),
+            });
+        }
+        Ok(n)
     }
 }

@@ -22,7 +22,9 @@ BEGIN
                 public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
                 public._ebb_tombstone_version(text, text),
                 public._ebb_tombstones_after(text, xid8, xid8, text, integer),
-                public._ebb_prior(text, text, text, bigint, text, bigint, bigint) TO %I', r);
+                public._ebb_prior(text, text, text, bigint, text, bigint, bigint),
+                public.ebb_device_number(text) TO %I', r);
+            EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;
     END LOOP;
 END

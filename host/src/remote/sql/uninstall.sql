@@ -32,6 +32,8 @@ DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
 DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
 DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
 DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
+DROP FUNCTION IF EXISTS public.ebb_device_number(text);
+DROP TABLE IF EXISTS public._ebb_devices;
 DROP TABLE IF EXISTS public._ebb_applied;
 DROP TABLE IF EXISTS public._ebb_tombstones;
 DROP TABLE IF EXISTS public._ebb_tables;

@@ -1,0 +1,112 @@
+//! Where a round crosses between local ids and the server's keys: the
+//! push sends global keys (`Local::globalize`), conflict answers and
+//! pulled rows come back to local ids (`Local::localize`) before anything
+//! compares or writes them. Tables without `keys = "map"` (and without
+//! foreign keys to such tables) pass through untouched.
+//!
+//! Owns the device number's life: asked of the server once per device id
+//! (`ebb_device_number`) before the first push that needs one.
+
+use super::{Engine, SyncError};
+use crate::local::{TableSpec, Unmapped};
+use crate::model::{Change, PulledRow, Row};
+use crate::remote::Remote;
+
+/// A pulled row, as this device knows it.
+pub(super) enum Localized {
+    /// A row this device has (or a table without mapped keys): in local
+    /// ids and SQLite's types, ready to plan.
+    Here(PulledRow),
+    /// A deletion of a row this device never had: nothing to do.
+    Absent,
+    /// A row of a mapped table new to this device (`row` localized but
+    /// for its key): adopted under a fresh local id.
+    New { global: i64, row: Row },
+    /// It points at a parent this device has not pulled yet: set aside.
+    Waits(Unmapped),
+}
+
+impl<R: Remote> Engine<R> {
+    /// Normalizes a pulled row to SQLite's types (PG's true / 1.50 / "42"
+    /// become 1 / 1.5 / 42, so a base from a pull and one from a push mean
+    /// the same thing) and translates its keys to local ids.
+    pub(super) fn localize(
+        &self,
+        spec: &TableSpec,
+        pulled: &PulledRow,
+    ) -> Result<Localized, SyncError> {
+        let mut row = pulled.clone();
+        if let Some(content) = &pulled.row {
+            row.row = Some(self.local.normalize(spec, content)?);
+        }
+        if !self.keys.touches(&spec.name) {
+            return Ok(Localized::Here(row));
+        }
+        let mapped = self.keys.is_mapped(&spec.name);
+        let local = match (mapped, pulled.pk.parse::<i64>()) {
+            (true, Ok(global)) => match self.local.local_key(&spec.name, global)? {
+                Some(local) => Some(local),
+                None if pulled.deleted => return Ok(Localized::Absent),
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(content) = &mut row.row
+            && let Err(missing) = self.local.localize(&self.keys, &spec.name, content)?
+        {
+            return Ok(Localized::Waits(missing));
+        }
+        match (mapped, local, row.row) {
+            (true, None, Some(content)) => Ok(Localized::New {
+                global: pulled.pk.parse().unwrap_or_default(),
+                row: content,
+            }),
+            (_, local, content) => {
+                row.row = content;
+                if let Some(local) = local {
+                    row.pk = local.to_string();
+                }
+                Ok(Localized::Here(row))
+            }
+        }
+    }
+
+    /// A remote row of a push's conflict answer, in local ids (`Err`: it
+    /// points at a parent this device has not pulled yet).
+    pub(super) fn localize_row(
+        &self,
+        table: &str,
+        mut row: Row,
+    ) -> Result<Result<Row, Unmapped>, SyncError> {
+        Ok(self
+            .local
+            .localize(&self.keys, table, &mut row)?
+            .map(|()| row))
+    }
+
+    /// `changes` with global keys, ready to send (a no-op without mapped
+    /// tables). Asks the server for this device's number the first time.
+    pub(super) async fn globalize(&mut self, changes: &mut [Change]) -> Result<(), SyncError> {
+        if self.keys.is_empty() || !changes.iter().any(|c| self.keys.touches(&c.table)) {
+            return Ok(());
+        }
+        let number = match self.local.device_number()? {
+            Some(n) => n,
+            None => {
+                let device = self.local.device_id().to_string();
+                let answer = self
+                    .call_remote("ebb_device_number", |remote| remote.device_number(&device))
+                    .await?;
+                let n = answer?;
+                tracing::info!(
+                    number = n,
+                    "the server gave this device its number for mapped keys"
+                );
+                self.local.set_device_number(n)?;
+                n
+            }
+        };
+        self.local.globalize(&self.keys, number, changes)?;
+        Ok(())
+    }
+}
