@@ -49,6 +49,14 @@ impl TestDb {
     /// Creates the database, applies example/server.sql and
     /// `ebb::remote::sql::install_sql` for the four example tables.
     pub async fn create() -> Result<TestDb> {
+        let schema = std::fs::read_to_string(crate::repo_path("example/server.sql"))
+            .context("read example/server.sql")?;
+        TestDb::create_with(&schema, &EXAMPLE_TABLES).await
+    }
+
+    /// Creates the database with another app's server schema (SQL text)
+    /// and installs ebb on `tables` ((table, key column), parents first).
+    pub async fn create_with(schema: &str, tables: &[(&str, &str)]) -> Result<TestDb> {
         let admin = connect(&format!("{} dbname=postgres", base_conn())).await?;
         drop_stale(&admin).await;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -59,13 +67,11 @@ impl TestDb {
             .with_context(|| format!("create database {name}"))?;
         let db = TestDb { name };
         let client = db.connect().await?;
-        let schema = std::fs::read_to_string(crate::repo_path("example/server.sql"))
-            .context("read example/server.sql")?;
         client
-            .batch_execute(&schema)
+            .batch_execute(schema)
             .await
-            .context("apply example/server.sql")?;
-        let tables: Vec<(String, String)> = EXAMPLE_TABLES
+            .context("apply the server schema")?;
+        let tables: Vec<(String, String)> = tables
             .iter()
             .map(|(t, pk)| (t.to_string(), pk.to_string()))
             .collect();

@@ -25,6 +25,10 @@ mod hot_reload;
 mod idempotent_push;
 #[path = "e2e/inflight_edit.rs"]
 mod inflight_edit;
+#[path = "e2e/integer_keys.rs"]
+mod integer_keys;
+#[path = "e2e/key_collision.rs"]
+mod key_collision;
 #[path = "e2e/lossless_pull.rs"]
 mod lossless_pull;
 #[path = "e2e/no_echo.rs"]

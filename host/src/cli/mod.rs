@@ -22,7 +22,7 @@ mod load;
 mod policy;
 mod setup;
 mod sync;
-mod view;
+pub mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -51,6 +51,7 @@ pub fn health(config: &Config, status: &LocalStatus, now: i64) -> Health {
         horizon_stalled_since: status.horizon_held_since,
         last_error: status.last_error.clone(),
         overwritten_local: status.overwritten_local,
+        open_collisions: status.open_collisions,
     };
     assess(&input, &config.alerts, now)
 }

@@ -46,6 +46,9 @@ pub struct LocalStatus {
     pub overwritten_remote: u64,
     /// Pulled rows set aside while this device's own change is in doubt.
     pub deferred_rows: u64,
+    /// Open conflicts that are key collisions (two devices created
+    /// different rows under one key).
+    pub open_collisions: u64,
 }
 
 /// How far back `ebb status` counts overwritten writes ("in the last 24 h").
@@ -163,11 +166,12 @@ impl Local {
                 |r| r.get(0),
             )
             .ctx(|| "finding the oldest pending edit".into())?;
-        let open_conflicts: i64 = conn
+        let (open_conflicts, open_collisions): (i64, i64) = conn
             .query_row(
-                "SELECT COUNT(*) FROM _ebb_conflicts WHERE resolved_at IS NULL",
+                "SELECT COUNT(*), COALESCE(SUM(policy = 'key_collision'), 0)
+                 FROM _ebb_conflicts WHERE resolved_at IS NULL",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx(|| "counting conflicts".into())?;
         let (requests, failed): (i64, i64) = conn
@@ -230,6 +234,7 @@ impl Local {
             overwritten_local: overwritten_local.max(0) as u64,
             overwritten_remote: overwritten_remote.max(0) as u64,
             deferred_rows: self.deferred_count()?,
+            open_collisions: open_collisions.max(0) as u64,
         })
     }
 }

@@ -15,6 +15,8 @@
 //!   outage): error;
 //! - an item pending, in retry or in flight longer than `stuck_after`: error;
 //! - dead items (retries exhausted; data is not reaching the server): error;
+//! - open key collisions (two devices created different rows under one
+//!   key: one of them is not on the server): error until a person settles;
 //! - a table never synced, or last synced longer than `max_last_sync_age`
 //!   ago: error. A daemon that just started is therefore unhealthy until its
 //!   first round completes, which is what a readiness probe wants;
@@ -68,6 +70,8 @@ pub struct HealthInput {
     pub last_error: Option<String>,
     /// Local writes a conflict policy discarded in the last 24 hours.
     pub overwritten_local: u64,
+    /// Open key collisions (two devices created rows under one key).
+    pub open_collisions: u64,
 }
 
 /// How bad a problem is.
@@ -95,6 +99,7 @@ pub enum ProblemKind {
     PullLag,
     LastRoundFailed,
     OverwrittenWrites,
+    KeyCollisions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -232,6 +237,17 @@ pub fn assess(input: &HealthInput, alerts: &AlertsConfig, now_ms: i64) -> Health
             format!(
                 "{} open conflict(s): settle with `ebb conflicts resolve`",
                 input.open_conflicts
+            ),
+        );
+    }
+    if input.open_collisions > 0 {
+        add(
+            ProblemKind::KeyCollisions,
+            Severity::Error,
+            format!(
+                "{} key collision(s) open: two devices created different rows under one key \
+                 (ebb conflicts list; one row waits on each side until a person settles it)",
+                input.open_collisions
             ),
         );
     }

@@ -18,6 +18,21 @@ pub enum PullStep {
     /// This device's own change of the row is in doubt (sent, answer
     /// lost): set the row aside until the row's next push settles it.
     Defer,
+    /// Another device created a different row under the same key (no
+    /// common base): a key collision, held for a person, never settled by
+    /// a policy taking a side.
+    Collide(ConflictInput),
+}
+
+/// The policy name conflicts of colliding keys are recorded under.
+pub const COLLISION: &str = "key_collision";
+
+/// Why a key collision waits for a person.
+pub fn collision_reason(table: &str, pk: &str) -> String {
+    format!(
+        "key collision: another device created a different row of {table} with key {pk}; \
+         no policy settles that (one row would be lost): keep one, or give one a new key"
+    )
 }
 
 /// What the device knows about one row when a pulled version arrives.
@@ -67,6 +82,14 @@ pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
     // base we hold may miss it, so merging now could count it twice.
     if here.in_doubt {
         return PullStep::Defer;
+    }
+    // Created here and elsewhere under one key, differently: a collision.
+    if here.known.is_none() && here.row.is_some() && remote.is_some() && !equal {
+        return PullStep::Collide(ConflictInput {
+            local: here.row.cloned(),
+            remote,
+            base: None,
+        });
     }
     // Equal content is settled, unless counters merge by deltas: two
     // tills each selling one of 26 both end at 25, and the base says 24.

@@ -183,7 +183,12 @@ impl<R: Remote> Engine<R> {
                     }
                 }
                 plan::PullStep::Take(action) => action,
-                plan::PullStep::Resolve(input) => {
+                step @ (plan::PullStep::Resolve(_) | plan::PullStep::Collide(_)) => {
+                    let (input, collide) = match step {
+                        plan::PullStep::Collide(input) => (input, true),
+                        plan::PullStep::Resolve(input) => (input, false),
+                        _ => unreachable!("matched above"),
+                    };
                     let held = queued.as_ref().is_some_and(|q| q.state == "conflict");
                     let decision = if held {
                         // Already waiting for a person. The version it was
@@ -202,6 +207,9 @@ impl<R: Remote> Engine<R> {
                         crate::policy::Decision::Manual(String::from(
                             "the remote row changed again while the conflict was open",
                         ))
+                    } else if collide {
+                        tracing::warn!(table = %spec.name, pk = %row.pk, "key collision held for a person");
+                        crate::policy::Decision::Manual(plan::collision_reason(&spec.name, &row.pk))
                     } else {
                         let decision =
                             blocking(|| self.policies.resolve(&spec.name, &row.pk, &input));
@@ -216,7 +224,10 @@ impl<R: Remote> Engine<R> {
                         }
                         decision
                     };
-                    let policy = self.policies.policy_name(&spec.name);
+                    let policy = match collide {
+                        true => plan::COLLISION.to_string(),
+                        false => self.policies.policy_name(&spec.name),
+                    };
                     plan::settle(decision, input, row.version, policy)
                 }
             };

@@ -300,6 +300,22 @@ impl<R: Remote> Engine<R> {
                 version,
                 self.policies.policy_name(&c.table),
             )
+        } else if c.base_version.is_none()
+            && own.is_none()
+            && input.local.is_some()
+            && input.remote.is_some()
+            && input.local != input.remote
+        {
+            // This device created the row, and so did another one, under
+            // the same key: a key collision, never settled by a policy.
+            tracing::warn!(table = %c.table, pk = %c.pk, "key collision held for a person");
+            let reason = plan::collision_reason(&c.table, &c.pk);
+            plan::settle(
+                Decision::Manual(reason),
+                input,
+                version,
+                plan::COLLISION.into(),
+            )
         } else if input.local == input.remote && !self.policies.merges_deltas(&c.table) {
             plan::settle(Decision::TakeRemote, input, version, String::new())
         } else {
