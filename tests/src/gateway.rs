@@ -19,9 +19,18 @@ pub struct Gateway {
 impl Gateway {
     /// Serves `database_url` with a fresh random key and a small pool.
     pub async fn start(database_url: &str) -> Result<Gateway> {
+        Gateway::start_with(database_url, |_| {}).await
+    }
+
+    /// As `start`, with `tune` adjusting the settings (a statement timeout).
+    pub async fn start_with(
+        database_url: &str,
+        tune: impl FnOnce(&mut GatewaySettings),
+    ) -> Result<Gateway> {
         let key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
         let mut settings = GatewaySettings::new(database_url, key.clone());
         settings.pool_size = 4;
+        tune(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {

@@ -5,6 +5,8 @@
 //! Needs PostgreSQL reachable as `host=/var/run/postgresql user=postgres`
 //! (or `EBB_TEST_PG`). Randomized tests print `EBB_SEED=...` to replay.
 
+#[path = "e2e/adaptive_batch.rs"]
+mod adaptive_batch;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
 #[path = "e2e/cascade.rs"]

@@ -60,10 +60,11 @@ pub enum RemoteError {
     /// function, bad request, constraint violation). A body that is not
     /// PostgREST's JSON (a proxy's HTML page) leaves `code` empty and keeps
     /// its first 200 characters as `message`.
-    #[error("{endpoint} answered HTTP {status}{}: {message}{}{}",
+    #[error("{endpoint} answered HTTP {status}{}: {message}{}{}{}",
         code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         details.as_deref().map(|d| format!("; details: {d}")).unwrap_or_default(),
-        hint.as_deref().map(|h| format!("; hint: {h}")).unwrap_or_default())]
+        hint.as_deref().map(|h| format!("; hint: {h}")).unwrap_or_default(),
+        code.as_deref().and_then(advice).map(|a| format!(" [{a}]")).unwrap_or_default())]
     ///
     /// `code`, `details` and `hint` are boxed so that the whole error stays
     /// within clippy's `result_large_err` budget (128 bytes).
@@ -88,6 +89,14 @@ impl RemoteError {
         match self {
             RemoteError::Network { .. } | RemoteError::Timeout { .. } => true,
             RemoteError::Http { code, .. } if code.as_deref().is_some_and(is_rollback) => true,
+            // PostgREST's own codes say more than the status: PGRST0xx (no
+            // database connection, schema cache still loading) pass;
+            // request (1xx), schema (2xx) and JWT (3xx) errors are the
+            // request's or the server configuration's, and retrying the
+            // same request cannot fix them (PGRST300: no JWT secret, 500).
+            RemoteError::Http { code: Some(c), .. } if c.starts_with("PGRST") => {
+                c.starts_with("PGRST0")
+            }
             RemoteError::Http { status, code, .. } => match *status {
                 408 | 429 => true,
                 500..=599 => !code.as_deref().is_some_and(is_deterministic_sqlstate),
@@ -111,6 +120,14 @@ impl RemoteError {
             RemoteError::Http { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// A server configuration error (PostgREST's schema cache or JWT
+    /// setup, `PGRST2xx` / `PGRST3xx`): not the content's fault, nothing to
+    /// retry; a person must configure the server or ebb.
+    pub fn is_server_config(&self) -> bool {
+        self.code()
+            .is_some_and(|c| c.starts_with("PGRST2") || c.starts_with("PGRST3"))
     }
 
     /// PostgREST's `code` (a SQLSTATE or `PGRSTxxx`), when the body had one.
@@ -142,6 +159,41 @@ impl RemoteError {
 /// a gateway may send 409).
 fn is_rollback(code: &str) -> bool {
     code.len() == 5 && code.starts_with("40")
+}
+
+/// What a user should do about a PostgREST error code (docs/operations.md
+/// has the table).
+fn advice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "PGRST000" | "PGRST001" => "PostgREST cannot reach its database; retried",
+        "PGRST002" => "PostgREST's schema cache is still loading; retried",
+        "PGRST003" => "PostgREST's connection pool is exhausted; retried",
+        "PGRST202" => {
+            "ebb_push/ebb_pull not found: run `ebb remote-sql` on the server, then reload PostgREST's schema cache"
+        }
+        "PGRST300" => {
+            "the server has no JWT secret (PostgREST's jwt-secret): configure it, or send no access token"
+        }
+        "PGRST301" => {
+            "the JWT was refused (malformed, wrong secret or audience): check remote.access_token_*"
+        }
+        "PGRST302" => {
+            "anonymous access is off on the server: configure remote.api_key_* or remote.access_token_*"
+        }
+        "PGRST303" => {
+            "the JWT's claims were refused (expired? wrong role?): renew remote.access_token_*"
+        }
+        c if c.starts_with("PGRST1") => {
+            "PostgREST refused the request itself: an ebb/server version mismatch?"
+        }
+        c if c.starts_with("PGRST2") => {
+            "PostgREST's schema cache does not match: run `ebb remote-sql` and reload the schema cache"
+        }
+        c if c.starts_with("PGRST3") => {
+            "PostgREST's JWT setup refused the request: check the server's JWT config and remote.access_token_*"
+        }
+        _ => return None,
+    })
 }
 
 /// SQLSTATE classes that PostgREST answers with 5xx but that a retry of the
@@ -189,6 +241,25 @@ mod tests {
             hint: None,
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn postgrest_codes_decide_before_statuses() {
+        for (status, code) in [(503, "PGRST002"), (503, "PGRST001"), (504, "PGRST003")] {
+            assert!(http_code(status, Some(code)).is_retryable(), "{code}");
+        }
+        for (status, code) in [
+            (500, "PGRST300"),
+            (401, "PGRST301"),
+            (404, "PGRST202"),
+            (400, "PGRST100"),
+        ] {
+            let e = http_code(status, Some(code));
+            assert!(!e.is_retryable(), "{code}");
+            assert!(e.to_string().contains('['), "{code}: advice in {e}");
+        }
+        assert!(http_code(500, Some("PGRST300")).is_server_config());
+        assert!(!http_code(500, Some("XX000")).is_server_config());
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Engine<R: Remote> {
     policies: Policies,
     /// Which tables map integer keys, and the foreign keys to them.
     keys: crate::local::KeyPlan,
+    /// Changes per push now: `sync.batch_size`, halved while the server
+    /// times out on whole batches, grown back after successes.
+    batch_now: usize,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -151,6 +154,7 @@ impl<R: Remote> Engine<R> {
             remote,
             policies,
             keys,
+            batch_now: usize::MAX,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),

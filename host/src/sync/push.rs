@@ -24,6 +24,7 @@ impl<R: Remote> Engine<R> {
     ) -> Result<BTreeSet<String>, SyncError> {
         let mut failed = BTreeSet::new();
         let batch = self.config.sync.batch_size.max(1);
+        self.batch_now = self.batch_now.clamp(1, batch);
         let queued: u64 = self
             .local
             .status(now_ms(), self.config.alerts.error_window)?
@@ -33,11 +34,11 @@ impl<R: Remote> Engine<R> {
         // Edits landing while we push, and rows a conflict resolution
         // queued again (a merge, client wins), go out in this round too; a
         // busy app cannot keep one round going for ever.
-        let max_batches = queued / batch as u64 + 2;
+        let max_batches = queued / self.batch_now as u64 + 2;
         for _ in 0..max_batches {
             let claimed = self.local.claim(
                 &self.specs,
-                batch,
+                self.batch_now,
                 now_ms(),
                 self.config.retry.retry_dead_after,
             )?;
@@ -107,11 +108,43 @@ impl<R: Remote> Engine<R> {
         // Sent with the server's keys; everything local stays in local ids.
         let mut changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
         self.globalize(&mut changes).await?;
+        let several = items.len() > 1;
+        let split_now = move |e: &RemoteError| several && blames_the_size(e);
         let answer = self
-            .call_remote("ebb_push", |remote| remote.push(&changes))
+            .call_remote_or("ebb_push", &split_now, |remote| remote.push(&changes))
             .await?;
         let results = match answer {
-            Ok(results) => results,
+            Ok(results) => {
+                // Grow back towards `sync.batch_size` after a shrink.
+                self.batch_now = self
+                    .batch_now
+                    .saturating_mul(2)
+                    .min(self.config.sync.batch_size.max(1));
+                results
+            }
+            // Too big or too slow for the server as a whole (a statement
+            // or request timeout, 413, a gateway timeout): halve it, down
+            // to one change, and send smaller batches for a while. Only
+            // the change that fails alone is charged an attempt.
+            Err(e) if several && blames_the_size(&e) => {
+                let mut first = items;
+                let second = first.split_off(first.len() / 2);
+                self.batch_now = first.len().max(1);
+                tracing::warn!(error = %e, halves = ?(first.len(), second.len()),
+                    "batch too large or slow for the server; splitting it");
+                Box::pin(self.send(first, report, failed)).await?;
+                Box::pin(self.send(second, report, failed)).await?;
+                return Ok(());
+            }
+            Err(e) if blames_the_size(&e) => {
+                let item = &items[0];
+                let c = &item.change;
+                let error = format!("{} {} {:?}: fails alone: {e}", c.table, c.pk, c.op);
+                let settle = self.fail_item(c, item.attempts, error, report);
+                failed.insert(c.table.clone());
+                self.local.settle_all(&[settle])?;
+                return Ok(());
+            }
             // The server refused the request itself (too large, malformed):
             // find the change it refuses by sending them one at a time, so
             // one bad item never holds back the rest for ever.
@@ -398,11 +431,24 @@ fn settlement(c: &Change, outcome: Settle) -> Settlement {
     }
 }
 
+/// An answer that says the request was too big or too slow for the server,
+/// not that the server is away: a statement timeout (57014), an internal
+/// error a trigger raised (XX000), the client's own request timeout, 413,
+/// and the gateway timeouts 504 and 544 (Supabase's edge). A smaller batch
+/// may pass where the whole one cannot.
+pub(super) fn blames_the_size(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Timeout { .. })
+        || matches!(e.status(), Some(413 | 504 | 544))
+        || e.code()
+            .is_some_and(|c| c == "57014" || c.starts_with("XX"))
+}
+
 /// A permanent refusal of this request's content (not of who sent it,
 /// nor of the server being away): auth (401, 403), a missing function
 /// (404) and config problems stop the round instead.
 pub(super) fn blames_the_batch(e: &RemoteError) -> bool {
     !e.is_retryable()
         && !matches!(e, RemoteError::Config(_))
+        && !e.is_server_config()
         && !matches!(e.status(), Some(401 | 403 | 404))
 }

@@ -24,6 +24,13 @@ struct Holder<'a> {
     ttl: std::time::Duration,
 }
 
+/// What a request is called in log lines (never its payload), and which
+/// errors go back to the caller at once instead of being retried.
+struct Call<'a> {
+    what: &'a str,
+    hand_back: &'a dyn Fn(&RemoteError) -> bool,
+}
+
 /// Calls `request` until it succeeds, fails permanently, or runs out of
 /// attempts. `what` names the request in log lines (never its payload).
 async fn call<T, F, Fut>(
@@ -32,13 +39,14 @@ async fn call<T, F, Fut>(
     metrics: &Metrics,
     retry: &RetryConfig,
     alerts: &AlertsConfig,
-    what: &str,
+    call: Call<'_>,
     mut request: F,
 ) -> Result<Result<T, RemoteError>, SyncError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RemoteError>>,
 {
+    let Call { what, hand_back } = call;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -56,7 +64,7 @@ where
         }
         match result {
             Ok(value) => return Ok(Ok(value)),
-            Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
+            Err(e) if e.is_retryable() && attempt < retry.max_attempts && !hand_back(&e) => {
                 let unit: f64 = rand::rng().random();
                 let wait = backoff::delay(attempt, retry, unit, e.retry_after());
                 if wait > holder.ttl / 2 {
@@ -78,6 +86,22 @@ impl<R: Remote> Engine<R> {
     pub(super) async fn call_remote<'a, T, F, Fut>(
         &'a mut self,
         what: &str,
+        request: F,
+    ) -> Result<Result<T, RemoteError>, SyncError>
+    where
+        F: FnMut(&'a R) -> Fut,
+        Fut: Future<Output = Result<T, RemoteError>>,
+    {
+        self.call_remote_or(what, &|_| false, request).await
+    }
+
+    /// `call_remote`, except that errors `hand_back` picks are returned at
+    /// once instead of retried (the caller changes the request: a push
+    /// splits a batch the server timed out on).
+    pub(super) async fn call_remote_or<'a, T, F, Fut>(
+        &'a mut self,
+        what: &str,
+        hand_back: &dyn Fn(&RemoteError) -> bool,
         mut request: F,
     ) -> Result<Result<T, RemoteError>, SyncError>
     where
@@ -103,7 +127,7 @@ impl<R: Remote> Engine<R> {
             metrics,
             &config.retry,
             &config.alerts,
-            what,
+            Call { what, hand_back },
             || request(remote),
         )
         .await
