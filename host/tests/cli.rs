@@ -12,6 +12,8 @@ mod device;
 mod lock;
 #[path = "cli/policy.rs"]
 mod policy;
+#[path = "cli/pos.rs"]
+mod pos;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/support.rs"]

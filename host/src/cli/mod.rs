@@ -17,11 +17,15 @@ macro_rules! say {
 
 mod device;
 mod gateway;
+mod init;
 mod inspect;
 mod load;
+mod observe;
 mod policy;
 mod setup;
 mod sync;
+mod typecheck;
+mod typecheck_dates;
 pub mod view;
 
 use std::path::PathBuf;
@@ -61,21 +65,26 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Write a starter policies.toml for an existing SQLite file, with its
-    /// tables listed and none synced until you opt in; with --table, opt
-    /// tables in and infer their JSON Schemas into schemas/.
+    /// Write a starter policies.toml for an existing SQLite file: its tables
+    /// parents first, each with a suggested key mode and conflict policy and
+    /// why, none synced until you opt in (--table opts in), plus inferred
+    /// row JSON Schemas and the policies.toml schema in schemas/ (existing
+    /// files are kept).
     #[command(after_help = "\
 Examples:
   ebb init --db app.db                              # every table listed, commented out
   ebb init --db app.db --table products,customers   # opt two tables in
   ebb --config shop/policies.toml init --db shop/app.db --force")]
-    Init(setup::InitArgs),
+    Init(init::InitArgs),
     /// Validate config, schemas, plugins, local tables and the remote
     /// before anything runs. Exit code 0 when everything is ready, 1 when a
     /// check failed (each prints an "ok" or "FAIL" line).
     ///
     /// The remote check calls ebb_pull with the API key from the variable
-    /// named by remote.api_key_env (default EBB_API_KEY) or remote.api_key_file.
+    /// named by remote.api_key_env (default EBB_API_KEY) or remote.api_key_file;
+    /// the types check then compares each synced column with the server's
+    /// (ebb_describe): FAIL when values would change, WARN when the types
+    /// differ but nothing stored today is affected.
     Check,
     /// Print the SQL to apply once on the server (psql or Supabase's SQL
     /// editor): sync columns, triggers, tombstones, ebb_push and ebb_pull.
@@ -204,7 +213,7 @@ fn write_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
 async fn dispatch(cli: Cli, progress: crate::ops::Progress) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
-        Command::Init(args) => setup::init(&config, args),
+        Command::Init(args) => init::init(&config, args),
         Command::Check => setup::check(&config).await,
         Command::RemoteSql => setup::remote_sql(&config),
         Command::Sync(args) => sync::once(&config, args, progress).await,

@@ -12,7 +12,8 @@
 //! Files: `load` (entry points, TOML and schema stages), `raw` (the serde
 //! mirror), `resolve` (defaults and file-wide rules), `tables` (per-table
 //! rules, row schema files, limits), `units` (durations, sizes, identifiers,
-//! URLs), `error` (`ConfigError`), `starter` (what `ebb init` writes).
+//! URLs), `error` (`ConfigError`), `starter` (what `ebb init` writes) and
+//! `survey` (what it suggests for each of the app's tables).
 //! Callers: the CLI (every command, `ebb check`, `ebb init`) and library
 //! users; everything downstream takes a `Config`, never the raw file.
 
@@ -24,6 +25,7 @@ mod load;
 pub mod raw;
 mod resolve;
 mod starter;
+mod survey;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -32,7 +34,8 @@ pub(crate) mod units;
 pub use error::ConfigError;
 pub use load::{POLICIES_SCHEMA, load, parse};
 pub use resolve::STRATEGIES;
-pub use starter::starter;
+pub use starter::{POLICIES_SCHEMA_FILE, Starter, starter};
+pub use survey::{AppColumn, AppTable};
 
 /// The validated configuration. Relative paths in the file are resolved
 /// against the directory that holds policies.toml.

@@ -1,22 +1,33 @@
 //! The starter policies.toml that `ebb init` writes.
 //!
 //! Owns the text only: every section with its defaults shown as comments,
-//! and every table of the app's database as a commented-out `[tables.NAME]`
-//! block, so nothing syncs until the user opts a table in. It must not read
+//! and every table of the app's database in foreign-key order (parents
+//! first) as a `[tables.NAME]` block with what `survey` suggests for it
+//! (its key, `keys = "map"` for integer keys, counters merged by delta)
+//! and why, commented out unless opted in, so nothing syncs until the user
+//! says so. Tables it leaves out (the app's own sync bookkeeping, tables
+//! without a one-column key) get a comment saying why. It must not read
 //! or write files (the CLI does); its output must load with `parse`, with
-//! or without any table block uncommented (tested below).
+//! or without any table block uncommented (tested in `starter_tests.rs`).
 
 use std::fmt::Write;
 use std::path::Path;
 
-use super::units;
+use super::survey::{Advice, AppTable, Offer, advise, parents_first};
+
+/// Where `ebb init` writes the policies.toml JSON Schema, relative to the
+/// config's directory; the first line of the starter points editors at it.
+pub const POLICIES_SCHEMA_FILE: &str = "schemas/policies.schema.json";
 
 const HEADER: &str = "\
+#:schema ./schemas/policies.schema.json
 # ebb configuration (policies.toml), written by `ebb init`.
 # Commented-out values are the defaults. Durations: \"250ms\", \"30s\", \"5m\",
 # \"1h\". Sizes: \"8KiB\", \"32MiB\" or a number of bytes. Relative paths are
-# resolved against this file's directory. Editors can complete keys from
-# schemas/policies.schema.json. `ebb check` validates everything.
+# resolved against this file's directory. The first line points editors
+# (taplo, Even Better TOML) at the JSON Schema of this file, which `ebb init`
+# wrote beside it, so they complete and check keys. `ebb check` validates
+# everything.
 
 ";
 
@@ -112,122 +123,211 @@ url = "https://your-project.supabase.co"
 # max_output = "1MiB"
 # max_log = "8KiB"
 
-# Synced tables. None is synced until you uncomment its block; every other
-# table is never read, pushed or pulled. Keep parents before children so
-# foreign keys hold.
+# Synced tables, parents before children (foreign keys), each with what
+# `ebb init` suggests and why. None is synced until you uncomment its block
+# (the lines from [tables.NAME] down); every other table is never read,
+# pushed or pulled. Keep parents before children so foreign keys hold.
 "#;
 
-/// The starter text for the database at `db` (written as given: pass it
-/// relative to where policies.toml will live) holding `tables`.
-pub fn starter(db: &Path, tables: &[String]) -> String {
+/// What `ebb init` writes.
+#[derive(Debug, Clone)]
+pub struct Starter {
+    /// policies.toml.
+    pub text: String,
+    /// The tables given a `[tables.NAME]` block, in file order (parents
+    /// first): the ones whose row schemas are worth inferring.
+    pub tables: Vec<String>,
+}
+
+/// The starter for the database at `db` (written as given: pass it
+/// relative to where policies.toml will live) holding `tables`, in any
+/// order. Blocks of the tables named in `opted` are written uncommented.
+pub fn starter(db: &Path, tables: &[AppTable], opted: &[String]) -> Starter {
+    let mut blocks = Vec::new();
+    let text = starter_text(db, tables, opted, &mut blocks);
+    Starter {
+        text,
+        tables: blocks,
+    }
+}
+
+fn starter_text(
+    db: &Path,
+    tables: &[AppTable],
+    opted: &[String],
+    blocks: &mut Vec<String>,
+) -> String {
     let mut out = String::from(HEADER);
+    // The first table with an integer key, once its key mode is explained.
+    let mut explained: Option<String> = None;
     out.push_str("# The app's SQLite file.\n");
     let db = toml::Value::String(db.to_string_lossy().into_owned());
     let _ = writeln!(out, "database = {db}");
     out.push_str(SECTIONS);
-    let mut any = false;
-    for name in tables {
-        if name.starts_with("sqlite_") || name.to_ascii_lowercase().starts_with("_ebb") {
-            continue;
-        }
-        any = true;
-        if let Err(why) = units::identifier(name) {
-            let _ = writeln!(out, "\n# Not syncable: {why}.");
-            continue;
-        }
+    let tables: Vec<AppTable> = tables
+        .iter()
+        .filter(|t| {
+            let lower = t.name.to_ascii_lowercase();
+            !lower.starts_with("sqlite_") && !lower.starts_with("_ebb")
+        })
+        .cloned()
+        .collect();
+    if tables.is_empty() {
+        out.push_str("\n# (the database has no tables yet)\n");
+        return out;
+    }
+    let (ordered, cycle) = parents_first(&tables);
+    for i in ordered {
+        table(&mut out, &tables[i], &tables, opted, blocks, &mut explained);
+    }
+    if !cycle.is_empty() {
+        let names: Vec<&str> = cycle.iter().map(|i| tables[*i].name.as_str()).collect();
         let _ = write!(
             out,
-            "\n# [tables.{name}]\n\
-             # pk = \"id\"\n\
-             # schema = \"schemas/{name}.schema.json\"\n\
-             # validate = \"plugins/{name}_validator.wasm\"\n\
-             # conflict = \"server_wins\"   # server_wins | client_wins | merge | manual | plugin\n\
-             # resolver = \"plugins/{name}_resolver.wasm\"   # with conflict = \"plugin\"\n"
+            "\n# A cycle of foreign keys among {}: no order lists every parent before\n\
+             # its children, and `ebb check` refuses a table listed before a table it\n\
+             # references. Leave at least one of them out (or drop one of the foreign\n\
+             # keys from the app's schema).\n",
+            names.join(", ")
         );
-    }
-    if !any {
-        out.push_str("\n# (the database has no tables yet)\n");
+        for i in cycle {
+            table(&mut out, &tables[i], &tables, opted, blocks, &mut explained);
+        }
     }
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{ConflictPolicy, PluginLimits, parse};
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+/// One table: its block with the reasons above it, or why it is left out.
+fn table(
+    out: &mut String,
+    t: &AppTable,
+    all: &[AppTable],
+    opted: &[String],
+    blocks: &mut Vec<String>,
+    explained: &mut Option<String>,
+) {
+    let is_opted = opted.contains(&t.name);
+    let offer = match advise(t, all, is_opted) {
+        Advice::Left(why) => {
+            out.push('\n');
+            comment(out, &why);
+            return;
+        }
+        Advice::Offer(offer) => offer,
+    };
+    blocks.push(t.name.clone());
+    out.push('\n');
+    for why in reasons(t, &offer, explained) {
+        comment(out, &why);
     }
-
-    #[test]
-    fn starter_loads_with_nothing_synced() {
-        let text = starter(
-            Path::new("app.db"),
-            &names(&["products", "users", "_ebb_queue", "sqlite_sequence"]),
-        );
-        assert!(text.contains("# [tables.products]"));
-        assert!(text.contains("# [tables.users]"));
-        assert!(!text.contains("_ebb_queue"));
-        assert!(!text.contains("sqlite_sequence"));
-        let dir = tempfile::tempdir().unwrap();
-        let config = parse(&text, &dir.path().join("policies.toml")).unwrap();
-        assert!(config.tables.is_empty());
-        assert_eq!(config.database, dir.path().join("app.db"));
-        assert_eq!(config.sync.batch_size, 100);
+    let c = if is_opted { "" } else { "# " };
+    let name = &t.name;
+    let _ = writeln!(out, "{c}[tables.{name}]");
+    let _ = writeln!(out, "{c}pk = \"{}\"", offer.pk);
+    if offer.integer_key {
+        let _ = writeln!(out, "{c}keys = \"map\"   # shared | map | single_writer");
     }
-
-    #[test]
-    fn every_default_shown_is_the_real_default() {
-        // Uncommenting every `# key = value` line (but one key source, the
-        // plugin-only resolver and the example notify command) must change
-        // nothing.
-        let text = starter(Path::new("app.db"), &names(&["orders"]));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("policies.toml");
-        let plain = parse(&text, &path).unwrap();
-        let skip = [
-            "api_key_file",
-            "access_token_env",
-            "access_token_file",
-            "resolver",
-            "validate",
-            "schema",
-            "notify_command",
-            "rest_root",
-        ];
-        let opened: String = text
-            .lines()
-            .map(|line| match line.strip_prefix("# ") {
-                Some(rest) if rest.contains(" = ") && !skip.iter().any(|k| rest.starts_with(k)) => {
-                    rest
-                }
-                Some(rest) if rest.starts_with("[tables.") && rest.ends_with(']') => rest,
-                _ => line,
-            })
-            .map(|l| format!("{l}\n"))
+    if !offer.references.is_empty() {
+        let pairs: Vec<String> = offer
+            .references
+            .iter()
+            .map(|(column, parent)| format!("{column} = \"{parent}\""))
             .collect();
-        let full = parse(&opened, &path).unwrap();
-        assert_eq!(full.tables.len(), 1);
-        assert_eq!(full.tables[0].conflict, ConflictPolicy::ServerWins);
-        assert_eq!(full.tables[0].pk, "id");
-        assert_eq!(full.tables[0].limits, PluginLimits::default());
-        let strip = |c: &crate::config::Config| {
-            format!(
-                "{:?}{:?}{:?}{:?}{:?}{:?}",
-                c.remote, c.sync, c.retry, c.rate_limit, c.alerts, c.ops
-            )
-        };
-        assert_eq!(strip(&plain), strip(&full));
+        let _ = writeln!(out, "{c}references = {{ {} }}", pairs.join(", "));
     }
-
-    #[test]
-    fn odd_names_are_noted_not_offered() {
-        let text = starter(Path::new("my app.db"), &names(&["order items"]));
-        assert!(text.contains("# Not syncable: \"order items\" is not a plain identifier"));
-        assert!(!text.contains("[tables.order items]"));
-        assert!(starter(Path::new("a.db"), &[]).contains("no tables yet"));
-        let dir = tempfile::tempdir().unwrap();
-        assert!(parse(&text, &dir.path().join("policies.toml")).is_ok());
+    let _ = writeln!(out, "{c}schema = \"schemas/{name}.schema.json\"");
+    if offer.counters.is_empty() {
+        let _ = writeln!(
+            out,
+            "{c}conflict = \"server_wins\"   # server_wins | client_wins | merge | manual | plugin"
+        );
+    } else {
+        let fields: Vec<String> = offer.counters.iter().map(|f| format!("\"{f}\"")).collect();
+        let _ = writeln!(
+            out,
+            "{c}conflict = \"merge\"   # server_wins | client_wins | merge | manual | plugin"
+        );
+        let _ = writeln!(out, "{c}delta_fields = [{}]", fields.join(", "));
     }
+    let _ = write!(
+        out,
+        "# validate = \"plugins/{name}_validator.wasm\"\n\
+         # resolver = \"plugins/{name}_resolver.wasm\"   # with conflict = \"plugin\"\n"
+    );
 }
+
+/// Why the block says what it says, one paragraph each. `explained`: the
+/// table whose paragraph already said what keys = "map" does.
+fn reasons(t: &AppTable, offer: &Offer, explained: &mut Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = &t.name;
+    if let Some(why) = &offer.bookkeeping {
+        out.push(format!(
+            "{name} looks like the app's own sync bookkeeping ({why}), but you opted it \
+             in: each till's rows of it will reach every other till."
+        ));
+    }
+    if !offer.secrets.is_empty() {
+        out.push(format!(
+            "{name} may hold secrets ({}): leave it out unless every till and the \
+             server should have them.",
+            offer.secrets.join(", ")
+        ));
+    }
+    if let (true, Some(first)) = (offer.integer_key, explained.as_ref()) {
+        out.push(format!(
+            "{name}.{pk} is an INTEGER key each till mints on its own: keys = \"map\", as \
+             for {first} above.",
+            pk = offer.pk
+        ));
+    } else if offer.integer_key {
+        *explained = Some(name.clone());
+        out.push(format!(
+            "{name}.{pk} is an INTEGER key each till mints on its own, so keys = \"map\": \
+             the app's ids never change, rows from other tills get fresh local ids here, \
+             and the server holds global keys; ebb translates {pk} and every foreign key \
+             pointing at it. (keys = \"single_writer\" instead if only one till, or the \
+             server, ever creates {name} rows.)",
+            pk = offer.pk
+        ));
+    }
+    for (column, parent) in &offer.references {
+        out.push(format!(
+            "{name}.{column} looks like a key of {parent} but the schema does not declare \
+             it (REFERENCES): with the references line its ids are translated too."
+        ));
+    }
+    if !offer.counters.is_empty() {
+        let (these, look) = match offer.counters.as_slice() {
+            [one] => (one.clone(), "looks like a counter"),
+            many => (many.join(", "), "look like counters"),
+        };
+        out.push(format!(
+            "{name}.{these} {look} the app adds to and takes from, so conflict = \"merge\" \
+             with delta_fields: when two tills change it offline, both changes count \
+             (10 - 3 here and 10 - 2 there give 5), where server_wins would keep one \
+             till's value and lose the other's change."
+        ));
+    }
+    out
+}
+
+/// `text` as `# ` comment lines of at most 78 columns.
+fn comment(out: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.len() + 1 + word.len() > 78 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+#[cfg(test)]
+#[path = "starter_tests.rs"]
+mod tests;

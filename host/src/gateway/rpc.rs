@@ -70,6 +70,14 @@ const FUNCTIONS: &[Function] = &[
             has_default: false,
         }],
     },
+    Function {
+        name: "ebb_describe",
+        params: &[Param {
+            name: "tbl",
+            sql_type: "text",
+            has_default: false,
+        }],
+    },
 ];
 
 /// Calls `function` with the arguments in `body` and answers its JSON.

@@ -4,28 +4,67 @@
 //! `true` vs SQLite 1, `1.50` vs 1.5, `"42"` in an INTEGER column vs 42).
 //! `sync` normalizes remote rows before comparing them with local ones and
 //! before storing them as bases, so both sides of every comparison come from
-//! the same conversion. This must match `write_row` + `read_row` exactly,
-//! so instead of re-implementing SQLite's affinity rules it lets SQLite do
+//! the same conversion. This must match `write_row` + `read_row` exactly
+//! (dates aside, below), so instead of re-implementing SQLite's affinity rules it lets SQLite do
 //! them: the values are converted as `write_row` binds them and inserted
 //! into a private in-memory table whose columns have the same affinities,
 //! then read back as `read_row` reads them. The app's database is never
 //! written. Called by `sync` through `Local::normalize`.
+//!
+//! One conversion SQLite cannot do: dates. A pulled date or time stamp
+//! (`2026-12-05T23:07:40+00:00`, as Postgres writes a timestamptz) bound
+//! for a text column whose own values are spelled another way
+//! (`2026-12-05 23:07:40`, SQLite's CURRENT_TIMESTAMP) is re-spelled the
+//! local way when that keeps its meaning (`dates`), so the column never
+//! mixes formats. The local shape is read once per column and kept for
+//! [`SHAPE_TTL`], so a bulk pull does not query per row.
+
+mod dates;
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use serde_json::Value;
 
-use super::inspect::{Affinity, affinity, describe_conn};
-use super::values::{to_json, to_sql};
-use super::{Context, Local, LocalError, TableSpec};
+use super::inspect::{Affinity, Column, affinity, describe_conn};
+use super::values::{pk_text, to_json, to_sql};
+use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
+use dates::{Shape, Stamp};
+
+/// How long a column's date shape is trusted before it is read again: long
+/// enough for a bulk pull to read it once, short enough to follow an app
+/// that changes its format.
+const SHAPE_TTL: Duration = Duration::from_secs(30);
+
+/// Recent values sampled to learn a column's date shape.
+const SHAPE_SAMPLE: usize = 16;
 
 /// The in-memory database and its mirror tables, one per column-affinity
-/// signature (e.g. "INTEGER,TEXT,REAL").
+/// signature (e.g. "INTEGER,TEXT,REAL"), and the date shapes of local
+/// columns by (table, column) with when they were read.
 #[derive(Default)]
 pub(crate) struct Scratch {
     conn: Option<Connection>,
     tables: HashMap<String, String>,
+    shapes: HashMap<String, HashMap<String, (Instant, Dates)>>,
+    /// Columns sampled so far (tests count them).
+    sampled: usize,
+}
+
+/// What a local column's values say about how it spells dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dates {
+    /// Not a date column (free text, or nothing to go by): values pass as
+    /// they come.
+    None,
+    /// Its dates share one shape (or its DEFAULT writes one).
+    One(Shape),
+    /// Its recent values use several shapes: a row keeps its own, and a
+    /// row without one takes the most common.
+    Mixed(Shape),
 }
 
 impl Local {
@@ -35,10 +74,14 @@ impl Local {
     /// row lacks stay absent), each value converted by the column's
     /// affinity (true -> 1, 1.50 -> 1.5, "42" -> 42 in INTEGER, REAL and
     /// NUMERIC columns, 1 -> 1.0 in REAL columns, numbers -> text in TEXT
-    /// columns, base64 BLOBs re-encoded). Writes nothing to the app's
-    /// database. Errors only when the table is missing or SQLite fails.
+    /// columns, base64 BLOBs re-encoded), and a date or time stamp bound
+    /// for a text column spelled as that column spells its dates
+    /// (`2026-12-05T23:07:40+00:00` -> `2026-12-05 23:07:40`). Writes
+    /// nothing to the app's database. Errors only when the table is
+    /// missing or SQLite fails.
     pub fn normalize(&self, table: &TableSpec, row: &Row) -> Result<Row, LocalError> {
         let info = describe_conn(&self.conn, &table.name)?;
+        let mut scratch = self.scratch.borrow_mut();
         let mut names: Vec<String> = Vec::new();
         let mut decls: Vec<&str> = Vec::new();
         let mut values = Vec::new();
@@ -49,14 +92,20 @@ impl Local {
             if names.contains(&column.name) {
                 continue;
             }
+            let redated = match value {
+                Value::String(text) => self.redate(&mut scratch, table, column, row, text)?,
+                _ => None,
+            };
             names.push(column.name.clone());
             decls.push(mirror_type(&column.decl_type));
-            values.push(to_sql(value, &column.decl_type));
+            values.push(match redated {
+                Some(text) => SqlValue::Text(text),
+                None => to_sql(value, &column.decl_type),
+            });
         }
         if names.is_empty() {
             return Ok(Row::new());
         }
-        let mut scratch = self.scratch.borrow_mut();
         let mirror = scratch.mirror(&decls)?;
         let conn = scratch.conn()?;
         let columns: Vec<String> = (0..names.len()).map(|i| format!("c{i}")).collect();
@@ -84,7 +133,138 @@ impl Local {
     }
 }
 
+impl Local {
+    /// `text`, a pulled value of `column`, spelled as the column spells its
+    /// dates, when it is a date or time stamp that can be (see `dates`);
+    /// `None` to store it as it came.
+    fn redate(
+        &self,
+        scratch: &mut Scratch,
+        table: &TableSpec,
+        column: &Column,
+        row: &Row,
+        text: &str,
+    ) -> Result<Option<String>, LocalError> {
+        if matches!(
+            affinity(&column.decl_type),
+            Affinity::Integer | Affinity::Real | Affinity::Blob
+        ) {
+            return Ok(None);
+        }
+        let Some(stamp) = Stamp::parse(text) else {
+            return Ok(None);
+        };
+        let cached = scratch
+            .shapes
+            .get(&table.name)
+            .and_then(|columns| columns.get(&column.name));
+        let dates = match cached {
+            Some((read, dates)) if read.elapsed() < SHAPE_TTL => *dates,
+            _ => {
+                scratch.sampled += 1;
+                let dates = column_dates(&self.conn, &table.name, column)?;
+                scratch
+                    .shapes
+                    .entry(table.name.clone())
+                    .or_default()
+                    .insert(column.name.clone(), (Instant::now(), dates));
+                dates
+            }
+        };
+        let shape = match dates {
+            Dates::None => return Ok(None),
+            Dates::One(shape) => shape,
+            Dates::Mixed(common) => self.current_shape(table, column, row)?.unwrap_or(common),
+        };
+        Ok(stamp.render(shape).filter(|t| t != text))
+    }
+
+    /// The date shape of this row's current value of `column`, for a
+    /// column that mixes shapes (one query per such row).
+    fn current_shape(
+        &self,
+        table: &TableSpec,
+        column: &Column,
+        row: &Row,
+    ) -> Result<Option<Shape>, LocalError> {
+        let Some(pk) = row.get(&table.pk).and_then(pk_text) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            quote_ident(&column.name),
+            quote_ident(&table.name),
+            quote_ident(&table.pk)
+        );
+        let context = || format!("reading the date format of {}.{}", table.name, column.name);
+        let current: Option<Option<String>> = self
+            .conn
+            .prepare_cached(&sql)
+            .ctx(context)?
+            .query_row([pk], |r| r.get::<_, Option<String>>(0).or(Ok(None)))
+            .optional()
+            .ctx(context)?;
+        Ok(current.flatten().as_deref().and_then(Shape::of_local))
+    }
+}
+
+/// How `column` of `table` spells dates, from its most recent text values
+/// (by rowid; any when the table has none), else from its DEFAULT. A
+/// column holding any text that is not a date is not a date column.
+fn column_dates(conn: &Connection, table: &str, column: &Column) -> Result<Dates, LocalError> {
+    let col = quote_ident(&column.name);
+    let from = format!(
+        "SELECT {col} FROM {} WHERE typeof({col}) = 'text'",
+        quote_ident(table)
+    );
+    let context = || format!("reading the date format of {table}.{}", column.name);
+    // WITHOUT ROWID tables have no rowid to order by.
+    let mut stmt = match conn.prepare(&format!("{from} ORDER BY rowid DESC LIMIT {SHAPE_SAMPLE}")) {
+        Ok(stmt) => stmt,
+        Err(_) => conn
+            .prepare(&format!("{from} LIMIT {SHAPE_SAMPLE}"))
+            .ctx(context)?,
+    };
+    let samples = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .ctx(context)?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx(context)?;
+    // Shapes in order of first appearance (the most recent first), counted.
+    let mut seen: Vec<(Shape, usize)> = Vec::new();
+    for text in &samples {
+        match Shape::of_local(text) {
+            Some(shape) => match seen.iter_mut().find(|(s, _)| *s == shape) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((shape, 1)),
+            },
+            // A date, but spelled as Postgres sends it: no shape to copy.
+            None if Stamp::parse(text).is_some() => {}
+            None => return Ok(Dates::None),
+        }
+    }
+    let common = seen
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (_, n))| (*n, std::cmp::Reverse(*i)))
+        .map(|(_, (shape, _))| *shape);
+    Ok(match (common, seen.len()) {
+        (Some(shape), 1) => Dates::One(shape),
+        (Some(shape), _) => Dates::Mixed(shape),
+        (None, _) => match column.default.as_deref().and_then(Shape::of_default) {
+            Some(shape) => Dates::One(shape),
+            None => Dates::None,
+        },
+    })
+}
+
 impl Scratch {
+    /// Forgets the date shapes read so far (tests).
+    #[cfg(test)]
+    fn forget_shapes(&mut self) {
+        self.shapes.clear();
+    }
+
     fn conn(&mut self) -> Result<&Connection, LocalError> {
         if self.conn.is_none() {
             let conn = Connection::open_in_memory()
@@ -130,85 +310,5 @@ fn mirror_type(decl: &str) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::testutil::{exec, open_temp};
-    use super::*;
-    use serde_json::{Value, json};
-
-    fn row(value: Value) -> Row {
-        value.as_object().cloned().expect("object")
-    }
-
-    /// What writing `r` and reading it back gives, for comparison.
-    fn round_trip(local: &mut Local, table: &TableSpec, pk: &str, r: &Row) -> Row {
-        super::super::values::write_row(&local.conn, &table.name, pk, Some(r)).unwrap();
-        let back = local.read_row(table, pk).unwrap().unwrap();
-        back.into_iter()
-            .filter(|(k, _)| r.contains_key(k))
-            .collect()
-    }
-
-    #[test]
-    fn matches_what_sqlite_stores() {
-        let (_dir, mut local) = open_temp();
-        exec(
-            &local,
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, flag BOOLEAN, price REAL, qty INT,
-                 amount DECIMAL(10,2), name VARCHAR(20), raw, photo BLOB,
-                 twice INT AS (qty * 2) STORED)",
-        );
-        let t = TableSpec {
-            name: "t".into(),
-            pk: "id".into(),
-        };
-        let cases = [
-            json!({"id": 1, "flag": true, "price": 1.50, "qty": "42", "amount": "12.50",
-                   "name": 7, "raw": "9", "photo": "AP8="}),
-            json!({"id": 2, "flag": false, "price": 3, "qty": 2.0, "amount": 5.0,
-                   "name": 1.5, "raw": 2.5, "photo": null}),
-            json!({"id": 3, "price": "1e3", "qty": " 17 ", "amount": "abc", "name": "x",
-                   "raw": [1, {"a": true}], "flag": {"k": 1}}),
-            json!({"id": 4, "qty": "0x10", "price": "not a number", "amount": "9223372036854775808"}),
-        ];
-        for (i, case) in cases.iter().enumerate() {
-            let r = row(case.clone());
-            let pk = (i + 1).to_string();
-            let normal = local.normalize(&t, &r).unwrap();
-            assert_eq!(normal, round_trip(&mut local, &t, &pk, &r), "case {i}");
-        }
-        let one = local.normalize(&t, &row(cases[0].clone())).unwrap();
-        assert_eq!(one["flag"], json!(1));
-        assert_eq!(one["price"], json!(1.5));
-        assert_eq!(one["qty"], json!(42));
-        assert_eq!(one["name"], json!("7"));
-        assert_eq!(one["raw"], json!("9"), "no declared type: no conversion");
-        let two = local.normalize(&t, &row(cases[1].clone())).unwrap();
-        assert_eq!(two["price"], json!(3.0));
-        assert_eq!(two["qty"], json!(2));
-    }
-
-    #[test]
-    fn keeps_only_present_local_columns_and_writes_nothing() {
-        let (_dir, local) = open_temp();
-        let items = TableSpec {
-            name: "items".into(),
-            pk: "id".into(),
-        };
-        let r = row(json!({"ID": "a", "qty": "3", "unknown": 1, "_ebb_version": 4}));
-        let normal = local.normalize(&items, &r).unwrap();
-        assert_eq!(Value::Object(normal), json!({"id": "a", "qty": 3}));
-        assert!(local.read_row(&items, "a").unwrap().is_none());
-        assert_eq!(
-            local.normalize(&items, &row(json!({"x": 1}))).unwrap(),
-            Row::new()
-        );
-        let missing = TableSpec {
-            name: "nope".into(),
-            pk: "id".into(),
-        };
-        assert!(matches!(
-            local.normalize(&missing, &r),
-            Err(LocalError::NoSuchTable { .. })
-        ));
-    }
-}
+#[path = "normalize_tests.rs"]
+mod tests;

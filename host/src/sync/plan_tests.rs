@@ -162,11 +162,22 @@ fn our_own_write_coming_back_keeps_the_newer_edit() {
         pulled("me", &r, here),
         PullStep::Take(Action::Keep {
             version: 2,
-            base: Some(mine)
+            base: Some(mine.clone())
         })
     );
+    // Someone else's row: an edit conflict on a row both knew, a key
+    // collision on one created on both sides.
     r.origin = Some("someone else".into());
-    assert!(matches!(pulled("me", &r, here), PullStep::Resolve(_)));
+    let known = RowState {
+        version: 1,
+        base: Some(mine.clone()),
+    };
+    let edited = Here {
+        known: Some(&known),
+        ..here
+    };
+    assert!(matches!(pulled("me", &r, edited), PullStep::Resolve(_)));
+    assert!(matches!(pulled("me", &r, here), PullStep::Collide(_)));
 }
 
 #[test]

@@ -179,9 +179,17 @@ pub struct Server {
 impl Server {
     /// Also proves `ebb remote-sql | psql` applies cleanly (twice).
     pub fn start(world: &World) -> Server {
+        // Any config naming the synced tables will do for the SQL.
+        let config = world.device("sql", "http://127.0.0.1:1");
+        Server::start_with(world, "example/server.sql", &config)
+    }
+
+    /// A server from `server_sql` (relative to the repository root) with
+    /// `ebb --config CONFIG remote-sql` applied (twice).
+    pub fn start_with(world: &World, server_sql: &str, config: &str) -> Server {
         let db = format!("ebb_cli_{}", uuid::Uuid::new_v4().simple());
         psql("postgres", &format!("create database {db}"));
-        let server_sql = root().join("example/server.sql");
+        let server_sql = root().join(server_sql);
         let applied = Command::new("psql")
             .args([
                 &format!("{PG} dbname={db}"),
@@ -194,10 +202,8 @@ impl Server {
             .output()
             .expect("psql runs");
         assert!(applied.status.success(), "server.sql: {applied:?}");
-        // Any config naming the synced tables will do for the SQL.
-        let config = world.device("sql", "http://127.0.0.1:1");
         let sql = world
-            .ebb(&["--config", &config, "remote-sql"])
+            .ebb(&["--config", config, "remote-sql"])
             .expect(0)
             .stdout;
         assert!(sql.contains("ebb_push") && sql.contains("ebb_pull"));

@@ -73,7 +73,11 @@ async fn equal_edits_from_the_same_base_both_count() {
         let server = env.db.row("products", &pid).await.unwrap();
         assert_eq!(int(server, "stock"), 24, "{name}: 26 - 1 - 1");
         let paid = env.db.row("debts", &did).await.unwrap();
-        assert_eq!(int(paid, "amount_paid_cents"), 400, "{name}: 200 + 100 + 100");
+        assert_eq!(
+            int(paid, "amount_paid_cents"),
+            400,
+            "{name}: 200 + 100 + 100"
+        );
         for d in [&a, &b] {
             assert_eq!(int(d.row("products", &pid).unwrap(), "stock"), 24, "{name}");
             assert_eq!(int(d.row("debts", &did).unwrap(), "amount_paid_cents"), 400);
@@ -105,7 +109,10 @@ async fn a_lost_answer_is_counted_once() {
             env.proxy.cut_responses("ebb_push", 2);
             let report = a.sync().await.unwrap();
             assert!(report.error.is_some(), "{name}/{other}: {report:?}");
-            assert_eq!(int(env.db.row("products", &pid).await.unwrap(), "stock"), 21);
+            assert_eq!(
+                int(env.db.row("products", &pid).await.unwrap(), "stock"),
+                21
+            );
             sell(&a, &pid, 1);
             let expect = match other {
                 "till" => {
@@ -124,13 +131,17 @@ async fn a_lost_answer_is_counted_once() {
                 }
             };
             sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
-        sync_all(&env, &mut [&mut a]).await.unwrap();
+            sync_all(&env, &mut [&mut a]).await.unwrap();
             let server = env.db.row("products", &pid).await.unwrap();
             assert_eq!(int(server.clone(), "stock"), expect, "{name}/{other}");
             assert_eq!(int(a.row("products", &pid).unwrap(), "stock"), expect);
             assert_eq!(int(b.row("products", &pid).unwrap(), "stock"), expect);
             if other == "back office" {
-                assert_eq!(int(server, "price_cents"), 300, "{name}: the price edit kept");
+                assert_eq!(
+                    int(server, "price_cents"),
+                    300,
+                    "{name}: the price edit kept"
+                );
             }
             assert!(a.engine.local().conflicts(false).unwrap().is_empty());
         }

@@ -119,7 +119,9 @@ impl Till {
     fn stock(&self, product: i64) -> Result<i64> {
         Ok(self
             .app
-            .query_row("SELECT stock FROM products WHERE id = ?1", [product], |r| r.get(0))?)
+            .query_row("SELECT stock FROM products WHERE id = ?1", [product], |r| {
+                r.get(0)
+            })?)
     }
 }
 
@@ -139,7 +141,9 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
     assert_eq!(t2.count("products").unwrap(), 2);
     let tea_on_2: i64 = t2
         .app
-        .query_row("SELECT id FROM products WHERE name = 'Tea'", [], |r| r.get(0))
+        .query_row("SELECT id FROM products WHERE name = 'Tea'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
 
     // Offline, both tills mint sale 1.
@@ -153,8 +157,18 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
 
     // Both sales everywhere, each with its item on the right product.
     let expect = vec![
-        ("12.50".to_string(), "cash".to_string(), "Tea".to_string(), 1),
-        ("99.00".to_string(), "card".to_string(), "Tea".to_string(), 2),
+        (
+            "12.50".to_string(),
+            "cash".to_string(),
+            "Tea".to_string(),
+            1,
+        ),
+        (
+            "99.00".to_string(),
+            "card".to_string(),
+            "Tea".to_string(),
+            2,
+        ),
     ];
     assert_eq!(t1.sales().unwrap(), expect);
     assert_eq!(t2.sales().unwrap(), expect);

@@ -33,11 +33,19 @@ async fn an_insert_insert_on_one_key_is_held_for_a_person() {
             "Ada",
             "{policy}"
         );
-        assert_eq!(b.row("customers", &id).unwrap().unwrap()["name"], "Bob", "{policy}");
+        assert_eq!(
+            b.row("customers", &id).unwrap().unwrap()["name"],
+            "Bob",
+            "{policy}"
+        );
         let open = b.engine.local().conflicts(false).unwrap();
         assert_eq!(open.len(), 1, "{policy}: {open:?}");
         assert_eq!(open[0].policy, "key_collision", "{policy}");
-        assert!(open[0].reason.contains("key collision"), "{}", open[0].reason);
+        assert!(
+            open[0].reason.contains("key collision"),
+            "{}",
+            open[0].reason
+        );
         let status = b
             .engine
             .local()

@@ -41,6 +41,7 @@ pub struct Client {
     push_url: String,
     pull_url: String,
     device_url: String,
+    describe_url: String,
     timeout: Duration,
     connect_timeout: Duration,
     /// `rate_limit.max_retry_after`: the cap on a server's Retry-After.
@@ -73,6 +74,25 @@ struct PushAnswer {
 #[derive(Serialize)]
 struct DeviceBody<'a> {
     device: &'a str,
+}
+
+#[derive(Serialize)]
+struct DescribeBody<'a> {
+    tbl: &'a str,
+}
+
+/// One column of a synced table as the server declares it (`ebb_describe`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServerColumn {
+    pub column: String,
+    /// As Postgres' `format_type` spells it: "bigint", "numeric(12,2)".
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub nullable: bool,
+    /// timestamptz only: the session's TimeZone, in which the server reads
+    /// a time written without a zone.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -109,10 +129,18 @@ impl Client {
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
             device_url: format!("{root}/rpc/ebb_device_number"),
+            describe_url: format!("{root}/rpc/ebb_describe"),
             timeout: remote.timeout,
             connect_timeout: remote.connect_timeout,
             max_retry_after: rate.max_retry_after,
         })
+    }
+
+    /// The server's columns of a synced table (`ebb_describe`), for `ebb
+    /// check` to compare types. Not part of [`Remote`]: sync never needs it.
+    pub async fn describe(&self, table: &str) -> Result<Vec<ServerColumn>, RemoteError> {
+        self.call(&self.describe_url, &DescribeBody { tbl: table })
+            .await
     }
 
     /// The limiter every request of this client waits on (shared, so a CLI

@@ -23,7 +23,7 @@ BEGIN
                 public._ebb_tombstone_version(text, text),
                 public._ebb_tombstones_after(text, xid8, xid8, text, integer),
                 public._ebb_prior(text, text, text, bigint, text, bigint, bigint),
-                public.ebb_device_number(text) TO %I', r);
+                public.ebb_device_number(text), public.ebb_describe(text) TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;
     END LOOP;

@@ -30,6 +30,7 @@ const INSTALL: &str = include_str!("install.sql");
 const PUSH: &str = include_str!("push.sql");
 const PULL: &str = include_str!("pull.sql");
 const KEYS: &str = include_str!("keys.sql");
+const DESCRIBE: &str = include_str!("describe.sql");
 const GRANTS: &str = include_str!("grants.sql");
 const UNINSTALL: &str = include_str!("uninstall.sql");
 
@@ -49,6 +50,8 @@ pub fn install_sql(tables: &[(String, String)]) -> String {
     sql.push_str(PULL);
     sql.push('\n');
     sql.push_str(KEYS);
+    sql.push('\n');
+    sql.push_str(DESCRIBE);
     sql.push_str("\n-- The synced tables.\n");
     for (table, pk) in tables {
         sql.push_str(&format!(

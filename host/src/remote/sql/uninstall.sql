@@ -33,6 +33,7 @@ DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, int
 DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
 DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
 DROP FUNCTION IF EXISTS public.ebb_device_number(text);
+DROP FUNCTION IF EXISTS public.ebb_describe(text);
 DROP TABLE IF EXISTS public._ebb_devices;
 DROP TABLE IF EXISTS public._ebb_applied;
 DROP TABLE IF EXISTS public._ebb_tombstones;
