@@ -14,6 +14,8 @@ mod lock;
 mod policy;
 #[path = "cli/pos.rs"]
 mod pos;
+#[path = "cli/pos_tills.rs"]
+mod pos_tills;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/support.rs"]

@@ -13,7 +13,7 @@ const GOLDEN: &str = concat!(
 );
 
 /// `DIR/pos.db` from example/pos/pos.sql, and the seed rows with `seed`.
-fn pos_db(w: &World, dir: &str, seed: bool) {
+pub(super) fn pos_db(w: &World, dir: &str, seed: bool) {
     std::fs::create_dir_all(w.path(dir)).unwrap();
     let db = rusqlite::Connection::open(w.path(dir).join("pos.db")).unwrap();
     let read = |f: &str| std::fs::read_to_string(root().join("example/pos").join(f)).unwrap();
@@ -25,7 +25,7 @@ fn pos_db(w: &World, dir: &str, seed: bool) {
 
 /// The starter with the blocks of `tables` uncommented (the lines from
 /// `# [tables.NAME]` to the next blank line) and remote.url set.
-fn opt_in(text: &str, tables: &[&str], url: &str) -> String {
+pub(super) fn opt_in(text: &str, tables: &[&str], url: &str) -> String {
     let mut open = false;
     let mut out = String::new();
     for line in text.lines() {
