@@ -74,7 +74,7 @@ fn sell(db: &Connection, n: u64, till: &str) -> (i64, Vec<(String, i64)>) {
     let tx = db.unchecked_transaction().unwrap();
     tx.execute(
         "INSERT INTO sales (total, payment) VALUES (0, ?1)",
-        [if n % 2 == 0 { "cash" } else { "card" }],
+        [if n.is_multiple_of(2) { "cash" } else { "card" }],
     )
     .unwrap();
     let sale = tx.last_insert_rowid();
