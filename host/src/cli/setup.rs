@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use super::load::{self, load_config};
 use super::typecheck::{self, Finding, Severity};
-use crate::config::{self, Config, KeyMode};
+use crate::config::{self, Config, KeyMode, TableConfig};
 use crate::local::inspect::{self, Affinity, affinity};
 use crate::model::Cursor;
 use crate::policy::Policies;
@@ -144,6 +144,31 @@ fn foreign_parents(db: &Path, table: &str) -> anyhow::Result<Vec<String>> {
     Ok(parents)
 }
 
+/// The columns of `t` holding keys of a `keys = "map"` table: its own key
+/// when mapped, and its foreign keys (declared or in the schema) to one.
+fn mapped_key_columns(config: &Config, t: &TableConfig) -> anyhow::Result<Vec<String>> {
+    let mapped = |name: &str| {
+        config
+            .tables
+            .iter()
+            .any(|x| x.name == name && x.keys == KeyMode::Map)
+    };
+    let mut columns = Vec::new();
+    if t.keys == KeyMode::Map {
+        columns.push(t.pk.clone());
+    }
+    let declared = t.references.iter().cloned();
+    for (column, parent) in super::init::foreign_keys(&config.database, &t.name)?
+        .into_iter()
+        .chain(declared)
+    {
+        if mapped(&parent) && !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    Ok(columns)
+}
+
 async fn check_remote(config: &Config) -> anyhow::Result<String> {
     let client = Client::new(&config.remote, &config.rate_limit)?;
     for t in &config.tables {
@@ -172,6 +197,7 @@ async fn check_types(config: &Config) -> anyhow::Result<Vec<Finding>> {
             )
         })?;
         let info = inspect::describe_file(&config.database, &t.name)?;
+        let keyed = mapped_key_columns(config, t)?;
         for local in &info.columns {
             // Exactly as spelled: ebb_push writes the row's keys that name
             // a column, and "Name" does not name "name".
@@ -182,6 +208,18 @@ async fn check_types(config: &Config) -> anyhow::Result<Vec<Finding>> {
                 findings.extend(typecheck::missing(&t.name, Some(local), spelled));
                 continue;
             };
+            // Global keys (device number * 10^12 + id) need bigint.
+            if keyed.contains(&local.name) && theirs.type_name != "bigint" {
+                findings.push(Finding {
+                    severity: Severity::Changes,
+                    line: format!(
+                        "{}.{}: {} on the server holds keys of a keys = \"map\" table: global keys \
+                         (device number * 10^12 + local id) need bigint",
+                        t.name, local.name, theirs.type_name
+                    ),
+                });
+                continue;
+            }
             let scale = typecheck::scale_of(local, theirs);
             let seen = typecheck::observe(&config.database, &t.name, &local.name, scale)?;
             findings.extend(typecheck::judge(&t.name, local, theirs, &seen));
