@@ -98,7 +98,11 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
         report.retrying,
         report.dead
     );
-    if let Some(since) = report.pull_held_since {
+    // A transaction open for an instant somewhere on the cluster is normal;
+    // one that has held the horizon for a while is worth a line.
+    if let Some(since) = report.pull_held_since
+        && now_ms() - since >= 1000
+    {
         let ago = crate::ops::status::ago(now_ms(), since);
         say!(
             "pull held back since {ago} by a transaction open on the server: newer rows wait for it"
