@@ -9,6 +9,9 @@
 //! - [`device`]: a temp dir with the example app's SQLite file, its
 //!   policies.toml and an engine; `app()` plays the application.
 //! - [`rows`]: example rows with fresh uuids.
+//! - [`sim`]: the deterministic simulation (a fake server with the same
+//!   contract, fault injection, tills, an oracle), for tests/tests/sim.rs
+//!   and tests/examples/chaos.rs.
 //!
 //! [`Env`] ties them together: one database, one gateway, one proxy, and
 //! any number of devices pointed at the proxy. The suite is in
@@ -20,6 +23,7 @@ pub mod gateway;
 pub mod pg;
 pub mod proxy;
 pub mod rows;
+pub mod sim;
 
 use std::path::PathBuf;
 
