@@ -269,6 +269,20 @@ fn check_names_every_type_that_would_not_survive() {
         "{}",
         out.stdout
     );
+
+    // A mapped key that is int4 on the server cannot hold global keys.
+    std::fs::write(&config, opt_in(&starter, &synced, &server.url)).unwrap();
+    server.query("TRUNCATE sale_items");
+    server.query("ALTER TABLE sale_items ALTER COLUMN id TYPE integer");
+    let out = w.ebb(&["--config", "pos/policies.toml", "check"]).expect(1);
+    assert!(
+        out.stdout.contains(
+            "FAIL  types: sale_items.id: integer on the server holds keys of a keys = \"map\" \
+             table: global keys (device number * 10^12 + local id) need bigint"
+        ),
+        "{}",
+        out.stdout
+    );
     w.saw(server.log_text());
     w.assert_key_never_shown();
 }
