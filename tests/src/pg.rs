@@ -143,28 +143,33 @@ impl TestDb {
     /// transaction open anywhere (another test) holds pulls back, so a test
     /// that pulls what it just wrote waits for it instead of assuming it.
     pub async fn settle(&self) -> Result<()> {
-        let client = self.connect().await?;
-        let mark: String = client
-            .query_one("SELECT pg_current_xact_id()::text", &[])
+        settle_on(&self.connect().await?).await
+    }
+}
+
+/// Waits on `client`'s server until every transaction committed before
+/// this call is below the pull horizon (see [`TestDb::settle`]).
+pub async fn settle_on(client: &Client) -> Result<()> {
+    let mark: String = client
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await?
+        .get(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let passed: bool = client
+            .query_one(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
+                &[&mark],
+            )
             .await?
             .get(0);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let passed: bool = client
-                .query_one(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
-                    &[&mark],
-                )
-                .await?
-                .get(0);
-            if passed {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("server horizon stuck behind {mark} for 60s (a transaction left open?)");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        if passed {
+            return Ok(());
         }
+        if Instant::now() > deadline {
+            bail!("server horizon stuck behind {mark} for 60s (a transaction left open?)");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

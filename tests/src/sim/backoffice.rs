@@ -6,7 +6,6 @@
 //! it in memory, [`PgBackoffice`] with tokio-postgres on a test database.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -195,28 +194,6 @@ impl Backoffice for PgBackoffice {
     }
 
     async fn settle(&self) -> Result<()> {
-        let mark: String = self
-            .client
-            .query_one("SELECT pg_current_xact_id()::text", &[])
-            .await?
-            .get(0);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let passed: bool = self
-                .client
-                .query_one(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
-                    &[&mark],
-                )
-                .await?
-                .get(0);
-            if passed {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("server horizon stuck behind {mark} for 60s (a transaction left open?)");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::pg::settle_on(&self.client).await
     }
 }
