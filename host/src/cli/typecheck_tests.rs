@@ -1,3 +1,6 @@
+//! Tests of `ebb check`'s type comparison: what each pair of local and
+//! server types does to the values a column holds.
+
 use super::*;
 use rusqlite::Connection;
 

@@ -1,3 +1,6 @@
+//! Tests of the starter policies.toml: it loads with nothing opted in and
+//! with every block uncommented, in foreign-key order, with the suggestions.
+
 use super::*;
 use crate::config::survey::AppColumn;
 use crate::config::{ConflictPolicy, KeyMode, PluginLimits, parse};

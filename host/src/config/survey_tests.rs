@@ -1,3 +1,6 @@
+//! Tests of `ebb init`'s survey of the app: bookkeeping tables, counters,
+//! integer keys, undeclared references, parents-first order.
+
 use super::*;
 
 fn column(name: &str, decl_type: &str, pk: bool) -> AppColumn {

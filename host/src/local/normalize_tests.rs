@@ -1,3 +1,6 @@
+//! Tests of normalizing pulled rows: dates in the column's own shape, and
+//! numbers and numeric-looking text kept exactly.
+
 use super::super::testutil::{exec, open_temp};
 use super::*;
 use serde_json::{Value, json};

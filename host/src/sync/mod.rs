@@ -8,6 +8,8 @@
 //! neither rusqlite, reqwest nor wasmtime.
 
 mod backoff;
+mod conflict;
+mod history;
 mod keymap;
 mod plan;
 mod pull;
@@ -337,69 +339,6 @@ impl<R: Remote> Engine<R> {
             }
         }
     }
-}
-
-impl<R: Remote> Engine<R> {
-    /// Keeps a conflict the table's policy settled on its own as history
-    /// (`decision` from `plan::decision_text`), for `ebb policy replay`,
-    /// and announces every write it discarded (`overwrote`): a warning
-    /// naming table and pk (never values), a metric, the round's report,
-    /// and `ebb status` (from the history's `overwrote` column).
-    fn keep_decision(
-        &mut self,
-        table: &str,
-        decided: &Decided,
-        report: &mut RoundReport,
-    ) -> Result<(), SyncError> {
-        let Decided {
-            pk,
-            input,
-            version,
-            decision,
-            lost,
-        } = decided;
-        let (pk, version, lost) = (pk.as_str(), *version, *lost);
-        let policy = self.policies.policy_name(table);
-        let facts = crate::local::Incoming {
-            local: input.local.as_ref(),
-            remote: input.remote.as_ref(),
-            base: input.base.as_ref(),
-            remote_version: version,
-            policy: &policy,
-            reason: "settled by the table's policy",
-        };
-        let side = match (lost.local, lost.remote) {
-            (true, true) => Some("both"),
-            (true, false) => Some("local"),
-            (false, true) => Some("remote"),
-            (false, false) => None,
-        };
-        self.local
-            .record_decision(table, pk, facts, decision, side, now_ms())?;
-        if lost.local {
-            report.overwritten_local += 1;
-            self.metrics.count_overwritten(table, "local");
-            tracing::warn!(%table, %pk, %policy, "a local write was overwritten by the table's conflict policy");
-        }
-        if lost.remote {
-            report.overwritten_remote += 1;
-            self.metrics.count_overwritten(table, "remote");
-            tracing::warn!(%table, %pk, %policy, "a remote write was overwritten by the table's conflict policy");
-        }
-        Ok(())
-    }
-}
-
-/// A conflict the table's policy settled on its own, to keep as history.
-struct Decided {
-    pk: String,
-    input: crate::policy::ConflictInput,
-    /// The remote version it was settled against.
-    version: i64,
-    /// `plan::decision_text` of the policy's answer.
-    decision: String,
-    /// The writes that answer discarded.
-    lost: plan::Overwrote,
 }
 
 /// Runs a plugin call (up to its wall-clock limit) without stalling the

@@ -27,6 +27,13 @@ pub enum PullStep {
 /// The policy name conflicts of colliding keys are recorded under.
 pub const COLLISION: &str = "key_collision";
 
+/// Whether a conflict is a key collision: the row was created here
+/// (`fresh`: no version of it was ever agreed with the server) and exists,
+/// differently, on the server. Push and pull decide it alike.
+pub fn collides(fresh: bool, local: Option<&Row>, remote: Option<&Row>) -> bool {
+    fresh && local.is_some() && remote.is_some() && local != remote
+}
+
 /// Why a key collision waits for a person.
 pub fn collision_reason(table: &str, pk: &str) -> String {
     format!(
@@ -83,8 +90,7 @@ pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
     if here.in_doubt {
         return PullStep::Defer;
     }
-    // Created here and elsewhere under one key, differently: a collision.
-    if here.known.is_none() && here.row.is_some() && remote.is_some() && !equal {
+    if collides(here.known.is_none(), here.row, remote.as_ref()) {
         return PullStep::Collide(ConflictInput {
             local: here.row.cloned(),
             remote,

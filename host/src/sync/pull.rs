@@ -3,8 +3,9 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
+use super::history::Decided;
 use super::keymap::Localized;
-use super::{Decided, Engine, RoundReport, SyncError, blocking, now_ms, plan};
+use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};

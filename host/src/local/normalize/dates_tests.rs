@@ -1,3 +1,6 @@
+//! Tests of date shapes: recognising a column's format and writing a
+//! pulled timestamp back in it without losing its meaning.
+
 use super::*;
 
 const SPACE: Shape = Shape::DateTime {
