@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the example point-of-sale app, on a fresh machine:
 # PostgreSQL set up, the example plugins and ebb built, the server schema and
-# ebb's remote SQL applied, `ebb gateway` serving PostgREST's RPC contract on
+# ebb's remote SQL applied, `ebb-gateway` serving PostgREST's RPC contract on
 # 127.0.0.1:54321, then two devices: the shop's till (example/app.db, seeded)
 # pushes everything, a second till starts empty and pulls it all, both
 # report their status.
@@ -17,8 +17,9 @@ database="${EBB_DEMO_DATABASE:-ebb_demo}"
 command -v python3 >/dev/null || { echo "demo: python3 is needed (it creates the example SQLite files)" >&2; exit 1; }
 bash scripts/pg-setup.sh
 bash scripts/build-plugins.sh "$root/target/plugins"
-cargo build --release --locked -p ebb
+cargo build --release --locked -p ebb -p ebb-gateway
 ebb="$target_dir/release/ebb"
+gateway_bin="$target_dir/release/ebb-gateway"
 
 # The demo's API key: random, kept in .ebb/ (git-ignored), never printed.
 [ -s "$state/demo-key" ] || { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$state/demo-key"; }
@@ -45,7 +46,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON products, customers, debts, debt_payment
 SQL
 echo "demo: the gateway runs requests as role $role (grants and RLS apply)"
 
-"$ebb" gateway --listen 127.0.0.1:54321 --database "$pg dbname=$database" --role "$role" \
+"$gateway_bin" --listen 127.0.0.1:54321 --database "$pg dbname=$database" --role "$role" \
   >"$state/gateway.log" 2>&1 &
 gateway=$!
 trap 'kill $gateway 2>/dev/null || true' EXIT

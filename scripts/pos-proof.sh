@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The point-of-sale app (example/pos) from `ebb init` to two syncing tills,
 # as a new user would take it: prints the transcript. Needs PostgreSQL
-# (scripts/pg-setup.sh) and a built ebb (cargo build -p ebb); creates and
-# drops its own database ebb_proof_pos. The same is asserted by
+# (scripts/pg-setup.sh) and a built ebb and ebb-gateway (cargo build -p ebb
+# -p ebb-gateway); creates and drops its own database ebb_proof_pos. The same is asserted by
 # host/tests/cli/pos_tills.rs.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 export REPO
 EBB="${EBB:-${CARGO_TARGET_DIR:-$REPO/target}/debug/ebb}"
+GATEWAY="${GATEWAY:-$(dirname "$EBB")/ebb-gateway}"
 WORK="$(mktemp -d)"
 cd "$WORK"
 export EBB_API_KEY=proof-key-$(date +%s)
@@ -46,7 +47,7 @@ psql -q "host=/var/run/postgresql user=postgres dbname=postgres" -c "drop databa
 psql -q "host=/var/run/postgresql user=postgres dbname=$DB" -v ON_ERROR_STOP=1 -f $REPO/example/pos/server.sql >/dev/null
 echo '$ ebb remote-sql | psql   (once, on the server)'
 (cd till1 && $EBB remote-sql) | psql -q "host=/var/run/postgresql user=postgres dbname=$DB" -v ON_ERROR_STOP=1 >/dev/null 2>&1 && echo "(applied)"
-$EBB gateway --listen 127.0.0.1:54399 --database "host=/var/run/postgresql user=postgres dbname=$DB" > gateway.log 2>&1 &
+$GATEWAY --listen 127.0.0.1:54399 --database "host=/var/run/postgresql user=postgres dbname=$DB" > gateway.log 2>&1 &
 GW=$!
 trap 'kill $GW 2>/dev/null; rm -rf "$WORK"' EXIT
 sleep 1

@@ -11,12 +11,14 @@
 //! - [`local`]: the app's SQLite file: capture triggers, queue, apply, state.
 //! - [`remote`]: the [`remote::Remote`] trait, the PostgREST transport and
 //!   the SQL that installs ebb on the server.
-//! - [`gateway`]: a PostgREST-compatible server for the two RPCs over a
-//!   Postgres pool (on-premises, and the tests).
 //! - [`policy`]: the wasmtime sandbox, built-in strategies, JSON Schema checks.
 //! - [`sync`]: push, pull, conflicts, retries, the round driver.
-//! - [`ops`]: status, health, metrics, progress.
+//! - [`ops`]: status, health, metrics, progress, and the daemon loop of
+//!   `ebb run` with its local API, live events and web console.
 //! - [`cli`]: the `ebb` command.
+//!
+//! The server side for shops without Supabase, `ebb-gateway`, is its own
+//! crate (gateway/): a till carries no Postgres client.
 //!
 //! Data flows one way:
 //! local queue -> validate -> batch -> remote push -> results -> local state;
@@ -26,7 +28,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod gateway;
 pub mod local;
 pub mod model;
 pub mod ops;

@@ -1,11 +1,17 @@
 //! The real `ebb` binary, end to end: help, init, check, remote-sql, sync,
 //! status, queue, conflicts, policy run/replay. SQLite files live in temp
 //! dirs; the remote is a real Postgres scratch database behind a real
-//! `ebb gateway` process (see cli/support.rs). Needs PostgreSQL
+//! `ebb-gateway` process (see cli/support.rs). Needs PostgreSQL
 //! (scripts/pg-setup.sh) and the example plugins (scripts/build-plugins.sh).
 
+#[path = "cli/api.rs"]
+mod api;
+#[path = "cli/api_support.rs"]
+mod api_support;
 #[path = "cli/conflicts.rs"]
 mod conflicts;
+#[path = "cli/console.rs"]
+mod console;
 #[path = "cli/device.rs"]
 mod device;
 #[path = "cli/lock.rs"]
@@ -16,6 +22,8 @@ mod policy;
 mod pos;
 #[path = "cli/pos_tills.rs"]
 mod pos_tills;
+#[path = "cli/realtime.rs"]
+mod realtime;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/support.rs"]
@@ -66,7 +74,6 @@ fn help_teaches_every_command() {
             &["--validate", "--conflict", "--table", "fuel"],
         ),
         (&["policy", "replay"], &["--table", "--plugin"]),
-        (&["gateway"], &["--listen", "--database", "EBB_API_KEY"]),
     ];
     for (command, words) in cases {
         let mut args = command.to_vec();
@@ -85,6 +92,13 @@ fn help_teaches_every_command() {
             .stderr
             .contains("frobnicate")
     );
+    // The gateway moved to its own program; the old command says where.
+    let moved = w
+        .ebb(&["gateway", "--listen", "127.0.0.1:1"])
+        .expect(2)
+        .stderr;
+    assert!(moved.contains("ebb-gateway"), "{moved}");
+    assert!(!w.ebb(&["--help"]).expect(0).stdout.contains("gateway"));
 }
 
 #[test]

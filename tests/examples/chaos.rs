@@ -9,7 +9,7 @@
 //! Options: `--seeds N` (default 1000), `--from SEED` (first seed, default
 //! 0), `--tills N` (3), `--ops N` (steps per plan, 60), `--fault-rate P`
 //! (chance that a call of a round breaks, 0.08), `--gateway` (real
-//! PostgreSQL through `ebb gateway`; needs scripts/pg-setup.sh),
+//! PostgreSQL through `ebb-gateway`; needs scripts/pg-setup.sh),
 //! `--threads N` (default: every core; 1 with --gateway), `--shrink N`
 //! (failing seeds to shrink, 10; the others print their findings only),
 //! `--verbose` (print every seed's trace). A failing seed prints its

@@ -1,4 +1,4 @@
-//! The in-process gateway: `ebb::gateway::serve` on 127.0.0.1:0 over one
+//! The in-process gateway: `ebb_gateway::serve` on 127.0.0.1:0 over one
 //! test database, with a random API key. Stopped when dropped.
 //!
 //! Owns the gateway task only; the database belongs to [`crate::pg::TestDb`].
@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Result;
-use ebb::gateway::GatewaySettings;
+use ebb_gateway::GatewaySettings;
 use tokio::task::JoinHandle;
 
 /// A running gateway.
@@ -34,7 +34,7 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            if let Err(e) = ebb::gateway::serve(listener, settings, std::future::pending()).await {
+            if let Err(e) = ebb_gateway::serve(listener, settings, std::future::pending()).await {
                 eprintln!("test gateway stopped: {e}");
             }
         });

@@ -3,7 +3,7 @@
 //!
 //! - [`pg`]: a fresh database per test (example/server.sql + ebb's install
 //!   script), dropped at the end.
-//! - [`gateway`]: `ebb::gateway::serve` in-process on 127.0.0.1:0.
+//! - [`gateway`]: `ebb_gateway::serve` in-process on 127.0.0.1:0.
 //! - [`proxy`]: a [`FaultProxy`] in front of the gateway (down, lost
 //!   responses, hooks while a request is in flight).
 //! - [`device`]: a temp dir with the example app's SQLite file, its

@@ -10,7 +10,9 @@
 //!   committed), then close the client's connection without a byte of it
 //!   (the response is lost);
 //! - call a hook once the upstream answered and before relaying, so a test can
-//!   act while a request is in flight.
+//!   act while a request is in flight;
+//! - answer instead of the upstream: a canned status and JSON body, as a
+//!   misconfigured server would send it (the request never reaches it).
 //!
 //! It owns only sockets; it never looks inside bodies. Test-only.
 
@@ -34,6 +36,8 @@ struct Faults {
     hooks: HashMap<String, Vec<Hook>>,
     /// Per rpc name: requests that reached the proxy.
     seen: HashMap<String, usize>,
+    /// Per rpc name: canned answers (status, JSON body) still to give.
+    answers: HashMap<String, Vec<(u16, String)>>,
 }
 
 /// The proxy. Dropping it stops it.
@@ -90,6 +94,14 @@ impl FaultProxy {
             .entry(rpc.to_string())
             .or_default()
             .push(Box::new(hook));
+    }
+
+    /// The next `times` requests to `rpc` get `status` and the JSON `body`
+    /// from the proxy itself; the upstream never sees them.
+    pub fn answer_instead(&self, rpc: &str, status: u16, body: &str, times: usize) {
+        let mut faults = lock(&self.faults);
+        let queue = faults.answers.entry(rpc.to_string()).or_default();
+        queue.extend(std::iter::repeat_n((status, body.to_string()), times));
     }
 
     /// Requests to `rpc` that reached the proxy so far.
@@ -164,7 +176,24 @@ async fn serve_conn(
             return;
         }
         let rpc = rpc_name(&request.head);
-        *lock(&faults).seen.entry(rpc.clone()).or_default() += 1;
+        let canned = {
+            let mut f = lock(&faults);
+            *f.seen.entry(rpc.clone()).or_default() += 1;
+            f.answers
+                .get_mut(&rpc)
+                .and_then(|a| (!a.is_empty()).then(|| a.remove(0)))
+        };
+        if let Some((status, body)) = canned {
+            let answer = format!(
+                "HTTP/1.1 {status} Canned\r\nContent-Type: application/json; charset=utf-8\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if server.is_none() {
             match TcpStream::connect(upstream).await {
                 Ok(s) => server = Some(BufReader::new(s)),

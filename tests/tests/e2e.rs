@@ -7,6 +7,8 @@
 
 #[path = "e2e/adaptive_batch.rs"]
 mod adaptive_batch;
+#[path = "e2e/api_daemon.rs"]
+mod api_daemon;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
 #[path = "e2e/cascade.rs"]
@@ -33,14 +35,20 @@ mod integer_keys;
 mod key_collision;
 #[path = "e2e/lossless_pull.rs"]
 mod lossless_pull;
+#[path = "e2e/metrics_served.rs"]
+mod metrics_served;
 #[path = "e2e/no_echo.rs"]
 mod no_echo;
 #[path = "e2e/plugins.rs"]
 mod plugins;
 #[path = "e2e/replay.rs"]
 mod replay;
+#[path = "e2e/rls_tombstones.rs"]
+mod rls_tombstones;
 #[path = "e2e/sandbox_in_sync.rs"]
 mod sandbox_in_sync;
+#[path = "e2e/server_config.rs"]
+mod server_config;
 #[path = "e2e/server_delete.rs"]
 mod server_delete;
 #[path = "e2e/sync_lock.rs"]

@@ -1,6 +1,6 @@
 //! `ebb status`, `ebb queue` and `ebb conflicts`: read (and, for
-//! `conflicts resolve`, settle) the local state. None of them talks to
-//! the remote.
+//! `conflicts resolve`, settle through `ops::settle`, as the local API
+//! does) the local state. None of them talks to the remote.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
 
+use super::Output;
 use super::load::open;
-use super::{Output, view};
 use crate::local::Choice;
 use crate::model::Row;
+use crate::ops::settle::{Refused, settle};
+use crate::ops::view;
 use crate::sync::now_ms;
 
 #[derive(Args, Debug)]
@@ -120,7 +122,7 @@ pub fn queue(path: &Path, args: QueueArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
-    let (_, mut local) = open(path)?;
+    let (config, mut local) = open(path)?;
     match cmd {
         ConflictsCommand::List { all, out } => {
             let list = local.conflicts(all)?;
@@ -151,44 +153,28 @@ pub fn conflicts(path: &Path, cmd: ConflictsCommand) -> anyhow::Result<ExitCode>
             say!("{}", serde_json::to_string_pretty(&c)?);
         }
         ConflictsCommand::Resolve { id, take, row } => {
-            let c = local
-                .conflict(id)
-                .with_context(|| format!("conflict #{id}: see `ebb conflicts list`"))?;
-            let choice = match (take.as_deref(), row) {
-                (Some("local"), None) => Choice::Local,
-                (Some("remote"), None) => Choice::Remote,
-                (None, Some(file)) => {
-                    let row = read_row(&file)?;
-                    let info = crate::local::describe(&local, &c.table)?;
-                    if let Some(unknown) = row.keys().find(|k| info.column(k).is_none()) {
-                        bail!(
-                            "{}: \"{unknown}\" is not a column of {} (it has: {})",
-                            file.display(),
-                            c.table,
-                            info.columns
-                                .iter()
-                                .map(|c| c.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                    Choice::Row(row)
-                }
+            let (choice, file) = match (take.as_deref(), row) {
+                (Some("local"), None) => (Choice::Local, None),
+                (Some("remote"), None) => (Choice::Remote, None),
+                (None, Some(file)) => (Choice::Row(read_row(&file)?), Some(file)),
                 _ => bail!("say how to settle it: --take local, --take remote or --row FILE"),
             };
-            if let Some(how) = &c.resolution {
-                bail!(
-                    "conflict #{id} ({}/{}) is already settled ({how})",
+            let policies = crate::policy::Policies::load(&config)?;
+            match settle(&mut local, &policies, id, choice, now_ms()) {
+                Ok(c) => say!(
+                    "conflict #{id} ({}/{}) settled; the next sync carries it",
                     c.table,
                     c.pk
-                );
+                ),
+                Err(Refused::NotFound { .. }) => {
+                    bail!("conflict #{id} not found: see `ebb conflicts list --all`")
+                }
+                Err(e @ (Refused::NotARow { .. } | Refused::Invalid { .. })) => {
+                    let file = file.as_deref().unwrap_or(Path::new("the row"));
+                    bail!("{}: {e}; nothing changed", file.display())
+                }
+                Err(e) => bail!(e),
             }
-            local.resolve_conflict(id, choice, now_ms())?;
-            say!(
-                "conflict #{id} ({}/{}) settled; the next sync carries it",
-                c.table,
-                c.pk
-            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,17 +16,19 @@ macro_rules! say {
 }
 
 mod device;
-mod gateway;
 mod init;
 mod inspect;
 mod load;
 mod observe;
 mod policy;
+mod service;
 mod setup;
 mod sync;
 mod typecheck;
 mod typecheck_dates;
-pub mod view;
+
+/// Where `ebb status` and `/health` are built (moved to [`crate::ops::view`]).
+pub use crate::ops::view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,8 +99,9 @@ Apply the app's own tables first; re-running the output is safe.")]
     /// round completed, 1 when it ended early (the queue is kept), 3 when
     /// another sync holds the lock.
     Sync(sync::SyncArgs),
-    /// Sync every `sync.interval` until interrupted, serving /metrics and
-    /// /health on `ops.listen`.
+    /// Sync every `sync.interval` until interrupted, serving /metrics,
+    /// /health, the local API (/api, docs/api.md) and the web console (/)
+    /// on `ops.listen`.
     Run(sync::RunArgs),
     /// Show sync health, the queue, per-table last sync and conflicts.
     /// Exit code 0 when healthy, 1 when not.
@@ -129,16 +132,13 @@ Examples:
   ebb policy replay --table debts --plugin new_debts_resolver.wasm"
     )]
     Policy(policy::PolicyCommand),
-    /// Serve ebb_push and ebb_pull like PostgREST over a Postgres
-    /// connection (on-premises shops without Supabase, and the tests).
-    ///
-    /// Clients must send the API key held in the variable named by
-    /// --api-key-env (default EBB_API_KEY). Stop it with Ctrl-C.
-    #[command(after_help = "\
-Example:
-  EBB_API_KEY=... ebb gateway --listen 127.0.0.1:54321 \\
-      --database 'host=/var/run/postgresql user=postgres dbname=shop'")]
-    Gateway(gateway::GatewayArgs),
+    /// The gateway is its own program now, `ebb-gateway`, so that a till
+    /// carries no Postgres client; this only says so.
+    #[command(hide = true, disable_help_flag = true)]
+    Gateway {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Print this database's device id; --new gives it a new one (after
     /// cloning a till's disk block by block: file copies are detected).
     #[command(after_help = "\
@@ -146,6 +146,17 @@ Examples:
   ebb device          # the id this database syncs as
   ebb device --new    # on a till cloned from another's disk image, before its first sync")]
     Device(device::DeviceArgs),
+    /// Run `ebb run` as a Windows service that starts with Windows:
+    /// install it, uninstall it.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples (from an administrator's prompt):
+  ebb --config C:\\shop\\policies.toml service install
+  sc start ebb
+  ebb service uninstall"
+    )]
+    Service(service::ServiceCommand),
 }
 
 const AFTER_HELP: &str = "\
@@ -222,8 +233,12 @@ async fn dispatch(cli: Cli, progress: crate::ops::Progress) -> anyhow::Result<Ex
         Command::Queue(args) => inspect::queue(&config, args),
         Command::Conflicts(cmd) => inspect::conflicts(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),
-        Command::Gateway(args) => gateway::gateway(args).await,
+        Command::Gateway { .. } => anyhow::bail!(
+            "the gateway is its own program: run `ebb-gateway` with the same flags \
+             (build it with `cargo build --release -p ebb-gateway`)"
+        ),
         Command::Device(args) => device::device(&config, args),
+        Command::Service(cmd) => service::service(&config, cmd).await,
     }
 }
 

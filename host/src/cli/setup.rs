@@ -1,10 +1,12 @@
 //! Commands that set ebb up after `ebb init` (`init.rs`): `check`
 //! (everything verified before anything runs: config, local tables and
-//! their keys, schemas and plugins, the remote, and column types on both
-//! sides, `typecheck.rs`) and `remote-sql` (what to apply on the server).
+//! their keys, schemas and plugins, the remote, Realtime, and column types
+//! on both sides, `typecheck.rs`) and `remote-sql` (what to apply on the
+//! server).
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -51,6 +53,11 @@ pub async fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
                 say!("FAIL  {name}: {}", load::render_error(&e));
             }
         }
+    }
+    match check_realtime(&config).await {
+        Ok(line) => say!("ok    realtime: {line}"),
+        // Polling still syncs: a warning, not a failure.
+        Err(line) => say!("WARN  realtime: {line}"),
     }
     if both_ok {
         match check_types(&config).await {
@@ -183,6 +190,42 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
     ))
 }
 
+/// Whether the till would receive the server's change nudges: off, joined,
+/// or why not (then `ebb run` polls). Whether the server has the nudge
+/// triggers no RPC says, so that stays "unknown".
+async fn check_realtime(config: &Config) -> Result<String, String> {
+    let every = humantime::format_duration(config.sync.interval);
+    let settings = match crate::remote::realtime::Settings::from_config(config) {
+        Ok(None) => {
+            return Ok(format!(
+                "off (realtime.enabled = false): polling every {every}"
+            ));
+        }
+        Ok(Some(s)) => s,
+        Err(e) => {
+            return Err(format!(
+                "cannot be set up ({e}): ebb run will poll every {every}"
+            ));
+        }
+    };
+    let topic = &config.realtime.topic;
+    let bound = config.remote.connect_timeout + config.realtime.heartbeat + Duration::from_secs(1);
+    let probe = crate::remote::realtime::Listener::probe(settings);
+    match tokio::time::timeout(bound, probe).await {
+        Ok(Ok(())) => Ok(format!(
+            "joined realtime:{topic}; the server's nudge triggers: unknown (no RPC reports \
+             them; `ebb remote-sql` installs them)"
+        )),
+        Ok(Err(reason)) => Err(format!(
+            "not joined ({reason}): ebb run will poll every {every}"
+        )),
+        Err(_) => Err(format!(
+            "no join within {}: ebb run will poll every {every}",
+            humantime::format_duration(bound)
+        )),
+    }
+}
+
 /// Every synced column's local type and values against the server's
 /// column: one finding per pair that would not round-trip, and per column
 /// only one side has.
@@ -240,6 +283,7 @@ pub fn remote_sql(config_path: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| (t.name.clone(), t.pk.clone()))
         .collect();
-    say!("{}", crate::remote::sql::install_sql(&tables).trim_end());
+    let script = crate::remote::sql::install_sql_on(&tables, &config.realtime.topic);
+    say!("{}", script.trim_end());
     Ok(ExitCode::SUCCESS)
 }

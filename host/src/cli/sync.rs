@@ -1,6 +1,7 @@
 //! `ebb sync --once` and `ebb run`: build the engine over the PostgREST
-//! client and drive it; `run` also serves /metrics and /health and runs
-//! the notify command on new conflicts, dead items and health changes.
+//! client and drive it. `run` hands it to the library's daemon
+//! ([`crate::ops::daemon`]: rounds, /metrics, /health, the local API, the
+//! console, events, the notify command) with the stop signal below.
 
 use std::future::Future;
 use std::path::Path;
@@ -11,9 +12,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::load::load_with_database;
-use super::view;
 use crate::config::Config;
-use crate::ops::{Health, Metrics, Progress};
+use crate::ops::{Daemon, Progress};
 use crate::remote::postgrest::Client;
 use crate::sync::{Engine, RoundReport, SyncError, now_ms};
 
@@ -140,78 +140,36 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daemon: rounds every `sync.interval` until Ctrl-C / SIGTERM.
+/// The daemon: rounds every `sync.interval` until Ctrl-C / SIGTERM (on
+/// Windows Ctrl-C, Ctrl-Break or the console closing).
 pub async fn run(path: &Path, _args: RunArgs) -> anyhow::Result<ExitCode> {
+    run_until(path, shutdown_signal()).await
+}
+
+/// The daemon loop of `ebb run` and the Windows service
+/// ([`crate::ops::daemon`], the library's): a round that has started
+/// finishes (each batch it settled is committed), then `shutdown` is
+/// checked before the next.
+pub(super) async fn run_until(
+    path: &Path,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
     let config = load_with_database(path)?;
-    let metrics = Metrics::new();
-    let notify = config.alerts.notify_command.clone();
-    let listen = config.ops.listen.clone();
-    let interval = config.sync.interval;
-    let mut engine = engine(config)?.with_metrics(metrics.clone());
-    let (health_tx, health_rx) = tokio::sync::watch::channel(Health::not_assessed());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(addr) = listen {
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("ops.listen: cannot listen on {addr}"))?;
-        tracing::info!(%addr, "serving /metrics and /health");
-        let mut stop = stop_rx.clone();
-        let server = crate::ops::server::serve(listener, metrics.clone(), health_rx, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        tokio::spawn(server);
-    }
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    let mut last_healthy = None;
-    loop {
-        let report = match engine.run_once().await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(error = %e, "sync round did not run");
-                None
-            }
-        };
-        let status = engine
-            .local()
-            .status(now_ms(), engine.config().alerts.error_window)?;
-        let health = view::health(engine.config(), &status, now_ms());
-        metrics.set_queue(&status.queue);
-        if let Some(r) = &report {
-            tracing::info!(
-                pushed = r.pushed,
-                pulled = r.pulled,
-                manual = r.manual,
-                invalid = r.invalid,
-                dead = r.dead,
-                error = r.error.as_deref().unwrap_or(""),
-                "round"
-            );
-            if r.manual > 0 || r.dead > 0 {
-                notify_event(&notify, "items", serde_json::to_value(r)?).await;
-            }
-            // A write a policy discarded is announced too (counts, never values).
-            if r.overwritten_local + r.overwritten_remote > 0 {
-                notify_event(&notify, "overwritten", serde_json::to_value(r)?).await;
-            }
-        }
-        if last_healthy != Some(health.healthy) {
-            notify_event(&notify, "health", serde_json::to_value(&health)?).await;
-            last_healthy = Some(health.healthy);
-        }
-        let _ = health_tx.send(health);
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-    let _ = stop_tx.send(true);
-    tracing::info!("stopped");
+    let client = Client::new(&config.remote, &config.rate_limit)
+        .context("cannot set up the connection to the remote")?;
+    let daemon = Daemon::start(config, client)
+        .await
+        .context("cannot start sync")?;
+    daemon.run(shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Registers for SIGINT and SIGTERM at once (a signal during the first
-/// round is caught, not fatal) and completes when either arrives.
+/// Registers for every stop request at once (one arriving during the first
+/// round is caught, not fatal) and completes when the first arrives:
+/// SIGINT and SIGTERM on unix; Ctrl-C, Ctrl-Break, the console closing and
+/// system shutdown on Windows, where a service's stop comes through its
+/// control handler instead (`service`). Windows ends the process 5 s
+/// after the console closes, round or not.
 pub(super) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
@@ -233,41 +191,35 @@ pub(super) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             }
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_shutdown};
+        let c = ctrl_c().ok();
+        let brk = ctrl_break().ok();
+        let close = ctrl_close().ok();
+        let down = ctrl_shutdown().ok();
+        /// The first event of one kind; never, when it could not be
+        /// registered (no console).
+        async fn wait(event: Option<impl Future<Output = Option<()>>>) {
+            match event {
+                Some(event) => {
+                    event.await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        async move {
+            let (mut c, mut brk, mut close, mut down) = (c, brk, close, down);
+            tokio::select! {
+                _ = wait(c.as_mut().map(|s| s.recv())) => {}
+                _ = wait(brk.as_mut().map(|s| s.recv())) => {}
+                _ = wait(close.as_mut().map(|s| s.recv())) => {}
+                _ = wait(down.as_mut().map(|s| s.recv())) => {}
+            }
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     async {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Runs `alerts.notify_command` with a JSON event on stdin. A failing
-/// command is logged, never fatal.
-async fn notify_event(command: &Option<Vec<String>>, kind: &str, body: serde_json::Value) {
-    let Some(argv) = command else { return };
-    let Some((program, rest)) = argv.split_first() else {
-        return;
-    };
-    let event = serde_json::json!({ "event": kind, "at": now_ms(), "data": body });
-    let spawned = tokio::process::Command::new(program)
-        .args(rest)
-        .stdin(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(%program, error = %e, "alerts.notify_command could not start");
-            return;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        use tokio::io::AsyncWriteExt;
-        let _ = stdin.write_all(event.to_string().as_bytes()).await;
-    }
-    let program = program.clone();
-    tokio::spawn(async move {
-        match child.wait().await {
-            Ok(s) if s.success() => {}
-            Ok(s) => tracing::warn!(%program, status = %s, "alerts.notify_command failed"),
-            Err(e) => tracing::warn!(%program, error = %e, "alerts.notify_command failed"),
-        }
-    });
 }

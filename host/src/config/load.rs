@@ -60,11 +60,19 @@ fn toml_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         Some(span) => line_col(text, span.start),
         None => (1, 1),
     };
+    let mut message = e.message().trim().to_string();
+    if message.contains("escape") {
+        // Nearly always a Windows path in double quotes ("C:\shop\app.db").
+        message.push_str(
+            "; in double quotes a backslash starts an escape: write Windows paths in \
+             single quotes ('C:\\shop\\app.db') or with forward slashes (\"C:/shop/app.db\")",
+        );
+    }
     ConfigError::Toml {
         path: path.to_path_buf(),
         line,
         col,
-        message: e.message().trim().to_string(),
+        message,
     }
 }
 

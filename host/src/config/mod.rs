@@ -23,6 +23,7 @@ use std::time::Duration;
 mod error;
 mod load;
 pub mod raw;
+mod realtime;
 mod resolve;
 mod starter;
 mod survey;
@@ -51,6 +52,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub alerts: AlertsConfig,
     pub ops: OpsConfig,
+    pub realtime: RealtimeConfig,
     /// `[tables.NAME]`, in file order. Only these tables are ever read,
     /// captured, pushed or pulled; every other table (users, licenses) is
     /// never touched on either side. Order matters: parents before
@@ -64,11 +66,16 @@ pub struct RemoteConfig {
     /// `url`: the project URL, e.g. `https://xyz.supabase.co`.
     pub url: String,
     /// `rest_root`: defaults to `{url}/rest/v1` (Supabase); a self-hosted
-    /// PostgREST or `ebb gateway` serves at its own root.
+    /// PostgREST or `ebb-gateway` serves at its own root.
     pub rest_root: String,
     /// `api_key_env` / `api_key_file`: where the key is read from. Never the
-    /// key itself: policies.toml is not a place for secrets.
-    pub api_key: KeySource,
+    /// key itself: policies.toml is not a place for secrets. `None` with
+    /// `anonymous = true`.
+    pub api_key: Option<KeySource>,
+    /// Whether the key must be there: yes unless an access token is
+    /// configured and no key source was named (then `EBB_API_KEY` is sent
+    /// when it is set, as a self-hosted PostgREST with JWTs needs no key).
+    pub api_key_required: bool,
     /// `access_token_env` / `access_token_file` (default none): where the
     /// token sent as `Authorization: Bearer` is read from, when it is not
     /// the API key: on Supabase, a user's JWT beside the anon key, so row
@@ -95,9 +102,12 @@ pub enum KeySource {
 pub struct SyncConfig {
     /// `interval` (default 30s): time between rounds in `ebb run`.
     pub interval: Duration,
-    /// `batch_size` (default 100): changes per `ebb_push` request.
+    /// `batch_size` (default 1000): changes per `ebb_push` request. With
+    /// `rate_limit.requests_per_second` (10) it bounds the push at 10,000
+    /// rows/s, above what one Postgres applies through `ebb_push`.
     pub batch_size: usize,
-    /// `pull_page_size` (default 500): rows per `ebb_pull` request.
+    /// `pull_page_size` (default 2000): rows per `ebb_pull` request (two
+    /// pages are in memory at once: one applied, the next fetched).
     pub pull_page_size: usize,
     /// `lease` (default 60s): how long the sync lock is held without
     /// renewal; a lock older than this is taken over and its in-flight
@@ -120,6 +130,10 @@ pub struct SyncConfig {
     /// round; open ones are never deleted. At least 1h when set. `None`
     /// when kept forever.
     pub keep_resolved_conflicts: Option<Duration>,
+    /// `push_delay` (default 50ms): how long `ebb run` waits after it sees
+    /// a committed local write before it starts a push, so a burst of
+    /// writes goes in a few batches. "0s" pushes at once.
+    pub push_delay: Duration,
 }
 
 /// `[retry]`
@@ -189,6 +203,55 @@ pub struct OpsConfig {
     pub listen: Option<String>,
     /// `log_format` (default "text"): "text" or "json".
     pub log_format: LogFormat,
+    /// `api_token_env` (default "EBB_API_TOKEN") / `api_token_file`: where
+    /// the local API's token is read from. Changes through `/api` need it;
+    /// a `listen` address off loopback needs it for every `/api` route.
+    pub api_token: KeySource,
+    /// `history_keep` (default 24h, at most 7d): how long the per-minute
+    /// history behind the console's charts is kept in the database.
+    pub history_keep: Duration,
+    /// `sse_keepalive` (default 15s): how often an idle `/api/events`
+    /// stream gets a comment line, so proxies and readers see it alive.
+    pub sse_keepalive: Duration,
+    /// `event_buffer` (default 256, 16..=65536): events buffered for each
+    /// `/api/events` reader; a reader further behind loses the oldest
+    /// (counted), sync never waits for it.
+    pub event_buffer: usize,
+}
+
+/// `[realtime]`: the server's change nudges over a websocket (Supabase
+/// Realtime, or ebb-gateway's copy of it), so a till pulls a table as soon
+/// as it moves instead of at its next `sync.interval`. A nudge only starts
+/// a pull: lost ones cost latency, never rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealtimeConfig {
+    /// `enabled` (default true): connect to `{remote.url}/realtime/v1`.
+    /// Off, or while the socket is down, ebb polls at `sync.interval`.
+    pub enabled: bool,
+    /// `topic` (default "ebb"): the private channel the server's triggers
+    /// broadcast on (`ebb remote-sql` bakes it in); ebb joins
+    /// `realtime:<topic>`. 1 to 200 of `A-Z a-z 0-9 _ - . :`.
+    pub topic: String,
+    /// `heartbeat` (default 25s): how often the socket is proven alive; a
+    /// heartbeat unanswered by the next one drops it and reconnects.
+    pub heartbeat: Duration,
+    /// `initial_backoff` (default 1s): the first wait before reconnecting,
+    /// doubled after each failure up to `max_backoff` (default 30s), with
+    /// 20% jitter.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig {
+            enabled: true,
+            topic: "ebb".to_string(),
+            heartbeat: Duration::from_secs(25),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub alerts: Option<RawAlerts>,
     /// `[ops]` (every key defaulted).
     pub ops: Option<RawOps>,
+    /// `[realtime]` (every key defaulted).
+    pub realtime: Option<RawRealtime>,
     /// `[plugin_limits]` (every key defaulted, see `PluginLimits::default`).
     pub plugin_limits: Option<RawLimits>,
     /// `[tables.NAME]` (default: none, so nothing syncs). The key's span
@@ -55,6 +57,8 @@ pub struct RawRemote {
     pub access_token_env: Option<String>,
     /// `access_token_file` (default none): a file holding the bearer token.
     pub access_token_file: Option<String>,
+    /// `anonymous` (default false): send neither key nor token.
+    pub anonymous: Option<bool>,
     /// `timeout` (default "30s").
     pub timeout: Option<String>,
     /// `connect_timeout` (default "10s").
@@ -67,9 +71,9 @@ pub struct RawRemote {
 pub struct RawSync {
     /// `interval` (default "30s").
     pub interval: Option<String>,
-    /// `batch_size` (default 100).
+    /// `batch_size` (default 1000).
     pub batch_size: Option<u64>,
-    /// `pull_page_size` (default 500).
+    /// `pull_page_size` (default 2000).
     pub pull_page_size: Option<u64>,
     /// `lease` (default "60s").
     pub lease: Option<String>,
@@ -83,6 +87,9 @@ pub struct RawSync {
     /// `keep_resolved_conflicts` (default "90d"; "0s" keeps forever):
     /// how long settled conflicts stay in `_ebb_conflicts`.
     pub keep_resolved_conflicts: Option<String>,
+    /// `push_delay` (default "50ms"): wait after a local write before the
+    /// push `ebb run` starts for it.
+    pub push_delay: Option<String>,
 }
 
 /// `[retry]`
@@ -142,6 +149,34 @@ pub struct RawOps {
     pub listen: Option<String>,
     /// `log_format` (default "text").
     pub log_format: Option<String>,
+    /// `api_token_env` (default "EBB_API_TOKEN"): the variable holding the
+    /// local API's token.
+    pub api_token_env: Option<String>,
+    /// `api_token_file` (default none): a file holding it instead.
+    pub api_token_file: Option<String>,
+    /// `history_keep` (default "24h"): how long the console's per-minute
+    /// history is kept.
+    pub history_keep: Option<String>,
+    /// `sse_keepalive` (default "15s"): comment lines on an idle event stream.
+    pub sse_keepalive: Option<String>,
+    /// `event_buffer` (default 256): events kept for a slow stream reader.
+    pub event_buffer: Option<i64>,
+}
+
+/// `[realtime]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRealtime {
+    /// `enabled` (default true).
+    pub enabled: Option<bool>,
+    /// `topic` (default "ebb").
+    pub topic: Option<String>,
+    /// `heartbeat` (default "25s").
+    pub heartbeat: Option<String>,
+    /// `initial_backoff` (default "1s").
+    pub initial_backoff: Option<String>,
+    /// `max_backoff` (default "30s").
+    pub max_backoff: Option<String>,
 }
 
 /// `[plugin_limits]` and `[tables.NAME.limits]`.

@@ -43,8 +43,25 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn file(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
+    /// The path written at `key`, relative to the file's directory unless
+    /// absolute (`/srv/shop/app.db`; on Windows `C:\shop\app.db` or
+    /// `\\server\shop\app.db`; backslashes and forward slashes both
+    /// separate there). A control character is refused: in a double-quoted
+    /// TOML string `\n`, `\t`, `\r`, `\b` and `\f` are escapes, so the Windows
+    /// path "C:\new\till.db" would silently name another file.
+    pub(super) fn file(&self, key: &str, written: &str) -> Result<PathBuf, ConfigError> {
+        if let Some(c) = written.chars().find(|c| c.is_control()) {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "the path {written:?} holds the control character {c:?}: in double \
+                     quotes a backslash starts an escape (\"\\n\" is a newline); write \
+                     Windows paths in single quotes ('C:\\shop\\app.db') or with forward \
+                     slashes (\"C:/shop/app.db\")"
+                ),
+            ));
+        }
+        Ok(self.dir.join(written))
     }
 
     /// A duration, or `default` when unset; `nonzero` refuses "0s".
@@ -100,13 +117,14 @@ pub(super) fn resolve(raw: RawConfig, path: &Path) -> Result<Config, ConfigError
     }
     Ok(Config {
         path: path.to_path_buf(),
-        database: cx.file(&raw.database),
+        database: cx.file("database", &raw.database)?,
         remote: remote(&cx, &raw.remote)?,
         sync: sync(&cx, raw.sync.as_ref())?,
         retry: retry(&cx, raw.retry.as_ref())?,
         rate_limit: rate_limit(&cx, raw.rate_limit.as_ref())?,
         alerts: alerts(&cx, raw.alerts.as_ref())?,
         ops: ops(&cx, raw.ops.as_ref())?,
+        realtime: super::realtime::realtime(&cx, raw.realtime.as_ref())?,
         tables,
     })
 }
@@ -119,17 +137,6 @@ fn remote(cx: &Ctx, r: &RawRemote) -> Result<RemoteConfig, ConfigError> {
         None => format!("{url}/rest/v1"),
     };
     units::http_url(&rest_root).map_err(|m| cx.invalid("remote.rest_root", m))?;
-    let api_key = match (&r.api_key_env, &r.api_key_file) {
-        (Some(_), Some(_)) => {
-            return Err(cx.invalid(
-                "remote.api_key_file",
-                "set only one of api_key_env and api_key_file",
-            ));
-        }
-        (Some(var), None) => KeySource::Env(var.clone()),
-        (None, Some(file)) => KeySource::File(cx.file(file)),
-        (None, None) => KeySource::Env("EBB_API_KEY".to_string()),
-    };
     let access_token = match (&r.access_token_env, &r.access_token_file) {
         (Some(_), Some(_)) => {
             return Err(cx.invalid(
@@ -138,13 +145,39 @@ fn remote(cx: &Ctx, r: &RawRemote) -> Result<RemoteConfig, ConfigError> {
             ));
         }
         (Some(var), None) => Some(KeySource::Env(var.clone())),
-        (None, Some(file)) => Some(KeySource::File(cx.file(file))),
+        (None, Some(file)) => Some(KeySource::File(cx.file("remote.access_token_file", file)?)),
         (None, None) => None,
+    };
+    let named_key = match (&r.api_key_env, &r.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(cx.invalid(
+                "remote.api_key_file",
+                "set only one of api_key_env and api_key_file",
+            ));
+        }
+        (Some(var), None) => Some(KeySource::Env(var.clone())),
+        (None, Some(file)) => Some(KeySource::File(cx.file("remote.api_key_file", file)?)),
+        (None, None) => None,
+    };
+    let anonymous = r.anonymous.unwrap_or(false);
+    if anonymous && (named_key.is_some() || access_token.is_some()) {
+        return Err(cx.invalid(
+            "remote.anonymous",
+            "anonymous = true sends neither key nor token: remove api_key_env/api_key_file \
+             and access_token_env/access_token_file, or set anonymous = false",
+        ));
+    }
+    let api_key_required = named_key.is_some() || access_token.is_none();
+    let api_key = match (anonymous, named_key) {
+        (true, _) => None,
+        (false, Some(source)) => Some(source),
+        (false, None) => Some(KeySource::Env("EBB_API_KEY".to_string())),
     };
     Ok(RemoteConfig {
         url,
         rest_root,
         api_key,
+        api_key_required,
         access_token,
         timeout: cx.duration(
             "remote.timeout",
@@ -192,8 +225,12 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             Duration::from_secs(30),
             true,
         )?,
-        batch_size: count("sync.batch_size", s.and_then(|s| s.batch_size), 100)?,
-        pull_page_size: count("sync.pull_page_size", s.and_then(|s| s.pull_page_size), 500)?,
+        batch_size: count("sync.batch_size", s.and_then(|s| s.batch_size), 1000)?,
+        pull_page_size: count(
+            "sync.pull_page_size",
+            s.and_then(|s| s.pull_page_size),
+            2000,
+        )?,
         lease: cx.duration(
             "sync.lease",
             s.and_then(|s| s.lease.as_ref()),
@@ -209,6 +246,12 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
         wait_for_lock: s.and_then(|s| s.wait_for_lock).unwrap_or(false),
         max_replans: count("sync.max_replans", s.and_then(|s| s.max_replans), 5)?,
         keep_resolved_conflicts: (!keep.is_zero()).then_some(keep),
+        push_delay: cx.duration(
+            "sync.push_delay",
+            s.and_then(|s| s.push_delay.as_ref()),
+            Duration::from_millis(50),
+            false,
+        )?,
     })
 }
 
@@ -361,5 +404,54 @@ fn ops(cx: &Ctx, o: Option<&RawOps>) -> Result<OpsConfig, ConfigError> {
             ));
         }
     };
-    Ok(OpsConfig { listen, log_format })
+    let api_token = match (
+        o.and_then(|o| o.api_token_env.as_ref()),
+        o.and_then(|o| o.api_token_file.as_deref()),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(cx.invalid(
+                "ops.api_token_file",
+                "set only one of api_token_env and api_token_file",
+            ));
+        }
+        (Some(var), None) => KeySource::Env(var.clone()),
+        (None, Some(file)) => KeySource::File(cx.file("ops.api_token_file", file)?),
+        (None, None) => KeySource::Env("EBB_API_TOKEN".to_string()),
+    };
+    let history_keep = cx.duration(
+        "ops.history_keep",
+        o.and_then(|o| o.history_keep.as_ref()),
+        Duration::from_secs(24 * 3600),
+        true,
+    )?;
+    if history_keep > Duration::from_secs(7 * 24 * 3600) {
+        return Err(cx.invalid(
+            "ops.history_keep",
+            "at most 7d (one row per minute is kept in the database)",
+        ));
+    }
+    let sse_keepalive = cx.duration(
+        "ops.sse_keepalive",
+        o.and_then(|o| o.sse_keepalive.as_ref()),
+        Duration::from_secs(15),
+        true,
+    )?;
+    let event_buffer = match o.and_then(|o| o.event_buffer) {
+        None => 256,
+        Some(n @ 16..=65536) => n as usize,
+        Some(n) => {
+            return Err(cx.invalid(
+                "ops.event_buffer",
+                format!("must be between 16 and 65536 (got {n})"),
+            ));
+        }
+    };
+    Ok(OpsConfig {
+        listen,
+        log_format,
+        api_token,
+        history_keep,
+        sse_keepalive,
+        event_buffer,
+    })
 }

@@ -37,7 +37,7 @@ const SECTIONS: &str = r#"
 # except on loopback.
 url = "https://your-project.supabase.co"
 # The PostgREST root; default {url}/rest/v1. Set it for a self-hosted
-# PostgREST or `ebb gateway`.
+# PostgREST or `ebb-gateway`.
 # rest_root = "https://your-project.supabase.co/rest/v1"
 # Where the API key is read from: an environment variable, or a file (one of
 # the two). Never write the key itself in this file.
@@ -56,8 +56,8 @@ url = "https://your-project.supabase.co"
 # Time between sync rounds in `ebb run`.
 # interval = "30s"
 # Changes per push request, rows per pull request.
-# batch_size = 100
-# pull_page_size = 500
+# batch_size = 1000
+# pull_page_size = 2000
 # How long the sync lock is held without renewal before another process may
 # take it over.
 # lease = "60s"

@@ -112,7 +112,7 @@ fn starter_loads_with_nothing_synced() {
     let config = parse(&text, &dir.path().join("policies.toml")).unwrap();
     assert!(config.tables.is_empty());
     assert_eq!(config.database, dir.path().join("app.db"));
-    assert_eq!(config.sync.batch_size, 100);
+    assert_eq!(config.sync.batch_size, 1000);
 }
 
 #[test]

@@ -91,7 +91,7 @@ pub(super) fn table(
         "manual" => ConflictPolicy::Manual,
         "merge" => merge(cx, name, &pk, t)?,
         "plugin" => match &t.resolver {
-            Some(file) => ConflictPolicy::Plugin(cx.file(file)),
+            Some(file) => ConflictPolicy::Plugin(cx.file(&key("resolver"), file)?),
             None => {
                 return Err(cx.invalid(
                     &key("resolver"),
@@ -138,7 +138,11 @@ pub(super) fn table(
         name: name.to_string(),
         pk,
         schema: row_schema(cx, name, t.schema.as_deref())?,
-        validate: t.validate.as_deref().map(|f| cx.file(f)),
+        validate: t
+            .validate
+            .as_deref()
+            .map(|f| cx.file(&key("validate"), f))
+            .transpose()?,
         conflict,
         limits: limits(cx, &key("limits"), t.limits.as_ref(), base)?,
     })
@@ -182,7 +186,7 @@ fn row_schema(
 ) -> Result<Option<SchemaFile>, ConfigError> {
     let key = format!("tables.{name}.schema");
     let path = match named {
-        Some(file) => cx.file(file),
+        Some(file) => cx.file(&key, file)?,
         None => {
             let default = cx.dir.join("schemas").join(format!("{name}.schema.json"));
             if !default.is_file() {

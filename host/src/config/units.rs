@@ -1,6 +1,4 @@
 //! Value parsers for policies.toml: durations, sizes, identifiers, URLs.
-//! The CLI reuses `duration` and `size` for `ebb gateway`'s flags, so a
-//! flag and a key read the same text the same way.
 //!
 //! Pure functions from the text a user wrote to a value or a message that
 //! says what was expected. They know nothing of keys or files; `resolve`

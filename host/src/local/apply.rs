@@ -18,7 +18,7 @@
 //! closes that conflict ("superseded", or "retried" for a held one): its
 //! stored remote row is stale and must never be written back later.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -27,7 +27,7 @@ use super::fk::{Graph, deferred_violation};
 use super::hold::{self, Done};
 use super::queue::{counter, touch};
 use super::schema::set_guard;
-use super::values::{read_row, write_row};
+use super::values::{Quiet, Writer, read_row};
 use super::{Context, Local, LocalError, TableSpec, deferred, keys, rows};
 use crate::model::{Cursor, Op, PulledRow, Row};
 
@@ -158,6 +158,12 @@ impl Local {
 /// of this page at fault, the page is rolled back to its savepoint and run
 /// again with those rows held; each pass holds at least one more op, so
 /// this ends.
+///
+/// The first pass writes upserts without a savepoint each (the bulk path:
+/// an initial sync is nearly all upserts, and two savepoint statements per
+/// row cost as much as the write). When one of them is refused by a local
+/// constraint, the page rolls back to its savepoint and runs again with a
+/// savepoint per op (`hold::guarded`), so only the refused row is held.
 pub(crate) fn apply_page(
     conn: &Connection,
     table: &TableSpec,
@@ -165,21 +171,53 @@ pub(crate) fn apply_page(
     graph: &Graph,
     now: i64,
 ) -> Result<(), LocalError> {
+    let mut writer = Writer::new(conn, &table.name)?;
+    // Each row at most once per page, so that what the page's start says
+    // of the table's queue and conflicts holds for each op (an op only
+    // ever touches its own row's).
+    let once = ops.iter().map(|o| &o.pk).collect::<BTreeSet<_>>().len() == ops.len();
     let mut held: BTreeMap<String, String> = BTreeMap::new();
+    let mut bulk = true;
     loop {
         savepoint(conn, "SAVEPOINT ebb_page")?;
+        writer.quiet = match once {
+            true => Quiet::read(conn, &table.name)?,
+            false => Quiet::default(),
+        };
         let mut done = Done::default();
+        let mut refused = false;
         for op in ops {
-            if counter(conn, &table.name, &op.pk)? != op.expect_counter {
+            let now_counter = match writer.quiet.queue {
+                true => None,
+                false => counter(conn, &table.name, &op.pk)?,
+            };
+            if now_counter != op.expect_counter {
                 return Err(LocalError::Stale {
                     table: table.name.clone(),
                     pk: op.pk.clone(),
                 });
             }
             match held.get(&op.pk) {
-                Some(reason) => hold::hold_op(conn, table, op, reason, now)?,
-                None => hold::guarded(conn, table, op, graph, now, &mut done)?,
+                Some(reason) => hold::hold_op(conn, table, &writer, op, reason, now)?,
+                None if bulk && hold::is_upsert(&op.action) => {
+                    match apply_one(conn, table, &writer, &op.pk, &op.action, now) {
+                        Ok(()) => done.upserted.push(op.pk.clone()),
+                        Err(e) if hold::constraint(&e).is_some() => {
+                            refused = true;
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => hold::guarded(conn, table, &writer, op, graph, now, &mut done)?,
             }
+        }
+        if refused {
+            tracing::debug!(table = %table.name, "a row of the page is refused; applying it row by row");
+            savepoint(conn, "ROLLBACK TO ebb_page")?;
+            savepoint(conn, "RELEASE ebb_page")?;
+            bulk = false;
+            continue;
         }
         let found = if deferred_violation(conn) {
             hold::at_fault(conn, table, graph, &done)?
@@ -199,15 +237,19 @@ pub(crate) fn apply_page(
     }
 }
 
-/// Runs a SAVEPOINT / RELEASE / ROLLBACK TO statement.
+/// Runs a SAVEPOINT / RELEASE / ROLLBACK TO statement (compiled once).
 pub(crate) fn savepoint(conn: &Connection, sql: &str) -> Result<(), LocalError> {
-    conn.execute_batch(sql).ctx(|| format!("running {sql}"))
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .ctx(|| format!("running {sql}"))?;
+    Ok(())
 }
 
 /// Carries out one action (no savepoint, no holding: see `hold::guarded`).
 pub(crate) fn apply_one(
     conn: &Connection,
     table: &TableSpec,
+    writer: &Writer,
     pk: &str,
     action: &Action,
     now: i64,
@@ -222,7 +264,7 @@ pub(crate) fn apply_one(
             pulled,
         } => {
             savepoint(conn, "SAVEPOINT ebb_adopt")?;
-            match keys::adopt(conn, table, *global, row) {
+            match keys::adopt(conn, table, writer, *global, row) {
                 Ok(local) => {
                     rows::set(conn, name, &local.to_string(), *version, Some(row))?;
                     savepoint(conn, "RELEASE ebb_adopt")?;
@@ -245,14 +287,14 @@ pub(crate) fn apply_one(
             }
         }
         Action::Write { row, version, base } => {
-            write_row(conn, name, pk, row.as_ref())?;
+            writer.write(conn, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
-            conn.execute(
-                "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
-                params![name, pk],
-            )
-            .ctx(|| format!("dropping a queue item of {name}"))?;
-            supersede(conn, name, pk, now)?;
+            if !writer.quiet.queue {
+                conn.prepare_cached("DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2")
+                    .and_then(|mut stmt| stmt.execute(params![name, pk]))
+                    .ctx(|| format!("dropping a queue item of {name}"))?;
+            }
+            supersede(conn, writer, pk, now)?;
         }
         Action::Keep { version, base } => {
             rows::set(conn, name, pk, *version, base.as_ref())?;
@@ -262,10 +304,10 @@ pub(crate) fn apply_one(
                 params![name, pk],
             )
             .ctx(|| format!("releasing a queue item of {name} from conflict"))?;
-            supersede(conn, name, pk, now)?;
+            supersede(conn, writer, pk, now)?;
         }
         Action::WriteAndPush { row, version, base } => {
-            write_row(conn, name, pk, row.as_ref())?;
+            writer.write(conn, pk, row.as_ref())?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
             let op = if row.is_some() {
                 Op::Upsert
@@ -273,7 +315,7 @@ pub(crate) fn apply_one(
                 Op::Delete
             };
             touch(conn, name, pk, op, "pending", now)?;
-            supersede(conn, name, pk, now)?;
+            supersede(conn, writer, pk, now)?;
         }
         Action::Conflict {
             local,
@@ -325,13 +367,17 @@ pub(crate) fn mark_conflict(
 }
 
 /// Closes the open conflict of a row that was just settled another way.
-fn supersede(conn: &Connection, table: &str, pk: &str, now: i64) -> Result<(), LocalError> {
-    conn.execute(
+fn supersede(conn: &Connection, writer: &Writer, pk: &str, now: i64) -> Result<(), LocalError> {
+    if writer.quiet.conflicts {
+        return Ok(());
+    }
+    let table = writer.table();
+    conn.prepare_cached(
         "UPDATE _ebb_conflicts SET resolved_at = ?3,
              resolution = CASE WHEN held_counter IS NULL THEN 'superseded' ELSE 'retried' END
          WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
-        params![table, pk, now],
     )
+    .and_then(|mut stmt| stmt.execute(params![table, pk, now]))
     .ctx(|| format!("closing a superseded conflict of {table}"))?;
     Ok(())
 }

@@ -39,7 +39,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use super::apply::{Action, ApplyOp, apply_one, mark_conflict, savepoint};
 use super::conflicts::{Incoming, record};
 use super::fk::{ForeignKey, Graph, orphan, parent_key, referenced};
-use super::values::{key_column, read_row};
+use super::values::{Writer, key_column, read_row};
 use super::{Context, LocalError, TableSpec, inspect, quote_ident, rows};
 use crate::model::Row;
 
@@ -52,7 +52,7 @@ type Refs = Vec<(ForeignKey, Vec<SqlValue>)>;
 /// What one pass of a page applied, for the deferred foreign key check.
 #[derive(Default)]
 pub(crate) struct Done {
-    upserted: Vec<String>,
+    pub(crate) upserted: Vec<String>,
     /// Deleted rows: pk, what referenced it, and whether the table
     /// cascades anywhere.
     deleted: Vec<(String, Refs, bool)>,
@@ -63,6 +63,7 @@ pub(crate) struct Done {
 pub(crate) fn guarded(
     conn: &Connection,
     table: &TableSpec,
+    writer: &Writer,
     op: &ApplyOp,
     graph: &Graph,
     now: i64,
@@ -74,7 +75,7 @@ pub(crate) fn guarded(
         Action::Write { row, version, base } | Action::WriteAndPush { row, version, base } => {
             (row, *version, base)
         }
-        other => return apply_one(conn, table, pk, other, now),
+        other => return apply_one(conn, table, writer, pk, other, now),
     };
     let mut refs = Vec::new();
     let mut protect = Vec::new();
@@ -90,7 +91,7 @@ pub(crate) fn guarded(
         }
     }
     savepoint(conn, "SAVEPOINT ebb_op")?;
-    let refused = match apply_one(conn, table, pk, action.as_ref(), now) {
+    let refused = match apply_one(conn, table, writer, pk, action.as_ref(), now) {
         Ok(()) => {
             let lost = vanished(conn, &protect)?;
             (!lost.is_empty()).then(|| {
@@ -129,6 +130,7 @@ pub(crate) fn guarded(
 pub(crate) fn hold_op(
     conn: &Connection,
     table: &TableSpec,
+    writer: &Writer,
     op: &ApplyOp,
     reason: &str,
     now: i64,
@@ -137,7 +139,7 @@ pub(crate) fn hold_op(
         Action::Write { version, base, .. } | Action::WriteAndPush { version, base, .. } => {
             hold(conn, table, op, base.as_ref(), *version, reason, now)
         }
-        other => apply_one(conn, table, &op.pk, other, now),
+        other => apply_one(conn, table, writer, &op.pk, other, now),
     }
 }
 
@@ -274,9 +276,20 @@ fn hold(
     Ok(())
 }
 
+/// Whether `action` writes a row (an upsert): the ops the first, bulk
+/// pass of a page applies without a savepoint each (see `apply_page`).
+/// Only deletes need the cascade checks of `guarded`, and only conflicts
+/// the held-row retry.
+pub(crate) fn is_upsert(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Write { row: Some(_), .. } | Action::WriteAndPush { row: Some(_), .. }
+    )
+}
+
 /// The SQLite message of a constraint or datatype error, `None` for any
 /// other error.
-fn constraint(err: &LocalError) -> Option<String> {
+pub(crate) fn constraint(err: &LocalError) -> Option<String> {
     let LocalError::Sqlite {
         source: rusqlite::Error::SqliteFailure(e, message),
         ..

@@ -113,6 +113,52 @@ fn a_unique_clash_is_held_and_the_page_goes_on() {
 }
 
 #[test]
+fn a_refused_row_in_a_bulk_page_falls_back_to_row_by_row() {
+    // The first pass writes upserts without a savepoint each; the refused
+    // row sends the page back to its savepoint and through the per-row
+    // path: rows before and after it land once, only it is held.
+    let (_dir, mut local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE skus (id INTEGER PRIMARY KEY, sku TEXT UNIQUE)",
+    );
+    let skus = spec("skus");
+    local.install(std::slice::from_ref(&skus)).unwrap();
+    exec(&local, "INSERT INTO skus (id, sku) VALUES (1, 'A')");
+    synced(&local);
+    let page: Vec<ApplyOp> = (2..=40)
+        .map(|i| {
+            let sku = if i == 20 {
+                "A".to_string()
+            } else {
+                format!("S{i}")
+            };
+            write(&i.to_string(), None, Some(json!({"id": i, "sku": sku})), i)
+        })
+        .collect();
+    local.apply(&skus, &page, Some(&cursor("60")), 100).unwrap();
+    assert_eq!(local.cursor("skus").unwrap(), cursor("60"));
+    let count: i64 = local
+        .conn
+        .query_row("SELECT count(*) FROM skus", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 39, "the local row and every pulled row but one");
+    for i in (2..=40).filter(|i| *i != 20) {
+        let state = local.row_state("skus", &i.to_string()).unwrap().unwrap();
+        assert_eq!(state.version, i);
+    }
+    assert!(local.read_row(&skus, "20").unwrap().is_none());
+    let held = open_conflict(&local, "skus", "20");
+    assert!(held.reason.contains("UNIQUE"), "{}", held.reason);
+    assert_eq!(local.conflicts(false).unwrap().len(), 1);
+    let queued: i64 = local
+        .conn
+        .query_row("SELECT count(*) FROM _ebb_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 1, "only the held row waits, in conflict");
+}
+
+#[test]
 fn a_held_row_with_a_local_edit_waits_for_a_person() {
     let (_dir, mut local) = open_temp();
     local.install(&specs()).unwrap();

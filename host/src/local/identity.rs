@@ -7,13 +7,14 @@
 //! restored beside the original, a file copied to set up a new till) would
 //! carry the same id, and each copy would take the other's writes for its
 //! own: a concurrent edit of one row laid over the other's without a
-//! conflict. So the file's identity is kept beside the id:
-//! its inode and creation time, which a copy never keeps and a rename
-//! does. When they differ on open, the file is a copy (or a restore) and
-//! gets a fresh device id. A block-level clone (dd, a VM snapshot) keeps
-//! both and is not detected: `ebb device --new` (`renew_device_id`) is for
-//! that. Each sync round re-reads the id (`refresh_device_id`, from the
-//! lease). Called by `Local::open`; never touches the app's tables.
+//! conflict. So the file's identity is kept beside the id: its inode (on
+//! Windows the volume serial number and file index) and creation time,
+//! which a copy never keeps and a rename does. When they differ on open,
+//! the file is a copy (or a restore) and gets a fresh device id. A
+//! block-level clone (dd, a disk image, a VM snapshot) keeps both and is
+//! not detected: `ebb device --new` (`renew_device_id`) is for that. Each
+//! sync round re-reads the id (`refresh_device_id`, from the lease).
+//! Called by `Local::open`; never touches the app's tables.
 
 use std::path::Path;
 
@@ -72,17 +73,25 @@ pub(super) fn confirm(
     Ok(device)
 }
 
-/// Whether two identities name the same file: the same creation time when
-/// both carry one (a copy never keeps it; some filesystems renumber inodes
-/// on every mount), else the same inode (an opener that cannot read the
-/// creation time is not taken for a copy).
+/// Whether two identities name the same file. The creation time must
+/// match when both carry one: a copy never keeps it. The file id must match
+/// too where it is stable, as on Windows: NTFS keeps a file's index for its
+/// life, and a file created where one was deleted less than 15 s before
+/// inherits that one's creation time (file system tunneling), as when a
+/// backup is copied over the original. On unix, where some filesystems
+/// renumber inodes on every mount, the inode decides only when a creation
+/// time is missing (an opener that cannot read it is not taken for a copy).
 fn same_file(stored: &str, now: &str) -> bool {
+    same_file_where(cfg!(windows), stored, now)
+}
+
+fn same_file_where(stable_ids: bool, stored: &str, now: &str) -> bool {
     let split = |id| str::split_once(id, ':').unwrap_or((id, ""));
-    let ((ino_a, born_a), (ino_b, born_b)) = (split(stored), split(now));
+    let ((id_a, born_a), (id_b, born_b)) = (split(stored), split(now));
     if !born_a.is_empty() && !born_b.is_empty() {
-        return born_a == born_b;
+        return born_a == born_b && (id_a == id_b || !stable_ids);
     }
-    ino_a == ino_b
+    id_a == id_b
 }
 
 impl super::Local {
@@ -123,7 +132,56 @@ fn file_identity(path: &Path) -> Option<String> {
     Some(format!("{}:{born}", meta.ino()))
 }
 
-#[cfg(not(unix))]
+/// The file's volume serial number and file index (Windows' inode) and its
+/// creation time, from `GetFileInformationByHandle`. `None` where they
+/// cannot be read (then no copy is detected).
+#[cfg(windows)]
+fn file_identity(path: &Path) -> Option<String> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::Storage::FileSystem::{
+        BY_HANDLE_FILE_INFORMATION, FILE_FLAG_BACKUP_SEMANTICS, GetFileInformationByHandle,
+    };
+    // Neither read nor write access (attributes only, as std's metadata
+    // opens), sharing everything: SQLite's own handles and locks are not
+    // disturbed.
+    let file = std::fs::OpenOptions::new()
+        .access_mode(0)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(path)
+        .ok()?;
+    let mut info = BY_HANDLE_FILE_INFORMATION::default();
+    // SAFETY: the handle stays open across the call (`file` is dropped
+    // after it) and `info` is a live, writable struct of the declared type.
+    if unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) } == 0 {
+        return None;
+    }
+    let ticks = |t: FILETIME| (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime);
+    Some(windows_identity(
+        info.dwVolumeSerialNumber,
+        (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        ticks(info.ftCreationTime),
+        ticks(info.ftLastWriteTime),
+    ))
+}
+
+/// `SERIAL-INDEX:BORN`: the volume serial number and file index in hex,
+/// and the creation time in 100 ns ticks since 1601, left empty when the
+/// filesystem keeps none: zero, or equal to the last write time (`written`),
+/// which is what Wine reports on Linux for both (and keeps in a copy). The
+/// file index alone then tells a copy.
+#[cfg(any(windows, test))]
+fn windows_identity(serial: u32, index: u64, born: u64, written: u64) -> String {
+    let born = if born == 0 || born == written {
+        String::new()
+    } else {
+        born.to_string()
+    };
+    format!("{serial:08x}-{index:016x}:{born}")
+}
+
+#[cfg(not(any(unix, windows)))]
 fn file_identity(_path: &Path) -> Option<String> {
     None
 }
@@ -158,21 +216,33 @@ mod tests {
 
     #[test]
     fn identities_match_by_creation_time_else_inode() {
-        use super::same_file;
-        assert!(same_file("12:1700", "12:1700"));
+        use super::same_file_where;
+        let unix = |a, b| same_file_where(false, a, b);
+        assert!(unix("12:1700", "12:1700"));
+        assert!(unix("12:1700", "99:1700"), "an inode renumbered on mount");
+        assert!(!unix("12:1700", "12:1800"), "a copy");
+        assert!(unix("12:", "12:1700"), "an opener without creation times");
+        assert!(!unix("12:", "13:1700"));
+        assert!(!unix("reset", "12:1700"), "an identity that is not one");
+    }
+
+    #[test]
+    fn stable_file_ids_must_match_as_well() {
+        use super::same_file_where;
+        let windows = |a, b| same_file_where(true, a, b);
+        let file = "5e1f00d1-0001000000000a2b:133476000000000000";
+        assert!(windows(file, file));
         assert!(
-            same_file("12:1700", "99:1700"),
-            "an inode renumbered on mount"
+            !windows(file, "5e1f00d1-0001000000000c40:133476000000000000"),
+            "a backup copied over the original inherits its creation time"
         );
-        assert!(!same_file("12:1700", "12:1800"), "a copy");
         assert!(
-            same_file("12:", "12:1700"),
-            "an opener without creation times"
+            !windows(file, "5e1f00d1-0001000000000a2b:133476000100000000"),
+            "a copy"
         );
-        assert!(!same_file("12:", "13:1700"));
         assert!(
-            !same_file("reset", "12:1700"),
-            "an identity that is not one"
+            windows("5e1f00d1-0001000000000a2b:", file),
+            "a filesystem that keeps no creation time"
         );
     }
 
@@ -198,5 +268,51 @@ mod tests {
         let moved = dir.path().join("moved.db");
         std::fs::rename(&original, &moved).unwrap();
         assert_eq!(open(&moved).device_id(), first, "a rename is the same file");
+    }
+
+    #[test]
+    fn a_windows_creation_time_equal_to_the_last_write_is_none() {
+        use super::windows_identity;
+        assert_eq!(
+            windows_identity(0x5e1f_00d1, 0xa2b, 133_476, 133_999),
+            "5e1f00d1-0000000000000a2b:133476"
+        );
+        assert_eq!(
+            windows_identity(0x5e1f_00d1, 0xa2b, 133_999, 133_999),
+            "5e1f00d1-0000000000000a2b:",
+            "Wine's creation time is the last write time"
+        );
+        assert_eq!(
+            windows_identity(7, 1, 0, 133_999),
+            "00000007-0000000000000001:"
+        );
+    }
+
+    /// What `GetFileInformationByHandle` gives for a real file: the same
+    /// id after a rename, another for a copy, and an index that is not zero.
+    #[cfg(windows)]
+    #[test]
+    fn the_windows_file_id_survives_a_rename_and_not_a_copy() {
+        use super::{file_identity, same_file};
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("app.db");
+        std::fs::write(&original, b"till").unwrap();
+        let before = file_identity(&original).expect("readable");
+        let (id, born) = before.split_once(':').expect("SERIAL-INDEX:BORN");
+        let (_serial, index) = id.split_once('-').expect("SERIAL-INDEX");
+        assert_ne!(u64::from_str_radix(index, 16).unwrap(), 0, "{before}");
+        // Empty under Wine, whose creation time is the last write time.
+        assert!(born.is_empty() || born.parse::<u64>().is_ok(), "{before}");
+
+        let moved = dir.path().join("moved.db");
+        std::fs::rename(&original, &moved).unwrap();
+        let after = file_identity(&moved).expect("readable");
+        assert!(same_file(&before, &after), "{before} then {after}");
+
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&moved, &copy).unwrap();
+        let copied = file_identity(&copy).expect("readable");
+        assert!(!same_file(&before, &copied), "{before} and {copied}");
+        assert_eq!(file_identity(&dir.path().join("absent.db")), None);
     }
 }

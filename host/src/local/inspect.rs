@@ -122,16 +122,21 @@ pub(crate) enum Affinity {
 }
 
 pub(crate) fn affinity(decl_type: &str) -> Affinity {
-    let t = decl_type.to_ascii_uppercase();
-    if t.contains("INT") {
+    // Case-insensitive, without an uppercase copy: this runs per value.
+    let t = decl_type.as_bytes();
+    let has = |word: &str| {
+        t.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if has("INT") {
         Affinity::Integer
-    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+    } else if has("CHAR") || has("CLOB") || has("TEXT") {
         Affinity::Text
-    } else if t.contains("BLOB") {
+    } else if has("BLOB") {
         Affinity::Blob
-    } else if t.trim().is_empty() {
+    } else if decl_type.trim().is_empty() {
         Affinity::Any
-    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+    } else if has("REAL") || has("FLOA") || has("DOUB") {
         Affinity::Real
     } else {
         Affinity::Numeric

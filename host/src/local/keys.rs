@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::fk::Graph;
 use super::schema::{meta_set, meta_text};
-use super::values::write_row;
+use super::values::Writer;
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::{Change, Row};
 
@@ -215,6 +215,7 @@ impl Local {
 pub(crate) fn adopt(
     conn: &Connection,
     table: &TableSpec,
+    writer: &Writer,
     global: i64,
     row: &Row,
 ) -> Result<i64, LocalError> {
@@ -254,7 +255,7 @@ pub(crate) fn adopt(
         })?;
     let mut row = row.clone();
     row.insert(table.pk.clone(), Value::from(local));
-    write_row(conn, name, &local.to_string(), Some(&row))?;
+    writer.write(conn, &local.to_string(), Some(&row))?;
     map(conn, name, local, global)?;
     Ok(local)
 }

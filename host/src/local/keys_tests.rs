@@ -77,7 +77,8 @@ fn rows_from_elsewhere_get_fresh_ids_and_children_point_at_them() {
     let spec = &specs()[0];
     let tx = local.conn.transaction().unwrap();
     let theirs = row(json!({"id": 2_000_000_000_001_i64, "name": "theirs"}));
-    let id = adopt(&tx, spec, 2_000_000_000_001, &theirs).unwrap();
+    let writer = Writer::new(&tx, "parents").unwrap();
+    let id = adopt(&tx, spec, &writer, 2_000_000_000_001, &theirs).unwrap();
     tx.commit().unwrap();
     assert_eq!(id, 6);
     assert_eq!(

@@ -22,13 +22,14 @@
 mod dates;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
 
-use super::inspect::{Affinity, Column, affinity, describe_conn};
+use super::inspect::{Affinity, Column, TableInfo, affinity, describe_conn};
 use super::values::{pk_text, to_json, to_sql};
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
@@ -50,6 +51,8 @@ pub(crate) struct Scratch {
     conn: Option<Connection>,
     tables: HashMap<String, String>,
     shapes: HashMap<String, HashMap<String, (Instant, Dates)>>,
+    /// Tables described, with the schema version they were read at.
+    described: HashMap<String, (i64, Arc<TableInfo>)>,
     /// Columns sampled so far (tests count them).
     sampled: usize,
 }
@@ -80,11 +83,11 @@ impl Local {
     /// nothing to the app's database. Errors only when the table is
     /// missing or SQLite fails.
     pub fn normalize(&self, table: &TableSpec, row: &Row) -> Result<Row, LocalError> {
-        let info = describe_conn(&self.conn, &table.name)?;
+        let info = self.described(&table.name)?;
         let mut scratch = self.scratch.borrow_mut();
-        let mut names: Vec<String> = Vec::new();
-        let mut decls: Vec<&str> = Vec::new();
-        let mut values = Vec::new();
+        let mut names: Vec<String> = Vec::with_capacity(row.len());
+        let mut decls: Vec<&str> = Vec::with_capacity(row.len());
+        let mut values = Vec::with_capacity(row.len());
         for (key, value) in row {
             let Some(column) = info.column(key) else {
                 continue;
@@ -105,6 +108,16 @@ impl Local {
         }
         if names.is_empty() {
             return Ok(Row::new());
+        }
+        // Most values need no SQLite to say what it would store (`stored`):
+        // only a row with one that does goes through the mirror table.
+        let quick: Option<Vec<Value>> = values
+            .iter()
+            .zip(&decls)
+            .map(|(v, d)| stored(v, affinity(d)))
+            .collect();
+        if let Some(quick) = quick {
+            return Ok(names.into_iter().zip(quick).collect());
         }
         let mirror = scratch.mirror(&decls)?;
         let conn = scratch.conn()?;
@@ -134,6 +147,27 @@ impl Local {
 }
 
 impl Local {
+    /// The columns of `table`, read again only when the schema changed
+    /// (`PRAGMA schema_version`): once per pull, not once per row.
+    fn described(&self, table: &str) -> Result<Arc<TableInfo>, LocalError> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA schema_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .ctx(|| "reading the schema version".into())?;
+        let mut scratch = self.scratch.borrow_mut();
+        if let Some((seen, info)) = scratch.described.get(table)
+            && *seen == version
+        {
+            return Ok(Arc::clone(info));
+        }
+        let info = Arc::new(describe_conn(&self.conn, table)?);
+        scratch
+            .described
+            .insert(table.to_string(), (version, Arc::clone(&info)));
+        Ok(info)
+    }
+
     /// `text`, a pulled value of `column`, spelled as the column spells its
     /// dates, when it is a date or time stamp that can be (see `dates`);
     /// `None` to store it as it came.
@@ -294,6 +328,33 @@ impl Scratch {
         self.tables.insert(signature, name.clone());
         Ok(name)
     }
+}
+
+/// What SQLite stores and `to_json` reads back for `value` bound into a
+/// column of affinity `aff`, when that is plain without asking SQLite
+/// ("Datatypes In SQLite", 3 and 4.2); `None` when SQLite must say (text
+/// that may be a number in a numeric column, a REAL that may become an
+/// INTEGER, a REAL in a TEXT column).
+fn stored(value: &SqlValue, aff: Affinity) -> Option<Value> {
+    use Affinity::*;
+    Some(match (value, aff) {
+        (SqlValue::Null, _) => Value::Null,
+        (SqlValue::Integer(i), Integer | Numeric | Any | Blob) => Value::from(*i),
+        (SqlValue::Integer(i), Real) => to_json(ValueRef::Real(*i as f64)),
+        (SqlValue::Integer(i), Text) => Value::String(i.to_string()),
+        (SqlValue::Real(f), Real | Any | Blob) => to_json(ValueRef::Real(*f)),
+        // Numeric affinity keeps a REAL that is not a whole number.
+        (SqlValue::Real(f), Integer | Numeric) if f.is_finite() && f.fract() != 0.0 => {
+            to_json(ValueRef::Real(*f))
+        }
+        (SqlValue::Text(t), Text | Any | Blob) => Value::String(t.clone()),
+        // Text without a digit is never a well-formed number.
+        (SqlValue::Text(t), Integer | Real | Numeric) if !t.bytes().any(|b| b.is_ascii_digit()) => {
+            Value::String(t.clone())
+        }
+        (SqlValue::Blob(b), _) => to_json(ValueRef::Blob(b)),
+        _ => return None,
+    })
 }
 
 /// A declared type with the same affinity as `decl`, safe to splice into

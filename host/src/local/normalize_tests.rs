@@ -211,3 +211,52 @@ fn numbers_keep_their_value_and_text_stays_text() {
         .unwrap();
     assert_eq!(big["i"], json!(i64::MAX));
 }
+
+#[test]
+fn plain_values_are_converted_as_sqlite_converts_them() {
+    let conn = Connection::open_in_memory().unwrap();
+    let values = [
+        SqlValue::Null,
+        SqlValue::Integer(0),
+        SqlValue::Integer(-5),
+        SqlValue::Integer(i64::MAX),
+        SqlValue::Real(1.5),
+        SqlValue::Real(-0.25),
+        SqlValue::Real(2.0),
+        SqlValue::Real(1e300),
+        SqlValue::Text("abc".into()),
+        SqlValue::Text("12".into()),
+        SqlValue::Text(" 7 ".into()),
+        SqlValue::Text("1e3".into()),
+        SqlValue::Text("x1".into()),
+        SqlValue::Text(String::new()),
+        SqlValue::Text("Inf".into()),
+        SqlValue::Blob(vec![0, 255]),
+    ];
+    let mut quick = 0;
+    for (i, decl) in ["INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC", ""]
+        .iter()
+        .enumerate()
+    {
+        conn.execute_batch(&format!("CREATE TABLE m{i} (c {decl})"))
+            .unwrap();
+        for value in &values {
+            let Some(fast) = stored(value, affinity(decl)) else {
+                continue;
+            };
+            quick += 1;
+            let slow = conn
+                .query_row(
+                    &format!("INSERT INTO m{i} (c) VALUES (?1) RETURNING c"),
+                    [value],
+                    |r| Ok(to_json(r.get_ref(0)?)),
+                )
+                .unwrap();
+            assert_eq!(fast, slow, "{value:?} into a column declared {decl:?}");
+        }
+    }
+    assert!(
+        quick > 60,
+        "most plain values take the quick path ({quick})"
+    );
+}

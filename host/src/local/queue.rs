@@ -196,15 +196,31 @@ impl Local {
             .ctx(|| "recovering stuck inflight items".into())
     }
 
-    /// One queue item, `None` when the row has nothing queued.
+    /// Queue items in every state (one count, where `status` reads a dozen).
+    pub fn queued_total(&self) -> Result<u64, LocalError> {
+        self.conn
+            .prepare_cached("SELECT COUNT(*) FROM _ebb_queue")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)))
+            .map(|n| n.max(0) as u64)
+            .ctx(|| "counting the queue".into())
+    }
+
+    /// Whether anything of `table` is queued (a pull plans its rows
+    /// without asking for each when nothing is).
+    pub fn has_queued(&self, table: &str) -> Result<bool, LocalError> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_queue WHERE tbl = ?1)")
+            .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
+            .ctx(|| format!("looking at the queue of {table}"))
+    }
+
+    /// The queue item of one row, `None` when nothing is queued for it.
     pub fn queue_item(&self, table: &str, pk: &str) -> Result<Option<QueueItem>, LocalError> {
         self.conn
-            .query_row(
-                &format!("SELECT {ITEM_COLUMNS} FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2"),
-                params![table, pk],
-                item,
-            )
-            .optional()
+            .prepare_cached(&format!(
+                "SELECT {ITEM_COLUMNS} FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![table, pk], item).optional())
             .ctx(|| format!("reading a queue item of {table}"))
     }
 

@@ -27,6 +27,36 @@ impl Local {
         get(&self.conn, table, pk)
     }
 
+    /// Opens a read transaction for a run of reads (planning a page: a few
+    /// per row), so they share one snapshot and one WAL read lock instead
+    /// of taking and dropping it per statement. `false` when a transaction
+    /// was already open (then nothing is begun, and nothing is to end).
+    pub fn begin_reads(&self) -> Result<bool, LocalError> {
+        if !self.conn.is_autocommit() {
+            return Ok(false);
+        }
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .ctx(|| "starting a read transaction".into())?;
+        Ok(true)
+    }
+
+    /// Ends the read transaction `begin_reads` opened.
+    pub fn end_reads(&self) -> Result<(), LocalError> {
+        self.conn
+            .execute_batch("COMMIT")
+            .ctx(|| "ending a read transaction".into())
+    }
+
+    /// Whether any row of `table` was ever synced (an initial pull plans
+    /// every row of its pages as new without asking for each).
+    pub fn has_row_states(&self, table: &str) -> Result<bool, LocalError> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_rows WHERE tbl = ?1)")
+            .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
+            .ctx(|| format!("looking for the sync state of {table}"))
+    }
+
     /// The current local content of one row, `None` when it does not exist.
     pub fn read_row(&self, table: &TableSpec, pk: &str) -> Result<Option<Row>, LocalError> {
         read_row(&self.conn, &table.name, &table.pk, pk)
@@ -39,12 +69,11 @@ pub(crate) fn get(
     pk: &str,
 ) -> Result<Option<RowState>, LocalError> {
     let found: Option<(i64, Option<String>)> = conn
-        .query_row(
-            "SELECT version, base FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2",
-            params![table, pk],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT version, base FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![table, pk], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .ctx(|| format!("reading the sync state of a row of {table}"))?;
     let Some((version, base)) = found else {
         return Ok(None);

@@ -1,7 +1,7 @@
 //! ebb's own tables in the app's SQLite file, and their migrations.
 //!
 //! Owns the DDL of `_ebb_meta`, `_ebb_guard`, `_ebb_queue`, `_ebb_rows`,
-//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent`, `_ebb_deferred` and `_ebb_keys`, and the small
+//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent`, `_ebb_deferred`, `_ebb_keys` and `_ebb_history`, and the small
 //! helpers every other file uses on them (meta keys, the change counter,
 //! the guard). It never touches the app's tables. Called by `Local::open`,
 //! which runs the migrations explicitly, once per open, in one
@@ -128,6 +128,22 @@ CREATE TABLE IF NOT EXISTS _ebb_keys (
     PRIMARY KEY (tbl, local),
     UNIQUE (tbl, global)
 ) WITHOUT ROWID;
+"#,
+    // The daemon's per-minute history behind the console's charts
+    // (`history`), kept for `ops.history_keep`.
+    r#"
+CREATE TABLE IF NOT EXISTS _ebb_history (
+    minute INTEGER PRIMARY KEY,
+    rounds INTEGER NOT NULL DEFAULT 0,
+    failed_rounds INTEGER NOT NULL DEFAULT 0,
+    pushed INTEGER NOT NULL DEFAULT 0,
+    pulled INTEGER NOT NULL DEFAULT 0,
+    conflicts INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    queue_depth INTEGER NOT NULL DEFAULT 0,
+    round_ms_total INTEGER NOT NULL DEFAULT 0,
+    round_ms_max INTEGER NOT NULL DEFAULT 0
+);
 "#,
 ];
 

@@ -19,7 +19,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Number, Value};
 
 use super::inspect::{Affinity, TableInfo, affinity, describe_conn};
@@ -224,72 +224,10 @@ pub(crate) fn write_row(
     pk: &str,
     row: Option<&Row>,
 ) -> Result<(), LocalError> {
-    let info = describe_conn(conn, table)?;
-    let pk_col = key_column(&info)?;
-    let Some(row) = row else {
-        let sql = format!(
-            "DELETE FROM {} WHERE {} = ?1",
-            quote_ident(table),
-            quote_ident(&pk_col)
-        );
-        conn.execute(&sql, [pk])
-            .ctx(|| format!("deleting a row of {table}"))?;
-        return Ok(());
-    };
-    let mut names = Vec::new();
-    let mut values = Vec::new();
-    let mut has_pk = false;
-    for (key, value) in row {
-        let Some(column) = info.column(key) else {
-            continue;
-        };
-        if names.contains(&column.name) {
-            continue;
-        }
-        if column.name == pk_col {
-            if pk_text(value).as_deref() != Some(pk) {
-                return Err(LocalError::BadPrimaryKey {
-                    table: table.to_string(),
-                    message: format!("a row for key {pk} carries another key"),
-                });
-            }
-            has_pk = true;
-        }
-        names.push(column.name.clone());
-        values.push(to_sql(value, &column.decl_type));
-    }
-    if !has_pk {
-        names.push(pk_col.clone());
-        values.push(SqlValue::Text(pk.to_string()));
-    }
-    let updates: Vec<String> = names
-        .iter()
-        .filter(|n| **n != pk_col)
-        .map(|n| format!("{0} = excluded.{0}", quote_ident(n)))
-        .collect();
-    let action = if updates.is_empty() {
-        "NOTHING".to_string()
-    } else {
-        format!("UPDATE SET {}", updates.join(", "))
-    };
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {action}",
-        quote_ident(table),
-        names
-            .iter()
-            .map(|n| quote_ident(n))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (1..=names.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        quote_ident(&pk_col),
-    );
-    conn.execute(&sql, params_from_iter(values))
-        .ctx(|| format!("writing a row of {table}"))?;
-    Ok(())
+    Writer::new(conn, table)?.write(conn, pk, row)
 }
+
+pub(crate) use super::write::{Quiet, Writer};
 
 /// The one primary key column of a table.
 pub(crate) fn key_column(info: &TableInfo) -> Result<String, LocalError> {
@@ -310,7 +248,8 @@ pub(crate) fn key_column(info: &TableInfo) -> Result<String, LocalError> {
 
 /// A row as stored JSON text in ebb's tables.
 pub(crate) fn row_text(row: Option<&Row>) -> Option<String> {
-    row.map(|r| Value::Object(r.clone()).to_string())
+    // A map serializes as the object it is: no copy into a `Value` first.
+    row.map(|r| serde_json::to_string(r).unwrap_or_else(|_| Value::Object(r.clone()).to_string()))
 }
 
 /// Parses a row stored by `row_text`.

@@ -1,46 +1,62 @@
-//! Sync counters, gauges and the round-duration histogram, rendered in the
-//! Prometheus text exposition format (version 0.0.4) by hand.
+//! Sync counters, gauges and the round-duration histogram, kept in a
+//! `prometheus-client` registry and rendered in the Prometheus text
+//! exposition format (version 0.0.4).
 //!
-//! [`Metrics`] is cheap to clone (one `Arc`) and lock-free on the hot path
-//! once a label set exists: `sync` records, `ops::server` renders. It
-//! decides nothing and does no I/O. Label values are escaped, so a table or
-//! error kind with quotes or newlines cannot break the output. All metric
-//! names start with `ebb_`.
+//! [`Metrics`] owns the metric names, label names and help texts (all names
+//! start with `ebb_`; docs/operations.md lists them and a test holds the
+//! two together). It is cheap to clone (one `Arc`): `sync` records,
+//! `ops::server` renders. It decides nothing and does no I/O. Label values
+//! are escaped by the encoder, so a table or error kind with quotes or
+//! newlines cannot break the output; nothing here panics on any input.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use family::{Family, Kind, format_float};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Metric, Registry};
 
-#[path = "metrics_family.rs"]
-mod family;
+/// The `Content-Type` of what [`Metrics::render`] returns.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the round-duration histogram buckets.
 const ROUND_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
-struct Histogram {
-    /// Non-cumulative counts per bucket of [`ROUND_BUCKETS`], plus +Inf.
-    buckets: [AtomicU64; ROUND_BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
+/// The queue states `ebb_queue_depth` always has a series for (0 when
+/// empty), so an alert on one of them sees a value, never an absence.
+const QUEUE_STATES: [&str; 6] = [
+    "pending", "inflight", "retry", "invalid", "dead", "conflict",
+];
 
+/// A label set: `N` (label name, value) pairs, names fixed per family.
+type Labels<const N: usize> = [(&'static str, String); N];
+type Counters<const N: usize> = Family<Labels<N>, Counter>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+type Gauges<const N: usize> = Family<Labels<N>, FloatGauge>;
+
+#[derive(Debug)]
 struct Inner {
-    pushed: Family,
-    pulled: Family,
-    conflicts: Family,
-    overwritten: Family,
-    push_errors: Family,
-    requests: Family,
-    items_invalid: Family,
-    items_dead: Family,
-    plugin_calls: Family,
-    queue_depth: Family,
-    last_sync: Family,
-    pull_lag: Family,
+    registry: Registry,
+    pushed: Counters<1>,
+    pulled: Counters<1>,
+    conflicts: Counters<2>,
+    overwritten: Counters<2>,
+    push_errors: Counters<1>,
+    requests: Counters<2>,
+    items_invalid: Counter,
+    items_dead: Counter,
+    plugin_calls: Counters<3>,
+    queue_depth: Gauges<1>,
+    /// Every queue state `queue_depth` has a series for.
+    queue_states: Mutex<BTreeSet<String>>,
+    last_sync: Gauges<1>,
+    pull_lag: FloatGauge,
+    realtime_connected: Gauge,
     rounds: Histogram,
 }
 
@@ -62,226 +78,221 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// A new metric, registered in `r` under `name` with `help`.
+fn register<M: Metric + Clone + Default>(r: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    r.register(name, help, metric.clone());
+    metric
+}
+
+/// `[(name, value), ...]` from label names and values.
+fn labels<const N: usize>(names: [&'static str; N], values: [&str; N]) -> Labels<N> {
+    let mut values = values.into_iter();
+    names.map(|name| (name, values.next().unwrap_or_default().to_owned()))
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
-        use Kind::{Counter, Gauge};
-        let inner = Inner {
-            pushed: Family::new(
-                "ebb_pushed_total",
-                "Changes the server applied, per table.",
-                Counter,
-                &["table"],
-            ),
-            pulled: Family::new(
-                "ebb_pulled_total",
-                "Rows pulled from the server and applied locally, per table.",
-                Counter,
-                &["table"],
-            ),
-            conflicts: Family::new(
-                "ebb_conflicts_total",
-                "Conflicts met, per table and how they were settled.",
-                Counter,
-                &["table", "outcome"],
-            ),
-            overwritten: Family::new(
-                "ebb_overwritten_total",
-                "Writes a conflict policy discarded, per table and side (local, remote).",
-                Counter,
-                &["table", "side"],
-            ),
-            push_errors: Family::new(
-                "ebb_push_errors_total",
-                "Failed pushes, per error kind.",
-                Counter,
-                &["kind"],
-            ),
-            requests: Family::new(
-                "ebb_requests_total",
-                "Requests to the remote, per RPC and result.",
-                Counter,
-                &["rpc", "result"],
-            ),
-            items_invalid: Family::new(
-                "ebb_items_invalid_total",
-                "Queue items marked invalid (failed validation).",
-                Counter,
-                &[],
-            ),
-            items_dead: Family::new(
-                "ebb_items_dead_total",
-                "Queue items marked dead (retries exhausted).",
-                Counter,
-                &[],
-            ),
-            plugin_calls: Family::new(
-                "ebb_plugin_calls_total",
-                "Policy plugin calls, per table, plugin kind and result.",
-                Counter,
-                &["table", "kind", "result"],
-            ),
-            queue_depth: Family::new(
-                "ebb_queue_depth",
-                "Local queue items per state.",
-                Gauge,
-                &["state"],
-            ),
-            last_sync: Family::new(
-                "ebb_last_sync_timestamp_seconds",
-                "Unix time of the last complete sync, per table.",
-                Gauge,
-                &["table"],
-            ),
-            pull_lag: Family::new(
-                "ebb_pull_lag_seconds",
-                "How long the server's txid horizon has been held back.",
-                Gauge,
-                &[],
-            ),
-            rounds: Histogram {
-                buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-                sum_micros: AtomicU64::new(0),
-                count: AtomicU64::new(0),
-            },
+        let mut r = Registry::default();
+        // Counters are registered without `_total`: the encoder appends it
+        // (`ebb_pushed` is served as `ebb_pushed_total`). The encoder also
+        // ends every help text with a full stop.
+        let pushed = register(
+            &mut r,
+            "ebb_pushed",
+            "Changes the server applied, per table",
+        );
+        let pulled = register(
+            &mut r,
+            "ebb_pulled",
+            "Rows pulled from the server and applied locally, per table",
+        );
+        let conflicts = register(
+            &mut r,
+            "ebb_conflicts",
+            "Conflicts met, per table and how they were settled (resolved, manual)",
+        );
+        let overwritten = register(
+            &mut r,
+            "ebb_overwritten",
+            "Writes a conflict policy discarded, per table and side (local, remote)",
+        );
+        let push_errors = register(
+            &mut r,
+            "ebb_push_errors",
+            "Failed request attempts to the remote (push and pull), per error kind",
+        );
+        let requests = register(
+            &mut r,
+            "ebb_requests",
+            "Request attempts to the remote, per RPC and result (ok, error)",
+        );
+        let items_invalid = register(
+            &mut r,
+            "ebb_items_invalid",
+            "Queue items marked invalid (failed validation)",
+        );
+        let items_dead = register(
+            &mut r,
+            "ebb_items_dead",
+            "Queue items marked dead (retries exhausted)",
+        );
+        let plugin_calls = register(
+            &mut r,
+            "ebb_plugin_calls",
+            "Policy plugin calls, per table, plugin kind (validate, resolve) and result",
+        );
+        let queue_depth = register(&mut r, "ebb_queue_depth", "Local queue items per state");
+        let last_sync = register(
+            &mut r,
+            "ebb_last_sync_timestamp_seconds",
+            "Unix time of the last complete sync, per table",
+        );
+        let pull_lag = register(
+            &mut r,
+            "ebb_pull_lag_seconds",
+            "How long the server's transaction horizon has been held back",
+        );
+        let realtime_connected = register(
+            &mut r,
+            "ebb_realtime_connected",
+            "1 while the server's change nudges (Realtime) arrive, 0 while polling at sync.interval",
+        );
+        let rounds = Histogram::new(ROUND_BUCKETS);
+        r.register(
+            "ebb_round_duration_seconds",
+            "Wall time of one sync round",
+            rounds.clone(),
+        );
+        let metrics = Metrics {
+            inner: Arc::new(Inner {
+                registry: r,
+                pushed,
+                pulled,
+                conflicts,
+                overwritten,
+                push_errors,
+                requests,
+                items_invalid,
+                items_dead,
+                plugin_calls,
+                queue_depth,
+                queue_states: Mutex::new(BTreeSet::new()),
+                last_sync,
+                pull_lag,
+                realtime_connected,
+                rounds,
+            }),
         };
-        Metrics {
-            inner: Arc::new(inner),
-        }
+        metrics.set_queue(&BTreeMap::new());
+        metrics
     }
 
     /// `n` changes of `table` were applied by the server.
     pub fn add_pushed(&self, table: &str, n: u64) {
-        self.inner.pushed.add(&[table], n);
+        let key = labels(["table"], [table]);
+        self.inner.pushed.get_or_create(&key).inc_by(n);
     }
 
     /// `n` rows of `table` were pulled and applied.
     pub fn add_pulled(&self, table: &str, n: u64) {
-        self.inner.pulled.add(&[table], n);
+        let key = labels(["table"], [table]);
+        self.inner.pulled.get_or_create(&key).inc_by(n);
     }
 
-    /// A conflict on `table` settled as `outcome` (`local`, `remote`,
-    /// `merged`, `manual`, ...).
+    /// A conflict on `table` settled as `outcome` (`resolved`, `manual`).
     pub fn count_conflict(&self, table: &str, outcome: &str) {
-        self.inner.conflicts.add(&[table, outcome], 1);
+        let key = labels(["table", "outcome"], [table, outcome]);
+        self.inner.conflicts.get_or_create(&key).inc();
     }
 
     /// A policy settled a conflict of `table` by discarding a write of
     /// `side` (`local` or `remote`).
     pub fn count_overwritten(&self, table: &str, side: &str) {
-        self.inner.overwritten.add(&[table, side], 1);
+        let key = labels(["table", "side"], [table, side]);
+        self.inner.overwritten.get_or_create(&key).inc();
     }
 
-    /// A push failed with `kind` (e.g. `RemoteError::kind()`).
+    /// A request attempt failed with `kind` (`RemoteError::kind()`).
     pub fn count_push_error(&self, kind: &str) {
-        self.inner.push_errors.add(&[kind], 1);
+        let key = labels(["kind"], [kind]);
+        self.inner.push_errors.get_or_create(&key).inc();
     }
 
     /// One request to `rpc` (`ebb_push`, `ebb_pull`) ended as `result`
-    /// (`ok` or an error kind).
+    /// (`ok` or `error`).
     pub fn count_request(&self, rpc: &str, result: &str) {
-        self.inner.requests.add(&[rpc, result], 1);
+        let key = labels(["rpc", "result"], [rpc, result]);
+        self.inner.requests.get_or_create(&key).inc();
     }
 
     /// `n` items were marked invalid.
     pub fn count_invalid(&self, n: u64) {
-        self.inner.items_invalid.add(&[], n);
+        self.inner.items_invalid.inc_by(n);
     }
 
     /// `n` items were marked dead.
     pub fn count_dead(&self, n: u64) {
-        self.inner.items_dead.add(&[], n);
+        self.inner.items_dead.inc_by(n);
     }
 
-    /// One plugin call for `table` of plugin `kind` (`validate`,
-    /// `resolve`) ended as `result` (`ok`, `trap`, `timeout`, ...).
-    pub fn count_plugin_call(&self, table: &str, kind: &str, result: &str) {
-        self.inner.plugin_calls.add(&[table, kind, result], 1);
+    /// `n` plugin calls for `table` of plugin `kind` (`validate`, `resolve`)
+    /// ended as `result` (`ok`, `timeout`, `trap`, ...; see
+    /// `policy::PluginCall`).
+    pub fn add_plugin_calls(&self, table: &str, kind: &str, result: &str, n: u64) {
+        let key = labels(["table", "kind", "result"], [table, kind, result]);
+        self.inner.plugin_calls.get_or_create(&key).inc_by(n);
     }
 
     /// A sync round took `d`.
     pub fn observe_round(&self, d: Duration) {
-        let h = &self.inner.rounds;
-        let secs = d.as_secs_f64();
-        let i = ROUND_BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .unwrap_or(ROUND_BUCKETS.len());
-        h.buckets[i].fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        h.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        h.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.rounds.observe(d.as_secs_f64());
     }
 
-    /// The queue per state; states seen before but absent now drop to 0.
+    /// The queue per state: the usual states and every state seen before
+    /// are served, at 0 when absent from `depth`.
     pub fn set_queue(&self, depth: &BTreeMap<String, u64>) {
-        let family = &self.inner.queue_depth;
-        let known: Vec<Vec<String>> = family.read().keys().cloned().collect();
-        for key in known {
-            if let Some(state) = key.first()
-                && !depth.contains_key(state)
-            {
-                family.set(&[state], 0.0);
-            }
-        }
-        for (state, n) in depth {
-            family.set(&[state], *n as f64);
+        let mut states = self
+            .inner
+            .queue_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        states.extend(QUEUE_STATES.iter().map(|s| (*s).to_owned()));
+        states.extend(depth.keys().cloned());
+        for state in states.iter() {
+            let n = depth.get(state).copied().unwrap_or(0);
+            let key = labels(["state"], [state]);
+            self.inner.queue_depth.get_or_create(&key).set(n as f64);
         }
     }
 
     /// `table` last completed a sync at `unix_ms`.
     pub fn set_last_sync(&self, table: &str, unix_ms: i64) {
-        self.inner.last_sync.set(&[table], unix_ms as f64 / 1000.0);
+        let key = labels(["table"], [table]);
+        let seconds = unix_ms as f64 / 1000.0;
+        self.inner.last_sync.get_or_create(&key).set(seconds);
     }
 
     /// The server's horizon has been held back for `lag` (zero when moving).
     pub fn set_pull_lag(&self, lag: Duration) {
-        self.inner.pull_lag.set(&[], lag.as_secs_f64());
+        self.inner.pull_lag.set(lag.as_secs_f64());
     }
 
-    /// Everything, in Prometheus text format 0.0.4.
+    /// Whether the Realtime socket is joined (nudges arrive).
+    pub fn set_realtime_connected(&self, connected: bool) {
+        self.inner.realtime_connected.set(i64::from(connected));
+    }
+
+    /// Everything, in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let i = &self.inner;
         let mut out = String::new();
-        for family in [
-            &i.pushed,
-            &i.pulled,
-            &i.conflicts,
-            &i.overwritten,
-            &i.push_errors,
-            &i.requests,
-            &i.items_invalid,
-            &i.items_dead,
-            &i.plugin_calls,
-            &i.queue_depth,
-            &i.last_sync,
-            &i.pull_lag,
-        ] {
-            family.render(&mut out);
+        // Writing to a String cannot fail, and our label values encode as
+        // plain strings; should the encoder still refuse, serve what it
+        // wrote rather than nothing.
+        if let Err(e) = prometheus_text::encode(&mut out, &self.inner.registry) {
+            tracing::warn!(error = %e, "metrics could not be rendered completely");
         }
-        self.render_rounds(&mut out);
         out
-    }
-
-    fn render_rounds(&self, out: &mut String) {
-        let h = &self.inner.rounds;
-        let name = "ebb_round_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Wall time of one sync round.");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0u64;
-        for (i, le) in ROUND_BUCKETS.iter().enumerate() {
-            cumulative += h.buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{}\"}} {cumulative}",
-                format_float(*le)
-            );
-        }
-        cumulative += h.buckets[ROUND_BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {}", format_float(sum));
-        // The count is the +Inf bucket, read once, so the two always agree.
-        let _ = writeln!(out, "{name}_count {cumulative}");
     }
 }
 

@@ -7,21 +7,34 @@
 //! which clears the bars, writes the line and redraws them. Called by `sync`
 //! (one [`TableProgress`] per table pulled) and the CLI (construction,
 //! logging). It decides nothing about sync.
+//!
+//! Under `ebb run` there are no bars; [`Progress::events`] instead sends a
+//! `progress` event about once a second per table while a pull lasts
+//! longer than a second (a short pull sends none).
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::ops::events::{Event, Events};
+
 /// How often a spinner redraws on its own.
 const TICK: Duration = Duration::from_millis(120);
+
+/// How often a table's pull sends a `progress` event (and after how long
+/// the first).
+const EVENT_EVERY: Duration = Duration::from_secs(1);
 
 /// The set of progress lines. Clones share the same display.
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// `None` when hidden.
     multi: Option<MultiProgress>,
+    /// Where `progress` events go, under `ebb run`.
+    feed: Option<Events>,
 }
 
 impl Progress {
@@ -32,12 +45,24 @@ impl Progress {
         }
         Progress {
             multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            feed: None,
         }
     }
 
     /// No bars at all.
     pub fn hidden() -> Progress {
-        Progress { multi: None }
+        Progress {
+            multi: None,
+            feed: None,
+        }
+    }
+
+    /// No bars; `progress` events on `events` during long pulls.
+    pub fn events(events: Events) -> Progress {
+        Progress {
+            multi: None,
+            feed: Some(events),
+        }
     }
 
     /// Whether anything is drawn.
@@ -48,9 +73,18 @@ impl Progress {
     /// A line for `table`: a spinner with the row count and rows/s, since
     /// the total is unknown (see [`TableProgress::set_total`] when it is).
     pub fn table(&self, table: &str) -> TableProgress {
+        let feed = self.feed.clone().map(|events| Feed {
+            events,
+            table: table.to_owned(),
+            started: Instant::now(),
+            rows: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            sent_ms: AtomicU64::new(0),
+        });
         let Some(multi) = &self.multi else {
             return TableProgress {
                 bar: ProgressBar::hidden(),
+                feed,
             };
         };
         let bar = multi.add(ProgressBar::new_spinner());
@@ -63,7 +97,7 @@ impl Progress {
         }
         bar.set_prefix(table.to_owned());
         bar.enable_steady_tick(TICK);
-        TableProgress { bar }
+        TableProgress { bar, feed }
     }
 
     /// Run `f` with the bars cleared, then redraw them.
@@ -88,16 +122,59 @@ impl Progress {
 #[derive(Debug)]
 pub struct TableProgress {
     bar: ProgressBar,
+    feed: Option<Feed>,
+}
+
+/// One table's `progress` events.
+#[derive(Debug)]
+struct Feed {
+    events: Events,
+    table: String,
+    started: Instant,
+    rows: AtomicU64,
+    /// 0 while unknown.
+    total: AtomicU64,
+    /// Milliseconds after `started` of the last event (0: none yet).
+    sent_ms: AtomicU64,
+}
+
+impl Feed {
+    fn add(&self, n: u64) {
+        let rows = self.rows.fetch_add(n, Ordering::Relaxed) + n;
+        let elapsed = self.started.elapsed();
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let every = EVENT_EVERY.as_millis() as u64;
+        if ms < every || ms.saturating_sub(self.sent_ms.load(Ordering::Relaxed)) < every {
+            return;
+        }
+        self.sent_ms.store(ms, Ordering::Relaxed);
+        let rate = rows as f64 / elapsed.as_secs_f64().max(0.001);
+        let total = self.total.load(Ordering::Relaxed);
+        let eta_s =
+            (total > rows && rate > 0.0).then(|| ((total - rows) as f64 / rate).ceil() as u64);
+        self.events.emit(Event::Progress {
+            table: self.table.clone(),
+            rows,
+            rows_per_s: (rate * 10.0).round() / 10.0,
+            eta_s,
+        });
+    }
 }
 
 impl TableProgress {
     /// `n` more rows were pulled.
     pub fn add_rows(&self, n: u64) {
         self.bar.inc(n);
+        if let Some(feed) = &self.feed {
+            feed.add(n);
+        }
     }
 
     /// The total became known: show a bar instead of a spinner.
     pub fn set_total(&self, total: u64) {
+        if let Some(feed) = &self.feed {
+            feed.total.store(total, Ordering::Relaxed);
+        }
         self.bar.set_length(total);
         if let Ok(style) = ProgressStyle::with_template(
             "{prefix}: [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
@@ -217,10 +294,38 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_long_pull_sends_progress_events_and_a_short_one_none() {
+        let events = Events::new(64);
+        let mut rx = events.subscribe();
+        let p = Progress::events(events.clone());
+        let short = p.table("customers");
+        short.add_rows(5);
+        let long = p.table("orders");
+        long.set_total(1000);
+        long.add_rows(100);
+        std::thread::sleep(EVENT_EVERY + Duration::from_millis(50));
+        long.add_rows(100);
+        long.add_rows(100);
+        let e = rx.try_recv().expect("one progress event");
+        let v: serde_json::Value = serde_json::from_str(&e.json).unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["table"].as_str()),
+            (Some("progress"), Some("orders"))
+        );
+        assert_eq!(v["rows"], 200);
+        assert!(v["rows_per_s"].as_f64().unwrap() > 0.0);
+        assert!(v["eta_s"].as_u64().unwrap() >= 1, "{v}");
+        assert!(rx.try_recv().is_err(), "at most one a second");
+    }
+
     #[test]
     fn visible_bars_count_rows() {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
-        let p = Progress { multi: Some(multi) };
+        let p = Progress {
+            multi: Some(multi),
+            feed: None,
+        };
         let a = p.table("orders");
         let b = p.table("customers");
         a.add_rows(3);
@@ -236,6 +341,7 @@ mod tests {
             Progress::hidden(),
             Progress {
                 multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::hidden())),
+                feed: None,
             },
         ] {
             let _bar = p.table("orders");

@@ -1,11 +1,13 @@
 //! The loopback HTTP endpoint of `ebb run`: `GET /metrics` (Prometheus text
-//! format 0.0.4) and `GET /health` (200 healthy / 503 unhealthy, JSON).
+//! format 0.0.4) and `GET /health` (200 healthy / 503 unhealthy, JSON);
+//! the daemon merges the local API and the console (`ops::api`) into the
+//! same listener.
 //!
 //! Serves what it is given and nothing else: it reads [`Metrics`] and the
 //! latest [`Health`] from a watch channel that the sync driver updates after
 //! each round. It never touches the database or the remote, and it stops
 //! when the `shutdown` future completes (mini-redis style). Where it listens
-//! (`ops.listen`) is the caller's choice; the CLI binds it.
+//! (`ops.listen`) is the caller's choice; `ops::daemon` binds it.
 
 use std::future::Future;
 
@@ -21,12 +23,20 @@ use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 
 /// The content type Prometheus expects for the text format.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const METRICS_CONTENT_TYPE: &str = crate::ops::metrics::CONTENT_TYPE;
 
 #[derive(Clone)]
 struct Shared {
     metrics: Metrics,
     health: watch::Receiver<Health>,
+}
+
+/// The `/metrics` and `/health` routes (the daemon adds the API's).
+pub fn routes(metrics: Metrics, health: watch::Receiver<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/health", get(health_page))
+        .with_state(Shared { metrics, health })
 }
 
 /// Serve `/metrics` and `/health` on `listener` until `shutdown` completes.
@@ -36,10 +46,7 @@ pub async fn serve(
     health: watch::Receiver<Health>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(metrics_page))
-        .route("/health", get(health_page))
-        .with_state(Shared { metrics, health });
+    let app = routes(metrics, health);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

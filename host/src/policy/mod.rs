@@ -5,6 +5,8 @@
 //! - `policies.rs`: [`Policies`], built once from the `Config`, asked by
 //!   `sync` to validate outgoing rows and settle conflicts; hot-reloads
 //!   changed plugin files (`reload.rs`).
+//! - `calls.rs`: [`PluginCall`], the tally of plugin calls `Policies`
+//!   keeps for `sync`'s metrics.
 //! - `plugin.rs`: [`Plugin`], one loaded component and its sandboxed calls
 //!   (also used by `ebb policy run` / `replay`).
 //! - `sandbox.rs`: the engine, epoch thread, component cache, store limits.
@@ -22,6 +24,7 @@
 //! resolution falls back to manual) and is reported as a value.
 
 mod bindings;
+mod calls;
 mod error;
 pub mod merge;
 mod plugin;
@@ -33,6 +36,7 @@ mod schema;
 mod shape;
 mod signature;
 
+pub use calls::PluginCall;
 pub use error::PolicyError;
 pub use plugin::{
     CallFailure, CallReport, HOST_IMPORT, Plugin, RESOLVE_EXPORT, Resolution, VALIDATE_EXPORT,

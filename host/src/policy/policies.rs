@@ -5,9 +5,11 @@
 //! validation fails closed (`Invalid` with one violation), resolution falls
 //! back to `Manual`, also when a merged row is not the conflict's row in the
 //! table's shape (`shape.rs`). Hot reload of plugin files is `reload.rs`.
+//! Every plugin call is counted by result (`calls.rs`) for `sync` to take.
 //! Does no SQLite or network I/O: the caller passes each table's columns
 //! in (`set_shape`).
 
+use super::calls::{PluginCall, Tally, failed};
 use super::merge::merge;
 use super::plugin::{Resolution, plugin_name};
 use super::reload::{Role, Slot};
@@ -23,6 +25,8 @@ use crate::model::Row;
 pub struct Policies {
     sandbox: Sandbox,
     tables: Vec<Table>,
+    /// Plugin calls since `take_plugin_calls` last ran.
+    calls: Tally,
 }
 
 #[derive(Debug)]
@@ -60,7 +64,11 @@ impl Policies {
             .iter()
             .map(|t| Table::load(&sandbox, t))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Policies { sandbox, tables })
+        Ok(Policies {
+            sandbox,
+            tables,
+            calls: Tally::default(),
+        })
     }
 
     /// Tells the policies a table's key column and local columns (as
@@ -100,7 +108,10 @@ impl Policies {
             Ok(json) => json,
             Err(e) => return invalid(format!("table {table}, pk {pk}: row is not JSON: {e}")),
         };
-        match plugin.validate(&t.limits, table, &json) {
+        let called = plugin.validate(&t.limits, table, &json);
+        let result = called.as_ref().map_or_else(|f| failed(&f.error), |_| "ok");
+        self.calls.count(table, "validate", result);
+        match called {
             Ok(report) => {
                 forward_log(plugin.name(), table, pk, &report.log);
                 match report.value {
@@ -147,8 +158,20 @@ impl Policies {
                 );
                 t.checked(Answerer::Merge, pk, decision)
             }
-            Strategy::Plugin(slot) => t.resolve_by_plugin(slot, pk, input),
+            Strategy::Plugin(slot) => {
+                let (decision, result) = t.resolve_by_plugin(slot, pk, input);
+                if let Some(result) = result {
+                    self.calls.count(table, "resolve", result);
+                }
+                decision
+            }
         }
+    }
+
+    /// The plugin calls made since the last time this was asked, per
+    /// table, kind and result (`sync` feeds them to its metrics).
+    pub fn take_plugin_calls(&self) -> Vec<(PluginCall, u64)> {
+        self.calls.take()
     }
 
     /// Short name of the table's conflict policy for records: `server_wins`,
@@ -251,7 +274,14 @@ impl Table {
         })
     }
 
-    fn resolve_by_plugin(&self, slot: &Slot, pk: &str, input: &ConflictInput) -> Decision {
+    /// The plugin's decision, and how its call ended (`None`: not called,
+    /// the inputs failed the schema).
+    fn resolve_by_plugin(
+        &self,
+        slot: &Slot,
+        pk: &str,
+        input: &ConflictInput,
+    ) -> (Decision, Option<&'static str>) {
         let plugin = slot.plugin();
         let table = &self.name;
         let context = |cause: String| {
@@ -269,10 +299,8 @@ impl Table {
             for (side, row) in sides {
                 let violations = row.as_ref().map(|r| schema.check(r)).unwrap_or_default();
                 if !violations.is_empty() {
-                    return context(format!(
-                        "{side} row fails the schema: {}",
-                        summary(&violations)
-                    ));
+                    let why = format!("{side} row fails the schema: {}", summary(&violations));
+                    return (context(why), None);
                 }
             }
         }
@@ -291,20 +319,24 @@ impl Table {
             Ok(report) => report,
             Err(failure) => {
                 forward_log(plugin.name(), table, pk, &failure.log);
-                return Decision::Manual(format!("table {table}, pk {pk}: {}", failure.error));
+                let why = format!("table {table}, pk {pk}: {}", failure.error);
+                return (Decision::Manual(why), Some(failed(&failure.error)));
             }
         };
         forward_log(plugin.name(), table, pk, &report.log);
-        match report.value {
+        let decision = match report.value {
             Resolution::TakeLocal => Decision::TakeLocal,
             Resolution::TakeRemote => Decision::TakeRemote,
             Resolution::Manual(reason) => Decision::Manual(reason),
-            Resolution::Merged(row) => self.checked(
-                Answerer::Plugin(plugin.name()),
-                pk,
-                Decision::Merged(Some(row)),
-            ),
-        }
+            Resolution::Merged(row) => {
+                let who = Answerer::Plugin(plugin.name());
+                match self.checked(who, pk, Decision::Merged(Some(row))) {
+                    refused @ Decision::Manual(_) => return (refused, Some("bad_output")),
+                    merged => merged,
+                }
+            }
+        };
+        (decision, Some("ok"))
     }
 
     /// `decision`, unless it is a merged row that fails `check_merged`

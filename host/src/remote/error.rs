@@ -15,7 +15,7 @@
 //!   **retried**, Retry-After honoured.
 //! - **504** `PGRST003`: no pool connection in time. **Retried**.
 //! - **500** `40*` (`40001` serialization failure, `40P01` deadlock: "transaction
-//!   rollback"; retried whatever the status, as `ebb gateway` or a later
+//!   rollback"; retried whatever the status, as `ebb-gateway` or a later
 //!   PostgREST may send them as 409), `57*` (admin shutdown, statement timeout `57014`), `58*`,
 //!   `XX*`: the same request can succeed next time. **Retried.**
 //! - **500** with a code that a retry cannot change, because the same request
@@ -64,7 +64,7 @@ pub enum RemoteError {
         code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         details.as_deref().map(|d| format!("; details: {d}")).unwrap_or_default(),
         hint.as_deref().map(|h| format!("; hint: {h}")).unwrap_or_default(),
-        code.as_deref().and_then(advice).map(|a| format!(" [{a}]")).unwrap_or_default())]
+        advice_for(*status, code.as_deref()).map(|a| format!(" [{a}]")).unwrap_or_default())]
     ///
     /// `code`, `details` and `hint` are boxed so that the whole error stays
     /// within clippy's `result_large_err` budget (128 bytes).
@@ -163,6 +163,20 @@ fn is_rollback(code: &str) -> bool {
 
 /// What a user should do about a PostgREST error code (docs/operations.md
 /// has the table).
+/// What to do about an HTTP error: by PostgREST's code, or for a 404
+/// without one (no PostgREST at that path), about `rest_root`.
+fn advice_for(status: u16, code: Option<&str>) -> Option<&'static str> {
+    match code {
+        Some(code) => advice(code),
+        None if status == 404 => Some(
+            "no PostgREST answered at this path: is remote.rest_root the PostgREST root? \
+             (Supabase: https://PROJECT.supabase.co/rest/v1; a self-hosted PostgREST or \
+             a clone: the root it serves its API at)",
+        ),
+        None => None,
+    }
+}
+
 fn advice(code: &str) -> Option<&'static str> {
     Some(match code {
         "PGRST000" | "PGRST001" => "PostgREST cannot reach its database; retried",
@@ -259,6 +273,13 @@ mod tests {
             assert!(e.to_string().contains('['), "{code}: advice in {e}");
         }
         assert!(http_code(500, Some("PGRST300")).is_server_config());
+        // A 404 that is not PostgREST's: the path is wrong.
+        assert!(
+            http(404)
+                .to_string()
+                .contains("is remote.rest_root the PostgREST root")
+        );
+        assert!(!http(500).to_string().contains('['));
         assert!(!http_code(500, Some("XX000")).is_server_config());
     }
 

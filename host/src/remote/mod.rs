@@ -1,8 +1,9 @@
 //! The remote side: the [`Remote`] trait (push and pull, in domain terms),
-//! its production implementation over PostgREST (`postgrest`), and the SQL
-//! a user applies once to install ebb on the server (`sql`).
+//! its production implementation over PostgREST (`postgrest`), the SQL a
+//! user applies once to install ebb on the server (`sql`), and the Realtime
+//! listener that turns the server's change nudges into pulls (`realtime`).
 //!
-//! reqwest appears only under this folder. `sync` drives a `Remote` and
+//! reqwest and tokio-tungstenite appear only under this folder. `sync` drives a `Remote` and
 //! decides on its typed errors through [`RemoteError::is_retryable`] and
 //! [`RemoteError::retry_after`], never on message text.
 
@@ -13,6 +14,7 @@ use crate::model::{Change, Cursor, PullPage, PushResult};
 mod error;
 pub mod postgrest;
 pub mod ratelimit;
+pub mod realtime;
 pub mod sql;
 pub use error::RemoteError;
 

@@ -26,7 +26,7 @@ pub(super) enum Localized {
     Waits(Unmapped),
 }
 
-impl<R: Remote> Engine<R> {
+impl<R: Remote + 'static> Engine<R> {
     /// Normalizes a pulled row to SQLite's types (PG's true / 1.50 / "42"
     /// become 1 / 1.5 / 42, so a base from a pull and one from a push mean
     /// the same thing) and translates its keys to local ids.
@@ -35,10 +35,18 @@ impl<R: Remote> Engine<R> {
         spec: &TableSpec,
         pulled: &PulledRow,
     ) -> Result<Localized, SyncError> {
-        let mut row = pulled.clone();
-        if let Some(content) = &pulled.row {
-            row.row = Some(self.local.normalize(spec, content)?);
-        }
+        // The envelope copied, the content normalized (never copied twice).
+        let mut row = PulledRow {
+            pk: pulled.pk.clone(),
+            version: pulled.version,
+            txid: pulled.txid.clone(),
+            deleted: pulled.deleted,
+            origin: pulled.origin.clone(),
+            row: match &pulled.row {
+                Some(content) => Some(self.local.normalize(spec, content)?),
+                None => None,
+            },
+        };
         if !self.keys.touches(&spec.name) {
             return Ok(Localized::Here(row));
         }

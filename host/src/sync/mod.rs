@@ -4,8 +4,8 @@
 //! The decisions live in plain functions (`plan`, `backoff`); `push` and
 //! `pull` are thin drivers that move data between `local`, `remote` and
 //! `policy`. [`Engine::run_once`] is what both `ebb sync --once`, the
-//! daemon loop ([`Engine::run`]) and the tests call. This module imports
-//! neither rusqlite, reqwest nor wasmtime.
+//! daemon loop ([`crate::ops::daemon`]) and the tests call. This module
+//! imports neither rusqlite, reqwest nor wasmtime.
 
 mod backoff;
 mod conflict;
@@ -16,7 +16,7 @@ mod pull;
 mod push;
 mod retry;
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, TableConfig};
@@ -106,8 +106,11 @@ pub struct Engine<R: Remote> {
     config: Config,
     specs: Vec<TableSpec>,
     local: Local,
-    remote: R,
-    policies: Policies,
+    /// Shared with the task that fetches a page ahead (`pull`).
+    remote: std::sync::Arc<R>,
+    /// Shared with the local API, which checks a person's merged row with
+    /// the same schema and validator (`ops::settle`).
+    policies: Arc<Policies>,
     /// Which tables map integer keys, and the foreign keys to them.
     keys: crate::local::KeyPlan,
     /// Changes per push now: `sync.batch_size`, halved while the server
@@ -118,7 +121,7 @@ pub struct Engine<R: Remote> {
     progress: Progress,
 }
 
-impl<R: Remote> Engine<R> {
+impl<R: Remote + 'static> Engine<R> {
     /// Opens the database, installs (or updates) the capture triggers and
     /// loads the policies. Fails before anything syncs when any of it is wrong.
     pub fn new(config: Config, remote: R) -> Result<Self, SyncError> {
@@ -153,8 +156,8 @@ impl<R: Remote> Engine<R> {
             config,
             specs,
             local,
-            remote,
-            policies,
+            remote: std::sync::Arc::new(remote),
+            policies: Arc::new(policies),
             keys,
             batch_now: usize::MAX,
             owner,
@@ -195,6 +198,11 @@ impl<R: Remote> Engine<R> {
         &self.policies
     }
 
+    /// The policies, to share (the local API validates with them).
+    pub fn shared_policies(&self) -> Arc<Policies> {
+        Arc::clone(&self.policies)
+    }
+
     /// One round: take the lock, push the queue, pull every table, release.
     /// `Err` only when the round could not run or the lock was lost;
     /// remote failures end the round early and show in `report.error`.
@@ -224,6 +232,10 @@ impl<R: Remote> Engine<R> {
         self.metrics.observe_round(started.elapsed());
         self.metrics.count_invalid(report.invalid as u64);
         self.metrics.count_dead(report.dead as u64);
+        for (call, n) in self.policies.take_plugin_calls() {
+            self.metrics
+                .add_plugin_calls(&call.table, call.kind, call.result, n);
+        }
         let error = match &result {
             Ok(()) => None,
             Err(e) => Some(e.to_string()),
@@ -311,32 +323,6 @@ impl<R: Remote> Engine<R> {
             Ok(())
         } else {
             Err(SyncError::LeaseLost)
-        }
-    }
-
-    /// The daemon loop: a round every `sync.interval` until `shutdown`
-    /// completes. A round that fails is logged and the loop goes on.
-    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            match self.run_once().await {
-                Ok(r) if r.error.is_none() => tracing::info!(
-                    pushed = r.pushed,
-                    pulled = r.pulled,
-                    conflicts = r.manual,
-                    invalid = r.invalid,
-                    "sync round done"
-                ),
-                Ok(r) => tracing::warn!(
-                    error = r.error.as_deref().unwrap_or(""),
-                    "sync round ended early"
-                ),
-                Err(e) => tracing::warn!(error = %e, "sync round did not run"),
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(self.config.sync.interval) => {}
-            }
         }
     }
 }

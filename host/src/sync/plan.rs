@@ -64,14 +64,18 @@ pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
         return PullStep::Skip;
     }
     let remote = if row.deleted { None } else { row.row.clone() };
+    if here.queued.is_none() {
+        return PullStep::Take(Action::Write {
+            row: remote.clone(),
+            version: row.version,
+            base: remote,
+        });
+    }
     let take = Action::Write {
         row: remote.clone(),
         version: row.version,
         base: remote.clone(),
     };
-    if here.queued.is_none() {
-        return PullStep::Take(take);
-    }
     let equal = here.row == remote.as_ref();
     // Our own earlier write (its answer was lost) is the newest version:
     // the same content is settled; a newer edit on top stands, based on

@@ -9,10 +9,18 @@ use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
-use crate::remote::Remote;
+use crate::remote::{Remote, RemoteError};
 
-impl<R: Remote> Engine<R> {
+impl<R: Remote + 'static> Engine<R> {
     /// Pulls every page of `table`. Returns the number of rows written.
+    ///
+    /// While one page is applied, the next is already being fetched (a
+    /// pipeline one page deep): its request starts from the cursor the
+    /// page being applied ends at, and its answer is used only when that
+    /// cursor is what the table's stored cursor then says, so a cursor
+    /// still moves only with the rows it covers. The fetched answer counts
+    /// as the request's first attempt (`call_remote_or`); when applying
+    /// fails, it is dropped unread.
     pub(super) async fn pull_table(
         &mut self,
         table: &TableConfig,
@@ -34,10 +42,19 @@ impl<R: Remote> Engine<R> {
         }
         let page_size = self.config.sync.pull_page_size.max(1);
         let bar = self.progress.table(&table.name);
+        let mut ahead: Option<Ahead> = None;
         loop {
             let cursor = self.local.cursor(&table.name)?;
+            let first = match ahead.take() {
+                Some(a) if a.from == cursor => Some(a.answer().await),
+                Some(a) => {
+                    a.task.abort();
+                    None
+                }
+                None => None,
+            };
             let answer = self
-                .call_remote("ebb_pull", |remote| {
+                .call_remote_or("ebb_pull", &|_| false, first, |remote| {
                     remote.pull(&table.name, &cursor, page_size)
                 })
                 .await?;
@@ -53,14 +70,46 @@ impl<R: Remote> Engine<R> {
             let lag = held.map_or(0, |since| (now - since).max(0) as u64);
             self.metrics
                 .set_pull_lag(std::time::Duration::from_millis(lag));
-            self.apply_page(&spec, &page, Some(&page.next), report)?;
+            if page.rows.is_empty() && page.next == cursor {
+                // Nothing new and the cursor stays: no local transaction
+                // (a round with nothing to do costs one request per table).
+                bar.finish();
+                return Ok(());
+            }
+            if page.has_more && !page.rows.is_empty() {
+                ahead = Some(self.fetch_ahead(&table.name, &page.next, page_size));
+            }
+            let applied = self.apply_page(&spec, &page, Some(&page.next), report);
+            if let Err(e) = applied {
+                if let Some(a) = ahead.take() {
+                    a.task.abort();
+                }
+                return Err(e);
+            }
             bar.add_rows(page.rows.len() as u64);
             self.metrics.add_pulled(&table.name, page.rows.len() as u64);
-            self.renew()?;
+            if let Err(e) = self.renew() {
+                if let Some(a) = ahead.take() {
+                    a.task.abort();
+                }
+                return Err(e);
+            }
             if !page.has_more || page.rows.is_empty() {
                 bar.finish();
                 return Ok(());
             }
+        }
+    }
+
+    /// Starts fetching the page of `table` after `from` on a task of its
+    /// own, so the server works while this one applies.
+    fn fetch_ahead(&self, table: &str, from: &Cursor, page_size: usize) -> Ahead {
+        let remote = std::sync::Arc::clone(&self.remote);
+        let (table, cursor) = (table.to_string(), from.clone());
+        let task = tokio::spawn(async move { remote.pull(&table, &cursor, page_size).await });
+        Ahead {
+            from: from.clone(),
+            task,
         }
     }
 
@@ -77,7 +126,14 @@ impl<R: Remote> Engine<R> {
         // editing between planning and applying.
         for _ in 0..self.config.sync.max_replans.max(1) {
             let set_aside = cursor.is_none();
-            let (ops, counts) = self.plan_page(spec, page)?;
+            // Planning only reads: in one read transaction (one snapshot;
+            // the apply below checks every row's queue counter again).
+            let began = self.local.begin_reads()?;
+            let planned = self.plan_page(spec, page);
+            if began {
+                self.local.end_reads()?;
+            }
+            let (ops, counts) = planned?;
             let applied = if set_aside {
                 self.local.apply_set_aside(spec, &ops, now_ms())
             } else {
@@ -123,7 +179,23 @@ impl<R: Remote> Engine<R> {
         let mut counts = Counts::default();
         // Open conflicts, read once per page and only if a held row needs them.
         let mut open: Option<Vec<ConflictRecord>> = None;
+        // Rows of a table without mapped keys carry this device's keys:
+        // one already known at this version or newer (often this device's
+        // own push coming back) is skipped before it is normalized.
+        let plain = !self.keys.touches(&spec.name);
+        // A table with no sync state or nothing queued (an initial sync)
+        // needs no per-row lookups of either; the apply checks the queue
+        // again in its own transaction.
+        let any_known = self.local.has_row_states(&spec.name)?;
+        let any_queued = self.local.has_queued(&spec.name)?;
         for pulled in &page.rows {
+            let mut known = None;
+            if plain && any_known {
+                known = self.local.row_state(&spec.name, &pulled.pk)?;
+                if known.as_ref().is_some_and(|k| k.version >= pulled.version) {
+                    continue;
+                }
+            }
             let row = match self.localize(spec, pulled)? {
                 Localized::Here(row) => row,
                 Localized::Absent => continue,
@@ -156,8 +228,13 @@ impl<R: Remote> Engine<R> {
                 }
             };
             let row = &row;
-            let known = self.local.row_state(&spec.name, &row.pk)?;
-            let queued = self.local.queue_item(&spec.name, &row.pk)?;
+            if !plain && any_known {
+                known = self.local.row_state(&spec.name, &row.pk)?;
+            }
+            let queued = match any_queued {
+                true => self.local.queue_item(&spec.name, &row.pk)?,
+                false => None,
+            };
             let local_row = match &queued {
                 Some(_) => self.local.read_row(spec, &row.pk)?,
                 None => None,
@@ -257,4 +334,23 @@ struct Counts {
     /// Conflicts the policy settled on its own, kept as history once the
     /// page is applied.
     decided: Vec<Decided>,
+}
+
+/// A page being fetched ahead: the cursor it starts from, and the task.
+struct Ahead {
+    from: Cursor,
+    task: tokio::task::JoinHandle<Result<PullPage, RemoteError>>,
+}
+
+impl Ahead {
+    /// The answer; a task that ended without one (it panicked) is a
+    /// failed attempt like a lost connection, and is retried.
+    async fn answer(self) -> Result<PullPage, RemoteError> {
+        self.task.await.unwrap_or_else(|e| {
+            Err(RemoteError::Network {
+                endpoint: "rpc/ebb_pull".into(),
+                message: format!("the page fetched ahead was lost: {e}"),
+            })
+        })
+    }
 }

@@ -15,7 +15,7 @@ use crate::model::{Change, Op, PushResult};
 use crate::policy::Verdict;
 use crate::remote::{Remote, RemoteError};
 
-impl<R: Remote> Engine<R> {
+impl<R: Remote + 'static> Engine<R> {
     /// Pushes the queue in batches. Returns the tables that have items
     /// which failed this round (their last_sync_at must not move).
     pub(super) async fn push(
@@ -25,12 +25,7 @@ impl<R: Remote> Engine<R> {
         let mut failed = BTreeSet::new();
         let batch = self.config.sync.batch_size.max(1);
         self.batch_now = self.batch_now.clamp(1, batch);
-        let queued: u64 = self
-            .local
-            .status(now_ms(), self.config.alerts.error_window)?
-            .queue
-            .values()
-            .sum();
+        let queued = self.local.queued_total()?;
         // Edits landing while we push, and rows a conflict resolution
         // queued again (a merge, client wins), go out in this round too; a
         // busy app cannot keep one round going for ever.
@@ -111,7 +106,7 @@ impl<R: Remote> Engine<R> {
         let several = items.len() > 1;
         let split_now = move |e: &RemoteError| several && blames_the_size(e);
         let answer = self
-            .call_remote_or("ebb_push", &split_now, |remote| remote.push(&changes))
+            .call_remote_or("ebb_push", &split_now, None, |remote| remote.push(&changes))
             .await?;
         let results = match answer {
             Ok(results) => {

@@ -26,9 +26,12 @@ struct Holder<'a> {
 
 /// What a request is called in log lines (never its payload), and which
 /// errors go back to the caller at once instead of being retried.
-struct Call<'a> {
+struct Call<'a, T> {
     what: &'a str,
     hand_back: &'a dyn Fn(&RemoteError) -> bool,
+    /// The answer of a first attempt already made (a page fetched ahead
+    /// while the previous one was applied): it counts as attempt 1.
+    first: Option<Result<T, RemoteError>>,
 }
 
 /// Calls `request` until it succeeds, fails permanently, or runs out of
@@ -39,21 +42,28 @@ async fn call<T, F, Fut>(
     metrics: &Metrics,
     retry: &RetryConfig,
     alerts: &AlertsConfig,
-    call: Call<'_>,
+    call: Call<'_, T>,
     mut request: F,
 ) -> Result<Result<T, RemoteError>, SyncError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RemoteError>>,
 {
-    let Call { what, hand_back } = call;
+    let Call {
+        what,
+        hand_back,
+        mut first,
+    } = call;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         if !local.lease_renew(holder.owner, holder.ttl, now_ms())? {
             return Err(SyncError::LeaseLost);
         }
-        let result = request().await;
+        let result = match first.take() {
+            Some(made) => made,
+            None => request().await,
+        };
         local.record_request(result.is_ok(), now_ms(), alerts.error_window)?;
         match &result {
             Ok(_) => metrics.count_request(what, "ok"),
@@ -80,7 +90,7 @@ where
     }
 }
 
-impl<R: Remote> Engine<R> {
+impl<R: Remote + 'static> Engine<R> {
     /// `call` with this engine's lock holder, metrics and config: the one
     /// way `push` and `pull` reach the remote.
     pub(super) async fn call_remote<'a, T, F, Fut>(
@@ -92,16 +102,19 @@ impl<R: Remote> Engine<R> {
         F: FnMut(&'a R) -> Fut,
         Fut: Future<Output = Result<T, RemoteError>>,
     {
-        self.call_remote_or(what, &|_| false, request).await
+        self.call_remote_or(what, &|_| false, None, request).await
     }
 
     /// `call_remote`, except that errors `hand_back` picks are returned at
     /// once instead of retried (the caller changes the request: a push
-    /// splits a batch the server timed out on).
+    /// splits a batch the server timed out on), and that `first`, when
+    /// given, is the answer of attempt 1, already made (`pull` fetches a
+    /// page ahead).
     pub(super) async fn call_remote_or<'a, T, F, Fut>(
         &'a mut self,
         what: &str,
         hand_back: &dyn Fn(&RemoteError) -> bool,
+        first: Option<Result<T, RemoteError>>,
         mut request: F,
     ) -> Result<Result<T, RemoteError>, SyncError>
     where
@@ -127,7 +140,11 @@ impl<R: Remote> Engine<R> {
             metrics,
             &config.retry,
             &config.alerts,
-            Call { what, hand_back },
+            Call {
+                what,
+                hand_back,
+                first,
+            },
             || request(remote),
         )
         .await

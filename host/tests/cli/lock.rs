@@ -1,4 +1,4 @@
-//! The sync lock across real processes. A real `ebb gateway` process is
+//! The sync lock across real processes. A real `ebb-gateway` process is
 //! frozen (SIGSTOP) so a first `ebb sync --once` hangs mid-push, holding
 //! the lease with its items in flight. Then: a second `ebb sync --once`
 //! exits 3 naming the first process; `ebb sync --once --wait` waits; and
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Out, PG, Server, World, free_port, id};
+use crate::support::{Out, PG, Server, World, free_port, gateway_exe, id};
 
 /// The processes a test spawned. Dropping it thaws and kills every one.
 #[derive(Default)]
@@ -123,8 +123,8 @@ impl Setup {
         let port = free_port();
         let log = std::fs::File::create(w.path("frozen-gateway.log")).expect("log");
         let gateway = procs.spawn(
-            Command::new(env!("CARGO_BIN_EXE_ebb"))
-                .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
+            Command::new(gateway_exe())
+                .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--database", &format!("{PG} dbname={}", server.db)])
                 .env("EBB_API_KEY", &w.key)
                 .env_remove("RUST_LOG")

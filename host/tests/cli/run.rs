@@ -11,7 +11,7 @@ use super::support::{Server, World, free_port, id};
 
 /// GET `path` on loopback `port`: (status line, body), or None when
 /// nothing answers yet.
-fn get(port: u16, path: &str) -> Option<(String, String)> {
+pub(super) fn get(port: u16, path: &str) -> Option<(String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
@@ -22,7 +22,7 @@ fn get(port: u16, path: &str) -> Option<(String, String)> {
 }
 
 /// Kills the daemon if the test fails before stopping it.
-struct Daemon(Option<std::process::Child>);
+pub(super) struct Daemon(pub(super) Option<std::process::Child>);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -34,7 +34,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `ready` every 20ms for up to 20s.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(
@@ -81,8 +81,16 @@ fn run_syncs_serves_health_notifies_and_stops_on_sigterm() {
     });
     let (_, health) = get(port, "/health").expect("/health answers");
     assert!(health.contains("\"healthy\":true"), "{health}");
+    // Series appear once counted: the queue gauge and the requests always.
     let (_, metrics) = get(port, "/metrics").expect("/metrics answers");
-    assert!(metrics.contains("ebb_pulled_total"), "{metrics}");
+    assert!(
+        metrics.contains("ebb_queue_depth{state=\"pending\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ebb_requests_total{rpc=\"ebb_pull\",result=\"ok\"}"),
+        "{metrics}"
+    );
 
     // A row the app writes while the daemon runs reaches the server.
     let customer = id();
@@ -94,6 +102,10 @@ fn run_syncs_serves_health_notifies_and_stops_on_sigterm() {
     );
     let sql = format!("select count(*) from customers where id = '{customer}'");
     wait_for("the row on the server", || server.query(&sql) == "1");
+    wait_for("the push counted", || {
+        get(port, "/metrics")
+            .is_some_and(|(_, m)| m.contains("ebb_pushed_total{table=\"customers\"} 1"))
+    });
     wait_for("the health event", || {
         std::fs::read_to_string(w.path("events.jsonl")).is_ok_and(|t| t.contains("\"health\""))
     });

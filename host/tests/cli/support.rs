@@ -1,7 +1,7 @@
 //! What the `ebb` binary tests run against: the real binary, SQLite files
 //! in temp dirs shaped like the example app, and a real Postgres scratch
 //! database (created per test, dropped on drop) served by a real
-//! `ebb gateway` process on a free loopback port.
+//! `ebb-gateway` process on a free loopback port.
 //!
 //! Every run's stdout and stderr (and the gateway's log) is kept so a test
 //! can assert the API key never shows up in any of them.
@@ -17,6 +17,19 @@ pub const PG: &str = "host=/var/run/postgresql user=postgres";
 /// The repository root (host/..).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `ebb-gateway` binary beside this test's `ebb` (its own crate, so
+/// `cargo test --workspace` or scripts/test.sh builds it; `cargo test -p
+/// ebb` alone does not).
+pub fn gateway_exe() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_ebb")).with_file_name("ebb-gateway");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p ebb-gateway` (scripts/test.sh does)",
+        path.display()
+    );
+    path
 }
 
 /// `$CARGO_TARGET_DIR/plugins`, where scripts/build-plugins.sh puts the
@@ -167,7 +180,7 @@ conflict = "manual"
 "#;
 
 /// A scratch Postgres database with the example schema and ebb's remote
-/// SQL, served by `ebb gateway`. Dropped (gateway stopped, database
+/// SQL, served by `ebb-gateway`. Dropped (gateway stopped, database
 /// dropped) on drop.
 pub struct Server {
     pub db: String,
@@ -212,17 +225,7 @@ impl Server {
         }
         let port = free_port();
         let log = world.path(&format!("gateway-{port}.log"));
-        let file = std::fs::File::create(&log).expect("gateway log");
-        let gateway = Command::new(env!("CARGO_BIN_EXE_ebb"))
-            .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", &format!("{PG} dbname={db}")])
-            .env("EBB_API_KEY", &world.key)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .spawn()
-            .expect("gateway starts");
+        let gateway = spawn_gateway(world, &db, port, &log);
         let mut server = Server {
             db,
             url: format!("http://127.0.0.1:{port}"),
@@ -231,6 +234,21 @@ impl Server {
         };
         server.wait_ready(port);
         server
+    }
+
+    /// Stops the gateway and starts it again on the same port and
+    /// database (its log goes on in the same file).
+    pub fn restart(&mut self, world: &World) {
+        let _ = self.gateway.kill();
+        let _ = self.gateway.wait();
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the gateway's port");
+        self.gateway = spawn_gateway(world, &self.db, port, &self.log);
+        self.wait_ready(port);
     }
 
     fn wait_ready(&mut self, port: u16) {
@@ -269,6 +287,25 @@ impl Drop for Server {
             ])
             .output();
     }
+}
+
+/// `ebb-gateway` on `port` over `db`, logging (appending) to `log`.
+fn spawn_gateway(world: &World, db: &str, port: u16, log: &Path) -> Child {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("gateway log");
+    Command::new(gateway_exe())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", &format!("{PG} dbname={db}")])
+        .env("EBB_API_KEY", &world.key)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .expect("gateway starts")
 }
 
 pub fn free_port() -> u16 {

@@ -4,27 +4,27 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 
--- Bookkeeping tables. Plain objects in `public`, where PostgREST looks.
+-- Bookkeeping tables. Plain objects in `public`, where PostgREST looks,
+-- except what PostgREST must not serve: ebb's private helpers live in
+-- schema `_ebb`, and the deleted rows of each synced table in a table of the
+-- same name in schema `_ebb_deleted` (deleted.sql). PostgREST serves only
+-- the schemas it is told to (`public` on Supabase), so neither is an
+-- endpoint; the roles that sync may use them from inside ebb_push and
+-- ebb_pull, which run as the caller.
+CREATE SCHEMA IF NOT EXISTS _ebb;
+CREATE SCHEMA IF NOT EXISTS _ebb_deleted;
+REVOKE ALL ON SCHEMA _ebb, _ebb_deleted FROM PUBLIC;
+GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO PUBLIC;
 
--- The allowlist: the only tables ebb_push and ebb_pull ever touch.
+-- The allowlist: the only tables ebb_push and ebb_pull ever touch. `rls`
+-- fingerprints the table's read policies as they were copied to its
+-- deleted rows (see deleted.sql); ebb_pull refuses a table whose policies
+-- changed since.
 CREATE TABLE IF NOT EXISTS public._ebb_tables (
     tbl text PRIMARY KEY,
     pk  text NOT NULL
 );
-
--- One row per deleted record, so deletes propagate. A tombstone table rather
--- than a soft-delete column: a BEFORE DELETE trigger that turns a delete into
--- an UPDATE silently skips ON DELETE CASCADE (children stay, pointing at
--- nothing) and a DO INSTEAD rule makes cascades fail outright.
-CREATE TABLE IF NOT EXISTS public._ebb_tombstones (
-    tbl     text   NOT NULL,
-    pk      text   NOT NULL,
-    version bigint NOT NULL,
-    txid    xid8   NOT NULL DEFAULT pg_current_xact_id(),
-    origin  text,
-    PRIMARY KEY (tbl, pk)
-);
-CREATE INDEX IF NOT EXISTS _ebb_tombstones_pull_idx ON public._ebb_tombstones (tbl, txid, pk);
+ALTER TABLE public._ebb_tables ADD COLUMN IF NOT EXISTS rls text;
 
 -- The last change ebb_push applied per (device, table, pk): `counter`, a
 -- hash of (op, base, row) as sent, the base it was sent on, and the answer.
@@ -47,18 +47,17 @@ ALTER TABLE public._ebb_applied
 
 -- Privileges. The bookkeeping is written only by ebb's SECURITY DEFINER
 -- trigger functions (owned by whoever runs this script: a superuser or the
--- tables' owner) and read only through the SECURITY DEFINER functions
--- below, never directly by the roles that sync. A role that could write
+-- tables' owner) and _ebb_applied is read only through _ebb.prior below,
+-- never directly by the roles that sync. A role that could write
 -- _ebb_applied could plant "applied" answers for another device's changes
--- (edits acknowledged, never written); one that could read tombstones would
--- see deleted keys of every table. Row level security with no policy is a
--- second lock: even a later GRANT (Supabase's default privileges grant
--- everything in `public` to its API roles) gives no row. The owner is not
--- subject to it. The allowlist is readable by all: the invoker functions
--- look the key column up in it.
-REVOKE ALL ON public._ebb_applied, public._ebb_tombstones, public._ebb_tables FROM PUBLIC;
+-- (edits acknowledged, never written). Row level security with no policy
+-- is a second lock: even a later GRANT (Supabase's default privileges
+-- grant everything in `public` to its API roles) gives no row. The owner
+-- is not subject to it. The allowlist is readable by all: the invoker
+-- functions look the key column up in it. Deleted rows are read as the
+-- caller, under the table's own policies (deleted.sql).
+REVOKE ALL ON public._ebb_applied, public._ebb_tables FROM PUBLIC;
 ALTER TABLE public._ebb_applied ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public._ebb_tombstones ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public._ebb_tables ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS _ebb_tables_read ON public._ebb_tables;
 CREATE POLICY _ebb_tables_read ON public._ebb_tables FOR SELECT USING (true);
@@ -74,9 +73,40 @@ AS $fn$
     WHERE left(e.key, 5) <> '_ebb_'
 $fn$;
 
--- BEFORE INSERT OR UPDATE on each synced table; TG_ARGV[0] is the pk column.
--- Versions only go up, also across delete + re-insert (the tombstone keeps
--- the count). SECURITY DEFINER so clients need no rights on _ebb_tombstones.
+-- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
+-- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
+-- or the whole table): its key as text, the version after the row's last,
+-- this transaction, the origin $2, and the row's values of `p_keep`, the
+-- columns the table's read policies look at, so that the same policies
+-- decide who sees it. Those are matched by name through JSON: a column
+-- renamed since the install leaves NULL (and ebb_pull asks for the script
+-- again) instead of failing the user's DELETE. Builds text only.
+CREATE OR REPLACE FUNCTION _ebb.bury(p_tbl text, p_pk text, p_keep text[], p_source text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT format(
+        'INSERT INTO _ebb_deleted.%1$I AS d (_ebb_pk, _ebb_version, _ebb_txid, _ebb_origin%4$s)
+         SELECT s.%2$I::text, s._ebb_version + 1, pg_current_xact_id(), $2::text%5$s
+         FROM %3$s s%6$s
+         ON CONFLICT (_ebb_pk) DO UPDATE
+             SET _ebb_version = greatest(d._ebb_version, excluded._ebb_version),
+                 _ebb_txid = excluded._ebb_txid, _ebb_origin = excluded._ebb_origin%7$s
+         RETURNING d._ebb_pk, d._ebb_version',
+        p_tbl, p_pk, p_source,
+        string_agg(format(', %I', k), ''), string_agg(format(', k.%I', k), ''),
+        CASE WHEN count(k) > 0 THEN format(
+            ' CROSS JOIN LATERAL jsonb_populate_record(NULL::_ebb_deleted.%I, to_jsonb(s)) k', p_tbl)
+        END,
+        string_agg(format(', %1$I = excluded.%1$I', k), ''))
+    FROM unnest(p_keep) AS k
+$fn$;
+
+-- BEFORE INSERT OR UPDATE on each synced table; TG_ARGV[0] is the pk
+-- column, TG_ARGV[1:] the columns its tombstones keep. Versions only go
+-- up, also across delete + re-insert (the tombstone keeps the count).
+-- SECURITY DEFINER so clients need no rights to write tombstones.
 CREATE OR REPLACE FUNCTION public._ebb_before_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
@@ -87,27 +117,23 @@ DECLARE
     old_pk text;
     tomb   bigint;
 BEGIN
-    EXECUTE format('SELECT ($1).%I::text', pkcol) INTO new_pk USING NEW;
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE format('SELECT ($1).%I::text', pkcol) INTO old_pk USING OLD;
+        EXECUTE format('SELECT ($1).%1$I::text, ($2).%1$I::text', pkcol)
+            INTO new_pk, old_pk USING NEW, OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND old_pk IS NOT DISTINCT FROM new_pk THEN
         NEW._ebb_version := OLD._ebb_version + 1;
     ELSE
         -- A new key: continue from its tombstone, if any, and revive it.
-        DELETE FROM public._ebb_tombstones t
-        WHERE t.tbl = TG_TABLE_NAME AND t.pk = new_pk
-        RETURNING t.version INTO tomb;
+        EXECUTE format('DELETE FROM _ebb_deleted.%I d WHERE d._ebb_pk = ($1).%I::text
+                        RETURNING d._ebb_version', TG_TABLE_NAME, pkcol)
+            INTO tomb USING NEW;
         NEW._ebb_version := greatest(coalesce(tomb, 0),
                                      CASE WHEN TG_OP = 'UPDATE' THEN OLD._ebb_version ELSE 0 END) + 1;
         IF TG_OP = 'UPDATE' THEN
             -- The primary key changed: the old key is gone for readers.
-            INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-            VALUES (TG_TABLE_NAME, old_pk, OLD._ebb_version + 1, pg_current_xact_id(),
-                    nullif(current_setting('ebb.origin', true), ''))
-            ON CONFLICT (tbl, pk) DO UPDATE
-                SET version = greatest(t.version, excluded.version),
-                    txid = excluded.txid, origin = excluded.origin;
+            EXECUTE _ebb.bury(TG_TABLE_NAME, pkcol, TG_ARGV[1:], '(SELECT ($1).*)')
+                USING OLD, nullif(current_setting('ebb.origin', true), '');
         END IF;
     END IF;
     NEW._ebb_txid := pg_current_xact_id();
@@ -158,29 +184,32 @@ BEGIN
 END
 $fn$;
 
--- AFTER DELETE on each synced table (also for cascaded deletes and deletes
--- made directly on the server): leave a tombstone, and record the delete
--- if ebb_push made it (see above).
+-- AFTER DELETE on each synced table, once per statement (also for cascaded
+-- deletes and deletes made directly on the server), with the deleted rows
+-- as the transition table _ebb_gone: leave their tombstones in one
+-- statement (a bulk delete writes them in bulk), and record the delete if
+-- ebb_push made it (see above). Arguments as for _ebb_before_write.
 CREATE OR REPLACE FUNCTION public._ebb_after_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
-    push   jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
-    old_pk text;
-    ver    bigint;
+    push jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
+    v_pk text;
+    ver  bigint;
 BEGIN
-    EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) INTO old_pk USING OLD;
-    INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-    VALUES (TG_TABLE_NAME, old_pk, OLD._ebb_version + 1, pg_current_xact_id(),
-            nullif(current_setting('ebb.origin', true), ''))
-    ON CONFLICT (tbl, pk) DO UPDATE
-        SET version = greatest(t.version, excluded.version),
-            txid = excluded.txid, origin = excluded.origin
-    RETURNING t.version INTO ver;
-    IF push->>'tbl' = TG_TABLE_NAME AND push->>'pk' = old_pk THEN
+    IF push->>'tbl' IS DISTINCT FROM TG_TABLE_NAME THEN
+        EXECUTE _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], '_ebb_gone')
+            USING NULL::text, nullif(current_setting('ebb.origin', true), '');
+        RETURN NULL;
+    END IF;
+    v_pk := push->>'pk';
+    EXECUTE format('WITH b AS (%s) SELECT max(b._ebb_version) FILTER (WHERE b._ebb_pk = $3) FROM b',
+                   _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], '_ebb_gone'))
+        INTO ver USING NULL::text, nullif(current_setting('ebb.origin', true), ''), v_pk;
+    IF ver IS NOT NULL THEN
         INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
-        VALUES (push->>'device', TG_TABLE_NAME, old_pk, (push->>'counter')::bigint, push->>'hash',
+        VALUES (push->>'device', TG_TABLE_NAME, v_pk, (push->>'counter')::bigint, push->>'hash',
                 (push->>'base')::bigint, jsonb_build_object('status', 'applied', 'version', ver))
         ON CONFLICT (device, tbl, pk) DO UPDATE
             SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
@@ -201,47 +230,18 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
 BEGIN
-    EXECUTE format(
-        'INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-         SELECT %L, s.%I::text, s._ebb_version + 1, pg_current_xact_id(),
-                nullif(current_setting(''ebb.origin'', true), '''')
-         FROM public.%I s
-         ON CONFLICT (tbl, pk) DO UPDATE
-             SET version = greatest(t.version, excluded.version),
-                 txid = excluded.txid, origin = excluded.origin',
-        TG_TABLE_NAME, TG_ARGV[0], TG_TABLE_NAME);
+    EXECUTE _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], format('public.%I', TG_TABLE_NAME))
+        USING NULL::text, nullif(current_setting('ebb.origin', true), '');
     RETURN NULL;
 END
 $fn$;
 
--- Read-only windows on the bookkeeping for the SECURITY INVOKER functions.
--- They are served as RPCs too (every function a role may execute is), so
--- each answers only what ebb_push or ebb_pull would tell the caller anyway.
-
--- The version a deleted key had (0 when it has no tombstone).
-CREATE OR REPLACE FUNCTION public._ebb_tombstone_version(p_tbl text, p_pk text) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, public
-AS $fn$
-    SELECT coalesce((SELECT d.version FROM public._ebb_tombstones d
-                     WHERE d.tbl = p_tbl AND d.pk = p_pk), 0)
-$fn$;
-
--- One page of tombstones of a table after (p_txid, p_pk), below p_horizon,
--- in ebb_pull's order.
-CREATE OR REPLACE FUNCTION public._ebb_tombstones_after(
-    p_tbl text, p_horizon xid8, p_txid xid8, p_pk text, p_limit integer)
-RETURNS TABLE (txid xid8, pk text, version bigint, origin text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, public
-AS $fn$
-    SELECT d.txid, d.pk COLLATE "C", d.version, d.origin
-    FROM public._ebb_tombstones d
-    WHERE d.tbl = p_tbl AND d.txid < p_horizon AND d.txid >= p_txid
-      AND (d.txid, d.pk COLLATE "C") > (p_txid, p_pk COLLATE "C")
-    ORDER BY d.txid, d.pk COLLATE "C"
-    LIMIT p_limit
-$fn$;
+-- What ebb_push needs of _ebb_applied, read as its owner. It lives in
+-- schema `_ebb`, which PostgREST does not serve: as public._ebb_prior (up
+-- to this version) any device could ask it over REST about rows its
+-- policies hide. ebb_push uses its answer only for a row the caller sees
+-- (push.sql). A role with a SQL session of its own can still call it.
+DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
 
 -- What this device was told before about this row, for a change it sends
 -- now (see _ebb_push_one): `replay` is the stored answer when the change is
@@ -255,8 +255,7 @@ $fn$;
 -- base (a counter edit whose answer was lost is then counted once). The
 -- caller must hold the row lock, so a first attempt still in flight has
 -- committed by now.
-DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
-CREATE FUNCTION public._ebb_prior(
+CREATE OR REPLACE FUNCTION _ebb.prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
     p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
     OUT own_counter bigint, OUT own_version bigint)
@@ -281,6 +280,7 @@ AS $fn$
 DECLARE
     rel oid := to_regclass(format('public.%I', p_tbl));
     pk_attnum smallint;
+    args text;
 BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION 'ebb: table public.% does not exist', quote_ident(p_tbl)
@@ -311,29 +311,236 @@ BEGIN
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON public.%I (_ebb_txid, (%I::text) COLLATE "C")',
                    left(p_tbl, 50) || '_ebb_pull_idx', p_tbl, p_pk);
     EXECUTE format('DROP INDEX IF EXISTS public.%I', left(p_tbl, 50) || '_ebb_txid_idx');
+    -- Its deleted rows, with the columns its read policies look at
+    -- (deleted.sql); the triggers that write them are told which.
+    SELECT string_agg(quote_literal(a), ', ')
+      INTO args FROM unnest(array_prepend(p_pk, pg_temp._ebb_install_deleted(p_tbl))) AS a;
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_write BEFORE INSERT OR UPDATE ON public.%I
-        FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%L)', p_tbl, p_pk);
+        FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%s)', p_tbl, args);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_write AFTER INSERT OR UPDATE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_after_write(%L)', p_tbl, p_pk);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_delete AFTER DELETE ON public.%I
-        FOR EACH ROW EXECUTE FUNCTION public._ebb_after_delete(%L)', p_tbl, p_pk);
+        REFERENCING OLD TABLE AS _ebb_gone
+        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_after_delete(%s)', p_tbl, args);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_truncate ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_truncate BEFORE TRUNCATE ON public.%I
-        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%L)', p_tbl, p_pk);
-    INSERT INTO public._ebb_tables (tbl, pk) VALUES (p_tbl, p_pk)
-    ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk;
+        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%s)', p_tbl, args);
+    INSERT INTO public._ebb_tables (tbl, pk, rls) VALUES (p_tbl, p_pk, _ebb.rls_print(rel))
+    ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk, rls = excluded.rls;
+END
+$fn$;
+
+-- Deleted rows, and who may see them.
+--
+-- One row per deleted record, so deletes propagate. A tombstone table rather
+-- than a soft-delete column: a BEFORE DELETE trigger that turns a delete into
+-- an UPDATE silently skips ON DELETE CASCADE (children stay, pointing at
+-- nothing) and a DO INSTEAD rule makes cascades fail outright.
+--
+-- A tombstone must reach exactly the roles that could see the row: under
+-- per-till or per-shop row level security, a deleted key, its version and
+-- its txid tell another till which rows existed. So each synced table
+-- public.<t> gets _ebb_deleted.<t>, of the same name (its read policies
+-- then name their columns as `<t>.col` unchanged), holding per deleted key:
+-- the key as text, the version, the txid and the origin, plus the deleted
+-- row's values of the columns <t>'s read policies look at and nothing
+-- else. It carries <t>'s read policies (FOR SELECT and FOR ALL, permissive
+-- and restrictive, to the same roles), copied here, and one more: the
+-- reader must be allowed to SELECT <t>. ebb_pull and ebb_push read it as
+-- the caller, so PostgreSQL itself decides. A table without row level
+-- security keeps only the key, and its tombstones reach everyone who may
+-- read the table, as before.
+--
+-- The copy is taken when this script runs: re-run it after changing the
+-- policies of a synced table (ebb_pull refuses the table until then, see
+-- `rls` in _ebb_tables). Not copied: FORCE ROW LEVEL SECURITY (the
+-- table's owner sees every tombstone) and a policy that cannot work on
+-- another table (one that passes the whole row to a function taking the
+-- table's row type): the script stops and names it.
+
+-- The columns of a synced table that its read policies look at (USING of
+-- FOR SELECT and FOR ALL policies; PostgreSQL records each column a
+-- policy names in pg_depend), as the tombstone table declares them: the
+-- type without modifiers (a widened varchar still fits), the collation
+-- when not the type's own. Every column when a policy uses the whole row.
+-- None without row level security.
+CREATE OR REPLACE FUNCTION _ebb.policy_columns(p_rel oid) RETURNS TABLE (name text, type text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $fn$
+    WITH pol AS (
+        SELECT p.oid, p.polqual FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+        WHERE p.polrelid = p_rel AND c.relrowsecurity AND p.polcmd IN ('r', '*')
+          AND p.polqual IS NOT NULL
+    )
+    SELECT a.attname::text,
+           format_type(a.atttypid, NULL)
+           || CASE WHEN a.attcollation <> t.typcollation
+                   THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = p_rel AND a.attnum > 0 AND NOT a.attisdropped
+      AND left(a.attname, 5) <> '_ebb_'
+      AND (EXISTS (SELECT 1 FROM pol JOIN pg_depend d
+                   ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid
+                   WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = p_rel
+                     AND d.refobjsubid = a.attnum)
+           OR EXISTS (SELECT 1 FROM pol WHERE pol.polqual::text LIKE '%:varattno 0 %'))
+    ORDER BY a.attnum
+$fn$;
+
+-- A fingerprint of what decides who reads a table's tombstones: whether
+-- row level security is on, its read policies (name, kind, roles, text)
+-- and the columns they look at. Kept in _ebb_tables.rls by the install;
+-- ebb_pull compares it on every call (a few catalog lookups).
+CREATE OR REPLACE FUNCTION _ebb.rls_print(p_rel oid) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT md5(concat_ws(E'\n', c.relrowsecurity::text,
+        (SELECT string_agg(concat_ws(' ', quote_ident(p.polname), p.polpermissive::text,
+                                     p.polroles::text, pg_get_expr(p.polqual, p.polrelid)),
+                           E'\n' ORDER BY p.polname)
+         FROM pg_policy p
+         WHERE p.polrelid = c.oid AND c.relrowsecurity AND p.polcmd IN ('r', '*')
+           AND p.polqual IS NOT NULL),
+        (SELECT string_agg(k.name || ' ' || k.type, E'\n') FROM _ebb.policy_columns(c.oid) k)))
+    FROM pg_class c WHERE c.oid = p_rel
+$fn$;
+
+-- Creates or brings up to date _ebb_deleted.<p_tbl> and returns the columns
+-- its tombstones keep. Temporary, as _ebb_install_table.
+CREATE OR REPLACE FUNCTION pg_temp._ebb_install_deleted(p_tbl text) RETURNS text[]
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    rel  oid := to_regclass(format('public.%I', p_tbl));
+    dead oid;
+    keep text[];
+    r    record;
+BEGIN
+    EXECUTE format('CREATE TABLE IF NOT EXISTS _ebb_deleted.%I (
+        _ebb_pk      text COLLATE "C" PRIMARY KEY,
+        _ebb_version bigint NOT NULL,
+        _ebb_txid    xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        _ebb_origin  text)', p_tbl);
+    dead := to_regclass(format('_ebb_deleted.%I', p_tbl));
+    -- ebb_pull walks (txid, key) in order, as on the table itself.
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON _ebb_deleted.%I (_ebb_txid, _ebb_pk)',
+                   left(p_tbl, 50) || '_ebb_pull_idx', p_tbl);
+    -- The policies are copied afresh below; the columns depend on them.
+    FOR r IN SELECT p.polname FROM pg_policy p WHERE p.polrelid = dead LOOP
+        EXECUTE format('DROP POLICY %I ON _ebb_deleted.%I', r.polname, p_tbl);
+    END LOOP;
+    -- Exactly the columns the policies read now: one no policy reads any
+    -- more is dropped with its values; one whose type changed starts empty
+    -- (NULL in older tombstones).
+    SELECT array_agg(k.name ORDER BY k.name) INTO keep FROM _ebb.policy_columns(rel) k;
+    FOR r IN SELECT a.attname::text AS name FROM pg_attribute a
+             WHERE a.attrelid = dead AND a.attnum > 0 AND NOT a.attisdropped
+               AND left(a.attname, 5) <> '_ebb_' AND a.attname <> ALL (coalesce(keep, '{}'))
+    LOOP
+        EXECUTE format('ALTER TABLE _ebb_deleted.%I DROP COLUMN %I', p_tbl, r.name);
+    END LOOP;
+    FOR r IN SELECT * FROM _ebb.policy_columns(rel) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute d JOIN pg_attribute t
+                       ON t.attrelid = rel AND t.attname = d.attname
+                       WHERE d.attrelid = dead AND d.attname = r.name AND NOT d.attisdropped
+                         AND d.atttypid = t.atttypid AND d.attcollation = t.attcollation) THEN
+            EXECUTE format('ALTER TABLE _ebb_deleted.%I DROP COLUMN IF EXISTS %I', p_tbl, r.name);
+            EXECUTE format('ALTER TABLE _ebb_deleted.%I ADD COLUMN %I %s', p_tbl, r.name, r.type);
+        END IF;
+    END LOOP;
+
+    -- Up to this version, tombstones of every table lived in one table
+    -- (public._ebb_tombstones) read through SECURITY DEFINER functions
+    -- that ignored row level security. They move here with their txids,
+    -- so no device's cursor skips or repeats one. They carry no row
+    -- values: under row level security they reach only roles whose
+    -- policies admit NULL in those columns (usually none but the owner).
+    IF to_regclass('public._ebb_tombstones') IS NOT NULL THEN
+        EXECUTE format('INSERT INTO _ebb_deleted.%I AS d (_ebb_pk, _ebb_version, _ebb_txid, _ebb_origin)
+            SELECT o.pk, o.version, o.txid, o.origin FROM public._ebb_tombstones o WHERE o.tbl = $1
+            ON CONFLICT (_ebb_pk) DO UPDATE
+                SET _ebb_version = greatest(d._ebb_version, excluded._ebb_version),
+                    _ebb_txid = excluded._ebb_txid, _ebb_origin = excluded._ebb_origin', p_tbl)
+            USING p_tbl;
+        EXECUTE 'DELETE FROM public._ebb_tombstones o WHERE o.tbl = $1' USING p_tbl;
+    END IF;
+
+    EXECUTE format('ALTER TABLE _ebb_deleted.%I ENABLE ROW LEVEL SECURITY', p_tbl);
+    IF (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = rel) THEN
+        FOR r IN SELECT p.polname, p.polpermissive, pg_get_expr(p.polqual, p.polrelid) AS qual,
+                        (SELECT string_agg(CASE WHEN o = 0 THEN 'PUBLIC'
+                                                ELSE quote_ident(pg_get_userbyid(o)) END, ', ')
+                         FROM unnest(p.polroles) AS o) AS roles
+                 FROM pg_policy p
+                 WHERE p.polrelid = rel AND p.polcmd IN ('r', '*') AND p.polqual IS NOT NULL
+                 ORDER BY p.polname
+        LOOP
+            BEGIN
+                -- Deparsed and parsed again in this session (same
+                -- search_path), so every name means what it meant.
+                EXECUTE format('CREATE POLICY %I ON _ebb_deleted.%I AS %s FOR SELECT TO %s USING (%s)',
+                               r.polname, p_tbl,
+                               CASE WHEN r.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                               r.roles, r.qual);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE EXCEPTION 'ebb: policy % of public.% cannot decide who sees its deleted rows: %',
+                    quote_ident(r.polname), quote_ident(p_tbl), SQLERRM
+                    USING HINT = 'ebb copies a table''s read policies to _ebb_deleted.' || p_tbl
+                        || ', which has the columns they name but not the table''s row type: '
+                        || 'name columns instead of passing the whole row.';
+            END;
+        END LOOP;
+    ELSE
+        EXECUTE format('CREATE POLICY _ebb_everyone ON _ebb_deleted.%I FOR SELECT USING (true)', p_tbl);
+    END IF;
+    -- Whoever may not read the table may not read its deletes either. Run
+    -- once per query (an InitPlan), not per row.
+    EXECUTE format('CREATE POLICY _ebb_readers ON _ebb_deleted.%I AS RESTRICTIVE FOR SELECT
+                    USING ((SELECT has_table_privilege(%L, ''SELECT'')))',
+                   p_tbl, format('public.%I', p_tbl));
+    -- Read, never written, by the roles that sync (the triggers write as
+    -- the owner, who is not subject to these policies).
+    EXECUTE format('REVOKE ALL ON _ebb_deleted.%I FROM PUBLIC', p_tbl);
+    EXECUTE format('GRANT SELECT ON _ebb_deleted.%I TO PUBLIC', p_tbl);
+    RETURN coalesce(keep, '{}');
+END
+$fn$;
+
+-- After the listed tables: tables synced before but not listed now still
+-- have ebb's triggers, which from this version write to _ebb_deleted, so
+-- they are brought up to date too. Then what earlier versions kept of
+-- deletes goes: tombstones left in public._ebb_tombstones belong to
+-- tables that no longer exist.
+CREATE OR REPLACE FUNCTION pg_temp._ebb_finish(p_listed text[]) RETURNS void
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT t.tbl, t.pk FROM public._ebb_tables t
+             WHERE t.tbl <> ALL (p_listed) AND to_regclass(format('public.%I', t.tbl)) IS NOT NULL
+             ORDER BY t.tbl
+    LOOP
+        PERFORM pg_temp._ebb_install_table(r.tbl, r.pk);
+    END LOOP;
+    DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
+    DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
+    DROP TABLE IF EXISTS public._ebb_tombstones;
 END
 $fn$;
 
 -- One change of a push, in its own subtransaction (see ebb_push). Returns
 -- the PushResult JSON. Names and types come from the catalog and _ebb_tables,
 -- quoted with format('%I'); request values travel only through USING.
--- Runs as the invoker: the synced table is read and written under the
--- caller's rights and row level security. The bookkeeping is reached only
--- through _ebb_tombstone_version, _ebb_prior and the triggers.
+-- Runs as the invoker: the synced table and its tombstones (_ebb_deleted)
+-- are read and written under the caller's rights and row level security,
+-- so no answer names a row or a delete the caller could not see. The rest
+-- of the bookkeeping is reached only through _ebb.prior and the triggers.
 CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
@@ -359,6 +566,7 @@ DECLARE
     new_ver   bigint;
     n         bigint;
     visible   boolean;
+    seen      boolean;
     prior     record;
 BEGIN
     IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
@@ -439,8 +647,13 @@ BEGIN
                 RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be changed by this role (row level security)',
                     v_pk, v_tbl USING ERRCODE = '42501';
             END IF;
-            cur_ver := public._ebb_tombstone_version(v_tbl, v_pk);
+            -- Its tombstone, if the caller may see it.
+            EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+                INTO cur_ver USING v_pk;
         END IF;
+        -- Neither row nor tombstone visible: the key is new to the caller.
+        seen := cur_ver IS NOT NULL;
+        cur_ver := coalesce(cur_ver, 0);
 
         -- The row still at the sent base: no earlier answer can apply
         -- (versions only go up, so a recorded change of this device was
@@ -450,7 +663,16 @@ BEGIN
             SELECT NULL::jsonb AS replay, false AS fast_forward,
                    NULL::bigint AS own_counter, NULL::bigint AS own_version INTO prior;
         ELSE
-            SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+            SELECT * INTO prior FROM _ebb.prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+            IF NOT seen THEN
+                -- Only an exact retry is answered for a key the caller
+                -- cannot see (its own write moved the row out of its
+                -- view): what the named device wrote there is not its
+                -- business.
+                prior.fast_forward := false;
+                prior.own_counter := NULL;
+                prior.own_version := NULL;
+            END IF;
         END IF;
         IF prior.replay IS NOT NULL THEN
             RETURN prior.replay;
@@ -471,16 +693,20 @@ BEGIN
                         ELSE jsonb_build_object('own', jsonb_build_object(
                             'counter', prior.own_counter, 'version', prior.own_version)) END;
         ELSIF v_op = 'delete' THEN
-            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
-                USING v_pk;
+            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s RETURNING t._ebb_version',
+                           v_tbl, pkcol, pktype)
+                INTO new_ver USING v_pk;
             GET DIAGNOSTICS n = ROW_COUNT;
             IF n = 0 THEN
                 -- Row level security hid the row from DELETE (no error).
                 RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be deleted by this role (row level security)',
                     v_pk, v_tbl USING ERRCODE = '42501';
             END IF;
-            RETURN jsonb_build_object('status', 'applied',
-                'version', public._ebb_tombstone_version(v_tbl, v_pk));
+            -- The version its tombstone says: the caller sees it, as it
+            -- saw the row (the same policies decide).
+            EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+                INTO cur_ver USING v_pk;
+            RETURN jsonb_build_object('status', 'applied', 'version', coalesce(cur_ver, new_ver + 1));
         END IF;
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
@@ -501,8 +727,12 @@ BEGIN
     -- here. Answer with what is there.
     EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
                    v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-    RETURN jsonb_build_object('status', 'conflict',
-        'version', coalesce((cur_row->>'_ebb_version')::bigint, public._ebb_tombstone_version(v_tbl, v_pk)),
+    cur_ver := (cur_row->>'_ebb_version')::bigint;
+    IF cur_row IS NULL THEN
+        EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+            INTO cur_ver USING v_pk;
+    END IF;
+    RETURN jsonb_build_object('status', 'conflict', 'version', coalesce(cur_ver, 0),
         'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
 END
 $fn$;
@@ -658,7 +888,9 @@ $fn$;
 -- by (txid, pk), live rows and tombstones together. Only rows written by
 -- transactions older than every transaction still in flight are returned
 -- (txid < pg_snapshot_xmin), so a transaction that commits late delays rows
--- but never makes a reader skip them.
+-- but never makes a reader skip them. Tombstones are read as the caller
+-- too, from _ebb_deleted.<tbl> under the table's own read policies
+-- (deleted.sql): a role gets the deletes of exactly the rows it could see.
 CREATE OR REPLACE FUNCTION public.ebb_pull(tbl text, cursor jsonb DEFAULT NULL, page integer DEFAULT 500)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
@@ -666,6 +898,8 @@ SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     pkcol    text;
+    rls      text;
+    rel      oid := to_regclass(format('public.%I', ebb_pull.tbl));
     snap     pg_snapshot := pg_current_snapshot();
     horizon  xid8 := pg_snapshot_xmin(snap);
     c_txid   text := coalesce(ebb_pull.cursor->>'txid', '');
@@ -675,8 +909,8 @@ DECLARE
     has_more boolean := false;
     last_row jsonb;
 BEGIN
-    SELECT t.pk INTO pkcol FROM public._ebb_tables t WHERE t.tbl = ebb_pull.tbl;
-    IF pkcol IS NULL OR to_regclass(format('public.%I', ebb_pull.tbl)) IS NULL THEN
+    SELECT t.pk, t.rls INTO pkcol, rls FROM public._ebb_tables t WHERE t.tbl = ebb_pull.tbl;
+    IF pkcol IS NULL OR rel IS NULL THEN
         RAISE EXCEPTION 'ebb_pull: table "%" is not synced by ebb (not in _ebb_tables)', ebb_pull.tbl
             USING ERRCODE = '22023';
     END IF;
@@ -685,6 +919,13 @@ BEGIN
     END IF;
     IF ebb_pull.cursor IS NOT NULL AND jsonb_typeof(ebb_pull.cursor) NOT IN ('object', 'null') THEN
         RAISE EXCEPTION 'ebb_pull: cursor must be {"txid": "...", "pk": "..."}' USING ERRCODE = '22023';
+    END IF;
+    -- The copy of the read policies on the tombstones is out of date: they
+    -- might reach roles that may no longer see the rows, or miss some.
+    IF rls IS DISTINCT FROM _ebb.rls_print(rel) THEN
+        RAISE EXCEPTION 'ebb_pull: the row level security of table "%" changed since ebb was installed; apply `ebb remote-sql` again', ebb_pull.tbl
+            USING ERRCODE = 'P0001',
+                  HINT = 'The install script copies each synced table''s read policies to its deleted rows, so deletes reach exactly the roles that could see the rows.';
     END IF;
 
     -- Keys first (cheap, index on _ebb_txid), row content only for the page.
@@ -699,15 +940,19 @@ BEGIN
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
                 ORDER BY 1, 2
-                LIMIT $5)
+                LIMIT $4)
                 UNION ALL
-                -- Tombstones through a SECURITY DEFINER window: the caller
-                -- has no rights on _ebb_tombstones (see install.sql).
-                SELECT d.txid, d.pk COLLATE "C", d.version, true, d.origin, NULL::tid
-                FROM public._ebb_tombstones_after($4, $1, $2, $3, $5) d
+                -- Tombstones, as the caller: the policies copied from the
+                -- table decide which (the index serves them in order).
+                (SELECT d._ebb_txid, d._ebb_pk, d._ebb_version, true, d._ebb_origin, NULL::tid
+                FROM _ebb_deleted.%2$I d
+                WHERE d._ebb_txid < $1 AND d._ebb_txid >= $2
+                  AND (d._ebb_txid, d._ebb_pk) > ($2, $3 COLLATE "C")
+                ORDER BY 1, 2
+                LIMIT $4)
             ) u
             ORDER BY u.txid, u.pk
-            LIMIT $5
+            LIMIT $4
         )
         SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'pk', k.pk, 'version', k.version, 'txid', k.txid::text, 'deleted', k.deleted,
@@ -720,7 +965,7 @@ BEGIN
         ) r ON true
     $q$, pkcol, ebb_pull.tbl)
     INTO page_rows
-    USING horizon, from_txid, c_pk, ebb_pull.tbl, page + 1;
+    USING horizon, from_txid, c_pk, page + 1;
 
     IF jsonb_array_length(page_rows) > page THEN
         has_more := true;
@@ -818,6 +1063,92 @@ SELECT pg_temp._ebb_install_table('products', 'id');
 SELECT pg_temp._ebb_install_table('customers', 'id');
 SELECT pg_temp._ebb_install_table('debts', 'id');
 SELECT pg_temp._ebb_install_table('debt_payments', 'id');
+-- Tables synced before and not listed here are brought up to date too.
+SELECT pg_temp._ebb_finish(ARRAY['products', 'customers', 'debts', 'debt_payments']::text[]);
+
+-- Change nudges: the server tells connected tills that a table moved, so
+-- they pull now instead of at their next polling round. A nudge carries the
+-- table and the transaction id, never row data: the pull that follows is
+-- the source of truth and runs under the table's own grants and policies,
+-- so a lost or repeated nudge costs latency, never data.
+--
+-- One statement-level trigger per synced table, AFTER INSERT, UPDATE,
+-- DELETE and TRUNCATE, sends at most one nudge per table and transaction:
+-- - always `pg_notify('ebb_changes', ...)` for ebb-gateway, which LISTENs
+--   and relays it over its Realtime-compatible websocket;
+-- - on Supabase (the `realtime` schema exists), `realtime.send(...)`: a
+--   Broadcast from the database on the private topic, delivered by
+--   Supabase Realtime to the tills joined to it.
+-- Both are delivered at COMMIT and not at all on ROLLBACK.
+--
+-- SECURITY DEFINER: realtime.send inserts into realtime.messages, which the
+-- roles that sync cannot write. The function is owned by whoever runs this
+-- script (on Supabase, `postgres`) and takes nothing from the caller but
+-- the table's name.
+CREATE OR REPLACE FUNCTION _ebb.nudge() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    txid  xid8 := pg_current_xact_id_if_assigned();
+    sent  text := coalesce(current_setting('ebb.nudged', true), '');
+    mark  text := '/' || TG_RELID::text || '/';
+    topic text := TG_ARGV[0];
+    body  jsonb;
+BEGIN
+    -- Nothing written in this transaction (an UPDATE matching no row), or
+    -- this table was nudged already in it.
+    IF txid IS NULL OR strpos(sent, mark) > 0 THEN
+        RETURN NULL;
+    END IF;
+    -- Transaction-local: gone at COMMIT or ROLLBACK (and at the rollback of
+    -- a savepoint, with the nudge it stood for).
+    PERFORM set_config('ebb.nudged', sent || mark, true);
+    body := jsonb_build_object('table', TG_TABLE_NAME, 'txid', txid::text);
+    PERFORM pg_notify('ebb_changes', jsonb_build_object(
+        'topic', topic, 'event', 'change', 'payload', body)::text);
+    IF to_regprocedure('realtime.send(jsonb,text,text,boolean)') IS NOT NULL THEN
+        PERFORM realtime.send(body, 'change', topic, true);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+REVOKE ALL ON FUNCTION _ebb.nudge() FROM PUBLIC;
+
+-- Puts the nudge trigger on every table in the allowlist, sending on
+-- `p_topic` (`realtime.topic` in policies.toml; tills join
+-- `realtime:<topic>`), and on Supabase lets authenticated users, and only
+-- them, receive that topic's broadcasts: Realtime checks a private
+-- channel's join against the SELECT policies on realtime.messages. Tills
+-- that connect with the anon key alone get no nudges and keep polling.
+CREATE OR REPLACE FUNCTION pg_temp._ebb_install_nudges(p_topic text) RETURNS void
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    r record;
+BEGIN
+    IF p_topic IS NULL OR p_topic = '' OR length(p_topic) > 200 THEN
+        RAISE EXCEPTION 'ebb: the realtime topic must be 1 to 200 characters';
+    END IF;
+    FOR r IN SELECT t.tbl FROM public._ebb_tables t
+             WHERE to_regclass(format('public.%I', t.tbl)) IS NOT NULL
+             ORDER BY t.tbl
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS _ebb_nudge ON public.%I', r.tbl);
+        EXECUTE format('CREATE TRIGGER _ebb_nudge
+            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.%I
+            FOR EACH STATEMENT EXECUTE FUNCTION _ebb.nudge(%L)', r.tbl, p_topic);
+    END LOOP;
+    IF to_regclass('realtime.messages') IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
+        DROP POLICY IF EXISTS ebb_nudges_read ON realtime.messages;
+        EXECUTE format('CREATE POLICY ebb_nudges_read ON realtime.messages
+            FOR SELECT TO authenticated
+            USING (realtime.topic() = %L AND extension = %L)', p_topic, 'broadcast');
+    END IF;
+END
+$fn$;
+SELECT pg_temp._ebb_install_nudges('ebb');
 
 -- Supabase's API roles. Skipped on servers without those roles (plain
 -- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
@@ -825,25 +1156,28 @@ SELECT pg_temp._ebb_install_table('debt_payments', 'id');
 --
 -- They may call the two functions, which run as the caller (SECURITY
 -- INVOKER): the caller's grants and row level security on the synced tables
--- still decide what each device may read and write. They get nothing on
--- the bookkeeping tables but reading the allowlist: Supabase's default
+-- still decide what each device may read and write, and which deletes it
+-- learns of (the tables in `_ebb_deleted` carry the synced tables' read
+-- policies; they may read those, nothing more). They get nothing on the
+-- bookkeeping tables but reading the allowlist: Supabase's default
 -- privileges grant them everything created in `public`, so it is revoked
--- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and read
--- through the SECURITY DEFINER windows (see install.sql).
+-- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and
+-- read through _ebb.prior (see install.sql).
 DO $grants$
 DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tombstones,
-                public._ebb_tables FROM %I', r);
+            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tables FROM %I', r);
             EXECUTE format('GRANT SELECT ON public._ebb_tables TO %I', r);
+            EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA _ebb_deleted FROM %I', r);
+            EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA _ebb_deleted TO %I', r);
+            EXECUTE format('GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
-                public._ebb_tombstone_version(text, text),
-                public._ebb_tombstones_after(text, xid8, xid8, text, integer),
-                public._ebb_prior(text, text, text, bigint, text, bigint, bigint),
+                _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
+                _ebb.policy_columns(oid),
                 public.ebb_device_number(text), public.ebb_describe(text) TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

@@ -34,7 +34,7 @@ use ebb::remote::postgrest::Client;
 pub enum Mode {
     /// [`FakeRemote`] in process.
     Fake,
-    /// `ebb gateway` over a fresh PostgreSQL database, the real client.
+    /// `ebb-gateway` over a fresh PostgreSQL database, the real client.
     Gateway,
 }
 

@@ -17,7 +17,8 @@ fn client(env: &Env, dir: &std::path::Path, key: &str) -> Client {
     let remote = RemoteConfig {
         url: root.trim_end_matches("/rest/v1").to_string(),
         rest_root: root,
-        api_key: KeySource::File(key_file),
+        api_key: Some(KeySource::File(key_file)),
+        api_key_required: true,
         access_token: None,
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),

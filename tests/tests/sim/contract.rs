@@ -4,6 +4,14 @@
 //! simulation's verdicts are only as good as the fake is faithful: this
 //! suite is what holds it to the real server.
 //!
+//! The same cases run against any PostgREST (Supabase, a self-hosted one, a
+//! clone) as `<case>::postgrest`, ignored unless asked for:
+//! `EBB_POSTGREST_URL` (its REST root), `EBB_POSTGREST_DB` (a Postgres
+//! connection to the database behind it, for the back office and for
+//! emptying the tables between cases: use a scratch database),
+//! `EBB_POSTGREST_KEY` / `EBB_POSTGREST_TOKEN` (apikey and bearer, each
+//! optional); see docs/operations.md, "The contract suite".
+//!
 //! This file holds the two worlds, the macro that runs a case in both and
 //! the helpers; the cases are in `contract_push.rs` (what a push answers)
 //! and `contract_pull.rs` (what a pull returns).
@@ -47,8 +55,83 @@ impl PgWorld {
     }
 }
 
-/// Each case as two tests: `<case>::fake` and `<case>::gateway` (used by
-/// the case modules below, declared after it).
+/// The world of an outside PostgREST, from the environment (see the module
+/// doc). The database must hold example/server.sql with ebb installed on
+/// its tables; each case starts by emptying them (cases run one at a time).
+pub struct ExternalWorld {
+    pub client: Client,
+    pub server: PgBackoffice,
+    _dir: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// One case at a time against the shared outside database.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl ExternalWorld {
+    pub async fn start() -> anyhow::Result<ExternalWorld> {
+        use anyhow::Context;
+        let turn = TURN.lock().await;
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let root = var("EBB_POSTGREST_URL").context("set EBB_POSTGREST_URL to the REST root")?;
+        let db = var("EBB_POSTGREST_DB").context("set EBB_POSTGREST_DB to its database")?;
+        let dir = tempfile::tempdir()?;
+        let mut auth = String::new();
+        for (env, key, file) in [
+            ("EBB_POSTGREST_KEY", "api_key_file", "api_key"),
+            ("EBB_POSTGREST_TOKEN", "access_token_file", "token"),
+        ] {
+            if let Some(secret) = var(env) {
+                std::fs::write(dir.path().join(file), secret)?;
+                auth.push_str(&format!("{key} = \"{file}\"\n"));
+            }
+        }
+        if auth.is_empty() {
+            auth.push_str("anonymous = true\n");
+        }
+        let text = DeviceSpec::default()
+            .policies_toml(&root)
+            .replace("api_key_file = \"api_key\"\n", &auth);
+        let path = dir.path().join("policies.toml");
+        std::fs::write(&path, text)?;
+        let config = ebb::config::load(&path)?;
+        let client = Client::new(&config.remote, &config.rate_limit)?;
+        let admin = ebb_tests::pg::connect(&db).await?;
+        admin
+            .batch_execute(EMPTY_EVERYTHING)
+            .await
+            .context("empty the example tables and ebb's bookkeeping")?;
+        let server = PgBackoffice::connect(&db).await?;
+        Ok(ExternalWorld {
+            client,
+            server,
+            _dir: dir,
+            _turn: turn,
+        })
+    }
+}
+
+/// Empties the example tables, then every table of ebb's (the tombstones in
+/// `_ebb_deleted` too) except the list of synced tables (the truncate
+/// trigger turns the emptied rows into tombstones first), so versions start
+/// again at 1.
+const EMPTY_EVERYTHING: &str = "
+TRUNCATE products, customers, debts, debt_payments CASCADE;
+DO $$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+           WHERE (schemaname = 'public' AND tablename LIKE '\\_ebb\\_%' AND tablename <> '_ebb_tables')
+              OR schemaname = '_ebb_deleted'
+  LOOP
+    EXECUTE 'TRUNCATE ' || t;
+  END LOOP;
+END $$;
+";
+
+/// Each case as three tests: `<case>::fake`, `<case>::gateway` and the
+/// ignored `<case>::postgrest` (used by the case modules below, declared
+/// after it).
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -61,6 +144,13 @@ macro_rules! contract {
             #[tokio::test]
             async fn gateway() {
                 let world = crate::contract::PgWorld::start().await.unwrap();
+                super::$case(&world.client, &world.server).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs EBB_POSTGREST_URL and EBB_POSTGREST_DB (docs/operations.md)"]
+            async fn postgrest() {
+                let world = crate::contract::ExternalWorld::start().await.unwrap();
                 super::$case(&world.client, &world.server).await;
             }
         }

@@ -15,18 +15,20 @@ fn defaults_of_every_key() {
     assert!(c.database.ends_with("app.db") && c.database.is_absolute());
     assert_eq!(c.remote.url, "https://xyz.supabase.co");
     assert_eq!(c.remote.rest_root, "https://xyz.supabase.co/rest/v1");
-    assert_eq!(c.remote.api_key, KeySource::Env("EBB_API_KEY".into()));
+    assert_eq!(c.remote.api_key, Some(KeySource::Env("EBB_API_KEY".into())));
+    assert!(c.remote.api_key_required);
     assert_eq!((c.remote.timeout, c.remote.connect_timeout), (S(30), S(10)));
     let s = &c.sync;
     assert_eq!(
         (s.interval, s.batch_size, s.pull_page_size),
-        (S(30), 100, 500)
+        (S(30), 1000, 2000)
     );
     assert_eq!(
         (s.lease, s.busy_timeout, s.wait_for_lock, s.max_replans),
         (S(60), S(5), false, 5)
     );
     assert_eq!(s.keep_resolved_conflicts, Some(S(90 * 24 * 3600)));
+    assert_eq!(s.push_delay, Duration::from_millis(50));
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff),
@@ -48,6 +50,9 @@ fn defaults_of_every_key() {
     assert_eq!(a.notify_command, None);
     assert_eq!(c.ops.listen.as_deref(), Some("127.0.0.1:9464"));
     assert_eq!(c.ops.log_format, LogFormat::Text);
+    assert_eq!(c.ops.api_token, KeySource::Env("EBB_API_TOKEN".into()));
+    assert_eq!((c.ops.history_keep, c.ops.sse_keepalive), (S(86400), S(15)));
+    assert_eq!(c.ops.event_buffer, 256);
     assert!(c.tables.is_empty());
 }
 
@@ -67,6 +72,7 @@ busy_timeout = "0s"
 wait_for_lock = true
 max_replans = 1
 keep_resolved_conflicts = "0s"
+push_delay = "0s"
 [retry]
 max_attempts = 1
 initial_backoff = "2s"
@@ -88,6 +94,10 @@ notify_command = ["notify", "--json"]
 [ops]
 listen = ""
 log_format = "json"
+api_token_file = "secrets/api-token"
+history_keep = "2h"
+sse_keepalive = "5s"
+event_buffer = 16
 [plugin_limits]
 fuel = 10
 fuel_per_byte = 0
@@ -100,7 +110,7 @@ max_log = 0
 "#);
     assert_eq!(c.remote.rest_root, "http://127.0.0.1:3000");
     assert!(
-        matches!(&c.remote.api_key, KeySource::File(p) if p.is_absolute() && p.ends_with("secrets/key"))
+        matches!(&c.remote.api_key, Some(KeySource::File(p)) if p.is_absolute() && p.ends_with("secrets/key"))
     );
     assert_eq!(
         c.remote.access_token,
@@ -120,6 +130,7 @@ max_log = 0
         (S(0), true, 1)
     );
     assert_eq!(s.keep_resolved_conflicts, None, "\"0s\" keeps forever");
+    assert_eq!(s.push_delay, S(0));
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),
@@ -146,6 +157,11 @@ max_log = 0
         (c.ops.listen.clone(), c.ops.log_format),
         (None, LogFormat::Json)
     );
+    assert!(
+        matches!(&c.ops.api_token, KeySource::File(p) if p.is_absolute() && p.ends_with("secrets/api-token"))
+    );
+    assert_eq!((c.ops.history_keep, c.ops.sse_keepalive), (S(7200), S(5)));
+    assert_eq!(c.ops.event_buffer, 16);
     let want = PluginLimits {
         fuel: 10,
         fuel_per_byte: 0,
@@ -245,4 +261,29 @@ fn one_source_per_secret() {
     assert!(e.to_string().contains("set only one"), "{e}");
     let e = err_of(&format!("{MIN}api_key_env = \"K\"\napi_key_file = \"k\"\n"));
     assert_eq!(e.key(), Some("remote.api_key_file"));
+}
+
+#[test]
+fn the_key_is_optional_beside_a_token_and_absent_when_anonymous() {
+    // A token and no key source named: EBB_API_KEY if set, else no key.
+    let c = ok("access_token_env = \"TILL_TOKEN\"\n");
+    assert_eq!(c.remote.api_key, Some(KeySource::Env("EBB_API_KEY".into())));
+    assert!(!c.remote.api_key_required);
+    // A key source named beside a token: required.
+    let c = ok("access_token_env = \"TILL_TOKEN\"\napi_key_env = \"ANON\"\n");
+    assert!(c.remote.api_key_required);
+
+    let c = ok("anonymous = true\n");
+    assert_eq!((c.remote.api_key, c.remote.access_token), (None, None));
+    let c = ok("anonymous = false\n");
+    assert!(c.remote.api_key.is_some() && c.remote.api_key_required);
+    for with in [
+        "api_key_env = \"K\"",
+        "api_key_file = \"k\"",
+        "access_token_env = \"T\"",
+    ] {
+        let e = err_of(&format!("{MIN}anonymous = true\n{with}\n"));
+        assert_eq!(e.key(), Some("remote.anonymous"), "{with}");
+        assert!(e.to_string().contains("sends neither key nor token"), "{e}");
+    }
 }

@@ -1,9 +1,11 @@
 //! Tests of policies.toml loading that span several files: every key's
-//! default and refusal (`keys`, `refused`, `tables`), the shipped
-//! policies.toml and row schemas (`shipped`), and
-//! schemas/policies.schema.json held against the raw structs (`schema_keys`).
+//! default and refusal (`keys`, `refused`, `tables`), paths as a Windows
+//! till writes them (`paths`), the shipped policies.toml and row schemas
+//! (`shipped`), and schemas/policies.schema.json held against the raw
+//! structs (`schema_keys`).
 
 mod keys;
+mod paths;
 mod refused;
 mod schema_keys;
 mod shipped;

@@ -185,6 +185,31 @@ fn refused_values_name_their_key() {
             "unknown value \"xml\" (expected text | json)",
         ),
         (
+            "[ops]\napi_token_env = \"T\"\napi_token_file = \"t\"\n",
+            "ops.api_token_file",
+            "only one of",
+        ),
+        (
+            "[ops]\nhistory_keep = \"8d\"\n",
+            "ops.history_keep",
+            "at most 7d",
+        ),
+        (
+            "[ops]\nhistory_keep = \"0s\"\n",
+            "ops.history_keep",
+            "longer than zero",
+        ),
+        (
+            "[ops]\nsse_keepalive = \"0s\"\n",
+            "ops.sse_keepalive",
+            "longer than zero",
+        ),
+        (
+            "[ops]\nevent_buffer = 4\n",
+            "ops.event_buffer",
+            "minimum of 16",
+        ),
+        (
             "[plugin_limits]\nfuel = 0\n",
             "plugin_limits.fuel",
             "minimum of 1",

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::{Dir, MIN};
 use crate::config::raw::{
-    RawAlerts, RawConfig, RawLimits, RawOps, RawRateLimit, RawRemote, RawRetry, RawSync, RawTable,
+    RawAlerts, RawConfig, RawLimits, RawOps, RawRateLimit, RawRealtime, RawRemote, RawRetry,
+    RawSync, RawTable,
 };
 use crate::config::{ConflictPolicy, POLICIES_SCHEMA};
 
@@ -79,6 +80,11 @@ fn schema_and_raw_structs_know_the_same_keys() {
             properties(&p["alerts"], &s),
         ),
         ("ops", fields::<RawOps>(), properties(&p["ops"], &s)),
+        (
+            "realtime",
+            fields::<RawRealtime>(),
+            properties(&p["realtime"], &s),
+        ),
         (
             "plugin_limits",
             fields::<RawLimits>(),

@@ -59,6 +59,16 @@ notify_command = ["notify-send", "ebb"]
 [ops]
 listen = "127.0.0.1:9000"
 log_format = "json"
+api_token_file = "secrets/api-token"
+history_keep = "48h"
+sse_keepalive = "30s"
+event_buffer = 1024
+[realtime]
+enabled = false
+topic = "shop-7"
+heartbeat = "10s"
+initial_backoff = "2s"
+max_backoff = "1m"
 [plugin_limits]
 fuel = 1000000
 fuel_per_byte = 100
@@ -95,7 +105,7 @@ fn the_shipped_policies_toml_loads() {
     let c = load(&root.join("policies.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.database, root.join("example/app.db"));
     assert_eq!(c.remote.rest_root, "http://127.0.0.1:54321/rest/v1");
-    assert_eq!(c.remote.api_key, KeySource::Env("EBB_API_KEY".into()));
+    assert_eq!(c.remote.api_key, Some(KeySource::Env("EBB_API_KEY".into())));
     let names: Vec<&str> = c.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["products", "customers", "debts", "debt_payments"]);
     let plugins = root.join("target/plugins");
@@ -143,12 +153,13 @@ fn the_shipped_policies_toml_shows_every_knob_at_its_default() {
     let defaults = Dir::new().parse(MIN).unwrap();
     let knobs = |c: &crate::config::Config| {
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             c.sync,
             c.retry,
             c.rate_limit,
             c.alerts,
             c.ops,
+            c.realtime,
             (c.remote.timeout, c.remote.connect_timeout)
         )
     };
@@ -184,11 +195,20 @@ fn a_fully_populated_file_is_accepted_by_schema_and_structs() {
     let have = key_paths(&serde_json::to_value(&full).unwrap(), "");
     let want = schema_paths(&schema(), &schema(), "");
     let missing: Vec<_> = want.difference(&have).collect();
-    // api_key_file excludes api_key_env, access_token_env excludes
-    // access_token_file; keys::set_values_are_read sets the other two.
+    // api_token_file excludes api_token_env (set_values_are_read sets
+    // it), api_key_file excludes api_key_env, access_token_env excludes
+    // access_token_file, anonymous excludes all four;
+    // keys::set_values_are_read and
+    // keys::the_key_is_optional_beside_a_token_and_absent_when_anonymous
+    // set the other three.
     assert_eq!(
         missing,
-        ["remote.access_token_env", "remote.api_key_file"],
+        [
+            "ops.api_token_env",
+            "remote.access_token_env",
+            "remote.anonymous",
+            "remote.api_key_file"
+        ],
         "keys in the schema but not in FULL"
     );
 }

@@ -57,7 +57,8 @@ fn config(tables: Vec<TableConfig>) -> Config {
         remote: RemoteConfig {
             url: "http://127.0.0.1:1".into(),
             rest_root: "http://127.0.0.1:1/rest/v1".into(),
-            api_key: KeySource::Env("EBB_API_KEY".into()),
+            api_key: Some(KeySource::Env("EBB_API_KEY".into())),
+            api_key_required: true,
             access_token: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -71,6 +72,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             wait_for_lock: false,
             max_replans: 5,
             keep_resolved_conflicts: None,
+            push_delay: Duration::from_millis(50),
         },
         retry: RetryConfig {
             max_attempts: 5,
@@ -96,7 +98,12 @@ fn config(tables: Vec<TableConfig>) -> Config {
         ops: OpsConfig {
             listen: None,
             log_format: LogFormat::Text,
+            api_token: crate::config::KeySource::Env("EBB_API_TOKEN".into()),
+            history_keep: Duration::from_secs(24 * 3600),
+            sse_keepalive: Duration::from_secs(15),
+            event_buffer: 256,
         },
+        realtime: crate::config::RealtimeConfig::default(),
         tables,
     }
 }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 
-use crate::config::KeySource;
+use crate::config::{KeySource, RemoteConfig};
 use crate::remote::RemoteError;
 
 /// The API key, ready to send. Its Debug and Display print `[redacted]`.
@@ -22,6 +22,31 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// The key `remote` configures: none when anonymous, or when it is
+    /// optional (an access token is configured and no key source named)
+    /// and its variable is not set. A required key that is missing is a
+    /// [`RemoteError::Config`] saying every way to give one.
+    pub fn configured(remote: &RemoteConfig) -> Result<Option<ApiKey>, RemoteError> {
+        let Some(source) = &remote.api_key else {
+            return Ok(None);
+        };
+        if let KeySource::Env(var) = source
+            && std::env::var_os(var).is_none()
+        {
+            if !remote.api_key_required {
+                return Ok(None);
+            }
+            return Err(RemoteError::Config(format!(
+                "API key: environment variable {var} is not set. Set it (on Supabase, the \
+                 project's anon key), or name another source with remote.api_key_env or \
+                 api_key_file, or configure remote.access_token_env/access_token_file for a \
+                 PostgREST that checks JWTs only, or set remote.anonymous = true for one that \
+                 serves anonymous requests"
+            )));
+        }
+        ApiKey::read(source).map(Some)
+    }
+
     /// Read the key from `source`, trimmed. Missing, empty or not sendable
     /// as a header is a [`RemoteError::Config`] naming the source.
     pub fn read(source: &KeySource) -> Result<ApiKey, RemoteError> {

@@ -1,6 +1,6 @@
 //! The production [`Remote`]: `ebb_push` and `ebb_pull` called as PostgREST
 //! RPCs over reqwest (Supabase's `/rest/v1`, a self-hosted PostgREST, or
-//! `ebb gateway`).
+//! `ebb-gateway`).
 //!
 //! Owns the HTTP exchange only: URLs, headers, the key and bearer token
 //! (`key.rs`, `token.rs`), the rate limiter,
@@ -14,7 +14,7 @@ mod key;
 mod response;
 #[cfg(test)]
 mod tests;
-mod token;
+pub(crate) mod token;
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,7 +35,8 @@ use crate::remote::{Remote, RemoteError};
 /// A PostgREST endpoint serving `ebb_push` and `ebb_pull`.
 pub struct Client {
     http: reqwest::Client,
-    key: ApiKey,
+    /// None when anonymous or when an optional key is not set.
+    key: Option<ApiKey>,
     bearer: Bearer,
     limiter: Arc<RateLimiter>,
     push_url: String,
@@ -110,8 +111,8 @@ impl Client {
     /// how long a server's Retry-After may hold them back.
     pub fn new(remote: &RemoteConfig, rate: &RateLimitConfig) -> Result<Client, RemoteError> {
         let root = key::parse_rest_root(&remote.rest_root)?;
-        let key = ApiKey::read(&remote.api_key)?;
-        let bearer = Bearer::new(&key, remote.access_token.as_ref())?;
+        let key = ApiKey::configured(remote)?;
+        let bearer = Bearer::new(key.as_ref(), remote.access_token.as_ref())?;
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(remote.timeout)
@@ -163,11 +164,14 @@ impl Client {
         let started = Instant::now();
         let json = HeaderValue::from_static("application/json");
         let bearer = self.bearer.header();
-        let answer = self
-            .http
-            .post(url)
-            .header("apikey", self.key.apikey().clone())
-            .header(AUTHORIZATION, bearer.clone())
+        let mut request = self.http.post(url);
+        if let Some(key) = &self.key {
+            request = request.header("apikey", key.apikey().clone());
+        }
+        if let Some(bearer) = &bearer {
+            request = request.header(AUTHORIZATION, bearer.clone());
+        }
+        let answer = request
             .header(CONTENT_TYPE, json.clone())
             .header(ACCEPT, json)
             .body(body)
@@ -205,13 +209,16 @@ impl Client {
             }
             return Err(self.scrub(err, &bearer));
         }
-        serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol {
-            endpoint: url.to_owned(),
-            message: format!("not the expected JSON: {e}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.scrub(response::unexpected_answer(url, &bytes, &e), &bearer))
     }
 
-    fn transport_error(&self, url: &str, e: reqwest::Error, sent: &HeaderValue) -> RemoteError {
+    fn transport_error(
+        &self,
+        url: &str,
+        e: reqwest::Error,
+        sent: &Option<HeaderValue>,
+    ) -> RemoteError {
         self.scrub(
             response::transport_error(url, e, self.timeout, self.connect_timeout),
             sent,
@@ -222,13 +229,15 @@ impl Client {
     /// case a proxy echoes request headers into its error page: the token
     /// `sent` with this request and the current one (a token file may have
     /// been rotated meanwhile).
-    fn scrub(&self, err: RemoteError, sent: &HeaderValue) -> RemoteError {
+    fn scrub(&self, err: RemoteError, sent: &Option<HeaderValue>) -> RemoteError {
         let sent = sent
-            .to_str()
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
             .trim_start_matches("Bearer ")
             .to_string();
-        let secrets = [self.key.text(), self.bearer.token(), sent];
+        let key = self.key.as_ref().map(ApiKey::text).unwrap_or_default();
+        let secrets = [key, self.bearer.token(), sent];
         let clean = |mut s: String| {
             for secret in secrets.iter().filter(|t| !t.is_empty()) {
                 if s.contains(secret.as_str()) {

@@ -142,6 +142,52 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The error for a 2xx answer that is not the JSON the RPC returns, naming
+/// the likely cause: an HTML page (a proxy, a login portal, or a
+/// `rest_root` that points at a website), the function's value wrapped as
+/// `[{"ebb_pull": ...}]` (a PostgREST clone not in PostgREST-compatible
+/// mode), or an empty body. The body itself is never echoed.
+pub fn unexpected_answer(url: &str, body: &[u8], err: &serde_json::Error) -> RemoteError {
+    let function = url.rsplit('/').next().unwrap_or_default();
+    let text = String::from_utf8_lossy(body);
+    let start = text.trim_start();
+    let cause = if start.is_empty() {
+        "the body is empty: is `remote.rest_root` the PostgREST root (it must serve \
+         POST {root}/rpc/ebb_push)?"
+            .to_string()
+    } else if start.starts_with('<') {
+        "the server sent a web page, not JSON: a proxy or captive portal answered, or \
+         `remote.rest_root` points at a website rather than the PostgREST root (on Supabase \
+         it is https://PROJECT.supabase.co/rest/v1)"
+            .to_string()
+    } else if wrapped(start, function) {
+        format!(
+            "the function's value came wrapped as [{{\"{function}\": ...}}]: this server is \
+             not answering as PostgREST does for a function returning json (a PostgREST clone \
+             not in its PostgREST-compatible mode?)"
+        )
+    } else {
+        format!(
+            "not the expected JSON ({err}): is this server running ebb's remote SQL of this version (`ebb remote-sql`)?"
+        )
+    };
+    RemoteError::Protocol {
+        endpoint: url.to_owned(),
+        message: format!("unexpected answer from {function}: {cause}"),
+    }
+}
+
+/// `[{"function": ...}]`: one object whose one key is the function's name.
+fn wrapped(body: &str, function: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Array(items)) => match items.as_slice() {
+            [serde_json::Value::Object(o)] => o.len() == 1 && o.contains_key(function),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// The error for a request that got no (complete) answer.
 pub fn transport_error(
     endpoint: &str,

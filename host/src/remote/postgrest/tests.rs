@@ -74,6 +74,11 @@ async fn handler(
         .into_response(),
         ("short", "ebb_push") => axum::Json(json!({"results": []})).into_response(),
         ("garbage", _) => (StatusCode::OK, "<html>not json</html>").into_response(),
+        ("wrapped", "ebb_pull") => axum::Json(json!([{"ebb_pull": {
+            "rows": [], "next": {"txid": "1", "pk": "a"}, "has_more": false, "horizon": "2"
+        }}]))
+        .into_response(),
+        ("empty", _) => StatusCode::OK.into_response(),
         ("loop", "ebb_pull") => axum::Json(json!({
             "rows": [], "next": {"txid": "1", "pk": "a"}, "has_more": true, "horizon": "2"
         }))
@@ -181,7 +186,8 @@ impl Fixture {
         let remote = RemoteConfig {
             url: self.base.clone(),
             rest_root: root.to_owned(),
-            api_key: KeySource::File(self.key_file.clone()),
+            api_key: Some(KeySource::File(self.key_file.clone())),
+            api_key_required: true,
             access_token: None,
             timeout,
             connect_timeout: Duration::from_secs(2),

@@ -1,6 +1,6 @@
 //! The `Authorization: Bearer` value: the API key by default, or an access
 //! token (on Supabase, a user's JWT beside the anon key, so row level
-//! security sees which device is asking).
+//! security sees which device is asking), or none at all (anonymous).
 //!
 //! A token from a file is re-read whenever the file's modification time or
 //! length changes, so a refresher can rotate a short-lived JWT while `ebb
@@ -20,7 +20,9 @@ use crate::remote::RemoteError;
 const WHAT: &str = "access token";
 
 /// Where the bearer comes from, and its current value.
-pub(super) enum Bearer {
+pub(crate) enum Bearer {
+    /// Anonymous: no key and no token, no `Authorization` header.
+    Absent,
     /// The API key, or a token from an environment variable.
     Fixed { header: HeaderValue, token: String },
     /// A token file and the version last read from it.
@@ -30,7 +32,7 @@ pub(super) enum Bearer {
     },
 }
 
-pub(super) struct Current {
+pub(crate) struct Current {
     stamp: Stamp,
     header: HeaderValue,
     token: String,
@@ -41,15 +43,19 @@ type Stamp = (Option<SystemTime>, u64);
 
 impl Bearer {
     /// The bearer for `access_token` (the config's), or the key's when
-    /// there is none. A token that cannot be read now is a config error.
-    pub(super) fn new(
-        key: &ApiKey,
+    /// there is none, or none at all. A token that cannot be read now is a
+    /// config error.
+    pub(crate) fn new(
+        key: Option<&ApiKey>,
         access_token: Option<&KeySource>,
     ) -> Result<Bearer, RemoteError> {
         let Some(source) = access_token else {
-            return Ok(Bearer::Fixed {
-                header: key.bearer().clone(),
-                token: key.text(),
+            return Ok(match key {
+                Some(key) => Bearer::Fixed {
+                    header: key.bearer().clone(),
+                    token: key.text(),
+                },
+                None => Bearer::Absent,
             });
         };
         match source {
@@ -75,9 +81,11 @@ impl Bearer {
         }
     }
 
-    /// The header to send now (a changed token file is re-read first).
-    pub(super) fn header(&self) -> HeaderValue {
-        match self {
+    /// The header to send now (a changed token file is re-read first);
+    /// none when anonymous.
+    pub(crate) fn header(&self) -> Option<HeaderValue> {
+        Some(match self {
+            Bearer::Absent => return None,
             Bearer::Fixed { header, .. } => header.clone(),
             Bearer::File { path, current } => {
                 let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,12 +105,13 @@ impl Bearer {
                 }
                 current.header.clone()
             }
-        }
+        })
     }
 
     /// The token as text, to scrub from anything a server sends back.
     pub(super) fn token(&self) -> String {
         match self {
+            Bearer::Absent => String::new(),
             Bearer::Fixed { token, .. } => token.clone(),
             Bearer::File { current, .. } => current
                 .lock()
@@ -138,8 +147,11 @@ mod tests {
 
     #[test]
     fn without_a_token_the_key_is_the_bearer() {
-        let bearer = Bearer::new(&key(), None).unwrap();
-        assert_eq!(bearer.header().to_str().unwrap(), "Bearer anon-key");
+        let bearer = Bearer::new(Some(&key()), None).unwrap();
+        assert_eq!(
+            bearer.header().expect("a bearer").to_str().unwrap(),
+            "Bearer anon-key"
+        );
         assert_eq!(bearer.token(), "anon-key");
     }
 
@@ -148,14 +160,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("till.jwt");
         std::fs::write(&path, "eyJ.first.sig\n").unwrap();
-        let bearer = Bearer::new(&key(), Some(&KeySource::File(path.clone()))).unwrap();
-        assert_eq!(bearer.header().to_str().unwrap(), "Bearer eyJ.first.sig");
+        let bearer = Bearer::new(Some(&key()), Some(&KeySource::File(path.clone()))).unwrap();
+        assert_eq!(
+            bearer.header().expect("a bearer").to_str().unwrap(),
+            "Bearer eyJ.first.sig"
+        );
         assert!(format!("{:?}", bearer.header()).contains("Sensitive"));
 
         // A new length is seen even within one mtime tick.
         std::fs::write(&path, "eyJ.second-token.sig").unwrap();
         assert_eq!(
-            bearer.header().to_str().unwrap(),
+            bearer.header().expect("a bearer").to_str().unwrap(),
             "Bearer eyJ.second-token.sig"
         );
         assert_eq!(bearer.token(), "eyJ.second-token.sig");
@@ -163,25 +178,28 @@ mod tests {
         // Mid-rotation the file is gone: the last good token is kept.
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
-            bearer.header().to_str().unwrap(),
+            bearer.header().expect("a bearer").to_str().unwrap(),
             "Bearer eyJ.second-token.sig"
         );
         std::fs::write(&path, "eyJ.third.sig").unwrap();
-        assert_eq!(bearer.header().to_str().unwrap(), "Bearer eyJ.third.sig");
+        assert_eq!(
+            bearer.header().expect("a bearer").to_str().unwrap(),
+            "Bearer eyJ.third.sig"
+        );
     }
 
     #[test]
     fn a_missing_token_is_a_config_error_naming_the_source() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("none.jwt");
-        let Err(e) = Bearer::new(&key(), Some(&KeySource::File(path.clone()))) else {
+        let Err(e) = Bearer::new(Some(&key()), Some(&KeySource::File(path.clone()))) else {
             panic!("a missing token file was accepted");
         };
         assert!(matches!(e, RemoteError::Config(_)), "{e:?}");
         assert!(e.to_string().contains("access token"), "{e}");
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         let var = "EBB_TEST_TOKEN_THAT_IS_NEVER_SET_77a2";
-        let Err(e) = Bearer::new(&key(), Some(&KeySource::Env(var.into()))) else {
+        let Err(e) = Bearer::new(Some(&key()), Some(&KeySource::Env(var.into()))) else {
             panic!("a missing token variable was accepted");
         };
         assert!(e.to_string().contains(var), "{e}");

@@ -4,25 +4,28 @@
 --
 -- They may call the two functions, which run as the caller (SECURITY
 -- INVOKER): the caller's grants and row level security on the synced tables
--- still decide what each device may read and write. They get nothing on
--- the bookkeeping tables but reading the allowlist: Supabase's default
+-- still decide what each device may read and write, and which deletes it
+-- learns of (the tables in `_ebb_deleted` carry the synced tables' read
+-- policies; they may read those, nothing more). They get nothing on the
+-- bookkeeping tables but reading the allowlist: Supabase's default
 -- privileges grant them everything created in `public`, so it is revoked
--- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and read
--- through the SECURITY DEFINER windows (see install.sql).
+-- here. ebb's bookkeeping is kept by the SECURITY DEFINER triggers and
+-- read through _ebb.prior (see install.sql).
 DO $grants$
 DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tombstones,
-                public._ebb_tables FROM %I', r);
+            EXECUTE format('REVOKE ALL ON public._ebb_applied, public._ebb_tables FROM %I', r);
             EXECUTE format('GRANT SELECT ON public._ebb_tables TO %I', r);
+            EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA _ebb_deleted FROM %I', r);
+            EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA _ebb_deleted TO %I', r);
+            EXECUTE format('GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
-                public._ebb_tombstone_version(text, text),
-                public._ebb_tombstones_after(text, xid8, xid8, text, integer),
-                public._ebb_prior(text, text, text, bigint, text, bigint, bigint),
+                _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
+                _ebb.policy_columns(oid),
                 public.ebb_device_number(text), public.ebb_describe(text) TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

@@ -65,8 +65,8 @@ async fn denied(c: &Client, role: &str, sql: &str) {
 }
 
 /// Finding 12: a device that could write `_ebb_applied` could plant an
-/// answer for another device's change ("applied", never written), and
-/// tombstones readable over REST name deleted keys of every table.
+/// answer for another device's change ("applied", never written), and one
+/// that could write tombstones could delete rows on every device.
 #[tokio::test]
 async fn api_roles_cannot_touch_the_bookkeeping_tables() {
     let (_db, c) = supabase_like().await;
@@ -83,8 +83,16 @@ async fn api_roles_cannot_touch_the_bookkeeping_tables() {
         .await;
         denied(&c, role, "UPDATE public._ebb_applied SET counter = 0").await;
         denied(&c, role, "SELECT * FROM public._ebb_applied").await;
-        denied(&c, role, "SELECT * FROM public._ebb_tombstones").await;
-        denied(&c, role, "DELETE FROM public._ebb_tombstones").await;
+        // Tombstones are read under the table's policies, never written.
+        denied(&c, role, "DELETE FROM _ebb_deleted.products").await;
+        denied(&c, role, "TRUNCATE _ebb_deleted.products").await;
+        denied(
+            &c,
+            role,
+            "INSERT INTO _ebb_deleted.products (_ebb_pk, _ebb_version, _ebb_txid)
+             VALUES ('p9', 9, '1')",
+        )
+        .await;
         denied(
             &c,
             role,

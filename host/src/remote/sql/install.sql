@@ -1,24 +1,24 @@
--- Bookkeeping tables. Plain objects in `public`, where PostgREST looks.
+-- Bookkeeping tables. Plain objects in `public`, where PostgREST looks,
+-- except what PostgREST must not serve: ebb's private helpers live in
+-- schema `_ebb`, and the deleted rows of each synced table in a table of the
+-- same name in schema `_ebb_deleted` (deleted.sql). PostgREST serves only
+-- the schemas it is told to (`public` on Supabase), so neither is an
+-- endpoint; the roles that sync may use them from inside ebb_push and
+-- ebb_pull, which run as the caller.
+CREATE SCHEMA IF NOT EXISTS _ebb;
+CREATE SCHEMA IF NOT EXISTS _ebb_deleted;
+REVOKE ALL ON SCHEMA _ebb, _ebb_deleted FROM PUBLIC;
+GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO PUBLIC;
 
--- The allowlist: the only tables ebb_push and ebb_pull ever touch.
+-- The allowlist: the only tables ebb_push and ebb_pull ever touch. `rls`
+-- fingerprints the table's read policies as they were copied to its
+-- deleted rows (see deleted.sql); ebb_pull refuses a table whose policies
+-- changed since.
 CREATE TABLE IF NOT EXISTS public._ebb_tables (
     tbl text PRIMARY KEY,
     pk  text NOT NULL
 );
-
--- One row per deleted record, so deletes propagate. A tombstone table rather
--- than a soft-delete column: a BEFORE DELETE trigger that turns a delete into
--- an UPDATE silently skips ON DELETE CASCADE (children stay, pointing at
--- nothing) and a DO INSTEAD rule makes cascades fail outright.
-CREATE TABLE IF NOT EXISTS public._ebb_tombstones (
-    tbl     text   NOT NULL,
-    pk      text   NOT NULL,
-    version bigint NOT NULL,
-    txid    xid8   NOT NULL DEFAULT pg_current_xact_id(),
-    origin  text,
-    PRIMARY KEY (tbl, pk)
-);
-CREATE INDEX IF NOT EXISTS _ebb_tombstones_pull_idx ON public._ebb_tombstones (tbl, txid, pk);
+ALTER TABLE public._ebb_tables ADD COLUMN IF NOT EXISTS rls text;
 
 -- The last change ebb_push applied per (device, table, pk): `counter`, a
 -- hash of (op, base, row) as sent, the base it was sent on, and the answer.
@@ -41,18 +41,17 @@ ALTER TABLE public._ebb_applied
 
 -- Privileges. The bookkeeping is written only by ebb's SECURITY DEFINER
 -- trigger functions (owned by whoever runs this script: a superuser or the
--- tables' owner) and read only through the SECURITY DEFINER functions
--- below, never directly by the roles that sync. A role that could write
+-- tables' owner) and _ebb_applied is read only through _ebb.prior below,
+-- never directly by the roles that sync. A role that could write
 -- _ebb_applied could plant "applied" answers for another device's changes
--- (edits acknowledged, never written); one that could read tombstones would
--- see deleted keys of every table. Row level security with no policy is a
--- second lock: even a later GRANT (Supabase's default privileges grant
--- everything in `public` to its API roles) gives no row. The owner is not
--- subject to it. The allowlist is readable by all: the invoker functions
--- look the key column up in it.
-REVOKE ALL ON public._ebb_applied, public._ebb_tombstones, public._ebb_tables FROM PUBLIC;
+-- (edits acknowledged, never written). Row level security with no policy
+-- is a second lock: even a later GRANT (Supabase's default privileges
+-- grant everything in `public` to its API roles) gives no row. The owner
+-- is not subject to it. The allowlist is readable by all: the invoker
+-- functions look the key column up in it. Deleted rows are read as the
+-- caller, under the table's own policies (deleted.sql).
+REVOKE ALL ON public._ebb_applied, public._ebb_tables FROM PUBLIC;
 ALTER TABLE public._ebb_applied ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public._ebb_tombstones ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public._ebb_tables ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS _ebb_tables_read ON public._ebb_tables;
 CREATE POLICY _ebb_tables_read ON public._ebb_tables FOR SELECT USING (true);
@@ -68,9 +67,40 @@ AS $fn$
     WHERE left(e.key, 5) <> '_ebb_'
 $fn$;
 
--- BEFORE INSERT OR UPDATE on each synced table; TG_ARGV[0] is the pk column.
--- Versions only go up, also across delete + re-insert (the tombstone keeps
--- the count). SECURITY DEFINER so clients need no rights on _ebb_tombstones.
+-- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
+-- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
+-- or the whole table): its key as text, the version after the row's last,
+-- this transaction, the origin $2, and the row's values of `p_keep`, the
+-- columns the table's read policies look at, so that the same policies
+-- decide who sees it. Those are matched by name through JSON: a column
+-- renamed since the install leaves NULL (and ebb_pull asks for the script
+-- again) instead of failing the user's DELETE. Builds text only.
+CREATE OR REPLACE FUNCTION _ebb.bury(p_tbl text, p_pk text, p_keep text[], p_source text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT format(
+        'INSERT INTO _ebb_deleted.%1$I AS d (_ebb_pk, _ebb_version, _ebb_txid, _ebb_origin%4$s)
+         SELECT s.%2$I::text, s._ebb_version + 1, pg_current_xact_id(), $2::text%5$s
+         FROM %3$s s%6$s
+         ON CONFLICT (_ebb_pk) DO UPDATE
+             SET _ebb_version = greatest(d._ebb_version, excluded._ebb_version),
+                 _ebb_txid = excluded._ebb_txid, _ebb_origin = excluded._ebb_origin%7$s
+         RETURNING d._ebb_pk, d._ebb_version',
+        p_tbl, p_pk, p_source,
+        string_agg(format(', %I', k), ''), string_agg(format(', k.%I', k), ''),
+        CASE WHEN count(k) > 0 THEN format(
+            ' CROSS JOIN LATERAL jsonb_populate_record(NULL::_ebb_deleted.%I, to_jsonb(s)) k', p_tbl)
+        END,
+        string_agg(format(', %1$I = excluded.%1$I', k), ''))
+    FROM unnest(p_keep) AS k
+$fn$;
+
+-- BEFORE INSERT OR UPDATE on each synced table; TG_ARGV[0] is the pk
+-- column, TG_ARGV[1:] the columns its tombstones keep. Versions only go
+-- up, also across delete + re-insert (the tombstone keeps the count).
+-- SECURITY DEFINER so clients need no rights to write tombstones.
 CREATE OR REPLACE FUNCTION public._ebb_before_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
@@ -81,27 +111,23 @@ DECLARE
     old_pk text;
     tomb   bigint;
 BEGIN
-    EXECUTE format('SELECT ($1).%I::text', pkcol) INTO new_pk USING NEW;
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE format('SELECT ($1).%I::text', pkcol) INTO old_pk USING OLD;
+        EXECUTE format('SELECT ($1).%1$I::text, ($2).%1$I::text', pkcol)
+            INTO new_pk, old_pk USING NEW, OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND old_pk IS NOT DISTINCT FROM new_pk THEN
         NEW._ebb_version := OLD._ebb_version + 1;
     ELSE
         -- A new key: continue from its tombstone, if any, and revive it.
-        DELETE FROM public._ebb_tombstones t
-        WHERE t.tbl = TG_TABLE_NAME AND t.pk = new_pk
-        RETURNING t.version INTO tomb;
+        EXECUTE format('DELETE FROM _ebb_deleted.%I d WHERE d._ebb_pk = ($1).%I::text
+                        RETURNING d._ebb_version', TG_TABLE_NAME, pkcol)
+            INTO tomb USING NEW;
         NEW._ebb_version := greatest(coalesce(tomb, 0),
                                      CASE WHEN TG_OP = 'UPDATE' THEN OLD._ebb_version ELSE 0 END) + 1;
         IF TG_OP = 'UPDATE' THEN
             -- The primary key changed: the old key is gone for readers.
-            INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-            VALUES (TG_TABLE_NAME, old_pk, OLD._ebb_version + 1, pg_current_xact_id(),
-                    nullif(current_setting('ebb.origin', true), ''))
-            ON CONFLICT (tbl, pk) DO UPDATE
-                SET version = greatest(t.version, excluded.version),
-                    txid = excluded.txid, origin = excluded.origin;
+            EXECUTE _ebb.bury(TG_TABLE_NAME, pkcol, TG_ARGV[1:], '(SELECT ($1).*)')
+                USING OLD, nullif(current_setting('ebb.origin', true), '');
         END IF;
     END IF;
     NEW._ebb_txid := pg_current_xact_id();
@@ -152,29 +178,32 @@ BEGIN
 END
 $fn$;
 
--- AFTER DELETE on each synced table (also for cascaded deletes and deletes
--- made directly on the server): leave a tombstone, and record the delete
--- if ebb_push made it (see above).
+-- AFTER DELETE on each synced table, once per statement (also for cascaded
+-- deletes and deletes made directly on the server), with the deleted rows
+-- as the transition table _ebb_gone: leave their tombstones in one
+-- statement (a bulk delete writes them in bulk), and record the delete if
+-- ebb_push made it (see above). Arguments as for _ebb_before_write.
 CREATE OR REPLACE FUNCTION public._ebb_after_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
-    push   jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
-    old_pk text;
-    ver    bigint;
+    push jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
+    v_pk text;
+    ver  bigint;
 BEGIN
-    EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) INTO old_pk USING OLD;
-    INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-    VALUES (TG_TABLE_NAME, old_pk, OLD._ebb_version + 1, pg_current_xact_id(),
-            nullif(current_setting('ebb.origin', true), ''))
-    ON CONFLICT (tbl, pk) DO UPDATE
-        SET version = greatest(t.version, excluded.version),
-            txid = excluded.txid, origin = excluded.origin
-    RETURNING t.version INTO ver;
-    IF push->>'tbl' = TG_TABLE_NAME AND push->>'pk' = old_pk THEN
+    IF push->>'tbl' IS DISTINCT FROM TG_TABLE_NAME THEN
+        EXECUTE _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], '_ebb_gone')
+            USING NULL::text, nullif(current_setting('ebb.origin', true), '');
+        RETURN NULL;
+    END IF;
+    v_pk := push->>'pk';
+    EXECUTE format('WITH b AS (%s) SELECT max(b._ebb_version) FILTER (WHERE b._ebb_pk = $3) FROM b',
+                   _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], '_ebb_gone'))
+        INTO ver USING NULL::text, nullif(current_setting('ebb.origin', true), ''), v_pk;
+    IF ver IS NOT NULL THEN
         INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
-        VALUES (push->>'device', TG_TABLE_NAME, old_pk, (push->>'counter')::bigint, push->>'hash',
+        VALUES (push->>'device', TG_TABLE_NAME, v_pk, (push->>'counter')::bigint, push->>'hash',
                 (push->>'base')::bigint, jsonb_build_object('status', 'applied', 'version', ver))
         ON CONFLICT (device, tbl, pk) DO UPDATE
             SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
@@ -195,47 +224,18 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
 AS $fn$
 BEGIN
-    EXECUTE format(
-        'INSERT INTO public._ebb_tombstones AS t (tbl, pk, version, txid, origin)
-         SELECT %L, s.%I::text, s._ebb_version + 1, pg_current_xact_id(),
-                nullif(current_setting(''ebb.origin'', true), '''')
-         FROM public.%I s
-         ON CONFLICT (tbl, pk) DO UPDATE
-             SET version = greatest(t.version, excluded.version),
-                 txid = excluded.txid, origin = excluded.origin',
-        TG_TABLE_NAME, TG_ARGV[0], TG_TABLE_NAME);
+    EXECUTE _ebb.bury(TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1:], format('public.%I', TG_TABLE_NAME))
+        USING NULL::text, nullif(current_setting('ebb.origin', true), '');
     RETURN NULL;
 END
 $fn$;
 
--- Read-only windows on the bookkeeping for the SECURITY INVOKER functions.
--- They are served as RPCs too (every function a role may execute is), so
--- each answers only what ebb_push or ebb_pull would tell the caller anyway.
-
--- The version a deleted key had (0 when it has no tombstone).
-CREATE OR REPLACE FUNCTION public._ebb_tombstone_version(p_tbl text, p_pk text) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, public
-AS $fn$
-    SELECT coalesce((SELECT d.version FROM public._ebb_tombstones d
-                     WHERE d.tbl = p_tbl AND d.pk = p_pk), 0)
-$fn$;
-
--- One page of tombstones of a table after (p_txid, p_pk), below p_horizon,
--- in ebb_pull's order.
-CREATE OR REPLACE FUNCTION public._ebb_tombstones_after(
-    p_tbl text, p_horizon xid8, p_txid xid8, p_pk text, p_limit integer)
-RETURNS TABLE (txid xid8, pk text, version bigint, origin text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, public
-AS $fn$
-    SELECT d.txid, d.pk COLLATE "C", d.version, d.origin
-    FROM public._ebb_tombstones d
-    WHERE d.tbl = p_tbl AND d.txid < p_horizon AND d.txid >= p_txid
-      AND (d.txid, d.pk COLLATE "C") > (p_txid, p_pk COLLATE "C")
-    ORDER BY d.txid, d.pk COLLATE "C"
-    LIMIT p_limit
-$fn$;
+-- What ebb_push needs of _ebb_applied, read as its owner. It lives in
+-- schema `_ebb`, which PostgREST does not serve: as public._ebb_prior (up
+-- to this version) any device could ask it over REST about rows its
+-- policies hide. ebb_push uses its answer only for a row the caller sees
+-- (push.sql). A role with a SQL session of its own can still call it.
+DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
 
 -- What this device was told before about this row, for a change it sends
 -- now (see _ebb_push_one): `replay` is the stored answer when the change is
@@ -249,8 +249,7 @@ $fn$;
 -- base (a counter edit whose answer was lost is then counted once). The
 -- caller must hold the row lock, so a first attempt still in flight has
 -- committed by now.
-DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
-CREATE FUNCTION public._ebb_prior(
+CREATE OR REPLACE FUNCTION _ebb.prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
     p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
     OUT own_counter bigint, OUT own_version bigint)
@@ -275,6 +274,7 @@ AS $fn$
 DECLARE
     rel oid := to_regclass(format('public.%I', p_tbl));
     pk_attnum smallint;
+    args text;
 BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION 'ebb: table public.% does not exist', quote_ident(p_tbl)
@@ -305,19 +305,24 @@ BEGIN
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON public.%I (_ebb_txid, (%I::text) COLLATE "C")',
                    left(p_tbl, 50) || '_ebb_pull_idx', p_tbl, p_pk);
     EXECUTE format('DROP INDEX IF EXISTS public.%I', left(p_tbl, 50) || '_ebb_txid_idx');
+    -- Its deleted rows, with the columns its read policies look at
+    -- (deleted.sql); the triggers that write them are told which.
+    SELECT string_agg(quote_literal(a), ', ')
+      INTO args FROM unnest(array_prepend(p_pk, pg_temp._ebb_install_deleted(p_tbl))) AS a;
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_write BEFORE INSERT OR UPDATE ON public.%I
-        FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%L)', p_tbl, p_pk);
+        FOR EACH ROW EXECUTE FUNCTION public._ebb_before_write(%s)', p_tbl, args);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_write AFTER INSERT OR UPDATE ON public.%I
         FOR EACH ROW EXECUTE FUNCTION public._ebb_after_write(%L)', p_tbl, p_pk);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_delete AFTER DELETE ON public.%I
-        FOR EACH ROW EXECUTE FUNCTION public._ebb_after_delete(%L)', p_tbl, p_pk);
+        REFERENCING OLD TABLE AS _ebb_gone
+        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_after_delete(%s)', p_tbl, args);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_truncate ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_before_truncate BEFORE TRUNCATE ON public.%I
-        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%L)', p_tbl, p_pk);
-    INSERT INTO public._ebb_tables (tbl, pk) VALUES (p_tbl, p_pk)
-    ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk;
+        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%s)', p_tbl, args);
+    INSERT INTO public._ebb_tables (tbl, pk, rls) VALUES (p_tbl, p_pk, _ebb.rls_print(rel))
+    ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk, rls = excluded.rls;
 END
 $fn$;

@@ -1,9 +1,10 @@
 -- One change of a push, in its own subtransaction (see ebb_push). Returns
 -- the PushResult JSON. Names and types come from the catalog and _ebb_tables,
 -- quoted with format('%I'); request values travel only through USING.
--- Runs as the invoker: the synced table is read and written under the
--- caller's rights and row level security. The bookkeeping is reached only
--- through _ebb_tombstone_version, _ebb_prior and the triggers.
+-- Runs as the invoker: the synced table and its tombstones (_ebb_deleted)
+-- are read and written under the caller's rights and row level security,
+-- so no answer names a row or a delete the caller could not see. The rest
+-- of the bookkeeping is reached only through _ebb.prior and the triggers.
 CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
@@ -29,6 +30,7 @@ DECLARE
     new_ver   bigint;
     n         bigint;
     visible   boolean;
+    seen      boolean;
     prior     record;
 BEGIN
     IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
@@ -109,8 +111,13 @@ BEGIN
                 RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be changed by this role (row level security)',
                     v_pk, v_tbl USING ERRCODE = '42501';
             END IF;
-            cur_ver := public._ebb_tombstone_version(v_tbl, v_pk);
+            -- Its tombstone, if the caller may see it.
+            EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+                INTO cur_ver USING v_pk;
         END IF;
+        -- Neither row nor tombstone visible: the key is new to the caller.
+        seen := cur_ver IS NOT NULL;
+        cur_ver := coalesce(cur_ver, 0);
 
         -- The row still at the sent base: no earlier answer can apply
         -- (versions only go up, so a recorded change of this device was
@@ -120,7 +127,16 @@ BEGIN
             SELECT NULL::jsonb AS replay, false AS fast_forward,
                    NULL::bigint AS own_counter, NULL::bigint AS own_version INTO prior;
         ELSE
-            SELECT * INTO prior FROM public._ebb_prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+            SELECT * INTO prior FROM _ebb.prior(v_device, v_tbl, v_pk, v_counter, v_hash, v_base, cur_ver);
+            IF NOT seen THEN
+                -- Only an exact retry is answered for a key the caller
+                -- cannot see (its own write moved the row out of its
+                -- view): what the named device wrote there is not its
+                -- business.
+                prior.fast_forward := false;
+                prior.own_counter := NULL;
+                prior.own_version := NULL;
+            END IF;
         END IF;
         IF prior.replay IS NOT NULL THEN
             RETURN prior.replay;
@@ -141,16 +157,20 @@ BEGIN
                         ELSE jsonb_build_object('own', jsonb_build_object(
                             'counter', prior.own_counter, 'version', prior.own_version)) END;
         ELSIF v_op = 'delete' THEN
-            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s', v_tbl, pkcol, pktype)
-                USING v_pk;
+            EXECUTE format('DELETE FROM public.%I t WHERE t.%I = $1::%s RETURNING t._ebb_version',
+                           v_tbl, pkcol, pktype)
+                INTO new_ver USING v_pk;
             GET DIAGNOSTICS n = ROW_COUNT;
             IF n = 0 THEN
                 -- Row level security hid the row from DELETE (no error).
                 RAISE EXCEPTION 'ebb_push: row "%" of table "%" may not be deleted by this role (row level security)',
                     v_pk, v_tbl USING ERRCODE = '42501';
             END IF;
-            RETURN jsonb_build_object('status', 'applied',
-                'version', public._ebb_tombstone_version(v_tbl, v_pk));
+            -- The version its tombstone says: the caller sees it, as it
+            -- saw the row (the same policies decide).
+            EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+                INTO cur_ver USING v_pk;
+            RETURN jsonb_build_object('status', 'applied', 'version', coalesce(cur_ver, new_ver + 1));
         END IF;
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
@@ -171,8 +191,12 @@ BEGIN
     -- here. Answer with what is there.
     EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
                    v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
-    RETURN jsonb_build_object('status', 'conflict',
-        'version', coalesce((cur_row->>'_ebb_version')::bigint, public._ebb_tombstone_version(v_tbl, v_pk)),
+    cur_ver := (cur_row->>'_ebb_version')::bigint;
+    IF cur_row IS NULL THEN
+        EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
+            INTO cur_ver USING v_pk;
+    END IF;
+    RETURN jsonb_build_object('status', 'conflict', 'version', coalesce(cur_ver, 0),
         'row', public._ebb_strip(cur_row), 'deleted', cur_row IS NULL);
 END
 $fn$;

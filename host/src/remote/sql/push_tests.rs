@@ -388,7 +388,7 @@ async fn fresh_inserts_take_the_short_way_to_the_same_answers() {
     let row = c
         .query_one(
             "SELECT (SELECT count(*) FROM products WHERE id = 'gone'),
-                    (SELECT version FROM _ebb_tombstones WHERE tbl = 'products' AND pk = 'gone'),
+                    (SELECT _ebb_version FROM _ebb_deleted.products WHERE _ebb_pk = 'gone'),
                     (SELECT price_cents FROM products WHERE id = 'p1'),
                     (SELECT _ebb_version FROM products WHERE id = 'p3'),
                     (SELECT count(*) FROM _ebb_applied)",

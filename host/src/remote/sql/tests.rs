@@ -253,7 +253,7 @@ async fn versions_never_go_back_after_delete_and_reinsert() {
     .expect("writes");
     let tomb: i64 = c
         .query_one(
-            "SELECT version FROM _ebb_tombstones WHERE tbl = 'customers' AND pk = '5'",
+            "SELECT _ebb_version FROM _ebb_deleted.customers WHERE _ebb_pk = '5'",
             &[],
         )
         .await
@@ -277,7 +277,7 @@ async fn versions_never_go_back_after_delete_and_reinsert() {
         "server writes have no origin"
     );
     let left: i64 = c
-        .query_one("SELECT count(*) FROM _ebb_tombstones", &[])
+        .query_one("SELECT count(*) FROM _ebb_deleted.customers", &[])
         .await
         .expect("count")
         .get(0);

@@ -1,6 +1,7 @@
 -- Removes ebb from every table in _ebb_tables (triggers, _ebb_* columns and
--- their index), then ebb's functions and bookkeeping tables. The data in the
--- synced tables is kept.
+-- their index), then ebb's functions, bookkeeping tables and its schemas
+-- `_ebb` and `_ebb_deleted` (the tombstones). The data in the synced tables
+-- is kept. Also removes what earlier versions installed.
 DO $uninstall$
 DECLARE
     r record;
@@ -31,6 +32,13 @@ DROP FUNCTION IF EXISTS public._ebb_before_truncate();
 DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
 DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
 DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint, bigint);
+DROP SCHEMA IF EXISTS _ebb_deleted CASCADE;
+DROP SCHEMA IF EXISTS _ebb CASCADE;
+DO $$ BEGIN
+    IF to_regclass('realtime.messages') IS NOT NULL THEN
+        DROP POLICY IF EXISTS ebb_nudges_read ON realtime.messages;
+    END IF;
+END $$;
 DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
 DROP FUNCTION IF EXISTS public.ebb_device_number(text);
 DROP FUNCTION IF EXISTS public.ebb_describe(text);

@@ -83,6 +83,22 @@ async fn unreadable_answers_are_protocol_errors() {
 
     let e = push_err(&f, "garbage").await;
     assert!(matches!(e, RemoteError::Protocol { .. }), "{e:?}");
+    assert!(e.to_string().contains("sent a web page, not JSON"), "{e}");
+    assert!(e.to_string().contains("rest_root"), "{e}");
+    let e = push_err(&f, "empty").await;
+    assert!(e.to_string().contains("the body is empty"), "{e}");
+    let e = f
+        .client("wrapped")
+        .pull("orders", &Cursor::default(), 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RemoteError::Protocol { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(
+            "wrapped as [{\"ebb_pull\": ...}]: this server is not answering as PostgREST"
+        ),
+        "{e}"
+    );
 
     let e = f
         .client("loop")

@@ -1,0 +1,99 @@
+//! The one Postgres connection that `LISTEN`s on `ebb_changes` and hands
+//! each nudge to the [`Hub`](super::Hub)'s sockets. It reconnects with
+//! backoff (0.5 s doubling to 30 s) while the database is away, and stops
+//! with the gateway. Nudges sent while it was away are lost: tills pull at
+//! their polling interval meanwhile, so that costs latency, never rows.
+//!
+//! Logs the connection's state (never the connection string). Spawned by
+//! [`serve`](crate::serve).
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::Notice;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Listens until `stop` turns true; `config` is the gateway's database.
+pub(crate) async fn listen(
+    config: tokio_postgres::Config,
+    notices: broadcast::Sender<Arc<Notice>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let listened = tokio::select! {
+            r = listen_once(&config, &notices) => r,
+            _ = stop.changed() => return,
+        };
+        match listened {
+            // It listened, then lost the connection: try again at once.
+            Ok(()) => {
+                tracing::warn!(target: "ebb_gateway", "realtime: LISTEN connection lost; reconnecting");
+                backoff = FIRST_BACKOFF;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    target: "ebb_gateway",
+                    error = %e,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "realtime: cannot LISTEN on ebb_changes"
+                );
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Connects, listens and relays until the connection ends (`Ok`) or
+/// cannot be set up (`Err`).
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    notices: &broadcast::Sender<Arc<Notice>>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
+    let relay = notices.clone();
+    let driver = tokio::spawn(async move {
+        while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == "ebb_changes" => {
+                    match Notice::parse(n.payload()) {
+                        // No socket listening is fine: nothing to relay.
+                        Some(notice) => drop(relay.send(Arc::new(notice))),
+                        None => {
+                            tracing::debug!(target: "ebb_gateway", "realtime: a notice that is not ebb's")
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = ended_tx.send(());
+    });
+    let listening = tokio::select! {
+        r = client.batch_execute("LISTEN ebb_changes") => r,
+        _ = &mut ended => {
+            driver.abort();
+            return Ok(());
+        }
+    };
+    if let Err(e) = listening {
+        driver.abort();
+        return Err(e);
+    }
+    tracing::info!(target: "ebb_gateway", "realtime: listening on ebb_changes");
+    let _ = ended.await;
+    drop(client);
+    Ok(())
+}

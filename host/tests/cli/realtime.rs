@@ -1,0 +1,164 @@
+//! Event-driven sync between two real `ebb run` processes through a real
+//! `ebb-gateway`: with `sync.interval` at an hour, only push-on-write on
+//! till A and the server's nudge to till B can explain a row arriving.
+//! Holds that it arrives (no timing is asserted), that B reconnects after
+//! the gateway restarts, and that with Realtime off the poll delivers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use super::run::{Daemon, get, wait_for};
+use super::support::{Server, World, free_port, id};
+
+/// Appends `extra` to a device's policies.toml.
+fn configure(w: &World, config: &str, extra: &str) {
+    let path = w.path(config);
+    let text = std::fs::read_to_string(&path).expect("policies.toml") + extra;
+    std::fs::write(&path, text).expect("policies.toml");
+}
+
+/// `ebb run` on a device, its output kept for the key check.
+fn run(w: &World, config: &str) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["--config", config, "run"])
+        .current_dir(w.dir.path())
+        .env("EBB_API_KEY", &w.key)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ebb run starts");
+    Daemon(Some(child))
+}
+
+/// Stops a daemon and returns what it logged.
+fn stop(mut daemon: Daemon) -> String {
+    let Some(mut child) = daemon.0.take() else {
+        return String::new();
+    };
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("ebb run stops");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn insert_customer(w: &World, device: &str, customer: &str) {
+    w.app_sql(
+        device,
+        &format!(
+            "INSERT INTO customers VALUES ('{customer}', 'Ann', NULL, NULL, NULL, \
+             '2025-01-01T00:00:00Z')"
+        ),
+    );
+}
+
+fn has_customer(w: &World, device: &str, customer: &str) -> bool {
+    let db = rusqlite::Connection::open(w.path(device).join("app.db")).expect("app.db");
+    db.query_row(
+        "SELECT COUNT(*) FROM customers WHERE id = ?1",
+        [customer],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 1)
+}
+
+/// The Realtime state B's `/api/status` shows.
+fn realtime_state(port: u16) -> String {
+    let status = || -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let request = format!(
+            "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        Some(text.split_once("\r\n\r\n")?.1.to_string())
+    };
+    status()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v["realtime"]["state"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+const EVENTS_ONLY: &str = "\n[sync]\ninterval = \"1h\"\n\n[realtime]\n\
+                           initial_backoff = \"100ms\"\nmax_backoff = \"500ms\"\n";
+
+#[test]
+fn a_write_on_one_till_shows_on_the_other_by_events_and_after_a_gateway_restart() {
+    let w = World::new();
+    let mut server = Server::start(&w);
+    let a = w.device("a", &server.url);
+    let b = w.device("b", &server.url);
+    let port = free_port();
+    configure(&w, &a, EVENTS_ONLY);
+    configure(
+        &w,
+        &b,
+        &format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let till_a = run(&w, &a);
+    let till_b = run(&w, &b);
+    wait_for("B's socket joined", || realtime_state(port) == "connected");
+
+    let first = id();
+    insert_customer(&w, "a", &first);
+    let t0 = std::time::Instant::now();
+    while !has_customer(&w, "b", &first) && t0.elapsed().as_secs() < 5 { std::thread::sleep(std::time::Duration::from_millis(20)); }
+    if !has_customer(&w, "b", &first) {
+        eprintln!("DBG server has {}", server.query(&format!("select count(*) from customers where id = '{first}'")));
+        eprintln!("DBG A: {}", stop(till_a));
+        eprintln!("DBG B: {}", stop(till_b));
+        eprintln!("DBG GW: {}", server.log_text());
+        panic!("dbg");
+    }
+
+    // The gateway goes away and comes back: B says it polls, then rejoins.
+    server.restart(&w);
+    wait_for("B's socket rejoined", || realtime_state(port) == "connected");
+    let second = id();
+    insert_customer(&w, "a", &second);
+    wait_for("the later row on B", || has_customer(&w, "b", &second));
+
+    let (_, metrics) = get(port, "/metrics").expect("/metrics answers");
+    assert!(metrics.contains("ebb_realtime_connected 1"), "{metrics}");
+    let logs = [stop(till_a), stop(till_b)];
+    let b_log = &logs[1];
+    assert!(b_log.contains("realtime is down"), "{b_log}");
+    for log in logs {
+        w.saw(log);
+    }
+    w.saw(server.log_text());
+    w.assert_key_never_shown();
+}
+
+#[test]
+fn with_realtime_off_the_poll_still_delivers() {
+    let w = World::new();
+    let server = Server::start(&w);
+    let a = w.device("a", &server.url);
+    let b = w.device("b", &server.url);
+    let port = free_port();
+    configure(&w, &a, "\n[sync]\ninterval = \"1h\"\n\n[realtime]\nenabled = false\n");
+    configure(
+        &w,
+        &b,
+        &format!(
+            "\n[sync]\ninterval = \"300ms\"\n\n[realtime]\nenabled = false\n\n\
+             [ops]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let till_a = run(&w, &a);
+    let till_b = run(&w, &b);
+    wait_for("B's API", || realtime_state(port) == "off");
+
+    // A pushes on the write (its own poll is an hour away); B polls.
+    let customer = id();
+    insert_customer(&w, "a", &customer);
+    wait_for("the row on B", || has_customer(&w, "b", &customer));
+    let (_, metrics) = get(port, "/metrics").expect("/metrics answers");
+    assert!(metrics.contains("ebb_realtime_connected 0"), "{metrics}");
+    w.saw(stop(till_a));
+    w.saw(stop(till_b));
+    w.assert_key_never_shown();
+}
