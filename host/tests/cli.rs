@@ -274,11 +274,20 @@ fn check_sync_status_and_the_lock_against_a_real_gateway() {
     for part in ["config", "local tables", "schemas and plugins", "remote"] {
         assert!(check.contains(&format!("ok    {part}:")), "{check}");
     }
+    assert!(
+        check.contains("ok    realtime: joined realtime:ebb"),
+        "{check}"
+    );
     let refused = w
         .ebb_with_key(&["--config", &a, "check"], "not-the-key")
         .expect(1);
     assert!(
         refused.stdout.contains("FAIL  remote") && refused.stdout.contains("401"),
+        "{refused:?}"
+    );
+    // Refused at the join: a warning (polling still syncs), with the reason.
+    assert!(
+        refused.stdout.contains("WARN  realtime: not joined"),
         "{refused:?}"
     );
 

@@ -23,9 +23,9 @@ use tempfile::TempDir;
 pub struct DeviceSpec {
     /// (table, extra TOML lines), in config order.
     pub tables: Vec<(String, String)>,
-    /// `[sync] batch_size` (default 100, the shipped value).
+    /// `[sync] batch_size` (default 100 here: small batches make tests page and split; ebb ships 1000).
     pub batch_size: usize,
-    /// `[sync] pull_page_size` (default 500, the shipped value).
+    /// `[sync] pull_page_size` (default 500 here; ebb ships 2000).
     pub pull_page_size: usize,
     /// `[sync] lease` (default "60s").
     pub lease: String,

@@ -30,19 +30,9 @@ mod role;
 
 const KEY: &str = "test-key-not-a-secret";
 
-/// The contract suite's tables, as a user would create them before applying
-/// the install script: text, bigint and uuid keys, a cascade from debts to
-/// their payments.
-const SCHEMA: &str = "
-CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL, price_cents bigint NOT NULL DEFAULT 0,
-                       stock integer NOT NULL DEFAULT 0, note text);
-CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, phone text);
-CREATE TABLE debts (id uuid PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id),
-                    amount_cents bigint NOT NULL CHECK (amount_cents >= 0));
-CREATE TABLE debt_payments (id uuid PRIMARY KEY,
-                            debt_id uuid NOT NULL REFERENCES debts(id) ON DELETE CASCADE,
-                            amount_cents bigint NOT NULL);
-";
+/// The contract suite's tables (text, bigint and uuid keys, a cascade), the
+/// same the SQL tests of host/src/remote/sql use.
+const SCHEMA: &str = include_str!("../../host/src/remote/sql/testdata/contract_schema.sql");
 
 /// The synced tables of [`SCHEMA`], parents first.
 const TABLES: [(&str, &str); 4] = [

@@ -24,6 +24,7 @@ mod error;
 mod load;
 pub mod raw;
 mod realtime;
+mod remote;
 mod resolve;
 mod starter;
 mod survey;

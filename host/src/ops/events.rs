@@ -36,6 +36,25 @@ pub struct RoundCounts {
     pub ms: u64,
 }
 
+impl RoundCounts {
+    /// The counts of a round's report that took `ms`.
+    pub fn of(r: &crate::sync::RoundReport, ms: u64) -> RoundCounts {
+        RoundCounts {
+            pushed: r.pushed,
+            pulled: r.pulled,
+            resolved: r.resolved,
+            manual: r.manual,
+            invalid: r.invalid,
+            retrying: r.retrying,
+            dead: r.dead,
+            overwritten_local: r.overwritten_local,
+            overwritten_remote: r.overwritten_remote,
+            error: r.error.clone(),
+            ms,
+        }
+    }
+}
+
 /// One event. Serialized with its `type` beside the fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -18,7 +18,12 @@ fn the_local_api_of_a_running_daemon() {
     let a = w.device("a", &server.url);
     let b = w.device("b", &server.url);
     let port = free_port();
-    let extra = format!("\n[sync]\ninterval = \"1h\"\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    // Realtime off: its join adds a round (the pull after every join), and
+    // this test counts rounds and events exactly (cli/realtime.rs has it on).
+    let extra = format!(
+        "\n[sync]\ninterval = \"1h\"\n\n[realtime]\nenabled = false\n\n\
+         [ops]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
     let path = w.path(&a);
     std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + &extra).unwrap();
     let api = Api { port };

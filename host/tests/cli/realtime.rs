@@ -2,7 +2,8 @@
 //! `ebb-gateway`: with `sync.interval` at an hour, only push-on-write on
 //! till A and the server's nudge to till B can explain a row arriving.
 //! Holds that it arrives (no timing is asserted), that B reconnects after
-//! the gateway restarts, and that with Realtime off the poll delivers.
+//! the gateway restarts, and that the poll delivers with Realtime off or
+//! when every nudge is lost.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,29 +19,42 @@ fn configure(w: &World, config: &str, extra: &str) {
     std::fs::write(&path, text).expect("policies.toml");
 }
 
-/// `ebb run` on a device, its output kept for the key check.
+/// `ebb run` on a device, logging (with debug lines) to `<config>.log`.
 fn run(w: &World, config: &str) -> Daemon {
+    let log = std::fs::File::create(w.path(&format!("{config}.log"))).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_ebb"))
         .args(["--config", config, "run"])
         .current_dir(w.dir.path())
         .env("EBB_API_KEY", &w.key)
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "ebb=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .expect("ebb run starts");
     Daemon(Some(child))
 }
 
 /// Stops a daemon and returns what it logged.
-fn stop(mut daemon: Daemon) -> String {
-    let Some(mut child) = daemon.0.take() else {
-        return String::new();
-    };
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("ebb run stops");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn stop(w: &World, config: &str, mut daemon: Daemon) -> String {
+    if let Some(mut child) = daemon.0.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    std::fs::read_to_string(w.path(&format!("{config}.log"))).unwrap_or_default()
+}
+
+/// [`wait_for`], printing both tills' and the gateway's logs on a timeout.
+fn wait(w: &World, server: &Server, what: &str, ready: impl FnMut() -> bool) {
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_for(what, ready)));
+    if let Err(e) = waited {
+        for config in ["a/policies.toml", "b/policies.toml"] {
+            let log = std::fs::read_to_string(w.path(&format!("{config}.log")));
+            eprintln!("--- {config}:\n{}", log.unwrap_or_default());
+        }
+        eprintln!("--- gateway:\n{}", server.log_text());
+        std::panic::resume_unwind(e);
+    }
 }
 
 fn insert_customer(w: &World, device: &str, customer: &str) {
@@ -90,39 +104,40 @@ fn a_write_on_one_till_shows_on_the_other_by_events_and_after_a_gateway_restart(
     let mut server = Server::start(&w);
     let a = w.device("a", &server.url);
     let b = w.device("b", &server.url);
-    let port = free_port();
-    configure(&w, &a, EVENTS_ONLY);
-    configure(
-        &w,
-        &b,
-        &format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
+    let (port_a, port) = (free_port(), free_port());
+    let listen = |port: u16| format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    configure(&w, &a, &listen(port_a));
+    configure(&w, &b, &listen(port));
     let till_a = run(&w, &a);
     let till_b = run(&w, &b);
-    wait_for("B's socket joined", || realtime_state(port) == "connected");
+    // Joined means started: A's triggers are installed before it serves.
+    wait(&w, &server, "A's socket joined", || {
+        realtime_state(port_a) == "connected"
+    });
+    wait(&w, &server, "B's socket joined", || {
+        realtime_state(port) == "connected"
+    });
 
     let first = id();
     insert_customer(&w, "a", &first);
-    let t0 = std::time::Instant::now();
-    while !has_customer(&w, "b", &first) && t0.elapsed().as_secs() < 5 { std::thread::sleep(std::time::Duration::from_millis(20)); }
-    if !has_customer(&w, "b", &first) {
-        eprintln!("DBG server has {}", server.query(&format!("select count(*) from customers where id = '{first}'")));
-        eprintln!("DBG A: {}", stop(till_a));
-        eprintln!("DBG B: {}", stop(till_b));
-        eprintln!("DBG GW: {}", server.log_text());
-        panic!("dbg");
-    }
+    wait(&w, &server, "the row on B", || {
+        has_customer(&w, "b", &first)
+    });
 
     // The gateway goes away and comes back: B says it polls, then rejoins.
     server.restart(&w);
-    wait_for("B's socket rejoined", || realtime_state(port) == "connected");
+    wait(&w, &server, "B's socket rejoined", || {
+        realtime_state(port) == "connected"
+    });
     let second = id();
     insert_customer(&w, "a", &second);
-    wait_for("the later row on B", || has_customer(&w, "b", &second));
+    wait(&w, &server, "the later row on B", || {
+        has_customer(&w, "b", &second)
+    });
 
     let (_, metrics) = get(port, "/metrics").expect("/metrics answers");
     assert!(metrics.contains("ebb_realtime_connected 1"), "{metrics}");
-    let logs = [stop(till_a), stop(till_b)];
+    let logs = [stop(&w, &a, till_a), stop(&w, &b, till_b)];
     let b_log = &logs[1];
     assert!(b_log.contains("realtime is down"), "{b_log}");
     for log in logs {
@@ -138,8 +153,15 @@ fn with_realtime_off_the_poll_still_delivers() {
     let server = Server::start(&w);
     let a = w.device("a", &server.url);
     let b = w.device("b", &server.url);
-    let port = free_port();
-    configure(&w, &a, "\n[sync]\ninterval = \"1h\"\n\n[realtime]\nenabled = false\n");
+    let (port_a, port) = (free_port(), free_port());
+    configure(
+        &w,
+        &a,
+        &format!(
+            "\n[sync]\ninterval = \"1h\"\n\n[realtime]\nenabled = false\n\n\
+             [ops]\nlisten = \"127.0.0.1:{port_a}\"\n"
+        ),
+    );
     configure(
         &w,
         &b,
@@ -150,15 +172,55 @@ fn with_realtime_off_the_poll_still_delivers() {
     );
     let till_a = run(&w, &a);
     let till_b = run(&w, &b);
-    wait_for("B's API", || realtime_state(port) == "off");
+    wait(&w, &server, "A's API", || realtime_state(port_a) == "off");
+    wait(&w, &server, "B's API", || realtime_state(port) == "off");
 
     // A pushes on the write (its own poll is an hour away); B polls.
     let customer = id();
     insert_customer(&w, "a", &customer);
-    wait_for("the row on B", || has_customer(&w, "b", &customer));
+    wait(&w, &server, "the row on B", || {
+        has_customer(&w, "b", &customer)
+    });
     let (_, metrics) = get(port, "/metrics").expect("/metrics answers");
     assert!(metrics.contains("ebb_realtime_connected 0"), "{metrics}");
-    w.saw(stop(till_a));
-    w.saw(stop(till_b));
+    w.saw(stop(&w, &a, till_a));
+    w.saw(stop(&w, &b, till_b));
+    w.assert_key_never_shown();
+}
+
+#[test]
+fn nudges_that_never_arrive_cost_latency_not_rows() {
+    let w = World::new();
+    let server = Server::start(&w);
+    let a = w.device("a", &server.url);
+    let b = w.device("b", &server.url);
+    let (port_a, port) = (free_port(), free_port());
+    let listen = |port: u16| format!("\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    configure(&w, &a, &format!("{EVENTS_ONLY}{}", listen(port_a)));
+    // B joins a topic nobody broadcasts on: every nudge is lost to it, as
+    // behind a proxy that drops them; its poll still brings the row.
+    configure(
+        &w,
+        &b,
+        &format!(
+            "\n[sync]\ninterval = \"300ms\"\n\n[realtime]\ntopic = \"nobody\"\n{}",
+            listen(port)
+        ),
+    );
+    let till_a = run(&w, &a);
+    let till_b = run(&w, &b);
+    wait(&w, &server, "A's socket joined", || {
+        realtime_state(port_a) == "connected"
+    });
+    wait(&w, &server, "B's socket joined", || {
+        realtime_state(port) == "connected"
+    });
+    let customer = id();
+    insert_customer(&w, "a", &customer);
+    wait(&w, &server, "the row on B", || {
+        has_customer(&w, "b", &customer)
+    });
+    w.saw(stop(&w, &a, till_a));
+    w.saw(stop(&w, &b, till_b));
     w.assert_key_never_shown();
 }

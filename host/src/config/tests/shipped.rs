@@ -38,6 +38,7 @@ busy_timeout = "2s"
 wait_for_lock = true
 max_replans = 3
 keep_resolved_conflicts = "30d"
+push_delay = "20ms"
 [retry]
 max_attempts = 8
 initial_backoff = "500ms"

@@ -21,9 +21,12 @@
 //! Owns the loop and its one set of log lines; decides nothing about
 //! what a round does (`sync::Engine::run_once`) or what is healthy
 //! (`ops::health`). `watch` turns two looks at the state into events;
-//! `notify` runs the notify command; `wake` says when to start a round.
+//! `notify` runs the notify command; `wake` watches what should start a
+//! round sooner (nudges, the socket, local writes);
+//! `serve` binds and serves `ops.listen`.
 
 mod notify;
+mod serve;
 pub mod wake;
 pub mod watch;
 
@@ -38,12 +41,12 @@ use tokio::sync::{Notify, watch as channel};
 
 use crate::config::Config;
 use crate::local::{HistorySample, Local, LocalError};
-use crate::ops::api::{self, Api, Parts, Rules};
+use crate::ops::api::{Api, Parts, Rules};
 use crate::ops::events::{Event, Events, RoundCounts};
 use crate::ops::{Health, Metrics, Progress, view};
 use crate::remote::Remote;
 use crate::remote::realtime::Status;
-use crate::sync::{Engine, RoundReport, SyncError, now_ms};
+use crate::sync::{Engine, SyncError, now_ms};
 use wake::{RealtimeView, Wake, Woken};
 use watch::Seen;
 
@@ -146,28 +149,8 @@ impl<R: Remote + 'static> Daemon<R> {
         let server = match &config.ops.listen {
             None => None,
             Some(addr) => {
-                let token = api::token::read(&config.ops.api_token).map_err(DaemonError::Token)?;
-                let listener =
-                    TcpListener::bind(addr)
-                        .await
-                        .map_err(|source| DaemonError::Listen {
-                            addr: addr.clone(),
-                            source,
-                        })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| DaemonError::Listen {
-                        addr: addr.clone(),
-                        source,
-                    })?;
+                let (listener, bound, token) = serve::bind(&config, addr).await?;
                 let loopback = bound.ip().is_loopback();
-                if !loopback && token.is_none() {
-                    return Err(DaemonError::Token(format!(
-                        "ops.listen {addr} is not a loopback address: the local API needs a \
-                         token there (set EBB_API_TOKEN, or ops.api_token_env or \
-                         ops.api_token_file), or listen on 127.0.0.1"
-                    )));
-                }
                 let local = Local::open(&config.database, config.sync.busy_timeout)?;
                 let api = Api::new(Parts {
                     config: Arc::new(config.clone()),
@@ -233,24 +216,14 @@ impl<R: Remote + 'static> Daemon<R> {
     /// (each batch it settled is committed), then `shutdown` is checked.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let server = self.server.take().map(|(listener, api)| {
-            let addr = listener.local_addr().ok();
-            let loopback = api.rules.loopback;
-            let routes = crate::ops::server::routes(self.metrics.clone(), self.health.subscribe())
-                .merge(api.router());
-            let mut stop = self.stop.subscribe();
-            if let Some(addr) = addr {
-                tracing::info!(%addr, "serving /metrics, /health, the local API (/api) and the console (/)");
-                if !loopback {
-                    tracing::warn!(%addr, "ops.listen is not loopback: every /api route needs the API token");
-                }
-            }
-            tokio::spawn(async move {
-                axum::serve(listener, routes)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-            })
+            let health = self.health.subscribe();
+            serve::spawn(
+                listener,
+                api,
+                self.metrics.clone(),
+                health,
+                self.stop.subscribe(),
+            )
         });
         let result = self.rounds(shutdown).await;
         let _ = self.stop.send(true);
@@ -299,8 +272,8 @@ impl<R: Remote + 'static> Daemon<R> {
                         Woken::Pull => {
                             due.get_or_insert(Instant::now() + NUDGE_DELAY);
                         }
-                        Woken::Write if self.pending() => {
-                            due.get_or_insert(Instant::now() + push_delay);
+                        Woken::Write if due.is_none() && self.pending() => {
+                            due = Some(Instant::now() + push_delay);
                         }
                         Woken::Write => {}
                         Woken::Realtime(status) => self.realtime_changed(&status),
@@ -322,22 +295,7 @@ impl<R: Remote + 'static> Daemon<R> {
     /// The Realtime socket went up or down: said in the log, the metrics,
     /// the events and `GET /api/status`.
     fn realtime_changed(&self, status: &Status) {
-        let view = RealtimeView::of(status);
-        self.metrics
-            .set_realtime_connected(*status == Status::Connected);
-        match status {
-            Status::Connected => tracing::info!("realtime connected: server changes start pulls"),
-            Status::Polling { reason } => tracing::warn!(
-                %reason,
-                "realtime is down: polling at sync.interval until it is back"
-            ),
-            Status::Connecting => {}
-        }
-        self.events.emit(Event::RealtimeChanged {
-            state: view.state.clone(),
-            reason: view.reason.clone(),
-        });
-        let _ = self.realtime.send(view);
+        wake::announce(status, &self.metrics, &self.events, &self.realtime);
     }
 
     /// One turn: the round, then what it changed, announced. True when the
@@ -409,7 +367,7 @@ impl<R: Remote + 'static> Daemon<R> {
             );
             self.events.emit(Event::RoundFinished {
                 round,
-                counts: counts(r, ms),
+                counts: RoundCounts::of(r, ms),
             });
         }
         for e in changes.into_iter().chain(settled) {
@@ -417,14 +375,14 @@ impl<R: Remote + 'static> Daemon<R> {
         }
         if let Some(r) = &report {
             if r.manual > 0 || r.dead > 0 {
-                notify::notify(notify, "items", to_json(r)).await;
+                notify::notify(notify, "items", notify::to_json(r)).await;
             }
             if r.overwritten_local + r.overwritten_remote > 0 {
                 self.events.emit(Event::Overwritten {
                     local: r.overwritten_local,
                     remote: r.overwritten_remote,
                 });
-                notify::notify(notify, "overwritten", to_json(r)).await;
+                notify::notify(notify, "overwritten", notify::to_json(r)).await;
             }
         }
         let changed = self
@@ -439,7 +397,7 @@ impl<R: Remote + 'static> Daemon<R> {
             });
         }
         if flipped {
-            notify::notify(notify, "health", to_json(&health)).await;
+            notify::notify(notify, "health", notify::to_json(&health)).await;
         }
         let _ = self.health.send(health);
         let id = self.engine.local().device_id();
@@ -447,25 +405,5 @@ impl<R: Remote + 'static> Daemon<R> {
             let _ = self.device.send(id.to_string());
         }
         Ok(report.is_some_and(|r| r.error.is_none()))
-    }
-}
-
-fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_default()
-}
-
-fn counts(r: &RoundReport, ms: u64) -> RoundCounts {
-    RoundCounts {
-        pushed: r.pushed,
-        pulled: r.pulled,
-        resolved: r.resolved,
-        manual: r.manual,
-        invalid: r.invalid,
-        retrying: r.retrying,
-        dead: r.dead,
-        overwritten_local: r.overwritten_local,
-        overwritten_remote: r.overwritten_remote,
-        error: r.error.clone(),
-        ms,
     }
 }

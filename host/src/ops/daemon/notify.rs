@@ -6,6 +6,11 @@
 
 use crate::sync::now_ms;
 
+/// A value as JSON (`null` should it not serialize).
+pub(super) fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 /// Runs `command` with `{"event": kind, "at": ms, "data": body}` on stdin.
 pub(super) async fn notify(command: &Option<Vec<String>>, kind: &str, body: serde_json::Value) {
     let Some(argv) = command else { return };

@@ -23,10 +23,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::config::Config;
+use crate::ops::Metrics;
+use crate::ops::events::{Event, Events};
 use crate::remote::realtime::{Listener, Nudge, Settings, Status};
 
 /// How often the database's files are looked at.
-pub(super) const WRITE_POLL: Duration = Duration::from_millis(5);
+pub(super) const WRITE_POLL: Duration = Duration::from_millis(10);
+
+/// Looks after a change that still say [`Woken::Write`]: a commit's frames
+/// reach the `-wal` file a moment before the commit is visible to another
+/// connection, so the queue is asked again on the next few looks.
+const RECHECKS: u8 = 4;
 
 /// What woke the daemon.
 #[derive(Debug)]
@@ -74,6 +81,31 @@ impl RealtimeView {
     }
 }
 
+/// Says in the log, the metrics, the events and `GET /api/status` that the
+/// Realtime socket went up or down.
+pub(super) fn announce(
+    status: &Status,
+    metrics: &Metrics,
+    events: &Events,
+    shown: &watch::Sender<RealtimeView>,
+) {
+    let view = RealtimeView::of(status);
+    metrics.set_realtime_connected(*status == Status::Connected);
+    match status {
+        Status::Connected => tracing::info!("realtime connected: server changes start pulls"),
+        Status::Polling { reason } => tracing::warn!(
+            %reason,
+            "realtime is down: polling at sync.interval until it is back"
+        ),
+        Status::Connecting => {}
+    }
+    events.emit(Event::RealtimeChanged {
+        state: view.state.clone(),
+        reason: view.reason.clone(),
+    });
+    let _ = shown.send(view);
+}
+
 /// The sources that wake the daemon.
 pub(super) struct Wake {
     /// Kept alive for the socket; dropped with the daemon loop.
@@ -82,6 +114,8 @@ pub(super) struct Wake {
     status: Option<watch::Receiver<Status>>,
     files: Files,
     tick: Interval,
+    /// Looks left that report a write although the files did not change.
+    recheck: u8,
 }
 
 impl Wake {
@@ -109,6 +143,7 @@ impl Wake {
             status,
             files: Files::new(&config.database),
             tick,
+            recheck: 0,
         };
         (wake, first)
     }
@@ -117,6 +152,7 @@ impl Wake {
     /// round just run) wake nothing.
     pub(super) fn settle(&mut self) {
         self.files.changed();
+        self.recheck = 0;
     }
 
     /// Waits for the next wake-up. Cancel-safe: nothing is lost when
@@ -135,6 +171,11 @@ impl Wake {
                 },
                 _ = self.tick.tick() => {
                     if self.files.changed() {
+                        self.recheck = RECHECKS;
+                        return Woken::Write;
+                    }
+                    if self.recheck > 0 {
+                        self.recheck -= 1;
                         return Woken::Write;
                     }
                 }

@@ -8,18 +8,9 @@
 use tokio_postgres::{Client, NoTls};
 
 /// The example app's tables, as a user would create them before applying
-/// the install script: parents before children, a cascade from debts to
-/// their payments.
-pub(crate) const EXAMPLE_SCHEMA: &str = "
-CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL, price_cents bigint NOT NULL DEFAULT 0,
-                       stock integer NOT NULL DEFAULT 0, note text);
-CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, phone text);
-CREATE TABLE debts (id uuid PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id),
-                    amount_cents bigint NOT NULL CHECK (amount_cents >= 0));
-CREATE TABLE debt_payments (id uuid PRIMARY KEY,
-                            debt_id uuid NOT NULL REFERENCES debts(id) ON DELETE CASCADE,
-                            amount_cents bigint NOT NULL);
-";
+/// the install script (testdata/contract_schema.sql, which the gateway's
+/// contract suite uses too).
+pub(crate) const EXAMPLE_SCHEMA: &str = include_str!("testdata/contract_schema.sql");
 
 /// The (table, pk) list matching [`EXAMPLE_SCHEMA`].
 pub(crate) fn example_tables() -> Vec<(String, String)> {
