@@ -78,6 +78,10 @@ const FUNCTIONS: &[Function] = &[
             has_default: false,
         }],
     },
+    Function {
+        name: "ebb_nudges",
+        params: &[],
+    },
 ];
 
 /// Calls `function` with the arguments in `body` and answers its JSON.

@@ -275,7 +275,9 @@ fn check_sync_status_and_the_lock_against_a_real_gateway() {
         assert!(check.contains(&format!("ok    {part}:")), "{check}");
     }
     assert!(
-        check.contains("ok    realtime: joined realtime:ebb"),
+        check.contains(
+            "ok    realtime: joined realtime:ebb; every synced table nudges through pg_notify"
+        ),
         "{check}"
     );
     let refused = w

@@ -191,8 +191,8 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Whether the till would receive the server's change nudges: off, joined,
-/// or why not (then `ebb run` polls). Whether the server has the nudge
-/// triggers no RPC says, so that stays "unknown".
+/// or why not (then `ebb run` polls), and whether every synced table has
+/// its nudge trigger on this topic (`ebb_nudges`).
 async fn check_realtime(config: &Config) -> Result<String, String> {
     let every = humantime::format_duration(config.sync.interval);
     let settings = match crate::remote::realtime::Settings::from_config(config) {
@@ -212,10 +212,10 @@ async fn check_realtime(config: &Config) -> Result<String, String> {
     let bound = config.remote.connect_timeout + config.realtime.heartbeat + Duration::from_secs(1);
     let probe = crate::remote::realtime::Listener::probe(settings);
     match tokio::time::timeout(bound, probe).await {
-        Ok(Ok(())) => Ok(format!(
-            "joined realtime:{topic}; the server's nudge triggers: unknown (no RPC reports \
-             them; `ebb remote-sql` installs them)"
-        )),
+        Ok(Ok(())) => {
+            let triggers = server_nudges(config).await?;
+            Ok(format!("joined realtime:{topic}; {triggers}"))
+        }
         Ok(Err(reason)) => Err(format!(
             "not joined ({reason}): ebb run will poll every {every}"
         )),
@@ -224,6 +224,43 @@ async fn check_realtime(config: &Config) -> Result<String, String> {
             humantime::format_duration(bound)
         )),
     }
+}
+
+/// Whether every synced table nudges on `realtime.topic`: the sentence to
+/// show, or what is missing (a warning: polling still syncs).
+async fn server_nudges(config: &Config) -> Result<String, String> {
+    let every = humantime::format_duration(config.sync.interval);
+    let topic = &config.realtime.topic;
+    let client = Client::new(&config.remote, &config.rate_limit).map_err(|e| e.to_string())?;
+    let nudges = match client.nudges().await {
+        Ok(n) => n,
+        Err(e) if e.status() == Some(404) => {
+            return Err(format!(
+                "joined realtime:{topic}, but the server has no nudge triggers (an install from \
+                 before them: apply `ebb remote-sql` again); ebb run will poll every {every}"
+            ));
+        }
+        Err(e) => return Err(format!("joined realtime:{topic}; ebb_nudges failed: {e}")),
+    };
+    let missing: Vec<&str> = config
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|t| nudges.tables.get(*t).and_then(Option::as_deref) != Some(topic.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "joined realtime:{topic}, but on the server {} nudge(s) no till on this topic: apply \
+             `ebb remote-sql` again (changes there wait for the poll every {every})",
+            missing.join(", ")
+        ));
+    }
+    let via = if nudges.realtime {
+        "Supabase Realtime and pg_notify"
+    } else {
+        "pg_notify (ebb-gateway)"
+    };
+    Ok(format!("every synced table nudges through {via}"))
 }
 
 /// Every synced column's local type and values against the server's

@@ -43,6 +43,7 @@ pub struct Client {
     pull_url: String,
     device_url: String,
     describe_url: String,
+    nudges_url: String,
     timeout: Duration,
     connect_timeout: Duration,
     /// `rate_limit.max_retry_after`: the cap on a server's Retry-After.
@@ -96,6 +97,16 @@ pub struct ServerColumn {
     pub time_zone: Option<String>,
 }
 
+/// Which synced tables nudge tills on which Realtime topic (`ebb_nudges`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServerNudges {
+    /// Supabase Realtime's `realtime.send` exists on the server.
+    pub realtime: bool,
+    /// Per synced table, the topic its nudge trigger sends on; `None`
+    /// when it has none (an install from before nudges).
+    pub tables: std::collections::BTreeMap<String, Option<String>>,
+}
+
 #[derive(Serialize)]
 struct PullBody<'a> {
     tbl: &'a str,
@@ -131,6 +142,7 @@ impl Client {
             pull_url: format!("{root}/rpc/ebb_pull"),
             device_url: format!("{root}/rpc/ebb_device_number"),
             describe_url: format!("{root}/rpc/ebb_describe"),
+            nudges_url: format!("{root}/rpc/ebb_nudges"),
             timeout: remote.timeout,
             connect_timeout: remote.connect_timeout,
             max_retry_after: rate.max_retry_after,
@@ -142,6 +154,12 @@ impl Client {
     pub async fn describe(&self, table: &str) -> Result<Vec<ServerColumn>, RemoteError> {
         self.call(&self.describe_url, &DescribeBody { tbl: table })
             .await
+    }
+
+    /// The server's nudge triggers (`ebb_nudges`), for `ebb check`. Not
+    /// part of [`Remote`]: sync never needs it.
+    pub async fn nudges(&self) -> Result<ServerNudges, RemoteError> {
+        self.call(&self.nudges_url, &serde_json::json!({})).await
     }
 
     /// The limiter every request of this client waits on (shared, so a CLI

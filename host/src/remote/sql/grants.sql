@@ -26,7 +26,7 @@ BEGIN
                 public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid),
-                public.ebb_device_number(text), public.ebb_describe(text) TO %I', r);
+                public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;
     END LOOP;

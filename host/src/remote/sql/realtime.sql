@@ -80,3 +80,23 @@ BEGIN
     END IF;
 END
 $fn$;
+
+-- For `ebb check`: on which topic each synced table nudges (null: no
+-- nudge trigger, the install is older), and whether Supabase Realtime's
+-- realtime.send is there. Reads only the catalog, which every role may
+-- read: SECURITY INVOKER.
+CREATE OR REPLACE FUNCTION public.ebb_nudges() RETURNS jsonb
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+SELECT jsonb_build_object(
+    'realtime', EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                        WHERE n.nspname = 'realtime' AND p.proname = 'send'),
+    'tables', coalesce((
+        SELECT jsonb_object_agg(t.tbl, (
+            SELECT convert_from(substring(g.tgargs FROM 1 FOR position('\x00'::bytea IN g.tgargs) - 1),
+                                'UTF8')
+            FROM pg_trigger g
+            WHERE g.tgrelid = to_regclass(format('public.%I', t.tbl)) AND g.tgname = '_ebb_nudge'))
+        FROM public._ebb_tables t), '{}'::jsonb))
+$fn$;

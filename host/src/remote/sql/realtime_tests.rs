@@ -204,3 +204,31 @@ async fn on_supabase_each_transaction_broadcasts_once_on_the_private_topic() {
         .get(0);
     assert_eq!(triggers, 4, "one per synced table, also after a re-run");
 }
+
+#[tokio::test]
+async fn ebb_nudges_names_each_table_s_topic_and_whether_realtime_is_there() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let ask = || async {
+        let row = c
+            .query_one("SELECT public.ebb_nudges()::text", &[])
+            .await
+            .expect("ebb_nudges");
+        serde_json::from_str::<Value>(row.get(0)).expect("JSON")
+    };
+    let all = |topic: Value| {
+        json!({"realtime": false, "tables": {"products": topic.clone(), "customers": topic.clone(),
+                                              "debts": topic.clone(), "debt_payments": topic}})
+    };
+    assert_eq!(ask().await, all(json!("ebb")));
+    // Another topic, as `realtime.topic` in policies.toml would give.
+    c.batch_execute(&super::install_sql_on(&example_tables(), "shop-7"))
+        .await
+        .expect("install on another topic");
+    assert_eq!(ask().await, all(json!("shop-7")));
+    // A trigger gone (an older install): null for that table.
+    c.batch_execute("DROP TRIGGER _ebb_nudge ON products")
+        .await
+        .expect("drop");
+    assert_eq!(ask().await["tables"]["products"], Value::Null);
+}

@@ -42,6 +42,7 @@ END $$;
 DROP FUNCTION IF EXISTS public._ebb_strip(jsonb);
 DROP FUNCTION IF EXISTS public.ebb_device_number(text);
 DROP FUNCTION IF EXISTS public.ebb_describe(text);
+DROP FUNCTION IF EXISTS public.ebb_nudges();
 DROP TABLE IF EXISTS public._ebb_devices;
 DROP TABLE IF EXISTS public._ebb_applied;
 DROP TABLE IF EXISTS public._ebb_tombstones;
