@@ -240,7 +240,11 @@ fn a_shop_owner_settles_a_conflict_in_the_console() {
     let a = w.device("a", &server.url);
     let b = w.device("b", &server.url);
     let port = free_port();
-    let extra = format!("\n[sync]\ninterval = \"1h\"\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    // No Realtime: a nudge would let till A pull B's edit before its own,
+    // and the conflict this test needs would not happen.
+    let extra = format!(
+        "\n[sync]\ninterval = \"1h\"\n\n[realtime]\nenabled = false\n\n[ops]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
     let path = w.path(&a);
     std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + &extra).unwrap();
     let api = Api { port };
