@@ -25,6 +25,7 @@
 //! round sooner (nudges, the socket, local writes);
 //! `serve` binds and serves `ops.listen`.
 
+mod error;
 mod notify;
 mod serve;
 pub mod wake;
@@ -40,13 +41,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch as channel};
 
 use crate::config::Config;
-use crate::local::{HistorySample, Local, LocalError};
+use crate::local::{HistorySample, Local};
 use crate::ops::api::{Api, Parts, Rules};
 use crate::ops::events::{Event, Events, RoundCounts};
 use crate::ops::{Health, Metrics, Progress, view};
 use crate::remote::Remote;
 use crate::remote::realtime::Status;
-use crate::sync::{Engine, SyncError, now_ms};
+use crate::sync::{Engine, now_ms};
+pub use error::DaemonError;
 use wake::{RealtimeView, Wake, Woken};
 use watch::Seen;
 
@@ -64,29 +66,6 @@ const HELD_LOOK: usize = 1000;
 
 /// How long a stopping daemon waits for its server's open requests.
 const SERVER_GRACE: Duration = Duration::from_secs(5);
-
-/// Why the daemon could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The engine could not be built (database, triggers, policies): the
-    /// user's to fix, reported before anything syncs.
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-    /// `ops.listen` could not be bound (in use, not allowed).
-    #[error("ops.listen: cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The API token could not be read, or is missing where it is needed
-    /// (a listener off loopback).
-    #[error("{0}")]
-    Token(String),
-    /// The database failed between rounds (status, history); the loop stops.
-    #[error(transparent)]
-    Local(#[from] LocalError),
-}
 
 /// Steers a running daemon: start a round now, follow its events.
 #[derive(Clone, Debug)]
