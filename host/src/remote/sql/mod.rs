@@ -130,6 +130,9 @@ mod tests;
 mod push_tests;
 
 #[cfg(test)]
+mod push_race_tests;
+
+#[cfg(test)]
 mod grants_tests;
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Tests of `ebb_push`'s answers against a real PostgreSQL where a wrong
 //! answer loses data: replays of a counter that is not an exact retry, our
-//! own earlier write taken for a conflict, a retry racing its first attempt,
-//! keys the server spells differently, and deletes that row level security
-//! turns into no-ops; and two devices racing on one base.
+//! own earlier write taken for a conflict, keys the server spells
+//! differently, deletes that row level security turns into no-ops, and
+//! fresh inserts. Races are in push_race_tests.rs.
 
 use serde_json::{Value, json};
 use tokio_postgres::Client;
@@ -29,7 +29,7 @@ async fn name_of(client: &Client, id: &str) -> Option<String> {
         .map(|r| r.get(0))
 }
 
-fn product(id: &str, name: &str) -> Option<Value> {
+pub(super) fn product(id: &str, name: &str) -> Option<Value> {
     Some(json!({"id": id, "name": name}))
 }
 
@@ -127,36 +127,6 @@ async fn a_later_edit_on_top_of_our_own_lost_write_applies() {
         matches!(&r[0], PushResult::Conflict { version: 2, own: o, .. } if *o == own),
         "{r:?}"
     );
-}
-
-/// Finding 2: a retry sent while the first attempt is still in flight (the
-/// client timed out) waits for it and gets its answer, for a fresh insert
-/// (no row to lock yet: it waits on the key) and for an update alike.
-#[tokio::test]
-async fn a_retry_racing_its_first_attempt_gets_the_same_answer() {
-    let db = ScratchDb::with_example().await;
-    for (base, counter, expect) in [(None, 1, 1), (Some(1), 2, 2)] {
-        let mut a = db.connect().await;
-        let b = db.connect().await;
-        let attempt = change("products", "race", base, product("race", "x"), counter);
-        let ta = a.transaction().await.expect("begin");
-        let out: Value = ta
-            .query_one("SELECT public.ebb_push($1::jsonb)", &[&json!([attempt])])
-            .await
-            .expect("first attempt")
-            .get(0);
-        assert_eq!(
-            out["results"][0],
-            json!({"status": "applied", "version": expect})
-        );
-        let retry = attempt.clone();
-        let second = tokio::spawn(async move { push(&b, json!([retry])).await });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(!second.is_finished(), "the retry must wait for the row");
-        ta.commit().await.expect("commit first attempt");
-        let r = second.await.expect("retry finishes");
-        assert_eq!(r[0], PushResult::Applied { version: expect });
-    }
 }
 
 /// Finding 3: the server would store `'0042'` as 42 and an upper-case uuid
@@ -262,64 +232,6 @@ async fn writes_row_level_security_forbids_are_rejected() {
         .expect("free row");
     let r = push(&c, json!([change("products", "free", Some(1), None, 4)])).await;
     assert_eq!(r[0], PushResult::Applied { version: 2 });
-}
-
-/// Two devices writing the same row on the same base: whoever commits
-/// second gets a conflict, never a silent overwrite, for a fresh insert
-/// (no row to lock yet) and for an update alike.
-#[tokio::test]
-async fn concurrent_writers_on_one_base_get_one_applied_and_one_conflict() {
-    let db = ScratchDb::with_example().await;
-    for (base, name_a, name_b, expect_version, counter) in
-        [(None, "A1", "B1", 1, 10), (Some(1), "A2", "B2", 2, 11)]
-    {
-        let mut a = db.connect().await;
-        let b = db.connect().await;
-        let ta = a.transaction().await.expect("begin");
-        let mine = json!([change(
-            "products",
-            "race",
-            base,
-            Some(json!({"id": "race", "name": name_a})),
-            counter
-        )]);
-        let out: Value = ta
-            .query_one("SELECT public.ebb_push($1::jsonb)", &[&mine])
-            .await
-            .expect("push a")
-            .get(0);
-        assert_eq!(
-            out["results"][0],
-            json!({"status": "applied", "version": expect_version})
-        );
-        let mut theirs = change(
-            "products",
-            "race",
-            base,
-            Some(json!({"id": "race", "name": name_b})),
-            counter,
-        );
-        theirs.device = "dev-b".into();
-        let other = tokio::spawn(async move { push(&b, json!([theirs])).await });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        if other.is_finished() {
-            panic!("b did not wait: {:?}", other.await);
-        }
-        ta.commit().await.expect("commit a");
-        let r = other.await.expect("b finishes");
-        match &r[0] {
-            PushResult::Conflict {
-                version,
-                row: Some(row),
-                deleted: false,
-                ..
-            } => {
-                assert_eq!(*version, expect_version);
-                assert_eq!(row["name"], json!(name_a));
-            }
-            other => panic!("expected a conflict, got {other:?}"),
-        }
-    }
 }
 
 /// A fresh insert takes ebb_push's short way (one `INSERT .. ON CONFLICT
