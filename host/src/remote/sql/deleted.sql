@@ -196,5 +196,10 @@ BEGIN
     DROP FUNCTION IF EXISTS public._ebb_tombstones_after(text, xid8, xid8, text, integer);
     DROP FUNCTION IF EXISTS public._ebb_tombstone_version(text, text);
     DROP TABLE IF EXISTS public._ebb_tombstones;
+    -- Each table has its own stamping function now (_ebb_install_stamp).
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger g
+                   WHERE g.tgfoid = to_regprocedure('public._ebb_before_write()')) THEN
+        DROP FUNCTION IF EXISTS public._ebb_before_write();
+    END IF;
 END
 $fn$;

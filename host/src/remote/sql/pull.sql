@@ -5,23 +5,46 @@
 -- but never makes a reader skip them. Tombstones are read as the caller
 -- too, from _ebb_deleted.<tbl> under the table's own read policies
 -- (deleted.sql): a role gets the deletes of exactly the rows it could see.
+--
+-- The page is built as `json` (text), not `jsonb`: each row's columns are
+-- named once in the statement (from the catalog, per call) and written out
+-- as they come, without building and stripping a binary object per row
+-- (a third of the cost per row of the jsonb way, measured on 1M rows).
+-- It returned `jsonb` before: that function is dropped (a function's result
+-- type cannot be replaced) and the EXECUTE grants it had, the user's own
+-- roles' too, are given to the new one.
+CREATE TEMP TABLE _ebb_pull_grants ON COMMIT DROP AS
+    SELECT x.grantee FROM pg_proc p, aclexplode(p.proacl) x
+    WHERE p.oid = to_regprocedure('public.ebb_pull(text, jsonb, integer)')
+      AND p.prorettype = 'jsonb'::regtype AND x.privilege_type = 'EXECUTE';
+DO $do$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc p
+               WHERE p.oid = to_regprocedure('public.ebb_pull(text, jsonb, integer)')
+                 AND p.prorettype = 'jsonb'::regtype) THEN
+        DROP FUNCTION public.ebb_pull(text, jsonb, integer);
+    END IF;
+END
+$do$;
 CREATE OR REPLACE FUNCTION public.ebb_pull(tbl text, cursor jsonb DEFAULT NULL, page integer DEFAULT 500)
-RETURNS jsonb
+RETURNS json
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     pkcol    text;
     rls      text;
+    cols     text;
     rel      oid := to_regclass(format('public.%I', ebb_pull.tbl));
     snap     pg_snapshot := pg_current_snapshot();
     horizon  xid8 := pg_snapshot_xmin(snap);
     c_txid   text := coalesce(ebb_pull.cursor->>'txid', '');
     c_pk     text := coalesce(ebb_pull.cursor->>'pk', '');
     from_txid xid8 := coalesce(nullif(c_txid, ''), '0')::xid8;
-    page_rows jsonb;
-    has_more boolean := false;
-    last_row jsonb;
+    page_rows json;
+    has_more boolean;
+    last_txid text;
+    last_pk  text;
 BEGIN
     SELECT t.pk, t.rls INTO pkcol, rls FROM public._ebb_tables t WHERE t.tbl = ebb_pull.tbl;
     IF pkcol IS NULL OR rel IS NULL THEN
@@ -41,58 +64,72 @@ BEGIN
             USING ERRCODE = 'P0001',
                   HINT = 'The install script copies each synced table''s read policies to its deleted rows, so deletes reach exactly the roles that could see the rows.';
     END IF;
+    -- The row's own columns, as to_json would name them (not ebb's).
+    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+    FROM pg_attribute a
+    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+      AND left(a.attname, 5) <> '_ebb_';
 
-    -- Keys first (cheap, index on _ebb_txid), row content only for the page.
+    -- One more row than the page says whether there are more.
     EXECUTE format($q$
         WITH k AS (
-            SELECT * FROM (
+            SELECT u.*, row_number() OVER (ORDER BY u.txid, u.pk) AS n FROM (
                 -- Ordered and limited on its own, so the (txid, key) index
                 -- yields one page and stops.
                 (SELECT t._ebb_txid AS txid, t.%1$I::text COLLATE "C" AS pk, t._ebb_version AS version,
-                       false AS deleted, t._ebb_origin AS origin, t.ctid AS rid
+                       false AS deleted, t._ebb_origin AS origin,
+                       (SELECT row_to_json(r) FROM (SELECT %3$s) r) AS row
                 FROM public.%2$I t
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
                 ORDER BY 1, 2
-                LIMIT $4)
+                LIMIT $4 + 1)
                 UNION ALL
                 -- Tombstones, as the caller: the policies copied from the
                 -- table decide which (the index serves them in order).
-                (SELECT d._ebb_txid, d._ebb_pk, d._ebb_version, true, d._ebb_origin, NULL::tid
+                (SELECT d._ebb_txid, d._ebb_pk, d._ebb_version, true, d._ebb_origin, NULL::json
                 FROM _ebb_deleted.%2$I d
                 WHERE d._ebb_txid < $1 AND d._ebb_txid >= $2
                   AND (d._ebb_txid, d._ebb_pk) > ($2, $3 COLLATE "C")
                 ORDER BY 1, 2
-                LIMIT $4)
+                LIMIT $4 + 1)
             ) u
             ORDER BY u.txid, u.pk
-            LIMIT $4
+            LIMIT $4 + 1
         )
-        SELECT coalesce(jsonb_agg(jsonb_build_object(
+        SELECT coalesce(json_agg(json_build_object(
                    'pk', k.pk, 'version', k.version, 'txid', k.txid::text, 'deleted', k.deleted,
-                   'origin', k.origin,
-                   'row', CASE WHEN k.deleted THEN NULL ELSE public._ebb_strip(r.j) END)
-                   ORDER BY k.txid, k.pk), '[]'::jsonb)
-        FROM k LEFT JOIN LATERAL (
-            -- A TID scan per row of the page (a plain join may hash the table).
-            SELECT to_jsonb(t) AS j FROM public.%2$I t WHERE t.ctid = k.rid
-        ) r ON true
-    $q$, pkcol, ebb_pull.tbl)
-    INTO page_rows
-    USING horizon, from_txid, c_pk, page + 1;
+                   'origin', k.origin, 'row', k.row) ORDER BY k.n) FILTER (WHERE k.n <= $4), '[]'::json),
+               count(*) > $4,
+               max(k.txid::text) FILTER (WHERE k.n = least($4, (SELECT count(*) FROM k))),
+               max(k.pk) FILTER (WHERE k.n = least($4, (SELECT count(*) FROM k)))
+        FROM k
+    $q$, pkcol, ebb_pull.tbl, cols)
+    INTO page_rows, has_more, last_txid, last_pk
+    USING horizon, from_txid, c_pk, page;
 
-    IF jsonb_array_length(page_rows) > page THEN
-        has_more := true;
-        page_rows := page_rows - page;
-    END IF;
-    last_row := page_rows->-1;
-    RETURN jsonb_build_object(
+    RETURN json_build_object(
         'rows', page_rows,
-        'next', CASE WHEN last_row IS NULL THEN jsonb_build_object('txid', c_txid, 'pk', c_pk)
-                     ELSE jsonb_build_object('txid', last_row->'txid', 'pk', last_row->'pk') END,
+        'next', json_build_object('txid', coalesce(last_txid, c_txid), 'pk', coalesce(last_pk, c_pk)),
         'has_more', has_more,
         'horizon', horizon::text,
         -- Some transaction is still open: rows newer than it wait for it.
         'in_flight', horizon < pg_snapshot_xmax(snap));
 END
 $fn$;
+
+DO $do$
+DECLARE
+    g oid;
+BEGIN
+    FOR g IN SELECT DISTINCT grantee FROM _ebb_pull_grants LOOP
+        IF g = 0 THEN
+            GRANT EXECUTE ON FUNCTION public.ebb_pull(text, jsonb, integer) TO PUBLIC;
+        ELSE
+            -- regrole's text is already quoted as an identifier.
+            EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_pull(text, jsonb, integer) TO %s',
+                           g::regrole::text);
+        END IF;
+    END LOOP;
+END
+$do$;

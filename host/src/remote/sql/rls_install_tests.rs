@@ -191,6 +191,15 @@ async fn an_install_from_before_rls_is_upgraded_in_place() {
     let whole = pull(&c, "products", &Cursor::default(), 100).await;
     let first = pull(&c, "products", &Cursor::default(), 1).await;
     assert_eq!(whole.rows.len(), 3);
+    // A role of the user's own that was given ebb_pull (it returned jsonb).
+    c.batch_execute(
+        "DO $$ BEGIN
+             IF to_regrole('ebb_t_pull_grantee') IS NULL THEN CREATE ROLE ebb_t_pull_grantee; END IF;
+         END $$;
+         GRANT EXECUTE ON FUNCTION public.ebb_pull(text, jsonb, integer) TO ebb_t_pull_grantee;",
+    )
+    .await
+    .expect("grant");
 
     c.batch_execute(&install_sql(&[("products".into(), "id".into())]))
         .await
@@ -206,6 +215,18 @@ async fn an_install_from_before_rls_is_upgraded_in_place() {
         .expect("old objects")
         .get(0);
     assert!(gone, "the shared tombstone table and its readers are gone");
+    let (returns, granted): (String, bool) = c
+        .query_one(
+            "SELECT p.prorettype::regtype::text,
+                    has_function_privilege('ebb_t_pull_grantee', p.oid, 'EXECUTE')
+             FROM pg_proc p WHERE p.oid = 'public.ebb_pull(text, jsonb, integer)'::regprocedure",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("ebb_pull");
+    assert_eq!(returns, "json", "ebb_pull is the new one");
+    assert!(granted, "the user's grant on the old ebb_pull carries over");
     let key = |p: &PullPage| {
         p.rows
             .iter()

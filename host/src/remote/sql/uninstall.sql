@@ -13,6 +13,8 @@ BEGIN
         IF to_regclass(format('public.%I', r.tbl)) IS NOT NULL THEN
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_write ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_write ON public.%I', r.tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_insert ON public.%I', r.tbl);
+            EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_update ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', r.tbl);
             EXECUTE format('DROP TRIGGER IF EXISTS _ebb_before_truncate ON public.%I', r.tbl);
             EXECUTE format('ALTER TABLE public.%I DROP COLUMN IF EXISTS _ebb_version,

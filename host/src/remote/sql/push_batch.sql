@@ -1,0 +1,265 @@
+-- ebb_push: a batch of changes; each one through _ebb_push_one (push.sql)
+-- unless a shorter way decides the same.
+
+-- Applies a batch of changes (a JSON array of model::Change) in one
+-- transaction and answers {"results": [PushResult, ...]} in order. A change
+-- that breaks a constraint is rejected with its SQLSTATE and the batch goes
+-- on; transient failures (serialization, deadlock, resources, shutdown)
+-- abort the whole call so the client retries it.
+--
+-- Each change runs in its own subtransaction. A fresh insert (an upsert on
+-- base 0, the bulk of a first sync) first takes a short way: one
+-- `INSERT .. ON CONFLICT (key) DO NOTHING`, planned once per table and
+-- column list for the whole call. It decides exactly what _ebb_push_one
+-- would, and hands every other case to it:
+-- - a row comes back at version 1: the key had no row and no tombstone
+--   (a tombstone would have raised the version), so _ebb_push_one would
+--   have found version 0 = base and written it. No earlier answer can
+--   apply: _ebb_applied only records writes, and every written key keeps
+--   a row or a tombstone. (A key whose row was removed behind ebb's back,
+--   with triggers off, is written again rather than given the stale
+--   "applied".) The write sets `ebb.push` first, so the AFTER
+--   trigger records it for exact retries, as on the long way.
+-- - a version above 1: the key was deleted (a conflict, or our own lost
+--   delete): the subtransaction is undone (SQLSTATE EB001, private to this
+--   function) and _ebb_push_one decides.
+-- - no row: the key exists (or a concurrent insert of it committed first;
+--   ON CONFLICT waited for it). Nothing was written; _ebb_push_one decides
+--   with the row locked.
+-- Errors (constraints, row level security) are the ones the long way's
+-- INSERT would raise on the same row.
+--
+-- A run of two or more such fresh inserts in a row (same table and device,
+-- rows carrying the same columns: the bulk of a first push) first takes a
+-- shorter way still: one `INSERT .. SELECT FROM jsonb_populate_recordset
+-- .. ON CONFLICT (key) DO NOTHING` for the whole run, in one
+-- subtransaction, `ebb.push` naming every change of it (the AFTER
+-- statement trigger records them all in one statement). It stands only if
+-- every row of the run came back at version 1, which is what the short way
+-- would have decided for each; anything else (a key that exists, a
+-- tombstone, a key spelled otherwise, a broken constraint, row level
+-- security) undoes the whole run and its changes go one by one as above,
+-- so each gets exactly the answer it would have had. Order within the run
+-- does not matter: every row of it is a new key, written once.
+CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    n       integer;
+    i       integer := 0;
+    j       integer;
+    c       jsonb;
+    e       jsonb;
+    results jsonb[] := '{}';
+    res     jsonb;
+    code    text;
+    msg     text;
+    detail  text;
+    short   boolean;
+    -- The table of the previous change and what the short way needs of it
+    -- (changes come grouped by table): NULL pk = not synced, take the long way.
+    t_name  text;
+    t_pk    text;
+    t_type  text;
+    t_cols  text[];
+    t_list  text;    -- t_cols quoted, for a statement
+    t_sql   text;    -- the INSERT for rows carrying every column of t_cols
+    v_sent  text;
+    v_pk    text;
+    v_row   jsonb;
+    v_ver   bigint;
+    v_list  text;
+    -- Changes before this index were tried as a run and go one by one.
+    run_end integer := 0;
+    run_dev text;
+    ends    integer[];
+    run_with text[];
+    run_without text[];
+    run_same boolean;
+    run_rows jsonb;
+    run_recs jsonb;
+    run_pks text[];
+    got     bigint;
+BEGIN
+    IF changes IS NULL OR jsonb_typeof(changes) <> 'array' THEN
+        RAISE EXCEPTION 'ebb_push: changes must be a JSON array' USING ERRCODE = '22023';
+    END IF;
+    n := jsonb_array_length(changes);
+    -- Where the run each change starts would end (exclusive; its own index
+    -- + 1 when it cannot be in one): consecutive fresh inserts of one
+    -- table and device. Only jsonb is looked at: what could fail is tried
+    -- inside the run's block below.
+    WITH x AS (
+        SELECT a.pos - 1 AS pos,
+               CASE WHEN coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
+                                  AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
+                                  AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL
+                                  AND coalesce(a.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb),
+                                  false)
+                    THEN jsonb_build_array(a.ch->'table', a.ch->'device')
+               END AS sig
+        FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
+    ), b AS (
+        -- A run goes on while the signature is the previous change's.
+        SELECT x.pos, x.sig, coalesce(x.sig = lag(x.sig) OVER (ORDER BY x.pos), false) AS goes_on
+        FROM x
+    ), r AS (
+        SELECT b.pos, b.sig, sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
+        FROM b
+    )
+    SELECT array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
+      INTO ends
+    FROM (SELECT r.pos, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
+    WHILE i < n LOOP
+        c := changes->i;
+        short := c->>'op' = 'upsert' AND jsonb_typeof(c->'row') = 'object'
+                 AND c->>'table' IS NOT NULL AND c->>'pk' IS NOT NULL
+                 AND c->>'device' IS NOT NULL AND c->>'counter' IS NOT NULL;
+        IF short AND c->>'table' IS DISTINCT FROM t_name THEN
+            t_name := c->>'table';
+            SELECT t.pk INTO t_pk FROM public._ebb_tables t
+            WHERE t.tbl = t_name AND to_regclass(format('public.%I', t_name)) IS NOT NULL;
+            SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
+            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
+              AND a.attname = t_pk AND NOT a.attisdropped;
+            SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
+            FROM pg_attribute a
+            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
+              AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
+            IF t_type IS NOT NULL THEN
+                t_list := (SELECT string_agg(format('%I', k), ', ') FROM unnest(t_cols) k);
+                t_sql := format('INSERT INTO public.%1$I AS t (%2$s)
+                                 SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                                 ON CONFLICT (%3$I) DO NOTHING
+                                 RETURNING t._ebb_version', t_name, t_list, t_pk);
+            END IF;
+        END IF;
+
+        -- A run of fresh inserts, in one statement (see above).
+        IF i >= run_end AND short AND t_type IS NOT NULL AND ends[i + 1] - i >= 2 THEN
+            j := ends[i + 1];
+            run_end := j;
+            run_dev := c->>'device';
+            BEGIN
+                -- The columns the first row carries; every row of the run
+                -- must carry the same ones (the others take their defaults).
+                SELECT string_agg(format('%I', u.k), ', ' ORDER BY u.o) FILTER (WHERE u.has),
+                       coalesce(array_agg(u.k) FILTER (WHERE u.has AND u.k <> t_pk), '{}'),
+                       coalesce(array_agg(u.k) FILTER (WHERE NOT u.has), '{}')
+                  INTO v_list, run_with, run_without
+                FROM (SELECT k, o, (c->'row' || jsonb_build_object(t_pk, c->>'pk')) ? k AS has
+                      FROM unnest(t_cols) WITH ORDINALITY AS t(k, o)) u;
+                SELECT array_agg(x.e->>'pk' ORDER BY k),
+                       jsonb_agg(x.e->'row' || jsonb_build_object(t_pk, x.e->>'pk') ORDER BY k),
+                       jsonb_agg(jsonb_build_object('pk', x.e->>'pk',
+                           'counter', (x.e->>'counter')::bigint,
+                           'hash', md5('upsert:0:' || (x.e->'row')::text), 'base', 0) ORDER BY k),
+                       bool_and(x.e->'row' ?& run_with AND NOT x.e->'row' ?| run_without)
+                  INTO run_pks, run_rows, run_recs, run_same
+                FROM generate_series(i, j - 1) AS k, LATERAL (SELECT changes->k AS e) x;
+                IF NOT run_same THEN
+                    RAISE EXCEPTION 'ebb_push: rows carrying other columns' USING ERRCODE = 'EB001';
+                END IF;
+                IF t_type <> 'text' THEN
+                    EXECUTE format('SELECT count(*) FROM unnest($1::text[]) p
+                                    WHERE (p::%s)::text IS DISTINCT FROM p', t_type)
+                        INTO got USING run_pks;
+                    IF got > 0 THEN
+                        RAISE EXCEPTION 'ebb_push: a key spelled otherwise' USING ERRCODE = 'EB001';
+                    END IF;
+                END IF;
+                PERFORM set_config('ebb.origin', run_dev, true);
+                PERFORM set_config('ebb.push', jsonb_build_object('tbl', t_name,
+                    'device', run_dev, 'changes', run_recs)::text, true);
+                EXECUTE format('WITH w AS (
+                                    INSERT INTO public.%1$I AS t (%2$s)
+                                    SELECT %2$s FROM jsonb_populate_recordset(NULL::public.%1$I, $1)
+                                    ON CONFLICT (%3$I) DO NOTHING
+                                    RETURNING t._ebb_version)
+                                SELECT count(*) FILTER (WHERE w._ebb_version = 1) FROM w',
+                               t_name, v_list, t_pk)
+                    INTO got USING run_rows;
+                IF got <> j - i THEN
+                    RAISE EXCEPTION 'ebb_push: not every key of the run is new' USING ERRCODE = 'EB001';
+                END IF;
+                results := results
+                    || array_fill('{"status": "applied", "version": 1}'::jsonb, ARRAY[j - i]);
+                i := j;
+                CONTINUE;
+            EXCEPTION
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
+                    IF left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03' THEN
+                        RAISE;
+                    END IF;
+                    -- Undone: the run goes one by one.
+            END;
+        END IF;
+
+        -- At most twice: the short way may hand the change to the long one.
+        LOOP
+            BEGIN
+                res := NULL;
+                IF short AND t_type IS NOT NULL AND coalesce((c->>'base_version')::bigint, 0) = 0 THEN
+                    v_sent := c->>'pk';
+                    IF t_type = 'text' THEN
+                        v_pk := v_sent;
+                    ELSE
+                        EXECUTE format('SELECT ($1::%s)::text', t_type) INTO v_pk USING v_sent;
+                    END IF;
+                    -- A key the server spells otherwise: the long way refuses it.
+                    IF v_pk = v_sent THEN
+                        v_row := c->'row' || jsonb_build_object(t_pk, v_pk);
+                        PERFORM set_config('ebb.origin', c->>'device', true);
+                        PERFORM set_config('ebb.push', jsonb_build_object('tbl', t_name,
+                            'device', c->>'device', 'changes', jsonb_build_array(jsonb_build_object(
+                                'pk', v_pk, 'counter', (c->>'counter')::bigint,
+                                'hash', md5('upsert:0:' || (c->'row')::text), 'base', 0)))::text, true);
+                        IF v_row ?& t_cols THEN
+                            EXECUTE t_sql INTO v_ver USING v_row;
+                        ELSE
+                            -- Some columns left out: they take their defaults.
+                            SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
+                            FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
+                            EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
+                                            SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                                            ON CONFLICT (%3$I) DO NOTHING
+                                            RETURNING t._ebb_version', t_name, v_list, t_pk)
+                                INTO v_ver USING v_row;
+                        END IF;
+                        IF v_ver = 1 THEN
+                            res := jsonb_build_object('status', 'applied', 'version', v_ver);
+                        ELSIF v_ver IS NOT NULL THEN
+                            RAISE EXCEPTION 'ebb_push: key revived from a tombstone' USING ERRCODE = 'EB001';
+                        END IF;
+                    END IF;
+                END IF;
+                IF res IS NULL THEN
+                    res := public._ebb_push_one(c);
+                END IF;
+                EXIT;
+            EXCEPTION
+                WHEN SQLSTATE 'EB001' THEN
+                    short := false;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                            detail = PG_EXCEPTION_DETAIL;
+                    IF left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03' THEN
+                        RAISE;
+                    END IF;
+                    res := jsonb_build_object('status', 'rejected', 'code', code,
+                        'message', msg || coalesce(': ' || nullif(detail, ''), ''));
+                    EXIT;
+            END;
+        END LOOP;
+        results := results || res;
+        i := i + 1;
+    END LOOP;
+    -- The rest of the caller's transaction is not ebb's.
+    PERFORM set_config('ebb.push', '', true);
+    PERFORM set_config('ebb.origin', '', true);
+    RETURN jsonb_build_object('results', to_jsonb(results));
+END
+$fn$;
