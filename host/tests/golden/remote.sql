@@ -73,6 +73,18 @@ AS $fn$
     WHERE left(e.key, 5) <> '_ebb_'
 $fn$;
 
+-- Whether an error ends a whole ebb_push call instead of one change:
+-- serialization failures and deadlocks (40), resources (53), operator
+-- intervention such as a statement timeout (57), system errors (58),
+-- internal errors (XX) and a lock not available (55P03). The client
+-- retries the call, or splits the batch on a timeout.
+CREATE OR REPLACE FUNCTION _ebb.transient(code text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03'
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,
@@ -779,8 +791,8 @@ $fn$;
 --
 -- Each change runs in its own subtransaction. A fresh insert (an upsert on
 -- base 0, the bulk of a first sync) first takes a short way: one
--- `INSERT .. ON CONFLICT (key) DO NOTHING`, planned once per table and
--- column list for the whole call. It decides exactly what _ebb_push_one
+-- `INSERT .. ON CONFLICT (key) DO NOTHING` of the columns the row carries
+-- (the others take their defaults). It decides exactly what _ebb_push_one
 -- would, and hands every other case to it:
 -- - a row comes back at version 1: the key had no row and no tombstone
 --   (a tombstone would have raised the version), so _ebb_push_one would
@@ -833,8 +845,6 @@ DECLARE
     t_pk    text;
     t_type  text;
     t_cols  text[];
-    t_list  text;    -- t_cols quoted, for a statement
-    t_sql   text;    -- the INSERT for rows carrying every column of t_cols
     v_sent  text;
     v_pk    text;
     v_row   jsonb;
@@ -844,6 +854,7 @@ DECLARE
     run_end integer := 0;
     run_dev text;
     ends    integer[];
+    shorts  boolean[];
     run_with text[];
     run_without text[];
     run_same boolean;
@@ -856,36 +867,43 @@ BEGIN
         RAISE EXCEPTION 'ebb_push: changes must be a JSON array' USING ERRCODE = '22023';
     END IF;
     n := jsonb_array_length(changes);
-    -- Where the run each change starts would end (exclusive; its own index
-    -- + 1 when it cannot be in one): consecutive fresh inserts of one
-    -- table and device. Only jsonb is looked at: what could fail is tried
-    -- inside the run's block below.
+    -- Per change: whether it has the shape of a fresh insert's short way
+    -- (an upsert with a row object and every field it names), and where the
+    -- run it starts would end (exclusive; its own index + 1 when it cannot
+    -- be in one): consecutive such changes on base 0 of one table and
+    -- device. Only jsonb is looked at: what could fail is tried inside the
+    -- blocks below.
     WITH x AS (
         SELECT a.pos - 1 AS pos,
-               CASE WHEN coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
-                                  AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
-                                  AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL
-                                  AND coalesce(a.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb),
-                                  false)
-                    THEN jsonb_build_array(a.ch->'table', a.ch->'device')
-               END AS sig
+               coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
+                        AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
+                        AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL,
+                        false) AS short,
+               a.ch
         FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
+    ), y AS (
+        SELECT x.pos, x.short,
+               CASE WHEN x.short AND coalesce(x.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb)
+                    THEN jsonb_build_array(x.ch->'table', x.ch->'device')
+               END AS sig
+        FROM x
     ), b AS (
         -- A run goes on while the signature is the previous change's.
-        SELECT x.pos, x.sig, coalesce(x.sig = lag(x.sig) OVER (ORDER BY x.pos), false) AS goes_on
-        FROM x
+        SELECT y.pos, y.short, y.sig,
+               coalesce(y.sig = lag(y.sig) OVER (ORDER BY y.pos), false) AS goes_on
+        FROM y
     ), r AS (
-        SELECT b.pos, b.sig, sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
+        SELECT b.pos, b.short, b.sig,
+               sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
         FROM b
     )
-    SELECT array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
-      INTO ends
-    FROM (SELECT r.pos, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
+    SELECT array_agg(z.short ORDER BY z.pos),
+           array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
+      INTO shorts, ends
+    FROM (SELECT r.pos, r.short, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
     WHILE i < n LOOP
         c := changes->i;
-        short := c->>'op' = 'upsert' AND jsonb_typeof(c->'row') = 'object'
-                 AND c->>'table' IS NOT NULL AND c->>'pk' IS NOT NULL
-                 AND c->>'device' IS NOT NULL AND c->>'counter' IS NOT NULL;
+        short := shorts[i + 1];
         IF short AND c->>'table' IS DISTINCT FROM t_name THEN
             t_name := c->>'table';
             SELECT t.pk INTO t_pk FROM public._ebb_tables t
@@ -898,13 +916,6 @@ BEGIN
             WHERE a.attrelid = to_regclass(format('public.%I', t_name))
               AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
-            IF t_type IS NOT NULL THEN
-                t_list := (SELECT string_agg(format('%I', k), ', ') FROM unnest(t_cols) k);
-                t_sql := format('INSERT INTO public.%1$I AS t (%2$s)
-                                 SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
-                                 ON CONFLICT (%3$I) DO NOTHING
-                                 RETURNING t._ebb_version', t_name, t_list, t_pk);
-            END IF;
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -961,7 +972,7 @@ BEGIN
             EXCEPTION
                 WHEN OTHERS THEN
                     GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
-                    IF left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03' THEN
+                    IF _ebb.transient(code) THEN
                         RAISE;
                     END IF;
                     -- Undone: the run goes one by one.
@@ -987,18 +998,13 @@ BEGIN
                             'device', c->>'device', 'changes', jsonb_build_array(jsonb_build_object(
                                 'pk', v_pk, 'counter', (c->>'counter')::bigint,
                                 'hash', md5('upsert:0:' || (c->'row')::text), 'base', 0)))::text, true);
-                        IF v_row ?& t_cols THEN
-                            EXECUTE t_sql INTO v_ver USING v_row;
-                        ELSE
-                            -- Some columns left out: they take their defaults.
-                            SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
-                            FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
-                            EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                                            SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
-                                            ON CONFLICT (%3$I) DO NOTHING
-                                            RETURNING t._ebb_version', t_name, v_list, t_pk)
-                                INTO v_ver USING v_row;
-                        END IF;
+                        SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
+                        FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
+                        EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
+                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                                        ON CONFLICT (%3$I) DO NOTHING
+                                        RETURNING t._ebb_version', t_name, v_list, t_pk)
+                            INTO v_ver USING v_row;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);
                         ELSIF v_ver IS NOT NULL THEN
@@ -1016,7 +1022,7 @@ BEGIN
                 WHEN OTHERS THEN
                     GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                             detail = PG_EXCEPTION_DETAIL;
-                    IF left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03' THEN
+                    IF _ebb.transient(code) THEN
                         RAISE;
                     END IF;
                     res := jsonb_build_object('status', 'rejected', 'code', code,
@@ -1384,7 +1390,7 @@ BEGIN
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
-                _ebb.policy_columns(oid),
+                _ebb.policy_columns(oid), _ebb.transient(text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

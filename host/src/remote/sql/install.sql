@@ -67,6 +67,18 @@ AS $fn$
     WHERE left(e.key, 5) <> '_ebb_'
 $fn$;
 
+-- Whether an error ends a whole ebb_push call instead of one change:
+-- serialization failures and deadlocks (40), resources (53), operator
+-- intervention such as a statement timeout (57), system errors (58),
+-- internal errors (XX) and a lock not available (55P03). The client
+-- retries the call, or splits the batch on a timeout.
+CREATE OR REPLACE FUNCTION _ebb.transient(code text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03'
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,
