@@ -140,17 +140,24 @@ pub fn check_row(
 }
 
 /// Settles open conflict `id` with `choice` after the checks above (a
-/// written row is checked; taking a side is not: the local side is
-/// validated when it is pushed, the remote side is the server's).
+/// written row is checked against `policies`; taking a side is not, and
+/// needs none: the local side is validated when it is pushed, the remote
+/// side is the server's).
 pub fn settle(
     local: &mut Local,
-    policies: &Policies,
+    policies: Option<&Policies>,
     id: i64,
     choice: Choice,
     now: i64,
 ) -> Result<ConflictRecord, Refused> {
     let c = open_conflict(local, id)?;
     if let Choice::Row(row) = &choice {
+        let Some(policies) = policies else {
+            return Err(Refused::NotARow {
+                field: String::new(),
+                message: "a row written by hand is checked against the table's policies, and none were given".into(),
+            });
+        };
         check_row(local, policies, &c, row)?;
     }
     match local.resolve_conflict(id, choice, now) {

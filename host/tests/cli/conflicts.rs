@@ -79,9 +79,16 @@ fn conflicts_from_two_devices_are_listed_shown_and_settled() {
 
     w.ebb(&["--config", &b, "conflicts", "resolve", &keep])
         .expect(2);
+    // Taking a side checks no row, so it needs no plugin: it works while
+    // the table's validator is missing.
+    let config = std::fs::read_to_string(w.path(&b)).expect("b's config");
+    let validator = plugin("products_validator.wasm").display().to_string();
+    assert!(config.contains(&validator), "{config}");
+    let broken = config.replace(&validator, &w.path("missing.wasm").display().to_string());
+    std::fs::write(w.path("b/broken.toml"), broken).expect("broken config");
     w.ebb(&[
         "--config",
-        &b,
+        "b/broken.toml",
         "conflicts",
         "resolve",
         &keep,

@@ -68,7 +68,9 @@ pub(super) async fn resolve(
     let body = body.map_err(|e| ApiError::bad("body", format!("unreadable body: {e}")))?;
     let choice = choice(&body)?;
     let settled = api
-        .with_local(move |local, inner| Ok(settle(local, &inner.policies, id, choice, now_ms())?))
+        .with_local(move |local, inner| {
+            Ok(settle(local, Some(&inner.policies), id, choice, now_ms())?)
+        })
         .await?;
     let inner = &api.inner;
     inner
