@@ -112,16 +112,8 @@ ebb() { "$wine" "$exe" "$@" | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 bash scripts/pg-setup.sh
 bash scripts/build-plugins.sh "$CARGO_TARGET_DIR/plugins" >/dev/null
 gateway_bin="${EBB_GATEWAY:-$CARGO_TARGET_DIR/debug/ebb-gateway}"
-if [ ! -x "$gateway_bin" ] && [ -z "${EBB_GATEWAY:-}" ] && [ -f gateway/Cargo.toml ]; then
-  cargo build --locked -p ebb-gateway
-fi
-if [ -x "$gateway_bin" ]; then
-  gateway=("$gateway_bin")
-else
-  # Before the gateway had its own crate: `ebb gateway`, same flags.
-  [ -x "$CARGO_TARGET_DIR/debug/ebb" ] || cargo build --locked -p ebb
-  gateway=("$CARGO_TARGET_DIR/debug/ebb" gateway)
-fi
+[ -x "$gateway_bin" ] || cargo build --locked -p ebb-gateway
+gateway=("$gateway_bin")
 
 smoke="$win_dir/windows-smoke"
 rm -rf "$smoke"

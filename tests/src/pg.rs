@@ -39,9 +39,9 @@ pub async fn connect(conn_str: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// One test's database.
+/// One test's (or benchmark's) database, dropped with this value.
 pub struct TestDb {
-    /// `ebb_t_<random>`.
+    /// `ebb_t_<random>`, or `<prefix>_<random>` ([`TestDb::create_named`]).
     pub name: String,
 }
 
@@ -57,10 +57,21 @@ impl TestDb {
     /// Creates the database with another app's server schema (SQL text)
     /// and installs ebb on `tables` ((table, key column), parents first).
     pub async fn create_with(schema: &str, tables: &[(&str, &str)]) -> Result<TestDb> {
+        drop_stale(&connect(&format!("{} dbname=postgres", base_conn())).await?).await;
+        TestDb::create_named("ebb_t", schema, tables).await
+    }
+
+    /// [`TestDb::create_with`], named `<prefix>_<random>`, and without
+    /// dropping anyone's stale `ebb_t_%` databases (benchmarks touch only
+    /// the databases they create).
+    pub async fn create_named(
+        prefix: &str,
+        schema: &str,
+        tables: &[(&str, &str)],
+    ) -> Result<TestDb> {
         let admin = connect(&format!("{} dbname=postgres", base_conn())).await?;
-        drop_stale(&admin).await;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let name = format!("ebb_t_{}", &id[..16]);
+        let name = format!("{prefix}_{}", &id[..16]);
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -148,13 +159,21 @@ impl TestDb {
 }
 
 /// Waits on `client`'s server until every transaction committed before
-/// this call is below the pull horizon (see [`TestDb::settle`]).
+/// this call is below the pull horizon (see [`TestDb::settle`]), at most
+/// 60 s.
 pub async fn settle_on(client: &Client) -> Result<()> {
+    settle_within(client, Duration::from_secs(60)).await
+}
+
+/// [`settle_on`], waiting at most `limit`; says so on stderr when it
+/// waits more than 5 s (another user of the cluster holds the horizon).
+pub async fn settle_within(client: &Client, limit: Duration) -> Result<()> {
     let mark: String = client
         .query_one("SELECT pg_current_xact_id()::text", &[])
         .await?
         .get(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let started = Instant::now();
+    let mut told = false;
     loop {
         let passed: bool = client
             .query_one(
@@ -166,8 +185,12 @@ pub async fn settle_on(client: &Client) -> Result<()> {
         if passed {
             return Ok(());
         }
-        if Instant::now() > deadline {
-            bail!("server horizon stuck behind {mark} for 60s (a transaction left open?)");
+        if started.elapsed() > Duration::from_secs(5) && !told {
+            eprintln!("waiting for a transaction open elsewhere on the cluster");
+            told = true;
+        }
+        if started.elapsed() > limit {
+            bail!("server horizon stuck behind {mark} for {limit:?} (a transaction left open?)");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -1,7 +1,7 @@
 //! The bulk data path, measured (issue 9): a gateway in its own process
 //! over a database of its own, and the real client in this process.
 //!
-//!     cargo build --release -p ebb          # or -p ebb-gateway
+//!     cargo build --release -p ebb-gateway
 //!     cargo run --release -p ebb-tests --example bulk -- --rows 1000000
 //!
 //! Prints, for each size up to `--rows` (10k, 100k, 1M): the initial sync
@@ -17,7 +17,7 @@
 //! `--page N` / `--batch N` (default: the shipped policies.toml),
 //! `--shipped-rate-limit` (keep the shipped `[rate_limit]` instead of
 //! lifting it), `--gateway "CMD ARGS"` (else `EBB_GATEWAY`, else
-//! target/*/ebb-gateway, else `ebb gateway`), `--prefix NAME` (database
+//! target/*/ebb-gateway), `--prefix NAME` (database
 //! names, else `EBB_BENCH_PREFIX`, else `ebb_bench`).
 
 mod world;
@@ -183,6 +183,7 @@ async fn pull(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     let mut last = None;
     for size in sizes {
         world
+            .db
             .exec(&format!(
                 "INSERT INTO products (id, sku, name, category, price_cents, stock, updated_at) \
                  SELECT gen_random_uuid()::text, 'BEV-' || i, \
@@ -208,6 +209,7 @@ async fn pull(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     };
     if args.changed > 0 {
         world
+            .db
             .exec(&format!(
                 "UPDATE products SET stock = stock + 1 WHERE sku IN \
                  (SELECT 'BEV-' || i FROM generate_series(1, {}) AS i)",
@@ -258,7 +260,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     rounds(&mut till, |d| Ok(d.queue()?.is_empty())).await?;
     report("push (schema + wasm)", args.push, &from, &world).await?;
     anyhow::ensure!(
-        world.count("products").await? == args.push,
+        world.db.count("products").await? == args.push,
         "not every row arrived"
     );
     // One edit, pushed: a round of the library, in-process.

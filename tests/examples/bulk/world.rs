@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ebb_tests::pg;
+use ebb_tests::pg::{self, TestDb};
 
 /// How the gateway is started: a program and its leading arguments.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct GatewayCommand {
 
 impl GatewayCommand {
     /// `--gateway "CMD ARGS"`, else `EBB_GATEWAY`, else the `ebb-gateway`
-    /// binary of the target dir (release, then debug), else `ebb gateway`.
+    /// binary of the target dir (release, then debug).
     pub fn find(flag: Option<&str>) -> Result<GatewayCommand> {
         let given = flag
             .map(str::to_string)
@@ -44,24 +44,16 @@ impl GatewayCommand {
                 });
             }
         }
-        for profile in ["release", "debug"] {
-            let ebb = target.join(profile).join("ebb");
-            if ebb.exists() {
-                return Ok(GatewayCommand {
-                    program: ebb,
-                    args: vec!["gateway".into()],
-                });
-            }
-        }
         bail!(
-            "no gateway binary: build one (cargo build --release -p ebb-gateway, or -p ebb) \
+            "no gateway binary: build one (cargo build --release -p ebb-gateway) \
              or pass --gateway / EBB_GATEWAY"
         )
     }
 }
 
 pub struct World {
-    pub name: String,
+    /// The database (dropped after `Drop` stopped the gateway).
+    pub db: TestDb,
     gateway: Child,
     addr: SocketAddr,
     key: String,
@@ -70,27 +62,13 @@ pub struct World {
 impl World {
     /// Creates the database and starts the gateway over it.
     pub async fn create(prefix: &str, gateway: &GatewayCommand) -> Result<World> {
-        let admin = pg::connect(&format!("{} dbname=postgres", pg::base_conn())).await?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let name = format!("{prefix}_{}", &id[..12]);
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .with_context(|| format!("create database {name}"))?;
         let schema = std::fs::read_to_string(ebb_tests::repo_path("example/server.sql"))?;
-        let tables: Vec<(String, String)> = pg::EXAMPLE_TABLES
-            .iter()
-            .map(|(t, k)| (t.to_string(), k.to_string()))
-            .collect();
-        let conn_str = format!("{} dbname={name}", pg::base_conn());
-        let client = pg::connect(&conn_str).await?;
-        client.batch_execute(&schema).await?;
-        client
-            .batch_execute(&ebb::remote::sql::install_sql(&tables))
-            .await?;
+        let db = TestDb::create_named(prefix, &schema, &pg::EXAMPLE_TABLES).await?;
+        let conn_str = db.conn_str();
+        let id = uuid::Uuid::new_v4().simple().to_string();
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let key = format!("bench-{}", &id[12..]);
+        let key = format!("bench-{}", &id[..16]);
         let child = Command::new(&gateway.program)
             .args(&gateway.args)
             .args(["--listen", &addr.to_string(), "--database", &conn_str])
@@ -101,7 +79,7 @@ impl World {
             .spawn()
             .with_context(|| format!("start the gateway {}", gateway.program.display()))?;
         let world = World {
-            name,
+            db,
             gateway: child,
             addr,
             key,
@@ -124,55 +102,11 @@ impl World {
         &self.key
     }
 
-    pub fn conn_str(&self) -> String {
-        format!("{} dbname={}", pg::base_conn(), self.name)
-    }
-
-    pub async fn exec(&self, sql: &str) -> Result<()> {
-        let client = pg::connect(&self.conn_str()).await?;
-        client.batch_execute(sql).await.context("server SQL")?;
-        Ok(())
-    }
-
-    pub async fn count(&self, table: &str) -> Result<i64> {
-        let client = pg::connect(&self.conn_str()).await?;
-        let row = client
-            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
-            .await?;
-        Ok(row.get(0))
-    }
-
     /// Waits until every committed transaction is below the pull horizon
     /// (up to 15 minutes: the horizon is cluster-wide, and another user of
     /// the cluster may hold it with a long transaction).
     pub async fn settle(&self) -> Result<()> {
-        let client = pg::connect(&self.conn_str()).await?;
-        let mark: String = client
-            .query_one("SELECT pg_current_xact_id()::text", &[])
-            .await?
-            .get(0);
-        let started = Instant::now();
-        let mut told = false;
-        loop {
-            let passed: bool = client
-                .query_one(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
-                    &[&mark],
-                )
-                .await?
-                .get(0);
-            if passed {
-                return Ok(());
-            }
-            if started.elapsed() > Duration::from_secs(5) && !told {
-                eprintln!("bulk: waiting for a transaction open elsewhere on the cluster");
-                told = true;
-            }
-            if started.elapsed() > Duration::from_secs(900) {
-                bail!("server horizon stuck behind {mark} for 15 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        pg::settle_within(&self.db.connect().await?, Duration::from_secs(900)).await
     }
 
     /// Peak resident set of the gateway process.
@@ -192,7 +126,7 @@ impl World {
         let rows = client
             .query(
                 "SELECT pid FROM pg_stat_activity WHERE datname = $1",
-                &[&self.name],
+                &[&self.db.name],
             )
             .await?;
         Ok(rows
@@ -203,26 +137,10 @@ impl World {
 }
 
 impl Drop for World {
+    /// Stops the gateway first; then `db` drops its database.
     fn drop(&mut self) {
         let _ = self.gateway.kill();
         let _ = self.gateway.wait();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let admin = pg::connect(&format!("{} dbname=postgres", pg::base_conn())).await?;
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await?;
-                Ok(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("bulk: could not drop database {}", self.name);
-        }
     }
 }
 
