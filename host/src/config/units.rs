@@ -98,7 +98,8 @@ fn host_of(authority: &str) -> &str {
     hostport.split(':').next().unwrap_or("")
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether a host name (brackets off) is `localhost` or a loopback address.
+pub(crate) fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()

@@ -178,12 +178,14 @@ pub(crate) fn apply_page(
     let once = ops.iter().map(|o| &o.pk).collect::<BTreeSet<_>>().len() == ops.len();
     let mut held: BTreeMap<String, String> = BTreeMap::new();
     let mut bulk = true;
+    // Read once: every pass starts from the same state (the one before
+    // rolled back to the page's savepoint).
+    writer.quiet = match once {
+        true => Quiet::read(conn, &table.name)?,
+        false => Quiet::default(),
+    };
     loop {
         savepoint(conn, "SAVEPOINT ebb_page")?;
-        writer.quiet = match once {
-            true => Quiet::read(conn, &table.name)?,
-            false => Quiet::default(),
-        };
         let mut done = Done::default();
         let mut refused = false;
         for op in ops {

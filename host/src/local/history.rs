@@ -73,9 +73,8 @@ impl Local {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record history".into())?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO _ebb_history (minute, rounds, failed_rounds, pushed, pulled,
+        tx.execute(
+            "INSERT INTO _ebb_history (minute, rounds, failed_rounds, pushed, pulled,
                      conflicts, errors, queue_depth, round_ms_total, round_ms_max)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
                  ON CONFLICT (minute) DO UPDATE SET
@@ -88,23 +87,21 @@ impl Local {
                      queue_depth = excluded.queue_depth,
                      round_ms_total = round_ms_total + excluded.round_ms_total,
                      round_ms_max = max(round_ms_max, excluded.round_ms_max)",
-                params![
-                    minute,
-                    i64::from(sample.ran),
-                    i64::from(sample.ran && sample.failed),
-                    count(sample.pushed),
-                    count(sample.pulled),
-                    count(sample.conflicts),
-                    count(sample.errors),
-                    count(sample.queue_depth),
-                    count(sample.round_ms),
-                ],
-            )
-            .ctx(|| "recording history".into())?;
-        if inserted > 0 {
-            tx.execute("DELETE FROM _ebb_history WHERE minute < ?1", [oldest])
-                .ctx(|| "deleting history past ops.history_keep".into())?;
-        }
+            params![
+                minute,
+                i64::from(sample.ran),
+                i64::from(sample.ran && sample.failed),
+                count(sample.pushed),
+                count(sample.pulled),
+                count(sample.conflicts),
+                count(sample.errors),
+                count(sample.queue_depth),
+                count(sample.round_ms),
+            ],
+        )
+        .ctx(|| "recording history".into())?;
+        tx.execute("DELETE FROM _ebb_history WHERE minute < ?1", [oldest])
+            .ctx(|| "deleting history past ops.history_keep".into())?;
         tx.commit().ctx(|| "committing history".into())
     }
 

@@ -64,7 +64,7 @@ pub use hold::HELD_POLICY;
 pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema, list_tables};
 pub use keys::{KeyPlan, SPAN, Unmapped};
 pub use lease::Lease;
-pub use queue::{Claimed, QueueItem, Settle};
+pub use queue::{Claimed, QUEUE_STATES, QueueItem, Settle};
 pub use revive::Revived;
 pub use rows::RowState;
 pub use settle::Settlement;

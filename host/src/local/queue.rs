@@ -18,6 +18,12 @@ use super::schema::next_counter;
 use super::sent;
 use super::values::RowReader;
 use super::{Context, Local, LocalError, TableSpec, millis};
+
+/// Every state a queue item can be in (the CHECK on `_ebb_queue.state`,
+/// schema.rs).
+pub const QUEUE_STATES: [&str; 6] = [
+    "pending", "inflight", "retry", "invalid", "dead", "conflict",
+];
 use crate::model::{Change, Op, Row};
 
 /// One claimed change, now `inflight`.
@@ -208,10 +214,7 @@ impl Local {
     /// Whether anything of `table` is queued (a pull plans its rows
     /// without asking for each when nothing is).
     pub fn has_queued(&self, table: &str) -> Result<bool, LocalError> {
-        self.conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_queue WHERE tbl = ?1)")
-            .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
-            .ctx(|| format!("looking at the queue of {table}"))
+        any_queued(&self.conn, table)
     }
 
     /// The queue item of one row, `None` when nothing is queued for it.
@@ -370,3 +373,10 @@ pub(crate) fn release_all_inflight(conn: &Connection) -> Result<usize, LocalErro
 #[cfg(test)]
 #[path = "queue_tests.rs"]
 mod tests;
+
+/// Whether anything of `table` is queued, on `conn` (also inside an apply).
+pub(crate) fn any_queued(conn: &Connection, table: &str) -> Result<bool, LocalError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_queue WHERE tbl = ?1)")
+        .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
+        .ctx(|| format!("looking at the queue of {table}"))
+}

@@ -15,6 +15,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
 
 use super::inspect::{TableInfo, describe_conn};
+use super::queue::any_queued;
 use super::values::{key_column, pk_text, to_sql};
 use super::{Context, LocalError, quote_ident};
 use crate::model::Row;
@@ -46,17 +47,16 @@ pub(crate) struct Quiet {
 
 impl Quiet {
     pub(crate) fn read(conn: &Connection, table: &str) -> Result<Quiet, LocalError> {
-        let none = |sql: &str| -> Result<bool, LocalError> {
-            conn.prepare_cached(sql)
-                .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
-                .ctx(|| format!("looking at the queue and conflicts of {table}"))
-        };
-        Ok(Quiet {
-            queue: none("SELECT NOT EXISTS (SELECT 1 FROM _ebb_queue WHERE tbl = ?1)")?,
-            conflicts: none(
+        let conflicts = conn
+            .prepare_cached(
                 "SELECT NOT EXISTS (SELECT 1 FROM _ebb_conflicts
                  WHERE tbl = ?1 AND resolved_at IS NULL)",
-            )?,
+            )
+            .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
+            .ctx(|| format!("looking at the conflicts of {table}"))?;
+        Ok(Quiet {
+            queue: !any_queued(conn, table)?,
+            conflicts,
         })
     }
 }

@@ -21,17 +21,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
+use crate::local::QUEUE_STATES;
+
 /// The `Content-Type` of what [`Metrics::render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the round-duration histogram buckets.
 const ROUND_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
-
-/// The queue states `ebb_queue_depth` always has a series for (0 when
-/// empty), so an alert on one of them sees a value, never an absence.
-const QUEUE_STATES: [&str; 6] = [
-    "pending", "inflight", "retry", "invalid", "dead", "conflict",
-];
 
 /// A label set: `N` (label name, value) pairs, names fixed per family.
 type Labels<const N: usize> = [(&'static str, String); N];
@@ -177,7 +173,10 @@ impl Metrics {
                 items_dead,
                 plugin_calls,
                 queue_depth,
-                queue_states: Mutex::new(BTreeSet::new()),
+                // `ebb_queue_depth` always has a series for each state (0
+                // when empty), so an alert on one sees a value, never an
+                // absence.
+                queue_states: Mutex::new(QUEUE_STATES.iter().map(|s| s.to_string()).collect()),
                 last_sync,
                 pull_lag,
                 realtime_connected,
@@ -257,7 +256,6 @@ impl Metrics {
             .queue_states
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        states.extend(QUEUE_STATES.iter().map(|s| (*s).to_owned()));
         states.extend(depth.keys().cloned());
         for state in states.iter() {
             let n = depth.get(state).copied().unwrap_or(0);

@@ -18,8 +18,9 @@ pub mod realtime;
 pub mod sql;
 pub use error::RemoteError;
 
-/// The server as the sync engine sees it.
-pub trait Remote: Send + Sync {
+/// The server as the sync engine sees it. `'static`: a pull fetches its
+/// next page on a task of its own (`sync::pull`).
+pub trait Remote: Send + Sync + 'static {
     /// Apply a batch in one server transaction. The answer holds one
     /// [`PushResult`] per change, in order. Safe to retry: a change the
     /// server already applied gets the answer it got the first time.

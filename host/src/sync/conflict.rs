@@ -10,7 +10,7 @@ use crate::model::{Change, OwnWrite, Row};
 use crate::policy::{ConflictInput, Decision};
 use crate::remote::Remote;
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// The server holds a newer version than the push was based on: the
     /// table's policy decides, and the local side follows. `own` is this
     /// device's write the server applied but never confirmed: its content

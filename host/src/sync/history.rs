@@ -6,7 +6,7 @@
 use super::{Engine, RoundReport, SyncError, now_ms, plan};
 use crate::remote::Remote;
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// Keeps a conflict the table's policy settled on its own as history
     /// (`decision` from `plan::decision_text`), for `ebb policy replay`,
     /// and announces every write it discarded (`overwrote`): a warning

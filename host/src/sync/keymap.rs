@@ -26,7 +26,7 @@ pub(super) enum Localized {
     Waits(Unmapped),
 }
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// Normalizes a pulled row to SQLite's types (PG's true / 1.50 / "42"
     /// become 1 / 1.5 / 42, so a base from a pull and one from a push mean
     /// the same thing) and translates its keys to local ids.

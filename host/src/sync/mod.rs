@@ -121,7 +121,7 @@ pub struct Engine<R: Remote> {
     progress: Progress,
 }
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// Opens the database, installs (or updates) the capture triggers and
     /// loads the policies. Fails before anything syncs when any of it is wrong.
     pub fn new(config: Config, remote: R) -> Result<Self, SyncError> {

@@ -57,10 +57,16 @@ pub struct Here<'a> {
     pub merges_deltas: bool,
 }
 
+/// Whether a pulled row at `version` is one the device has already (this
+/// version or a newer one): it is skipped.
+pub fn known_already(known: Option<&RowState>, version: i64) -> bool {
+    known.is_some_and(|k| k.version >= version)
+}
+
 /// Decides what a pulled row does, given what the device knows about it.
 /// `device` is this device's id: a row it wrote itself is no conflict.
 pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
-    if here.known.is_some_and(|k| k.version >= row.version) {
+    if known_already(here.known, row.version) {
         return PullStep::Skip;
     }
     let remote = if row.deleted { None } else { row.row.clone() };

@@ -11,7 +11,7 @@ use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
 use crate::remote::{Remote, RemoteError};
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// Pulls every page of `table`. Returns the number of rows written.
     ///
     /// While one page is applied, the next is already being fetched (a
@@ -47,11 +47,8 @@ impl<R: Remote + 'static> Engine<R> {
             let cursor = self.local.cursor(&table.name)?;
             let first = match ahead.take() {
                 Some(a) if a.from == cursor => Some(a.answer().await),
-                Some(a) => {
-                    a.task.abort();
-                    None
-                }
-                None => None,
+                // Dropped, so cancelled: it was fetched from another cursor.
+                _ => None,
             };
             let answer = self
                 .call_remote_or("ebb_pull", &|_| false, first, |remote| {
@@ -79,21 +76,11 @@ impl<R: Remote + 'static> Engine<R> {
             if page.has_more && !page.rows.is_empty() {
                 ahead = Some(self.fetch_ahead(&table.name, &page.next, page_size));
             }
-            let applied = self.apply_page(&spec, &page, Some(&page.next), report);
-            if let Err(e) = applied {
-                if let Some(a) = ahead.take() {
-                    a.task.abort();
-                }
-                return Err(e);
-            }
+            // On an error the page fetched ahead is dropped, so cancelled.
+            self.apply_page(&spec, &page, Some(&page.next), report)?;
             bar.add_rows(page.rows.len() as u64);
             self.metrics.add_pulled(&table.name, page.rows.len() as u64);
-            if let Err(e) = self.renew() {
-                if let Some(a) = ahead.take() {
-                    a.task.abort();
-                }
-                return Err(e);
-            }
+            self.renew()?;
             if !page.has_more || page.rows.is_empty() {
                 bar.finish();
                 return Ok(());
@@ -192,7 +179,7 @@ impl<R: Remote + 'static> Engine<R> {
             let mut known = None;
             if plain && any_known {
                 known = self.local.row_state(&spec.name, &pulled.pk)?;
-                if known.as_ref().is_some_and(|k| k.version >= pulled.version) {
+                if plan::known_already(known.as_ref(), pulled.version) {
                     continue;
                 }
             }
@@ -337,16 +324,25 @@ struct Counts {
 }
 
 /// A page being fetched ahead: the cursor it starts from, and the task.
+/// Dropped unread (another cursor, an error, the pull itself dropped), it
+/// cancels the task: a dropped `JoinHandle` alone would let it run on.
 struct Ahead {
     from: Cursor,
     task: tokio::task::JoinHandle<Result<PullPage, RemoteError>>,
 }
 
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // A task that has finished is not affected.
+        self.task.abort();
+    }
+}
+
 impl Ahead {
     /// The answer; a task that ended without one (it panicked) is a
     /// failed attempt like a lost connection, and is retried.
-    async fn answer(self) -> Result<PullPage, RemoteError> {
-        self.task.await.unwrap_or_else(|e| {
+    async fn answer(mut self) -> Result<PullPage, RemoteError> {
+        (&mut self.task).await.unwrap_or_else(|e| {
             Err(RemoteError::Network {
                 endpoint: "rpc/ebb_pull".into(),
                 message: format!("the page fetched ahead was lost: {e}"),

@@ -15,7 +15,7 @@ use crate::model::{Change, Op, PushResult};
 use crate::policy::Verdict;
 use crate::remote::{Remote, RemoteError};
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// Pushes the queue in batches. Returns the tables that have items
     /// which failed this round (their last_sync_at must not move).
     pub(super) async fn push(

@@ -90,7 +90,7 @@ where
     }
 }
 
-impl<R: Remote + 'static> Engine<R> {
+impl<R: Remote> Engine<R> {
     /// `call` with this engine's lock holder, metrics and config: the one
     /// way `push` and `pull` reach the remote.
     pub(super) async fn call_remote<'a, T, F, Fut>(

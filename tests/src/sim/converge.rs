@@ -19,7 +19,7 @@ use ebb::remote::Remote;
 pub const MAX_PASSES: usize = 12;
 
 impl Sim<'_> {
-    pub(super) async fn converge<R: Remote + 'static, B: Backoffice>(
+    pub(super) async fn converge<R: Remote, B: Backoffice>(
         &mut self,
         tills: &mut [Till<R>],
         server: &B,

@@ -120,7 +120,7 @@ fn shown(row: Option<&Row>) -> String {
 }
 
 /// Judges the tills and the server against the ledger.
-pub async fn judge<R: Remote + 'static, B: Backoffice>(
+pub async fn judge<R: Remote, B: Backoffice>(
     tills: &[Till<R>],
     server: &B,
     ledger: &Ledger,
@@ -159,7 +159,7 @@ pub async fn judge<R: Remote + 'static, B: Backoffice>(
 }
 
 /// (a) for one till.
-fn same_rows<R: Remote + 'static>(
+fn same_rows<R: Remote>(
     till: &Till<R>,
     server: &BTreeMap<String, BTreeMap<String, Row>>,
     v: &mut Verdict,
@@ -199,7 +199,7 @@ fn same_rows<R: Remote + 'static>(
 }
 
 /// (d) for one till.
-fn listed<R: Remote + 'static>(till: &Till<R>, v: &mut Verdict) -> Result<()> {
+fn listed<R: Remote>(till: &Till<R>, v: &mut Verdict) -> Result<()> {
     let local = till.engine.local();
     let open = local.conflicts(false)?;
     v.manual += open.len();

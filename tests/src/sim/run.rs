@@ -170,7 +170,7 @@ impl<'p> Sim<'p> {
     }
 
     /// Setup, steps, convergence, judgement.
-    async fn play<R: Remote + 'static, B: Backoffice>(
+    async fn play<R: Remote, B: Backoffice>(
         &mut self,
         tills: &mut [Till<R>],
         server: &B,

@@ -20,7 +20,7 @@ use ebb::sync::RoundReport;
 
 impl Sim<'_> {
     /// Runs one step; returns what it did, for the trace.
-    pub(super) async fn step<R: Remote + 'static, B: Backoffice>(
+    pub(super) async fn step<R: Remote, B: Backoffice>(
         &mut self,
         tills: &mut [Till<R>],
         server: &B,
@@ -113,7 +113,7 @@ impl Sim<'_> {
 
     /// A hook that makes the app write `op` on `till`'s second connection
     /// and leaves the effect for the step to count.
-    fn inflight_write<R: Remote + 'static>(&self, till: &Till<R>, op: &AppOp) -> Hook {
+    fn inflight_write<R: Remote>(&self, till: &Till<R>, op: &AppOp) -> Hook {
         let conn = Arc::clone(&till.inflight);
         let plan = Arc::clone(&self.shared_plan);
         let sink = Arc::clone(&self.inflight);
@@ -124,7 +124,7 @@ impl Sim<'_> {
         })
     }
 
-    fn app<R: Remote + 'static>(&mut self, till: &Till<R>, op: &AppOp) -> Result<String> {
+    fn app<R: Remote>(&mut self, till: &Till<R>, op: &AppOp) -> Result<String> {
         let effect = app::write(&till.app, self.plan, op)?;
         if matches!(effect, app::Effect::Skipped(_)) {
             self.stats.skipped += 1;
@@ -134,7 +134,7 @@ impl Sim<'_> {
     }
 
     /// Delivers one request `till` left in the network.
-    pub(super) async fn deliver<R: Remote + 'static>(&mut self, till: &Till<R>) -> Result<String> {
+    pub(super) async fn deliver<R: Remote>(&mut self, till: &Till<R>) -> Result<String> {
         self.stats.delivered += 1;
         Ok(match till.remote.deliver().await {
             None => "nothing held".into(),

@@ -38,7 +38,7 @@ pub enum Round {
 }
 
 /// One till.
-pub struct Till<R: Remote + 'static> {
+pub struct Till<R: Remote> {
     pub index: usize,
     config: Config,
     pub app: Connection,
@@ -95,7 +95,7 @@ fn temp_dir() -> Result<TempDir> {
     })
 }
 
-impl<R: Remote + 'static> Till<R> {
+impl<R: Remote> Till<R> {
     /// A new till with an empty app database; `connect` builds its remote
     /// from its config (the fake server, or the real client).
     pub fn create(

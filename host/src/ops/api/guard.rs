@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{Api, Token};
+use crate::config::units::is_loopback;
 
 /// What the guard knows about the listener.
 #[derive(Debug, Clone)]
@@ -103,12 +104,7 @@ fn loopback_host(host: &str, port: u16) -> bool {
     if given_port.is_some_and(|p| p != port) || (given_port.is_none() && port != 80) {
         return false;
     }
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    name.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
+    is_loopback(name.trim_start_matches('[').trim_end_matches(']'))
 }
 
 /// The middleware: runs [`check`], then the handler.

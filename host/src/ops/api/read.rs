@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{Api, ApiError, DAY};
-use crate::local::ConflictRecord;
+use crate::local::{ConflictRecord, QUEUE_STATES};
 use crate::ops::daemon::watch::item_id;
 use crate::ops::view;
 use crate::sync::now_ms;
@@ -32,10 +32,6 @@ pub(super) fn path_id(p: Id) -> Result<String, ApiError> {
     p.map(|Path(id)| id)
         .map_err(|e| ApiError::bad("path.id", format!("unreadable id: {e}")))
 }
-
-const STATES: [&str; 6] = [
-    "pending", "inflight", "retry", "invalid", "dead", "conflict",
-];
 
 /// The most queue items one answer lists.
 const MAX_LIMIT: usize = 1000;
@@ -120,10 +116,13 @@ pub(super) async fn queue(State(api): State<Api>, q: Params) -> Result<Json<Valu
         None | Some("") => Vec::new(),
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
-    if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
+    if let Some(bad) = states.iter().find(|s| !QUEUE_STATES.contains(&s.as_str())) {
         return Err(ApiError::bad(
             "query.state",
-            format!("unknown state {bad:?} (expected {})", STATES.join(", ")),
+            format!(
+                "unknown state {bad:?} (expected {})",
+                QUEUE_STATES.join(", ")
+            ),
         ));
     }
     let limit = match q.get("limit") {

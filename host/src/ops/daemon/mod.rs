@@ -11,7 +11,7 @@
 //! latency, never data.
 //!
 //! ```no_run
-//! # async fn demo(config: ebb::config::Config, remote: impl ebb::remote::Remote + 'static) {
+//! # async fn demo(config: ebb::config::Config, remote: impl ebb::remote::Remote) {
 //! let daemon = ebb::ops::daemon::Daemon::start(config, remote).await.unwrap();
 //! let mut events = daemon.events().subscribe();      // in-process events
 //! daemon.run(async { /* e.g. the app's quit signal */ }).await.unwrap();
@@ -102,7 +102,7 @@ pub struct Daemon<R: Remote> {
     server: Option<(TcpListener, Api)>,
 }
 
-impl<R: Remote + 'static> Daemon<R> {
+impl<R: Remote> Daemon<R> {
     /// Builds the engine over `remote`, binds `ops.listen` (when set) and
     /// reads the API token. Off loopback the token is required.
     pub async fn start(config: Config, remote: R) -> Result<Daemon<R>, DaemonError> {

@@ -6,12 +6,11 @@
 //! the value.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 
-use crate::config::{KeySource, RemoteConfig};
+use crate::config::{KeySource, RemoteConfig, units};
 use crate::remote::RemoteError;
 
 /// The API key, ready to send. Its Debug and Display print `[redacted]`.
@@ -172,16 +171,10 @@ pub fn parse_rest_root(root: &str) -> Result<Url, RemoteError> {
 }
 
 fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
     // IPv6 hosts come bracketed ("[::1]"); the url parser has already
     // normalised IPv4 forms such as "0x7f.1" to dotted decimal.
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
+    url.host_str()
+        .is_some_and(|host| units::is_loopback(host.trim_start_matches('[').trim_end_matches(']')))
 }
 
 #[cfg(test)]
