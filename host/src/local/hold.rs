@@ -277,7 +277,7 @@ fn hold(
 }
 
 /// Whether `action` writes a row (an upsert): the ops the first, bulk
-/// pass of a page applies without a savepoint each (see `apply_page`).
+/// pass of a page applies without a savepoint each (see `bulk_page`).
 /// Only deletes need the cascade checks of `guarded`, and only conflicts
 /// the held-row retry.
 pub(crate) fn is_upsert(action: &Action) -> bool {

@@ -66,7 +66,7 @@ impl Local {
                     },
                 });
             }
-            apply_page(&tx, &table, &ops, &graph, now)?;
+            apply_page(&tx, &table, &ops, &graph, false, now)?;
             start = end;
         }
         let mut closed = 0;
