@@ -27,6 +27,12 @@ pub struct DeviceSpec {
     pub batch_size: usize,
     /// `[sync] pull_page_size` (default 500 here; ebb ships 2000).
     pub pull_page_size: usize,
+    /// `[sync] max_batch_size` and `max_pull_page_size`; `None` (the
+    /// default here): the starting sizes, so batches and pages never grow
+    /// and tests page and split as they say.
+    pub max_sizes: Option<(usize, usize)>,
+    /// More `[sync]` lines (e.g. `answer_time = "100ms"`).
+    pub sync_extra: String,
     /// `[sync] lease` (default "60s").
     pub lease: String,
     /// `[retry] max_attempts` (default 5).
@@ -45,6 +51,8 @@ impl Default for DeviceSpec {
                 .collect(),
             batch_size: 100,
             pull_page_size: 500,
+            max_sizes: None,
+            sync_extra: String::new(),
             lease: "60s".into(),
             max_attempts: 5,
             api_key: None,
@@ -100,15 +108,19 @@ impl DeviceSpec {
     /// The policies.toml text for a device whose remote is `rest_root`.
     pub fn policies_toml(&self, rest_root: &str) -> String {
         let url = rest_root.trim_end_matches("/rest/v1");
+        let (max_batch, max_page) = self
+            .max_sizes
+            .unwrap_or((self.batch_size, self.pull_page_size));
         let mut text = format!(
             "database = \"app.db\"\n\n\
              [remote]\nurl = \"{url}\"\nrest_root = \"{rest_root}\"\n\
              api_key_file = \"api_key\"\ntimeout = \"20s\"\nconnect_timeout = \"2s\"\n\n\
-             [sync]\nbatch_size = {}\npull_page_size = {}\nlease = \"{}\"\n\n\
+             [sync]\nbatch_size = {}\npull_page_size = {}\nmax_batch_size = {max_batch}\n\
+             max_pull_page_size = {max_page}\nlease = \"{}\"\n{}\n\n\
              [retry]\nmax_attempts = {}\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"\n\n\
-             [rate_limit]\nrequests_per_second = 10000\nburst = 10000\n\n\
+             [rate_limit]\nrequests_per_second = 10000\nburst = 10000\nrows_per_second = 0\n\n\
              [ops]\nlisten = \"\"\n",
-            self.batch_size, self.pull_page_size, self.lease, self.max_attempts
+            self.batch_size, self.pull_page_size, self.lease, self.sync_extra, self.max_attempts
         );
         for (table, body) in &self.tables {
             let schema = crate::repo_path(&format!("schemas/{table}.schema.json"));

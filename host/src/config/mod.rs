@@ -103,13 +103,23 @@ pub enum KeySource {
 pub struct SyncConfig {
     /// `interval` (default 30s): time between rounds in `ebb run`.
     pub interval: Duration,
-    /// `batch_size` (default 1000): changes per `ebb_push` request. With
-    /// `rate_limit.requests_per_second` (10) it bounds the push at 10,000
-    /// rows/s, above what one Postgres applies through `ebb_push`.
+    /// `batch_size` (default 1000): changes per `ebb_push` request to
+    /// start with; it grows while the server keeps up (see `answer_time`).
     pub batch_size: usize,
-    /// `pull_page_size` (default 2000): rows per `ebb_pull` request (two
-    /// pages are in memory at once: one applied, the next fetched).
+    /// `pull_page_size` (default 2000): rows per `ebb_pull` request to
+    /// start with (two pages are in memory at once: one applied, the next
+    /// fetched); grows like `batch_size`.
     pub pull_page_size: usize,
+    /// `max_batch_size` (default 4000, never below `batch_size`): the
+    /// most changes one push request grows to.
+    pub max_batch_size: usize,
+    /// `max_pull_page_size` (default 5000, never below `pull_page_size`):
+    /// the most rows one pull request grows to.
+    pub max_pull_page_size: usize,
+    /// `answer_time` (default 1s): a full batch or page answered within
+    /// half of this doubles the next one (up to the max); one answered
+    /// slower halves it (down to one). Bounds the server's time per request.
+    pub answer_time: Duration,
     /// `lease` (default 60s): how long the sync lock is held without
     /// renewal; a lock older than this is taken over and its in-flight
     /// items return to pending.
@@ -163,6 +173,10 @@ pub struct RateLimitConfig {
     pub requests_per_second: f64,
     /// `burst` (default 20).
     pub burst: u32,
+    /// `rows_per_second` (default 50000; 0: no limit): rows pushed or
+    /// pulled a second, across tables, a second's worth at once. A request
+    /// that moves more makes the next one wait until they are paid back.
+    pub rows_per_second: f64,
     /// `max_retry_after` (default 1h): a server's `Retry-After` longer than
     /// this is cut to it, so a confused proxy cannot stall sync for days.
     /// Rounds still back off by `[retry]`. Longer than zero.

@@ -75,6 +75,12 @@ pub struct RawSync {
     pub batch_size: Option<u64>,
     /// `pull_page_size` (default 2000).
     pub pull_page_size: Option<u64>,
+    /// `max_batch_size` (default 4000).
+    pub max_batch_size: Option<u64>,
+    /// `max_pull_page_size` (default 5000).
+    pub max_pull_page_size: Option<u64>,
+    /// `answer_time` (default "1s").
+    pub answer_time: Option<String>,
     /// `lease` (default "60s").
     pub lease: Option<String>,
     /// `busy_timeout` (default "5s").
@@ -116,6 +122,8 @@ pub struct RawRateLimit {
     pub requests_per_second: Option<f64>,
     /// `burst` (default 20).
     pub burst: Option<u64>,
+    /// `rows_per_second` (default 50000; 0: no limit).
+    pub rows_per_second: Option<f64>,
     /// `max_retry_after` (default "1h"): cap on a server's Retry-After.
     pub max_retry_after: Option<String>,
 }

@@ -152,6 +152,12 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             ),
         ));
     }
+    let batch_size = count("sync.batch_size", s.and_then(|s| s.batch_size), 1000)?;
+    let pull_page_size = count(
+        "sync.pull_page_size",
+        s.and_then(|s| s.pull_page_size),
+        2000,
+    )?;
     Ok(SyncConfig {
         interval: cx.duration(
             "sync.interval",
@@ -159,11 +165,27 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             Duration::from_secs(30),
             true,
         )?,
-        batch_size: count("sync.batch_size", s.and_then(|s| s.batch_size), 1000)?,
-        pull_page_size: count(
-            "sync.pull_page_size",
-            s.and_then(|s| s.pull_page_size),
-            2000,
+        batch_size,
+        pull_page_size,
+        // Never below the starting size: a config from before the sizes
+        // grew keeps its batch_size.
+        max_batch_size: count(
+            "sync.max_batch_size",
+            s.and_then(|s| s.max_batch_size),
+            4000,
+        )?
+        .max(batch_size),
+        max_pull_page_size: count(
+            "sync.max_pull_page_size",
+            s.and_then(|s| s.max_pull_page_size),
+            5000,
+        )?
+        .max(pull_page_size),
+        answer_time: cx.duration(
+            "sync.answer_time",
+            s.and_then(|s| s.answer_time.as_ref()),
+            Duration::from_secs(1),
+            true,
         )?,
         lease: cx.duration(
             "sync.lease",
@@ -249,6 +271,13 @@ fn rate_limit(cx: &Ctx, r: Option<&RawRateLimit>) -> Result<RateLimitConfig, Con
         Some(0) => return Err(cx.invalid("rate_limit.burst", "must be at least 1")),
         Some(b) => u32::try_from(b).map_err(|_| cx.invalid("rate_limit.burst", "too large"))?,
     };
+    let rows_per_second = r.and_then(|r| r.rows_per_second).unwrap_or(50_000.0);
+    if !(rows_per_second.is_finite() && rows_per_second >= 0.0) {
+        return Err(cx.invalid(
+            "rate_limit.rows_per_second",
+            format!("{rows_per_second} must be 0 (no limit) or above"),
+        ));
+    }
     let max_retry_after = cx.duration(
         "rate_limit.max_retry_after",
         r.and_then(|r| r.max_retry_after.as_ref()),
@@ -258,6 +287,7 @@ fn rate_limit(cx: &Ctx, r: Option<&RawRateLimit>) -> Result<RateLimitConfig, Con
     Ok(RateLimitConfig {
         requests_per_second,
         burst,
+        rows_per_second,
         max_retry_after,
     })
 }

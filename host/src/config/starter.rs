@@ -55,9 +55,14 @@ url = "https://your-project.supabase.co"
 [sync]
 # Time between sync rounds in `ebb run`.
 # interval = "30s"
-# Changes per push request, rows per pull request.
+# Changes per push request and rows per pull request to start with; each
+# doubles (up to its max) while the server answers a full one within half
+# of answer_time, and halves when an answer takes longer.
 # batch_size = 1000
 # pull_page_size = 2000
+# max_batch_size = 4000
+# max_pull_page_size = 5000
+# answer_time = "1s"
 # How long the sync lock is held without renewal before another process may
 # take it over.
 # lease = "60s"
@@ -86,6 +91,8 @@ url = "https://your-project.supabase.co"
 # Token bucket in front of every request; Retry-After is honoured on top.
 # requests_per_second = 10
 # burst = 20
+# Rows pushed or pulled a second, across tables (0: no limit).
+# rows_per_second = 50000
 # A server's Retry-After longer than this is cut to it.
 # max_retry_after = "1h"
 

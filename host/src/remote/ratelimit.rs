@@ -15,37 +15,89 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The pure decision core: a token bucket with an optional "not before"
-/// instant set by a server's Retry-After.
+/// One token bucket: `rate` tokens a second, at most `burst` banked.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+struct Tokens {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Instant,
-    not_before: Option<Instant>,
 }
 
-impl Bucket {
+impl Tokens {
     /// A full bucket. A rate that is not a positive finite number means
-    /// "no limit" (config validation refuses it; this keeps `take` total).
-    pub fn new(requests_per_second: f64, burst: u32, now: Instant) -> Bucket {
-        let rate = if requests_per_second.is_finite() && requests_per_second > 0.0 {
-            requests_per_second
+    /// "no limit".
+    fn new(rate: f64, burst: f64, now: Instant) -> Tokens {
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
         } else {
             f64::INFINITY
         };
-        let burst = f64::from(burst.max(1));
-        Bucket {
+        Tokens {
             rate,
             burst,
             tokens: burst,
             last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if now > self.last {
+            let elapsed = (now - self.last).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+            self.last = now;
+        }
+    }
+
+    /// How long until the bucket holds `need` tokens (zero if it does).
+    fn wait_for(&self, need: f64) -> Duration {
+        if self.tokens >= need {
+            return Duration::ZERO;
+        }
+        let wait =
+            Duration::try_from_secs_f64((need - self.tokens) / self.rate).unwrap_or(Duration::ZERO);
+        // Never ask the caller to spin on a zero wait.
+        wait.max(Duration::from_micros(1))
+    }
+}
+
+/// The pure decision core: a bucket of requests, a bucket of rows (pushed
+/// or pulled, charged after each request, so a big batch makes the next
+/// request wait) and an optional "not before" instant set by a server's
+/// Retry-After.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    requests: Tokens,
+    rows: Tokens,
+    not_before: Option<Instant>,
+}
+
+impl Bucket {
+    /// A full bucket with no limit on rows. A rate that is not a positive
+    /// finite number means "no limit" (config validation refuses it; this
+    /// keeps `take` total).
+    pub fn new(requests_per_second: f64, burst: u32, now: Instant) -> Bucket {
+        Bucket {
+            requests: Tokens::new(requests_per_second, f64::from(burst.max(1)), now),
+            rows: Tokens::new(f64::INFINITY, f64::INFINITY, now),
             not_before: None,
         }
     }
 
-    /// Take one token at `now`, or say how long to wait before asking again.
+    /// At most `rows_per_second` rows a second on average, a second's worth
+    /// at once (0: no limit).
+    pub fn with_rows(mut self, rows_per_second: f64) -> Bucket {
+        let now = self.rows.last;
+        self.rows = match rows_per_second > 0.0 {
+            true => Tokens::new(rows_per_second, rows_per_second.max(1.0), now),
+            false => Tokens::new(f64::INFINITY, f64::INFINITY, now),
+        };
+        self
+    }
+
+    /// Take one request token at `now`, or say how long to wait before
+    /// asking again. Waits too while the rows of earlier requests are
+    /// still owed.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         if let Some(nb) = self.not_before {
             if now < nb {
@@ -53,15 +105,23 @@ impl Bucket {
             }
             self.not_before = None;
         }
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return Ok(());
+        self.requests.refill(now);
+        self.rows.refill(now);
+        let wait = self.requests.wait_for(1.0).max(self.rows.wait_for(0.0));
+        if !wait.is_zero() {
+            return Err(wait);
         }
-        let missing = 1.0 - self.tokens;
-        let wait = Duration::try_from_secs_f64(missing / self.rate).unwrap_or(Duration::ZERO);
-        // Never ask the caller to spin on a zero wait.
-        Err(wait.max(Duration::from_micros(1)))
+        self.requests.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Charges `rows` pushed or pulled at `now`; the bucket may go below
+    /// zero, and then the next request waits until it is paid back.
+    pub fn charge(&mut self, now: Instant, rows: usize) {
+        if self.rows.rate.is_finite() {
+            self.rows.refill(now);
+            self.rows.tokens -= rows as f64;
+        }
     }
 
     /// No token is handed out before `now + d`; the bucket also drains, so
@@ -71,16 +131,8 @@ impl Bucket {
         if self.not_before.is_none_or(|nb| nb < until) {
             self.not_before = Some(until);
         }
-        self.refill(now);
-        self.tokens = self.tokens.min(1.0);
-    }
-
-    fn refill(&mut self, now: Instant) {
-        if now > self.last {
-            let elapsed = (now - self.last).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-            self.last = now;
-        }
+        self.requests.refill(now);
+        self.requests.tokens = self.requests.tokens.min(1.0);
     }
 }
 
@@ -91,10 +143,12 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `requests_per_second` tokens a second, at most `burst` at once.
-    pub fn new(requests_per_second: f64, burst: u32) -> RateLimiter {
+    /// `requests_per_second` tokens a second, at most `burst` at once, and
+    /// at most `rows_per_second` rows (0: no limit on rows).
+    pub fn new(requests_per_second: f64, burst: u32, rows_per_second: f64) -> RateLimiter {
+        let bucket = Bucket::new(requests_per_second, burst, Instant::now());
         RateLimiter {
-            bucket: Mutex::new(Bucket::new(requests_per_second, burst, Instant::now())),
+            bucket: Mutex::new(bucket.with_rows(rows_per_second)),
         }
     }
 
@@ -107,6 +161,11 @@ impl RateLimiter {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Counts `rows` pushed or pulled against the rows per second.
+    pub fn charge(&self, rows: usize) {
+        self.with_bucket(|b| b.charge(Instant::now(), rows));
     }
 
     /// Hold every later request back for `d` (a server's Retry-After).
@@ -201,10 +260,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn rows_owed_hold_the_next_request_back() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(1000.0, 100, t0).with_rows(1000.0);
+        // A batch of 3,000 rows at once: the request goes (a second's worth
+        // is banked), the next waits until the 2,000 owed are paid back.
+        assert_eq!(b.take(t0), Ok(()));
+        b.charge(t0, 3000);
+        assert_eq!(b.take(t0), Err(ms(2000)));
+        assert_eq!(b.take(t0 + ms(1500)), Err(ms(500)));
+        assert_eq!(b.take(t0 + ms(2000)), Ok(()));
+        // Small requests pay as they go: 10 rows each, 100 a second.
+        let mut b = Bucket::new(1000.0, 100, t0).with_rows(100.0);
+        b.charge(t0, 100);
+        for i in 0..10 {
+            let at = t0 + ms(100 * i);
+            assert_eq!(b.take(at), Ok(()), "request {i}");
+            b.charge(at, 10);
+        }
+        assert_eq!(b.take(t0 + ms(1000)), Ok(()));
+    }
+
+    #[test]
+    fn no_rows_limit_charges_nothing() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(1000.0, 100, t0).with_rows(0.0);
+        b.charge(t0, usize::MAX);
+        assert_eq!(b.take(t0), Ok(()));
+    }
+
     #[tokio::test]
     async fn acquire_waits_for_tokens_and_penalties() {
         // Real clock (tokio's test-util is not enabled): loose upper bounds.
-        let limiter = RateLimiter::new(10.0, 2);
+        let limiter = RateLimiter::new(10.0, 2, 0.0);
         let start = Instant::now();
         limiter.acquire().await;
         limiter.acquire().await;

@@ -11,6 +11,7 @@ mod backoff;
 mod conflict;
 mod history;
 mod keymap;
+mod pace;
 mod plan;
 mod pull;
 mod push;
@@ -19,6 +20,7 @@ mod retry;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use self::pace::Pace;
 use crate::config::{Config, TableConfig};
 use crate::local::{Lease, Local, LocalError, TableSpec};
 use crate::ops::metrics::Metrics;
@@ -113,9 +115,9 @@ pub struct Engine<R: Remote> {
     policies: Arc<Policies>,
     /// Which tables map integer keys, and the foreign keys to them.
     keys: crate::local::KeyPlan,
-    /// Changes per push now: `sync.batch_size`, halved while the server
-    /// times out on whole batches, grown back after successes.
-    batch_now: usize,
+    /// Changes per push request and rows per pull page now (see `pace`).
+    push_pace: Pace,
+    pull_pace: Pace,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -152,6 +154,11 @@ impl<R: Remote> Engine<R> {
             .collect();
         let keys = local.key_plan(&mapped, &declared)?;
         let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
+        let s = &config.sync;
+        let (push_pace, pull_pace) = (
+            Pace::new(s.batch_size, s.max_batch_size, s.answer_time),
+            Pace::new(s.pull_page_size, s.max_pull_page_size, s.answer_time),
+        );
         Ok(Engine {
             config,
             specs,
@@ -159,7 +166,8 @@ impl<R: Remote> Engine<R> {
             remote: std::sync::Arc::new(remote),
             policies: Arc::new(policies),
             keys,
-            batch_now: usize::MAX,
+            push_pace,
+            pull_pace,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),

@@ -3,6 +3,8 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
+use std::time::{Duration, Instant};
+
 use super::history::Decided;
 use super::keymap::Localized;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
@@ -40,22 +42,31 @@ impl<R: Remote> Engine<R> {
             };
             self.apply_page(&spec, &page, None, report)?;
         }
-        let page_size = self.config.sync.pull_page_size.max(1);
         let bar = self.progress.table(&table.name);
         let mut ahead: Option<Ahead> = None;
         loop {
             let cursor = self.local.cursor(&table.name)?;
-            let first = match ahead.take() {
-                Some(a) if a.from == cursor => Some(a.answer().await),
+            let (first, mut ahead_took) = match ahead.take() {
+                Some(mut a) if a.from == cursor => {
+                    let (answer, took) = a.answer().await;
+                    (Some(answer), Some(took))
+                }
                 // Dropped, so cancelled: it was fetched from another cursor.
-                _ => None,
+                _ => (None, None),
             };
+            let started = Instant::now();
+            let size = self.pull_pace.size();
             let answer = self
                 .call_remote_or("ebb_pull", &|_| false, first, |remote| {
-                    remote.pull(&table.name, &cursor, page_size)
+                    ahead_took = None;
+                    remote.pull(&table.name, &cursor, size)
                 })
                 .await?;
             let page = answer?;
+            // A page shorter than asked is the table's end, not the
+            // server's pace: only a full one grows the next.
+            let took = ahead_took.unwrap_or_else(|| started.elapsed());
+            self.pull_pace.answered(page.rows.len(), took);
             let now = now_ms();
             let held = self
                 .local
@@ -74,7 +85,7 @@ impl<R: Remote> Engine<R> {
                 return Ok(());
             }
             if page.has_more && !page.rows.is_empty() {
-                ahead = Some(self.fetch_ahead(&table.name, &page.next, page_size));
+                ahead = Some(self.fetch_ahead(&table.name, &page.next, self.pull_pace.size()));
             }
             // On an error the page fetched ahead is dropped, so cancelled.
             self.apply_page(&spec, &page, Some(&page.next), report)?;
@@ -93,7 +104,11 @@ impl<R: Remote> Engine<R> {
     fn fetch_ahead(&self, table: &str, from: &Cursor, page_size: usize) -> Ahead {
         let remote = std::sync::Arc::clone(&self.remote);
         let (table, cursor) = (table.to_string(), from.clone());
-        let task = tokio::spawn(async move { remote.pull(&table, &cursor, page_size).await });
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = remote.pull(&table, &cursor, page_size).await;
+            (answer, started.elapsed())
+        });
         Ahead {
             from: from.clone(),
             task,
@@ -328,7 +343,8 @@ struct Counts {
 /// cancels the task: a dropped `JoinHandle` alone would let it run on.
 struct Ahead {
     from: Cursor,
-    task: tokio::task::JoinHandle<Result<PullPage, RemoteError>>,
+    /// The answer and how long it took.
+    task: tokio::task::JoinHandle<(Result<PullPage, RemoteError>, Duration)>,
 }
 
 impl Drop for Ahead {
@@ -339,14 +355,15 @@ impl Drop for Ahead {
 }
 
 impl Ahead {
-    /// The answer; a task that ended without one (it panicked) is a
-    /// failed attempt like a lost connection, and is retried.
-    async fn answer(mut self) -> Result<PullPage, RemoteError> {
+    /// The answer and how long it took; a task that ended without one (it
+    /// panicked) is a failed attempt like a lost connection, and is retried.
+    async fn answer(&mut self) -> (Result<PullPage, RemoteError>, Duration) {
         (&mut self.task).await.unwrap_or_else(|e| {
-            Err(RemoteError::Network {
+            let lost = RemoteError::Network {
                 endpoint: "rpc/ebb_pull".into(),
                 message: format!("the page fetched ahead was lost: {e}"),
-            })
+            };
+            (Err(lost), Duration::ZERO)
         })
     }
 }

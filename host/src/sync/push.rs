@@ -23,23 +23,24 @@ impl<R: Remote> Engine<R> {
         report: &mut RoundReport,
     ) -> Result<BTreeSet<String>, SyncError> {
         let mut failed = BTreeSet::new();
-        let batch = self.config.sync.batch_size.max(1);
-        self.batch_now = self.batch_now.clamp(1, batch);
         let queued = self.local.queued_total()?;
         // Edits landing while we push, and rows a conflict resolution
         // queued again (a merge, client wins), go out in this round too; a
-        // busy app cannot keep one round going for ever.
-        let max_batches = queued / self.batch_now as u64 + 2;
-        for _ in 0..max_batches {
+        // busy app cannot keep one round going for ever: the round claims
+        // what was queued at its start and two batches more, whatever
+        // sizes the batches shrink or grow to.
+        let mut budget = queued.saturating_add(2 * self.push_pace.size() as u64);
+        while budget > 0 {
             let claimed = self.local.claim(
                 &self.specs,
-                self.batch_now,
+                self.push_pace.size(),
                 now_ms(),
                 self.config.retry.retry_dead_after,
             )?;
             if claimed.is_empty() {
                 break;
             }
+            budget = budget.saturating_sub(claimed.len() as u64);
             let sendable = self.validate(claimed, report)?;
             if !sendable.is_empty() {
                 self.send(sendable, report, &mut failed).await?;
@@ -105,16 +106,13 @@ impl<R: Remote> Engine<R> {
         self.globalize(&mut changes).await?;
         let several = items.len() > 1;
         let split_now = move |e: &RemoteError| several && blames_the_size(e);
+        let started = std::time::Instant::now();
         let answer = self
             .call_remote_or("ebb_push", &split_now, None, |remote| remote.push(&changes))
             .await?;
         let results = match answer {
             Ok(results) => {
-                // Grow back towards `sync.batch_size` after a shrink.
-                self.batch_now = self
-                    .batch_now
-                    .saturating_mul(2)
-                    .min(self.config.sync.batch_size.max(1));
+                self.push_pace.answered(items.len(), started.elapsed());
                 results
             }
             // Too big or too slow for the server as a whole (a statement
@@ -122,9 +120,9 @@ impl<R: Remote> Engine<R> {
             // to one change, and send smaller batches for a while. Only
             // the change that fails alone is charged an attempt.
             Err(e) if several && blames_the_size(&e) => {
+                self.push_pace.too_big(items.len());
                 let mut first = items;
                 let second = first.split_off(first.len() / 2);
-                self.batch_now = first.len().max(1);
                 tracing::warn!(error = %e, halves = ?(first.len(), second.len()),
                     "batch too large or slow for the server; splitting it");
                 Box::pin(self.send(first, report, failed)).await?;

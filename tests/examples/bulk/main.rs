@@ -81,23 +81,25 @@ async fn main() -> Result<()> {
         ebb::config::load(&ebb_tests::repo_path("policies.toml"))
             .context("load the shipped policies.toml for its defaults")
     };
+    // The shipped sizes and how far they grow; `--batch` / `--page` fix one.
+    let sync = shipped()?.sync;
+    let (batch, max_batch) = args
+        .batch
+        .map_or((sync.batch_size, sync.max_batch_size), |n| (n, n));
+    let (page, max_page) = args
+        .page
+        .map_or((sync.pull_page_size, sync.max_pull_page_size), |n| (n, n));
     let spec = DeviceSpec {
-        batch_size: match args.batch {
-            Some(n) => n,
-            None => shipped()?.sync.batch_size,
-        },
-        pull_page_size: match args.page {
-            Some(n) => n,
-            None => shipped()?.sync.pull_page_size,
-        },
+        batch_size: batch,
+        pull_page_size: page,
+        max_sizes: Some((max_batch, max_page)),
         ..DeviceSpec::default()
     };
     println!(
-        "bulk: gateway {} {}; batch_size {}, pull_page_size {}; {} cores",
+        "bulk: gateway {} {}; batch_size {batch} (up to {max_batch}), pull_page_size {page} \
+         (up to {max_page}); {} cores",
         gateway.program.display(),
         gateway.args.join(" "),
-        spec.batch_size,
-        spec.pull_page_size,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     if args.shipped_rate_limit {

@@ -25,6 +25,7 @@ fn client(env: &Env, dir: &std::path::Path, key: &str) -> Client {
     };
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
+        rows_per_second: 0.0,
         burst: 1000,
         max_retry_after: Duration::from_secs(3600),
     };

@@ -35,6 +35,7 @@ async fn the_postgrest_client_with_an_access_token_syncs_as_its_till() {
     };
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
+        rows_per_second: 0.0,
         burst: 100,
         max_retry_after: std::time::Duration::from_secs(3600),
     };

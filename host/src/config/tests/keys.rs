@@ -29,6 +29,10 @@ fn defaults_of_every_key() {
     );
     assert_eq!(s.keep_resolved_conflicts, Some(S(90 * 24 * 3600)));
     assert_eq!(s.push_delay, Duration::from_millis(50));
+    assert_eq!(
+        (s.max_batch_size, s.max_pull_page_size, s.answer_time),
+        (4000, 5000, S(1))
+    );
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff),
@@ -40,6 +44,7 @@ fn defaults_of_every_key() {
         (l.requests_per_second, l.burst, l.max_retry_after),
         (10.0, 20, S(3600))
     );
+    assert_eq!(l.rows_per_second, 50_000.0);
     let a = &c.alerts;
     assert_eq!(
         (a.max_error_rate, a.error_window, a.stuck_after),
@@ -67,6 +72,9 @@ connect_timeout = "250ms"
 interval = "1m"
 batch_size = 7
 pull_page_size = 9
+max_batch_size = 3
+max_pull_page_size = 90
+answer_time = "250ms"
 lease = "2m"
 busy_timeout = "0s"
 wait_for_lock = true
@@ -82,6 +90,7 @@ retry_dead_after = "0s"
 [rate_limit]
 requests_per_second = 0.5
 burst = 1
+rows_per_second = 0
 max_retry_after = "90s"
 [alerts]
 max_error_rate = 1
@@ -131,6 +140,11 @@ max_log = 0
     );
     assert_eq!(s.keep_resolved_conflicts, None, "\"0s\" keeps forever");
     assert_eq!(s.push_delay, S(0));
+    // A max below the starting size is the starting size.
+    assert_eq!(
+        (s.max_batch_size, s.max_pull_page_size, s.answer_time),
+        (7, 90, Duration::from_millis(250))
+    );
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),
@@ -142,6 +156,7 @@ max_log = 0
         (l.requests_per_second, l.burst, l.max_retry_after),
         (0.5, 1, S(90))
     );
+    assert_eq!(l.rows_per_second, 0.0, "0: no limit on rows");
     let a = &c.alerts;
     assert_eq!(
         (a.max_error_rate, a.error_window, a.stuck_after),

@@ -124,6 +124,21 @@ fn refused_values_name_their_key() {
             "too large",
         ),
         (
+            "[rate_limit]\nrows_per_second = -5\n",
+            "rate_limit.rows_per_second",
+            "minimum of 0",
+        ),
+        (
+            "[sync]\nmax_batch_size = 0\n",
+            "sync.max_batch_size",
+            "minimum of 1",
+        ),
+        (
+            "[sync]\nanswer_time = \"0s\"\n",
+            "sync.answer_time",
+            "longer than zero",
+        ),
+        (
             "[rate_limit]\nmax_retry_after = \"0s\"\n",
             "rate_limit.max_retry_after",
             "longer than zero",

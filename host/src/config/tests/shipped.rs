@@ -33,6 +33,9 @@ connect_timeout = "3s"
 interval = "10s"
 batch_size = 50
 pull_page_size = 200
+max_batch_size = 400
+max_pull_page_size = 800
+answer_time = "2s"
 lease = "90s"
 busy_timeout = "2s"
 wait_for_lock = true
@@ -48,6 +51,7 @@ retry_dead_after = "6h"
 [rate_limit]
 requests_per_second = 2.5
 burst = 5
+rows_per_second = 2000
 max_retry_after = "10m"
 [alerts]
 max_error_rate = 0.25

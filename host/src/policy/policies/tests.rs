@@ -67,6 +67,9 @@ fn config(tables: Vec<TableConfig>) -> Config {
             interval: Duration::from_secs(30),
             batch_size: 100,
             pull_page_size: 500,
+            max_batch_size: 100,
+            max_pull_page_size: 500,
+            answer_time: Duration::from_secs(1),
             lease: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(5),
             wait_for_lock: false,
@@ -83,6 +86,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
         },
         rate_limit: RateLimitConfig {
             requests_per_second: 10.0,
+            rows_per_second: 0.0,
             burst: 20,
             max_retry_after: Duration::from_secs(3600),
         },

@@ -137,7 +137,11 @@ impl Client {
             http,
             key,
             bearer,
-            limiter: Arc::new(RateLimiter::new(rate.requests_per_second, rate.burst)),
+            limiter: Arc::new(RateLimiter::new(
+                rate.requests_per_second,
+                rate.burst,
+                rate.rows_per_second,
+            )),
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
             device_url: format!("{root}/rpc/ebb_device_number"),
@@ -299,6 +303,7 @@ impl Client {
 impl Remote for Client {
     async fn push(&self, changes: &[Change]) -> Result<Vec<PushResult>, RemoteError> {
         let answer: PushAnswer = self.call(&self.push_url, &PushBody { changes }).await?;
+        self.limiter.charge(changes.len());
         if answer.results.len() != changes.len() {
             return Err(RemoteError::Protocol {
                 endpoint: self.push_url.clone(),
@@ -324,6 +329,7 @@ impl Remote for Client {
             page,
         };
         let answer: PullPage = self.call(&self.pull_url, &body).await?;
+        self.limiter.charge(answer.rows.len());
         let bad = |message: String| RemoteError::Protocol {
             endpoint: self.pull_url.clone(),
             message,

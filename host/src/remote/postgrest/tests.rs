@@ -176,6 +176,7 @@ impl Fixture {
     fn client_at(&self, root: &str, timeout: Duration) -> Client {
         let rate = RateLimitConfig {
             requests_per_second: 1000.0,
+            rows_per_second: 0.0,
             burst: 100,
             max_retry_after: Duration::from_secs(3600),
         };

@@ -32,6 +32,7 @@ async fn retry_after_is_capped_by_rate_limit_max_retry_after() {
     let f = fixture().await;
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
+        rows_per_second: 0.0,
         burst: 100,
         max_retry_after: Duration::from_millis(200),
     };

@@ -30,6 +30,7 @@ async fn plain_http_to_a_remote_host_is_refused() {
     };
     let rate = RateLimitConfig {
         requests_per_second: 1.0,
+        rows_per_second: 0.0,
         burst: 1,
         max_retry_after: Duration::from_secs(3600),
     };
@@ -54,6 +55,7 @@ async fn an_access_token_is_the_bearer_and_is_reread_when_rotated() {
     };
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
+        rows_per_second: 0.0,
         burst: 100,
         max_retry_after: Duration::from_secs(3600),
     };
@@ -95,6 +97,7 @@ fn client_of(
     };
     let rate = RateLimitConfig {
         requests_per_second: 1000.0,
+        rows_per_second: 0.0,
         burst: 100,
         max_retry_after: Duration::from_secs(3600),
     };

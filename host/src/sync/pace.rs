@@ -1,0 +1,107 @@
+//! How much one request carries: the changes of a push batch or the rows
+//! of a pull page. One rule for both (`[sync]` `answer_time`): a full
+//! request answered within half the answer time doubles the next one, up
+//! to the max; one answered slower halves it; one the server could not
+//! finish (a timeout, 413) halves it at once, down to one. So bulk work
+//! goes in few, large requests while the server keeps up, and each request
+//! costs the server about `answer_time` at most.
+//!
+//! Pure: it is told what was sent and how long the answer took, and never
+//! reads a clock. Owned by the `Engine` (one for pushes, one for pulls).
+
+use std::time::Duration;
+
+/// The size of the next request.
+#[derive(Debug, Clone)]
+pub(crate) struct Pace {
+    now: usize,
+    max: usize,
+    answer_time: Duration,
+}
+
+impl Pace {
+    /// Starts at `start`, grows to `max` at most (never below `start`).
+    pub(crate) fn new(start: usize, max: usize, answer_time: Duration) -> Pace {
+        let start = start.max(1);
+        Pace {
+            now: start,
+            max: max.max(start),
+            answer_time,
+        }
+    }
+
+    /// How many changes or rows the next request carries.
+    pub(crate) fn size(&self) -> usize {
+        self.now
+    }
+
+    /// A request of `sent` was answered in `took`. Only a full one says the
+    /// server keeps up with this size; any slow one says it does not.
+    pub(crate) fn answered(&mut self, sent: usize, took: Duration) {
+        if took > self.answer_time {
+            self.now = (self.now / 2).max(1);
+        } else if sent >= self.now && took <= self.answer_time / 2 {
+            self.now = self.now.saturating_mul(2).min(self.max);
+        }
+    }
+
+    /// The server could not finish a request of `sent` (it timed out, or
+    /// said it is too large): the next carries half of it at most.
+    pub(crate) fn too_big(&mut self, sent: usize) {
+        self.now = self.now.min(sent / 2).max(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn grows_while_the_server_keeps_up_and_stops_at_the_max() {
+        let mut pace = Pace::new(1000, 10_000, ms(1000));
+        let mut sizes = Vec::new();
+        for _ in 0..6 {
+            let n = pace.size();
+            sizes.push(n);
+            pace.answered(n, ms(100));
+        }
+        assert_eq!(sizes, [1000, 2000, 4000, 8000, 10_000, 10_000]);
+    }
+
+    #[test]
+    fn a_slow_answer_halves_and_a_middling_one_holds() {
+        let mut pace = Pace::new(4000, 10_000, ms(1000));
+        pace.answered(4000, ms(1500));
+        assert_eq!(pace.size(), 2000);
+        // Between half and the whole answer time: stays.
+        pace.answered(2000, ms(700));
+        assert_eq!(pace.size(), 2000);
+        for _ in 0..20 {
+            pace.answered(1, ms(5000));
+        }
+        assert_eq!(pace.size(), 1, "never below one");
+    }
+
+    #[test]
+    fn a_short_request_says_nothing_about_a_full_one() {
+        let mut pace = Pace::new(1000, 10_000, ms(1000));
+        pace.answered(3, ms(1));
+        assert_eq!(pace.size(), 1000);
+    }
+
+    #[test]
+    fn too_big_halves_what_was_sent() {
+        let mut pace = Pace::new(8000, 10_000, ms(1000));
+        pace.too_big(8000);
+        assert_eq!(pace.size(), 4000);
+        pace.too_big(1);
+        assert_eq!(pace.size(), 1);
+        // The max is never below the start.
+        let pace = Pace::new(5000, 10, ms(1000));
+        assert_eq!((pace.size(), pace.max), (5000, 5000));
+    }
+}
