@@ -8,6 +8,7 @@
 //! imports neither rusqlite, reqwest nor wasmtime.
 
 mod backoff;
+mod batches;
 mod conflict;
 mod history;
 mod keymap;

@@ -1,14 +1,16 @@
-//! The push half of a round: claim a batch from the queue, validate it,
-//! send it, and settle every item by the server's answer (applied,
-//! conflict -> policy, rejected -> retry or dead). The outcomes of a batch
+//! One batch of the push half of a round (the loop over batches is
+//! `batches`): validate it, send it, and settle every item by the server's
+//! answer (applied, conflict -> policy, rejected -> retry or dead). The outcomes of a batch
 //! are written in one local transaction (`Local::settle_all`); conflicts
 //! go through the policy and `Local::apply` one by one.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
+use super::batches::Answered;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms};
 use crate::local::{Claimed, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult};
@@ -16,43 +18,9 @@ use crate::policy::Verdict;
 use crate::remote::{Remote, RemoteError};
 
 impl<R: Remote> Engine<R> {
-    /// Pushes the queue in batches. Returns the tables that have items
-    /// which failed this round (their last_sync_at must not move).
-    pub(super) async fn push(
-        &mut self,
-        report: &mut RoundReport,
-    ) -> Result<BTreeSet<String>, SyncError> {
-        let mut failed = BTreeSet::new();
-        let queued = self.local.queued_total()?;
-        // Edits landing while we push, and rows a conflict resolution
-        // queued again (a merge, client wins), go out in this round too; a
-        // busy app cannot keep one round going for ever: the round claims
-        // what was queued at its start and two batches more, whatever
-        // sizes the batches shrink or grow to.
-        let mut budget = queued.saturating_add(2 * self.push_pace.size() as u64);
-        while budget > 0 {
-            let claimed = self.local.claim(
-                &self.specs,
-                self.push_pace.size(),
-                now_ms(),
-                self.config.retry.retry_dead_after,
-            )?;
-            if claimed.is_empty() {
-                break;
-            }
-            budget = budget.saturating_sub(claimed.len() as u64);
-            let sendable = self.validate(claimed, report)?;
-            if !sendable.is_empty() {
-                self.send(sendable, report, &mut failed).await?;
-            }
-            self.renew()?;
-        }
-        Ok(failed)
-    }
-
     /// Checks each upsert against its table's schema and validator; an
     /// invalid one is held as `invalid` with its violations, never sent.
-    fn validate(
+    pub(super) fn validate(
         &mut self,
         claimed: Vec<Claimed>,
         report: &mut RoundReport,
@@ -94,25 +62,42 @@ impl<R: Remote> Engine<R> {
         Ok(sendable)
     }
 
-    /// Sends one validated batch and settles each item by its result.
-    async fn send(
+    /// Sends one validated batch (or takes the answer its `Flight` already
+    /// had: the changes as sent, and the first attempt's answer) and
+    /// settles each item by its result.
+    pub(super) async fn send(
         &mut self,
         items: Vec<Claimed>,
+        sent: Option<(Vec<Change>, Answered)>,
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
-        // Sent with the server's keys; everything local stays in local ids.
-        let mut changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
-        self.globalize(&mut changes).await?;
+        let (changes, first) = match sent {
+            Some((changes, first)) => (changes, Some(first)),
+            None => {
+                // Sent with the server's keys; everything local stays in local ids.
+                let mut changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
+                self.globalize(&mut changes).await?;
+                (changes, None)
+            }
+        };
         let several = items.len() > 1;
         let split_now = move |e: &RemoteError| several && blames_the_size(e);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let (first, mut first_took) = match first {
+            Some((answer, took)) => (Some(answer), Some(took)),
+            None => (None, None),
+        };
         let answer = self
-            .call_remote_or("ebb_push", &split_now, None, |remote| remote.push(&changes))
+            .call_remote_or("ebb_push", &split_now, first, |remote| {
+                first_took = None;
+                remote.push(&changes)
+            })
             .await?;
         let results = match answer {
             Ok(results) => {
-                self.push_pace.answered(items.len(), started.elapsed());
+                let took = first_took.unwrap_or_else(|| started.elapsed());
+                self.push_pace.answered(items.len(), took);
                 results
             }
             // Too big or too slow for the server as a whole (a statement
@@ -125,8 +110,8 @@ impl<R: Remote> Engine<R> {
                 let second = first.split_off(first.len() / 2);
                 tracing::warn!(error = %e, halves = ?(first.len(), second.len()),
                     "batch too large or slow for the server; splitting it");
-                Box::pin(self.send(first, report, failed)).await?;
-                Box::pin(self.send(second, report, failed)).await?;
+                Box::pin(self.send(first, None, report, failed)).await?;
+                Box::pin(self.send(second, None, report, failed)).await?;
                 return Ok(());
             }
             Err(e) if blames_the_size(&e) => {
@@ -144,7 +129,7 @@ impl<R: Remote> Engine<R> {
             Err(e) if blames_the_batch(&e) && items.len() > 1 => {
                 tracing::warn!(error = %e, items = items.len(), "batch refused; sending its changes one by one");
                 for item in items {
-                    Box::pin(self.send(vec![item], report, failed)).await?;
+                    Box::pin(self.send(vec![item], None, report, failed)).await?;
                 }
                 return Ok(());
             }
@@ -290,7 +275,7 @@ impl<R: Remote> Engine<R> {
 }
 
 /// `outcome` for the claimed change `c`.
-fn settlement(c: &Change, outcome: Settle) -> Settlement {
+pub(super) fn settlement(c: &Change, outcome: Settle) -> Settlement {
     Settlement {
         table: c.table.clone(),
         pk: c.pk.clone(),

@@ -63,3 +63,36 @@ async fn a_configuration_error_is_one_attempt_a_clear_message_and_no_charge() {
         Some(c)
     );
 }
+
+/// The same when the round has more batches than one: the batch claimed
+/// while the refused one was on the wire goes back to pending too, never
+/// left in flight, and nothing is charged.
+#[tokio::test]
+async fn a_refused_batch_leaves_the_next_batch_pending_too() {
+    let env = Env::new().await.unwrap();
+    let spec = ebb_tests::DeviceSpec {
+        batch_size: 10,
+        ..ebb_tests::DeviceSpec::default()
+    };
+    let mut a = env.device(&spec).unwrap();
+    for i in 0..30 {
+        a.insert("customers", &rows::customer(&format!("c{i}")))
+            .unwrap();
+    }
+    let (status, code, message, _) = CASES[2];
+    let body = format!(r#"{{"code":"{code}","details":null,"hint":null,"message":"{message}"}}"#);
+    env.proxy.answer_instead("ebb_push", status, &body, 1);
+    let report = a.sync().await.expect("the round runs and reports");
+    assert!(report.error.is_some(), "{report:?}");
+    let queue = a.engine.local().queue_items(&[], 100).unwrap();
+    assert_eq!(queue.len(), 30, "{queue:?}");
+    for item in &queue {
+        assert_eq!(
+            (item.state.as_str(), item.attempts),
+            ("pending", 0),
+            "{queue:?}"
+        );
+    }
+    drain(&env, &mut a, 10).await.unwrap();
+    assert_eq!(env.db.count("customers").await.unwrap(), 30);
+}
