@@ -1,5 +1,5 @@
 //! A fresh PostgreSQL database per test: created from the admin connection
-//! with a unique name `ebb_t_<random>`, given the example app's server schema
+//! with a unique name `ebb_t_<pid>_<random>`, given the example app's server schema
 //! (example/server.sql) and ebb's install script, dropped when the value is
 //! dropped (backends terminated first, also when the test panics).
 //!
@@ -41,7 +41,7 @@ pub async fn connect(conn_str: &str) -> Result<Client> {
 
 /// One test's (or benchmark's) database, dropped with this value.
 pub struct TestDb {
-    /// `ebb_t_<random>`, or `<prefix>_<random>` ([`TestDb::create_named`]).
+    /// `ebb_t_<pid>_<random>`, or `<prefix>_<random>` ([`TestDb::create_named`]).
     pub name: String,
 }
 
@@ -58,7 +58,9 @@ impl TestDb {
     /// and installs ebb on `tables` ((table, key column), parents first).
     pub async fn create_with(schema: &str, tables: &[(&str, &str)]) -> Result<TestDb> {
         drop_stale(&connect(&format!("{} dbname=postgres", base_conn())).await?).await;
-        TestDb::create_named("ebb_t", schema, tables).await
+        // The creating process in the name: `drop_stale` drops only the
+        // databases of test processes that are gone.
+        TestDb::create_named(&format!("ebb_t_{}", std::process::id()), schema, tables).await
     }
 
     /// [`TestDb::create_with`], named `<prefix>_<random>`, and without
@@ -196,14 +198,15 @@ pub async fn settle_within(client: &Client, limit: Duration) -> Result<()> {
     }
 }
 
-/// Drops `ebb_t_%` databases left by killed test runs more than an hour ago.
+/// Drops the `ebb_t_<pid>_<random>` databases of test processes of this
+/// machine that are gone (killed runs), never those of a running suite.
+/// Names from before the pid was in them go when older than an hour.
 async fn drop_stale(admin: &Client) {
     let Ok(rows) = admin
         .query(
-            "SELECT d.datname FROM pg_database d \
-             WHERE d.datname LIKE 'ebb\\_t\\_%' \
-               AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification \
-                   < now() - interval '1 hour'",
+            "SELECT d.datname, (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification \
+                   < now() - interval '1 hour' \
+             FROM pg_database d WHERE d.datname LIKE 'ebb\\_t\\_%'",
             &[],
         )
         .await
@@ -211,11 +214,33 @@ async fn drop_stale(admin: &Client) {
         return;
     };
     for row in rows {
-        let name: String = row.get(0);
+        let (name, old): (String, bool) = (row.get(0), row.get(1));
+        let stale = match creator(&name) {
+            Some(pid) => !process_alive(pid),
+            None => old,
+        };
+        if !stale {
+            continue;
+        }
         let _ = admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await;
     }
+}
+
+/// The pid in `ebb_t_<pid>_<random>`.
+fn creator(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("ebb_t_")?;
+    let (pid, random) = rest.split_once('_')?;
+    (random.len() == 16).then_some(())?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` runs on this machine; true where that cannot be
+/// told (no /proc), so nothing is dropped there.
+fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 impl Drop for TestDb {
@@ -238,5 +263,20 @@ impl Drop for TestDb {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop test database {}", self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_with_a_creator_are_judged_by_it() {
+        assert_eq!(creator("ebb_t_4242_0123456789abcdef"), Some(4242));
+        // Before the pid was in the name; and names of other kinds.
+        assert_eq!(creator("ebb_t_0123456789abcdef"), None);
+        assert_eq!(creator("ebb_t_tag_0123456789abcdef"), None);
+        assert_eq!(creator("ebb_bench_0123456789abcdef"), None);
+        assert!(process_alive(std::process::id()));
     }
 }

@@ -15,13 +15,18 @@
 //! load (a server's rows are long settled when a till first syncs them).
 //! Asserts nothing about time.
 //!
+//! With `--peer-baseline N`, N rows more are pushed the seed engine's way
+//! (one request per item, 100 ms apart; see `baseline`) for the ratio.
+//!
 //! Options: `--rows N`, `--changed N`, `--push N` (0 skips), `--edits N`,
+//! `--peer-baseline N` (default 0: off),
 //! `--page N` / `--batch N` (default: the shipped policies.toml),
 //! `--shipped-rate-limit` (keep the shipped `[rate_limit]` instead of
 //! lifting it), `--gateway "CMD ARGS"` (else `EBB_GATEWAY`, else
 //! target/*/ebb-gateway), `--prefix NAME` (database
 //! names, else `EBB_BENCH_PREFIX`, else `ebb_bench`).
 
+mod baseline;
 mod world;
 
 use std::time::Instant;
@@ -35,6 +40,7 @@ struct Args {
     changed: i64,
     push: i64,
     edits: usize,
+    peer_baseline: i64,
     page: Option<usize>,
     batch: Option<usize>,
     shipped_rate_limit: bool,
@@ -48,6 +54,7 @@ fn parse() -> Result<Args> {
         changed: 10_000,
         push: 100_000,
         edits: 200,
+        peer_baseline: 0,
         page: None,
         batch: None,
         shipped_rate_limit: false,
@@ -62,6 +69,7 @@ fn parse() -> Result<Args> {
             "--changed" => args.changed = value("--changed")?.parse()?,
             "--push" => args.push = value("--push")?.parse()?,
             "--edits" => args.edits = value("--edits")?.parse()?,
+            "--peer-baseline" => args.peer_baseline = value("--peer-baseline")?.parse()?,
             "--page" => args.page = Some(value("--page")?.parse()?),
             "--batch" => args.batch = Some(value("--batch")?.parse()?),
             "--shipped-rate-limit" => args.shipped_rate_limit = true,
@@ -129,7 +137,8 @@ async fn mark(world: &World) -> Result<Mark> {
     })
 }
 
-async fn report(what: &str, rows: i64, from: &Mark, world: &World) -> Result<()> {
+/// Prints one measured step; returns its rows/s.
+async fn report(what: &str, rows: i64, from: &Mark, world: &World) -> Result<f64> {
     let to = mark(world).await?;
     let secs = to.at.duration_since(from.at).as_secs_f64();
     let per = |s: f64| s * 1e6 / rows.max(1) as f64;
@@ -144,7 +153,7 @@ async fn report(what: &str, rows: i64, from: &Mark, world: &World) -> Result<()>
         peak_of("/proc/self/status"),
         world.gateway_peak(),
     );
-    Ok(())
+    Ok(rows as f64 / secs)
 }
 
 fn device(world: &World, spec: &DeviceSpec, args: &Args) -> Result<Device> {
@@ -267,7 +276,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     reset_peak();
     let from = mark(&world).await?;
     rounds(&mut till, |d| Ok(d.queue()?.is_empty())).await?;
-    report("push (schema + wasm)", args.push, &from, &world).await?;
+    let pushed_per_s = report("push (schema + wasm)", args.push, &from, &world).await?;
     anyhow::ensure!(
         world.db.count("products").await? == args.push,
         "not every row arrived"
@@ -306,6 +315,12 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
         requests(&till) - before,
         till.config.tables.len()
     );
+    if args.peer_baseline > 0 {
+        let client =
+            ebb::remote::postgrest::Client::new(&till.config.remote, &till.config.rate_limit)?;
+        let device = till.engine.local().device_id().to_string();
+        baseline::push(&world, &client, &device, args.peer_baseline, pushed_per_s).await?;
+    }
     Ok(())
 }
 
