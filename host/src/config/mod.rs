@@ -120,6 +120,11 @@ pub struct SyncConfig {
     /// half of this doubles the next one (up to the max); one answered
     /// slower halves it (down to one). Bounds the server's time per request.
     pub answer_time: Duration,
+    /// `local_cache` (default 16 MiB): SQLite's page cache on ebb's own
+    /// connection, and how much WAL it writes before checkpointing it into
+    /// the database file. Larger pays on bulk pulls into big tables (each
+    /// page touches index pages all over a table).
+    pub local_cache: u64,
     /// `lease` (default 60s): how long the sync lock is held without
     /// renewal; a lock older than this is taken over and its in-flight
     /// items return to pending.

@@ -81,6 +81,8 @@ pub struct RawSync {
     pub max_pull_page_size: Option<u64>,
     /// `answer_time` (default "1s").
     pub answer_time: Option<String>,
+    /// `local_cache` (default "16MiB").
+    pub local_cache: Option<RawSize>,
     /// `lease` (default "60s").
     pub lease: Option<String>,
     /// `busy_timeout` (default "5s").

@@ -181,6 +181,11 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
             5000,
         )?
         .max(pull_page_size),
+        local_cache: cx.size(
+            "sync.local_cache",
+            s.and_then(|s| s.local_cache.as_ref()),
+            16 << 20,
+        )?,
         answer_time: cx.duration(
             "sync.answer_time",
             s.and_then(|s| s.answer_time.as_ref()),

@@ -63,6 +63,9 @@ url = "https://your-project.supabase.co"
 # max_batch_size = 4000
 # max_pull_page_size = 5000
 # answer_time = "1s"
+# SQLite page cache of ebb's own connection, and the WAL it writes before a
+# checkpoint.
+# local_cache = "16MiB"
 # How long the sync lock is held without renewal before another process may
 # take it over.
 # lease = "60s"

@@ -230,6 +230,25 @@ impl Local {
         })
     }
 
+    /// SQLite's page cache of this connection, and the WAL it writes
+    /// before a checkpoint, both about `bytes` (`sync.local_cache`).
+    pub fn set_cache(&self, bytes: u64) -> Result<(), LocalError> {
+        let kib = (bytes / 1024).max(64);
+        self.conn
+            .pragma_update(None, "cache_size", -(kib as i64))
+            .ctx(|| "setting cache_size".into())?;
+        let page: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .ctx(|| "reading page_size".into())?;
+        let pages = (bytes as i64 / page.max(512)).max(100);
+        self.conn
+            .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+                Ok(())
+            })
+            .ctx(|| "setting wal_autocheckpoint".into())
+    }
+
     /// Checks every configured table (exists, one-column primary key named
     /// as configured) and installs or refreshes the capture triggers; drops
     /// ebb's triggers on tables no longer configured. Idempotent.

@@ -288,6 +288,19 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_and_checkpoint_follow_local_cache() {
+        let (_dir, local) = open_temp();
+        local.set_cache(8 << 20).unwrap();
+        let int = |sql: &str| -> i64 { local.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(int("PRAGMA cache_size"), -8192, "8 MiB in KiB");
+        assert_eq!(
+            int("PRAGMA wal_autocheckpoint"),
+            2048,
+            "8 MiB of 4 KiB pages"
+        );
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let (dir, local) = open_temp();
         meta_set(&local.conn, "schema_version", Value::Integer(99)).unwrap();

@@ -33,6 +33,7 @@ fn defaults_of_every_key() {
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
         (4000, 5000, S(1))
     );
+    assert_eq!(s.local_cache, 16 << 20);
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff),
@@ -75,6 +76,7 @@ pull_page_size = 9
 max_batch_size = 3
 max_pull_page_size = 90
 answer_time = "250ms"
+local_cache = 1048576
 lease = "2m"
 busy_timeout = "0s"
 wait_for_lock = true
@@ -145,6 +147,7 @@ max_log = 0
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
         (7, 90, Duration::from_millis(250))
     );
+    assert_eq!(s.local_cache, 1 << 20);
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),
