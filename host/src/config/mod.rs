@@ -110,10 +110,10 @@ pub struct SyncConfig {
     /// start with (two pages are in memory at once: one applied, the next
     /// fetched); grows like `batch_size`.
     pub pull_page_size: usize,
-    /// `max_batch_size` (default 4000, never below `batch_size`): the
+    /// `max_batch_size` (default 2000, never below `batch_size`): the
     /// most changes one push request grows to.
     pub max_batch_size: usize,
-    /// `max_pull_page_size` (default 5000, never below `pull_page_size`):
+    /// `max_pull_page_size` (default 4000, never below `pull_page_size`):
     /// the most rows one pull request grows to.
     pub max_pull_page_size: usize,
     /// `answer_time` (default 1s): a full batch or page answered within

@@ -75,9 +75,9 @@ pub struct RawSync {
     pub batch_size: Option<u64>,
     /// `pull_page_size` (default 2000).
     pub pull_page_size: Option<u64>,
-    /// `max_batch_size` (default 4000).
+    /// `max_batch_size` (default 2000).
     pub max_batch_size: Option<u64>,
-    /// `max_pull_page_size` (default 5000).
+    /// `max_pull_page_size` (default 4000).
     pub max_pull_page_size: Option<u64>,
     /// `answer_time` (default "1s").
     pub answer_time: Option<String>,

@@ -172,13 +172,13 @@ fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigError> {
         max_batch_size: count(
             "sync.max_batch_size",
             s.and_then(|s| s.max_batch_size),
-            4000,
+            2000,
         )?
         .max(batch_size),
         max_pull_page_size: count(
             "sync.max_pull_page_size",
             s.and_then(|s| s.max_pull_page_size),
-            5000,
+            4000,
         )?
         .max(pull_page_size),
         local_cache: cx.size(

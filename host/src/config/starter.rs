@@ -60,8 +60,8 @@ url = "https://your-project.supabase.co"
 # of answer_time, and halves when an answer takes longer.
 # batch_size = 1000
 # pull_page_size = 2000
-# max_batch_size = 4000
-# max_pull_page_size = 5000
+# max_batch_size = 2000
+# max_pull_page_size = 4000
 # answer_time = "1s"
 # SQLite page cache of ebb's own connection, and the WAL it writes before a
 # checkpoint.

@@ -31,7 +31,7 @@ fn defaults_of_every_key() {
     assert_eq!(s.push_delay, Duration::from_millis(50));
     assert_eq!(
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
-        (4000, 5000, S(1))
+        (2000, 4000, S(1))
     );
     assert_eq!(s.local_cache, 16 << 20);
     let r = &c.retry;
