@@ -55,6 +55,10 @@ pub enum Settle {
     Invalid { error: String },
     /// Not the item's fault (round aborted): back to pending, attempts unchanged.
     Release,
+    /// Claimed, and the round ended before its answer was read (it may
+    /// have reached the server): back to pending, attempts unchanged, and
+    /// what was sent kept (`sent`), as stuck-item recovery leaves it.
+    Unanswered,
 }
 
 /// One queue row, for `sync` decisions and `ebb queue`.

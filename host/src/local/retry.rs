@@ -7,6 +7,8 @@
 //! key check, cascade guard), one table at a time, in one transaction; a
 //! row still refused stays held. Called by `sync` once per round.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::apply::{Action, ApplyOp, apply_page};
@@ -66,7 +68,8 @@ impl Local {
                     },
                 });
             }
-            apply_page(&tx, &table, &ops, &graph, false, now)?;
+            let once = ops.iter().map(|o| &o.pk).collect::<BTreeSet<_>>().len() == ops.len();
+            apply_page(&tx, &table, &ops, &graph, once, now)?;
             start = end;
         }
         let mut closed = 0;

@@ -95,7 +95,7 @@ fn settle_one(conn: &Connection, item: &Settlement) -> Result<(), LocalError> {
                 ("pending", Some(0), None, Some(None))
             }
             _ if edited => ("pending", Some(0), None, Some(None)),
-            Settle::Release => ("pending", None, None, None),
+            Settle::Release | Settle::Unanswered => ("pending", None, None, None),
             Settle::Retry {
                 attempts,
                 next_attempt_at,

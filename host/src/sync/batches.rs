@@ -36,20 +36,20 @@ impl<R: Remote> Engine<R> {
         let pushed = self
             .push_batches(&mut budget, &mut ready, &mut flight, report, &mut failed)
             .await;
-        if pushed.is_err() {
-            // Claimed and never answered: back to pending, no attempt
-            // charged. One in flight may have been applied; its re-push is
-            // answered as before (the server keeps each device's last
-            // change per row).
-            let unsent: Vec<Settlement> = ready
+        // Claimed and never answered (the one in flight may have reached
+        // the server): back to pending, no attempt charged, what was sent
+        // kept, as stuck-item recovery would leave them. Not once the lock
+        // is lost: its new holder owns the queue.
+        if pushed.is_err() && !matches!(pushed, Err(SyncError::LeaseLost)) {
+            let unanswered: Vec<Settlement> = ready
                 .iter()
                 .flat_map(|b| b.items.iter())
                 .chain(flight.iter().flat_map(|f| f.items.iter()))
-                .map(|i| settlement(&i.change, Settle::Release))
+                .map(|i| settlement(&i.change, Settle::Unanswered))
                 .collect();
             drop(flight);
-            if let Err(e) = self.local.settle_all(&unsent) {
-                tracing::warn!(error = %e, "could not release unsent items; they return to pending with the lease");
+            if let Err(e) = self.local.settle_all(&unanswered) {
+                tracing::warn!(error = %e, "could not put unanswered items back to pending; the next round does");
             }
         }
         pushed.map(|()| failed)
@@ -72,7 +72,7 @@ impl<R: Remote> Engine<R> {
                     *ready = self.next_batch(budget, report).await?;
                 }
                 match ready.take() {
-                    Some(batch) => *flight = Some(self.launch(batch)),
+                    Some(batch) => *flight = Some(self.launch(batch, ready)),
                     None => return Ok(()),
                 }
             }
@@ -90,7 +90,7 @@ impl<R: Remote> Engine<R> {
             if answer.0.is_ok()
                 && let Some(next) = ready.take()
             {
-                *flight = Some(self.launch(next));
+                *flight = Some(self.launch(next, ready));
             }
             let items = std::mem::take(&mut current.items);
             let changes = std::mem::take(&mut current.changes);
@@ -130,8 +130,17 @@ impl<R: Remote> Engine<R> {
         Ok(None)
     }
 
-    /// Sends `batch` on a task of its own (its first attempt).
-    fn launch(&self, batch: Batch) -> Flight {
+    /// Sends `batch` on a task of its own (its first attempt). A batch
+    /// claimed before the last answer shrank the size is cut to it first;
+    /// the rest waits in `ready` (empty when this is called).
+    fn launch(&self, mut batch: Batch, ready: &mut Option<Batch>) -> Flight {
+        let size = self.push_pace.size();
+        if batch.items.len() > size {
+            *ready = Some(Batch {
+                items: batch.items.split_off(size),
+                changes: batch.changes.split_off(size),
+            });
+        }
         let remote = std::sync::Arc::clone(&self.remote);
         let changes = batch.changes.clone();
         let task = tokio::spawn(async move {

@@ -8,6 +8,10 @@
 //!
 //! Pure: it is told what was sent and how long the answer took, and never
 //! reads a clock. Owned by the `Engine` (one for pushes, one for pulls).
+//! The time is the request's as this side sees it: a wait in the rate
+//! limiter (a server's Retry-After included) and the backoff of a retried
+//! request count as slow, so a throttled or failing server gets smaller
+//! requests too.
 
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
 //! One batch of the push half of a round (the loop over batches is
 //! `batches`): validate it, send it, and settle every item by the server's
-//! answer (applied, conflict -> policy, rejected -> retry or dead). The outcomes of a batch
-//! are written in one local transaction (`Local::settle_all`); conflicts
-//! go through the policy and `Local::apply` one by one.
+//! answer (applied, conflict -> policy, rejected -> retry or dead). The
+//! outcomes of a batch are written in one local transaction
+//! (`Local::settle_all`); conflicts go through the policy and
+//! `Local::apply` one by one.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -68,11 +69,11 @@ impl<R: Remote> Engine<R> {
     pub(super) async fn send(
         &mut self,
         items: Vec<Claimed>,
-        sent: Option<(Vec<Change>, Answered)>,
+        first_attempt: Option<(Vec<Change>, Answered)>,
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
-        let (changes, first) = match sent {
+        let (changes, first) = match first_attempt {
             Some((changes, first)) => (changes, Some(first)),
             None => {
                 // Sent with the server's keys; everything local stays in local ids.

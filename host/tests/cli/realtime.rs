@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
 use super::run::{Daemon, get, wait_for};
-use super::support::{Server, World, free_port, id};
+use super::support::{PG, Server, World, free_port, id};
 
 /// Appends `extra` to a device's policies.toml.
 fn configure(w: &World, config: &str, extra: &str) {
@@ -222,5 +222,73 @@ fn nudges_that_never_arrive_cost_latency_not_rows() {
     });
     w.saw(stop(&w, &a, till_a));
     w.saw(stop(&w, &b, till_b));
+    w.assert_key_never_shown();
+}
+
+/// A nudge for rows that sit behind a transaction still open on the server
+/// (another client's): B's pull finds the horizon held and takes nothing,
+/// and no second nudge comes. B pulls again soon by itself (its poll is
+/// an hour away), and gets the row once the other transaction ends.
+#[test]
+fn a_nudged_pull_held_by_an_open_transaction_is_tried_again() {
+    let w = World::new();
+    let server = Server::start(&w);
+    let a = w.device("a", &server.url);
+    let b = w.device("b", &server.url);
+    let (port_a, port) = (free_port(), free_port());
+    let listen = |port: u16| format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
+    configure(&w, &a, &listen(port_a));
+    configure(&w, &b, &listen(port));
+    let till_a = run(&w, &a);
+    let till_b = run(&w, &b);
+    wait(&w, &server, "A's socket joined", || {
+        realtime_state(port_a) == "connected"
+    });
+    wait(&w, &server, "B's socket joined", || {
+        realtime_state(port) == "connected"
+    });
+
+    // Another client's transaction, open before A's push and after it.
+    let mut open = Command::new("psql")
+        .args([&format!("{PG} dbname={}", server.db), "-qAt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("psql runs");
+    let mut stdin = open.stdin.take().expect("psql's stdin");
+    stdin
+        .write_all(b"BEGIN;\nSELECT pg_current_xact_id();\n")
+        .expect("psql takes the statements");
+    let mut first = [0u8; 1];
+    let mut out = open.stdout.take().expect("psql's stdout");
+    out.read_exact(&mut first)
+        .expect("the transaction has an id");
+
+    let customer = id();
+    insert_customer(&w, "a", &customer);
+    let pushed = || {
+        server.query(&format!(
+            "SELECT count(*) FROM customers WHERE id = '{customer}'"
+        ))
+    };
+    wait(&w, &server, "A's push", || pushed() == "1");
+    // B was nudged and found the row behind the open transaction.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !has_customer(&w, "b", &customer),
+        "pulled past an open transaction"
+    );
+    stdin.write_all(b"COMMIT;\n").expect("psql commits");
+    drop(stdin);
+    let _ = open.wait();
+    wait(
+        &w,
+        &server,
+        "the row on B after the transaction ended",
+        || has_customer(&w, "b", &customer),
+    );
+    for log in [stop(&w, &a, till_a), stop(&w, &b, till_b)] {
+        w.saw(log);
+    }
     w.assert_key_never_shown();
 }

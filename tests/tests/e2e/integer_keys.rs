@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use ebb::remote::postgrest::Client;
 use ebb::sync::Engine;
 use ebb_tests::device::open_app;
-use ebb_tests::{Gateway, TestDb};
+use ebb_tests::{FaultProxy, Gateway, TestDb};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
@@ -47,19 +47,24 @@ struct Till {
 
 impl Till {
     fn new(gateway: &Gateway) -> Result<Till> {
+        Till::at(gateway.addr(), gateway.key())
+    }
+
+    /// A till whose server is at `addr` (the gateway, or a proxy before it).
+    fn at(addr: std::net::SocketAddr, key: &str) -> Result<Till> {
         let dir = tempfile::tempdir()?;
         let db: PathBuf = dir.path().join("pos.db");
         let app = open_app(&db)?;
         app.execute_batch(LOCAL)?;
-        std::fs::write(dir.path().join("api_key"), gateway.key())?;
-        let root = format!("http://{}/rest/v1", gateway.addr());
+        std::fs::write(dir.path().join("api_key"), key)?;
+        let root = format!("http://{addr}/rest/v1");
         let toml = format!(
             "database = \"pos.db\"\n[remote]\nurl = \"http://{}\"\nrest_root = \"{root}\"\n\
              api_key_file = \"api_key\"\n[retry]\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"\n\
              [rate_limit]\nrequests_per_second = 10000\nburst = 10000\n[ops]\nlisten = \"\"\n\
              [tables.products]\nkeys = \"map\"\nconflict = \"merge\"\ndelta_fields = [\"stock\"]\n\
              [tables.sales]\nkeys = \"map\"\n[tables.sale_items]\nkeys = \"map\"\n",
-            gateway.addr()
+            addr
         );
         let path = dir.path().join("policies.toml");
         std::fs::write(&path, toml)?;
@@ -200,4 +205,78 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
     t1.sync(&db).await.unwrap();
     t2.sync(&db).await.unwrap();
     assert_eq!(t2.count("sales").unwrap(), 3);
+}
+
+/// A busy day on two tills with integer keys, with lost answers: each
+/// till sells 30 times offline (sales and items go as runs of fresh
+/// inserts, stock as decrements of the same two products), and the answer
+/// to the first push of every round is lost after the server committed
+/// it. Every sale arrives once, every item points at its sale, and stock
+/// counts every unit once, on the server and on both tills.
+#[tokio::test]
+async fn lost_answers_on_a_busy_day_lose_and_double_nothing() {
+    let db = TestDb::create_with(SERVER, &TABLES).await.unwrap();
+    let gateway = Gateway::start(&db.conn_str()).await.unwrap();
+    let proxy = FaultProxy::start(gateway.addr()).await.unwrap();
+    let mut t1 = Till::at(proxy.addr(), gateway.key()).unwrap();
+    let mut t2 = Till::at(proxy.addr(), gateway.key()).unwrap();
+    t1.app
+        .execute_batch(
+            "INSERT INTO products (name, price, stock) VALUES ('Tea', 2.5, 500), ('Cake', 3.75, 500)",
+        )
+        .unwrap();
+    t1.sync(&db).await.unwrap();
+    t2.sync(&db).await.unwrap();
+    let id_on_2 = |name: &str| -> i64 {
+        t2.app
+            .query_row("SELECT id FROM products WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let (tea_2, cake_2) = (id_on_2("Tea"), id_on_2("Cake"));
+    let mut sold = 0;
+    for i in 0..30 {
+        let qty = 1 + i % 3;
+        t1.sell(1 + i % 2, qty, 2.5, "cash").unwrap();
+        t2.sell(if i % 2 == 0 { tea_2 } else { cake_2 }, qty, 3.75, "card")
+            .unwrap();
+        sold += 2 * qty;
+    }
+    for _ in 0..3 {
+        for till in [&mut t1, &mut t2] {
+            proxy.cut_responses("ebb_push", 1);
+            till.sync(&db).await.unwrap();
+        }
+    }
+    t1.sync(&db).await.unwrap();
+    assert_eq!(db.count("sales").await.unwrap(), 60);
+    assert_eq!(db.count("sale_items").await.unwrap(), 60);
+    let server = db.connect().await.unwrap();
+    let stock: i64 = server
+        .query_one("SELECT sum(stock)::bigint FROM products", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stock, 1000 - sold, "every unit counted once");
+    let orphans: i64 = server
+        .query_one(
+            "SELECT count(*) FROM sale_items i JOIN sales s ON s.id = i.sale_id
+             WHERE abs(s.total - i.price * i.quantity) > 0.001",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0, "an item points at another sale");
+    for till in [&t1, &t2] {
+        assert_eq!(till.count("sales").unwrap(), 60);
+        assert_eq!(till.count("sale_items").unwrap(), 60);
+        let local: i64 = till
+            .app
+            .query_row("SELECT sum(stock) FROM products", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(local, 1000 - sold);
+    }
+    assert!(proxy.seen("ebb_push") >= 6, "the lost answers were retried");
 }

@@ -60,6 +60,21 @@ pub const NUDGE_DELAY: Duration = Duration::from_millis(20);
 /// items (writes made during it), before waiting for the next write.
 const MAX_FOLLOW_UPS: u32 = 3;
 
+/// A nudged pull that found the server's horizon held by a transaction
+/// still open (the announced rows may sit behind it) is tried again after
+/// this, doubling, at most [`MAX_HELD_RETRIES`] times; then the poll.
+const HELD_RETRY: Duration = Duration::from_millis(100);
+const MAX_HELD_RETRIES: u32 = 6;
+
+/// What a turn tells the loop.
+#[derive(Debug, Default)]
+struct Turn {
+    /// The round ran to its end without an error.
+    ok: bool,
+    /// A pull found the server's horizon held by an open transaction.
+    held: bool,
+}
+
 /// Held items read per look (the events name at most
 /// [`watch::MAX_ITEM_EVENTS`] of them).
 const HELD_LOOK: usize = 1000;
@@ -223,23 +238,33 @@ impl<R: Remote> Daemon<R> {
         if let Some(status) = first {
             self.realtime_changed(&status);
         }
-        let mut follow_ups = 0;
+        let (mut follow_ups, mut held_retries, mut nudged) = (0, 0, false);
         loop {
             // The database busy past its timeout after a round is no reason
             // to stop syncing: the next round reads the state again.
-            let ok = self.round(&notify).await.unwrap_or_else(|e| {
+            let turn = self.round(&notify).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not read the local state after a round");
-                false
+                Turn::default()
             });
             wake.settle();
             // A write made during the round, after its push, goes now.
             let mut due = None;
-            if ok && follow_ups < MAX_FOLLOW_UPS && self.pending() {
+            if turn.ok && follow_ups < MAX_FOLLOW_UPS && self.pending() {
                 follow_ups += 1;
                 due = Some(Instant::now() + push_delay);
             } else {
                 follow_ups = 0;
             }
+            // The server announced rows, and the pull found a transaction
+            // open before them: pull again soon rather than at the poll.
+            if turn.held && (nudged || held_retries > 0) && held_retries < MAX_HELD_RETRIES {
+                let soon = Instant::now() + HELD_RETRY * 2u32.pow(held_retries);
+                held_retries += 1;
+                due = Some(due.map_or(soon, |d: Instant| d.min(soon)));
+            } else {
+                held_retries = 0;
+            }
+            nudged = false;
             let poll = Instant::now() + interval;
             loop {
                 let until = due.map_or(poll, |d: Instant| d.min(poll));
@@ -249,6 +274,7 @@ impl<R: Remote> Daemon<R> {
                     _ = self.nudge.notified() => break,
                     woken = wake.next() => match woken {
                         Woken::Pull => {
+                            nudged = true;
                             due.get_or_insert(Instant::now() + NUDGE_DELAY);
                         }
                         Woken::Write if due.is_none() && self.pending() => {
@@ -277,9 +303,8 @@ impl<R: Remote> Daemon<R> {
         wake::announce(status, &self.metrics, &self.events, &self.realtime);
     }
 
-    /// One turn: the round, then what it changed, announced. True when the
-    /// round ran to its end without an error.
-    async fn round(&mut self, notify: &Option<Vec<String>>) -> Result<bool, DaemonError> {
+    /// One turn: the round, then what it changed, announced.
+    async fn round(&mut self, notify: &Option<Vec<String>>) -> Result<Turn, DaemonError> {
         let round = self.rounds.fetch_add(1, Ordering::Relaxed) + 1;
         self.events.emit(Event::RoundStarted { round });
         let (started, t0) = (Instant::now(), now_ms());
@@ -383,6 +408,9 @@ impl<R: Remote> Daemon<R> {
         if *self.device.borrow() != id {
             let _ = self.device.send(id.to_string());
         }
-        Ok(report.is_some_and(|r| r.error.is_none()))
+        Ok(Turn {
+            ok: report.as_ref().is_some_and(|r| r.error.is_none()),
+            held: report.is_some_and(|r| r.pull_held_since.is_some()),
+        })
     }
 }
