@@ -5,13 +5,13 @@
 //! for the neighbours. Sending and settling one batch is `push::send`.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
+use super::early::Early;
 use super::push::settlement;
 use super::{Engine, RoundReport, SyncError, now_ms};
 use crate::local::{Claimed, Settle, Settlement};
 use crate::model::{Change, PushResult};
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 impl<R: Remote> Engine<R> {
     /// Pushes the queue in batches. Returns the tables that have items
@@ -78,22 +78,25 @@ impl<R: Remote> Engine<R> {
             }
             // The next batch is claimed and validated while this one is on
             // the wire (it stays in `flight` meanwhile, so an error here
-            // releases it).
+            // puts it back to pending).
             if ready.is_none() {
                 *ready = self.next_batch(budget, report).await?;
             }
-            let Some(mut current) = flight.take() else {
+            let Some(Flight {
+                items,
+                changes,
+                answer: mut on_the_wire,
+            }) = flight.take()
+            else {
                 return Ok(());
             };
-            let answer = current.answer().await;
+            let answer = on_the_wire.answer().await;
             // Answered: the next batch goes while this one is settled.
             if answer.0.is_ok()
                 && let Some(next) = ready.take()
             {
                 *flight = Some(self.launch(next, ready));
             }
-            let items = std::mem::take(&mut current.items);
-            let changes = std::mem::take(&mut current.changes);
             self.send(items, Some((changes, answer)), report, failed)
                 .await?;
             self.renew()?;
@@ -143,21 +146,14 @@ impl<R: Remote> Engine<R> {
         }
         let remote = std::sync::Arc::clone(&self.remote);
         let changes = batch.changes.clone();
-        let task = tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = remote.push(&changes).await;
-            (answer, started.elapsed())
-        });
+        let answer = Early::start("rpc/ebb_push", async move { remote.push(&changes).await });
         Flight {
             items: batch.items,
             changes: batch.changes,
-            task,
+            answer,
         }
     }
 }
-
-/// A push request's answer and how long it took.
-pub(super) type Answered = (Result<Vec<PushResult>, RemoteError>, Duration);
 
 /// Claimed, validated changes, and the same as they are sent (global keys).
 struct Batch {
@@ -165,31 +161,11 @@ struct Batch {
     changes: Vec<Change>,
 }
 
-/// A batch whose first attempt runs on a task of its own, so the server
-/// applies it while this side claims and validates the next batch and
-/// settles the one before. Dropped unanswered, it is cancelled.
+/// A batch whose first attempt is on the wire (see `early`), so the
+/// server applies it while this side claims and validates the next batch
+/// and settles the one before.
 struct Flight {
     items: Vec<Claimed>,
     changes: Vec<Change>,
-    task: tokio::task::JoinHandle<Answered>,
-}
-
-impl Drop for Flight {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Flight {
-    /// The answer; a task that ended without one (it panicked or was
-    /// cancelled) is a failed attempt like a lost connection: retried.
-    async fn answer(&mut self) -> Answered {
-        (&mut self.task).await.unwrap_or_else(|e| {
-            let lost = RemoteError::Network {
-                endpoint: "rpc/ebb_push".into(),
-                message: format!("the batch sent ahead was lost: {e}"),
-            };
-            (Err(lost), Duration::ZERO)
-        })
-    }
+    answer: Early<Vec<PushResult>>,
 }

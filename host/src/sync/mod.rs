@@ -10,6 +10,7 @@
 mod backoff;
 mod batches;
 mod conflict;
+mod early;
 mod history;
 mod keymap;
 mod pace;

@@ -3,15 +3,16 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::early::Early;
 use super::history::Decided;
 use super::keymap::Localized;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 impl<R: Remote> Engine<R> {
     /// Pulls every page of `table`. Returns the number of rows written.
@@ -48,7 +49,7 @@ impl<R: Remote> Engine<R> {
             let cursor = self.local.cursor(&table.name)?;
             let (first, mut ahead_took) = match ahead.take() {
                 Some(mut a) if a.from == cursor => {
-                    let (answer, took) = a.answer().await;
+                    let (answer, took) = a.page.answer().await;
                     (Some(answer), Some(took))
                 }
                 // Dropped, so cancelled: it was fetched from another cursor.
@@ -104,14 +105,12 @@ impl<R: Remote> Engine<R> {
     fn fetch_ahead(&self, table: &str, from: &Cursor, page_size: usize) -> Ahead {
         let remote = std::sync::Arc::clone(&self.remote);
         let (table, cursor) = (table.to_string(), from.clone());
-        let task = tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = remote.pull(&table, &cursor, page_size).await;
-            (answer, started.elapsed())
+        let page = Early::start("rpc/ebb_pull", async move {
+            remote.pull(&table, &cursor, page_size).await
         });
         Ahead {
             from: from.clone(),
-            task,
+            page,
         }
     }
 
@@ -338,32 +337,8 @@ struct Counts {
     decided: Vec<Decided>,
 }
 
-/// A page being fetched ahead: the cursor it starts from, and the task.
-/// Dropped unread (another cursor, an error, the pull itself dropped), it
-/// cancels the task: a dropped `JoinHandle` alone would let it run on.
+/// A page being fetched ahead, and the cursor it starts from.
 struct Ahead {
     from: Cursor,
-    /// The answer and how long it took.
-    task: tokio::task::JoinHandle<(Result<PullPage, RemoteError>, Duration)>,
-}
-
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        // A task that has finished is not affected.
-        self.task.abort();
-    }
-}
-
-impl Ahead {
-    /// The answer and how long it took; a task that ended without one (it
-    /// panicked) is a failed attempt like a lost connection, and is retried.
-    async fn answer(&mut self) -> (Result<PullPage, RemoteError>, Duration) {
-        (&mut self.task).await.unwrap_or_else(|e| {
-            let lost = RemoteError::Network {
-                endpoint: "rpc/ebb_pull".into(),
-                message: format!("the page fetched ahead was lost: {e}"),
-            };
-            (Err(lost), Duration::ZERO)
-        })
-    }
+    page: Early<PullPage>,
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use super::backoff::{ItemFate, item_fate};
-use super::batches::Answered;
+use super::early::Answered;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms};
 use crate::local::{Claimed, LocalError, Settle, Settlement, TableSpec};
 use crate::model::{Change, Op, PushResult};
@@ -69,7 +69,7 @@ impl<R: Remote> Engine<R> {
     pub(super) async fn send(
         &mut self,
         items: Vec<Claimed>,
-        first_attempt: Option<(Vec<Change>, Answered)>,
+        first_attempt: Option<(Vec<Change>, Answered<Vec<PushResult>>)>,
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {

@@ -98,25 +98,32 @@ fn realtime_state(port: u16) -> String {
 const EVENTS_ONLY: &str = "\n[sync]\ninterval = \"1h\"\n\n[realtime]\n\
                            initial_backoff = \"100ms\"\nmax_backoff = \"500ms\"\n";
 
-#[test]
-fn a_write_on_one_till_shows_on_the_other_by_events_and_after_a_gateway_restart() {
-    let w = World::new();
-    let mut server = Server::start(&w);
+/// Tills A and B running on Realtime events only (their poll an hour
+/// away), both sockets joined: (A's config, B's, B's API port, A, B).
+fn two_on_events(w: &World, server: &Server) -> (String, String, u16, Daemon, Daemon) {
     let a = w.device("a", &server.url);
     let b = w.device("b", &server.url);
     let (port_a, port) = (free_port(), free_port());
     let listen = |port: u16| format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
-    configure(&w, &a, &listen(port_a));
-    configure(&w, &b, &listen(port));
-    let till_a = run(&w, &a);
-    let till_b = run(&w, &b);
+    configure(w, &a, &listen(port_a));
+    configure(w, &b, &listen(port));
+    let till_a = run(w, &a);
+    let till_b = run(w, &b);
     // Joined means started: A's triggers are installed before it serves.
-    wait(&w, &server, "A's socket joined", || {
+    wait(w, server, "A's socket joined", || {
         realtime_state(port_a) == "connected"
     });
-    wait(&w, &server, "B's socket joined", || {
+    wait(w, server, "B's socket joined", || {
         realtime_state(port) == "connected"
     });
+    (a, b, port, till_a, till_b)
+}
+
+#[test]
+fn a_write_on_one_till_shows_on_the_other_by_events_and_after_a_gateway_restart() {
+    let w = World::new();
+    let mut server = Server::start(&w);
+    let (a, b, port, till_a, till_b) = two_on_events(&w, &server);
 
     let first = id();
     insert_customer(&w, "a", &first);
@@ -233,20 +240,7 @@ fn nudges_that_never_arrive_cost_latency_not_rows() {
 fn a_nudged_pull_held_by_an_open_transaction_is_tried_again() {
     let w = World::new();
     let server = Server::start(&w);
-    let a = w.device("a", &server.url);
-    let b = w.device("b", &server.url);
-    let (port_a, port) = (free_port(), free_port());
-    let listen = |port: u16| format!("{EVENTS_ONLY}\n[ops]\nlisten = \"127.0.0.1:{port}\"\n");
-    configure(&w, &a, &listen(port_a));
-    configure(&w, &b, &listen(port));
-    let till_a = run(&w, &a);
-    let till_b = run(&w, &b);
-    wait(&w, &server, "A's socket joined", || {
-        realtime_state(port_a) == "connected"
-    });
-    wait(&w, &server, "B's socket joined", || {
-        realtime_state(port) == "connected"
-    });
+    let (a, b, _, till_a, till_b) = two_on_events(&w, &server);
 
     // Another client's transaction, open before A's push and after it.
     let mut open = Command::new("psql")
