@@ -14,6 +14,8 @@ mod conflicts;
 mod console;
 #[path = "cli/device.rs"]
 mod device;
+#[path = "cli/events.rs"]
+mod events;
 #[path = "cli/lock.rs"]
 mod lock;
 #[path = "cli/policy.rs"]
