@@ -4,9 +4,10 @@
 //! asks for one pull of everything (nudges were missed meanwhile), and
 //! nudges flow again.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ebb::remote::realtime::{Nudge, Status};
 use ebb_tests::TestDb;
+use tokio::sync::mpsc;
 
 use super::common::{self, Relay, Served};
 
@@ -25,15 +26,39 @@ async fn a_socket_cut_mid_stream_is_rejoined() -> Result<()> {
     db.exec(WRITE).await?;
     common::table(&mut nudges, "customers").await?;
 
-    for _ in 0..2 {
+    for round in 0..2 {
         relay.cut();
-        common::status(&listener, |s| matches!(s, Status::Polling { .. })).await?;
-        common::nudge(&mut nudges, |n| *n == Nudge::All).await?;
+        common::status(&listener, |s| matches!(s, Status::Polling { .. }))
+            .await
+            .with_context(|| format!("cut {round}: polling"))?;
+        common::nudge(&mut nudges, |n| *n == Nudge::All)
+            .await
+            .with_context(|| format!("cut {round}: rejoined, a pull of everything"))?;
         assert_eq!(listener.status(), Status::Connected);
-        db.exec(WRITE).await?;
-        common::table(&mut nudges, "customers").await?;
+        write_until_relayed(&db, &mut nudges)
+            .await
+            .with_context(|| format!("cut {round}: a write relayed"))?;
     }
     Ok(())
+}
+
+/// Writes until a nudge of the write comes through: one made while the
+/// server side of a fresh socket is still being set up is covered by the
+/// pull-everything nudge of the join, not by a nudge of its own.
+async fn write_until_relayed(db: &TestDb, nudges: &mut mpsc::Receiver<Nudge>) -> Result<()> {
+    let relayed = async {
+        loop {
+            db.exec(WRITE).await?;
+            let wait = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                common::table(nudges, "customers"),
+            );
+            if let Ok(Ok(_)) = wait.await {
+                return anyhow::Ok(());
+            }
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, relayed).await?
 }
 
 #[tokio::test]
@@ -52,21 +77,8 @@ async fn a_restarted_gateway_is_rejoined() -> Result<()> {
     let gateway = Served::start(addr, &db.conn_str(), &key).await?;
     common::nudge(&mut nudges, |n| *n == Nudge::All).await?;
     // The new gateway LISTENs on its own connection; a write made before it
-    // listens is covered by the pull-everything nudge above, so write until
-    // one is relayed.
-    let relayed = async {
-        loop {
-            db.exec(WRITE).await?;
-            let wait = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                common::table(&mut nudges, "customers"),
-            );
-            if let Ok(Ok(_)) = wait.await {
-                return anyhow::Ok(());
-            }
-        }
-    };
-    tokio::time::timeout(common::PATIENCE, relayed).await??;
+    // listens is covered by the pull-everything nudge above.
+    write_until_relayed(&db, &mut nudges).await?;
     drop(gateway);
     Ok(())
 }
