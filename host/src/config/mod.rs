@@ -26,6 +26,7 @@ pub mod raw;
 mod realtime;
 mod remote;
 mod resolve;
+mod rounds;
 mod starter;
 mod survey;
 mod tables;

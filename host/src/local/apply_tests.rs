@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::super::testutil::{exec, open_temp, other_connection, queue, specs};
 use super::*;
+use crate::model::Row;
 
 fn row(value: serde_json::Value) -> Row {
     value.as_object().cloned().expect("object")

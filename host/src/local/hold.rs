@@ -36,7 +36,8 @@ use std::collections::BTreeSet;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use super::apply::{Action, ApplyOp, apply_one, mark_conflict, savepoint};
+use super::action::{Action, ApplyOp};
+use super::apply::{apply_one, mark_conflict, savepoint};
 use super::conflicts::{Incoming, record};
 use super::fk::{ForeignKey, Graph, orphan, parent_key, referenced};
 use super::values::{Writer, key_column, read_row};

@@ -22,6 +22,7 @@
 //! introspection for `ebb init`), `history` (the console's per-minute
 //! history), `revive` (a person's retry of a held item), `figures` (row counts).
 
+mod action;
 mod apply;
 mod conflicts;
 mod deferred;
@@ -57,7 +58,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::config::TableConfig;
 use crate::model::Cursor;
 
-pub use apply::{Action, ApplyOp};
+pub use action::{Action, ApplyOp};
 pub use conflicts::{Choice, ConflictRecord, Incoming};
 pub use history::{HistoryMinute, HistorySample};
 pub use hold::HELD_POLICY;

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::apply::{Action, ApplyOp, apply_page};
+use super::action::{Action, ApplyOp};
+use super::apply::apply_page;
 use super::fk::Graph;
 use super::schema::set_guard;
 use super::values::{key_column, parse_row};

@@ -21,13 +21,15 @@
 //! Owns the loop and its one set of log lines; decides nothing about
 //! what a round does (`sync::Engine::run_once`) or what is healthy
 //! (`ops::health`). `watch` turns two looks at the state into events;
-//! `notify` runs the notify command; `wake` watches what should start a
-//! round sooner (nudges, the socket, local writes);
-//! `serve` binds and serves `ops.listen`.
+//! `notify` runs the notify command; `soon` says when the next round is
+//! due after one; `wake` watches what should start a round sooner
+//! (nudges, the socket, local writes); `serve` binds and serves
+//! `ops.listen`.
 
 mod error;
 mod notify;
 mod serve;
+mod soon;
 pub mod wake;
 pub mod watch;
 
@@ -49,31 +51,13 @@ use crate::remote::Remote;
 use crate::remote::realtime::Status;
 use crate::sync::{Engine, now_ms};
 pub use error::DaemonError;
+use soon::{Soon, Turn};
 use wake::{RealtimeView, Wake, Woken};
 use watch::Seen;
 
 /// How long nudges from the server are gathered before the pull they
 /// start (the nudges of one server transaction arrive together).
 pub const NUDGE_DELAY: Duration = Duration::from_millis(20);
-
-/// Rounds started one after another because the last one left pending
-/// items (writes made during it), before waiting for the next write.
-const MAX_FOLLOW_UPS: u32 = 3;
-
-/// A nudged pull that found the server's horizon held by a transaction
-/// still open (the announced rows may sit behind it) is tried again after
-/// this, doubling, at most [`MAX_HELD_RETRIES`] times; then the poll.
-const HELD_RETRY: Duration = Duration::from_millis(100);
-const MAX_HELD_RETRIES: u32 = 6;
-
-/// What a turn tells the loop.
-#[derive(Debug, Default)]
-struct Turn {
-    /// The round ran to its end without an error.
-    ok: bool,
-    /// A pull found the server's horizon held by an open transaction.
-    held: bool,
-}
 
 /// Held items read per look (the events name at most
 /// [`watch::MAX_ITEM_EVENTS`] of them).
@@ -238,7 +222,7 @@ impl<R: Remote> Daemon<R> {
         if let Some(status) = first {
             self.realtime_changed(&status);
         }
-        let (mut follow_ups, mut held_retries, mut nudged) = (0, 0, false);
+        let (mut soon, mut nudged) = (Soon::default(), false);
         loop {
             // The database busy past its timeout after a round is no reason
             // to stop syncing: the next round reads the state again.
@@ -247,23 +231,7 @@ impl<R: Remote> Daemon<R> {
                 Turn::default()
             });
             wake.settle();
-            // A write made during the round, after its push, goes now.
-            let mut due = None;
-            if turn.ok && follow_ups < MAX_FOLLOW_UPS && self.pending() {
-                follow_ups += 1;
-                due = Some(Instant::now() + push_delay);
-            } else {
-                follow_ups = 0;
-            }
-            // The server announced rows, and the pull found a transaction
-            // open before them: pull again soon rather than at the poll.
-            if turn.held && (nudged || held_retries > 0) && held_retries < MAX_HELD_RETRIES {
-                let soon = Instant::now() + HELD_RETRY * 2u32.pow(held_retries);
-                held_retries += 1;
-                due = Some(due.map_or(soon, |d: Instant| d.min(soon)));
-            } else {
-                held_retries = 0;
-            }
+            let mut due = soon.after(&turn, || self.pending(), nudged, push_delay, Instant::now());
             nudged = false;
             let poll = Instant::now() + interval;
             loop {
