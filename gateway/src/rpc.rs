@@ -63,6 +63,21 @@ const FUNCTIONS: &[Function] = &[
         ],
     },
     Function {
+        name: "ebb_pull_all",
+        params: &[
+            Param {
+                name: "cursors",
+                sql_type: "jsonb",
+                has_default: false,
+            },
+            Param {
+                name: "page",
+                sql_type: "integer",
+                has_default: true,
+            },
+        ],
+    },
+    Function {
         name: "ebb_device_number",
         params: &[Param {
             name: "device",

@@ -39,6 +39,8 @@ mod lossless_pull;
 mod metrics_served;
 #[path = "e2e/no_echo.rs"]
 mod no_echo;
+#[path = "e2e/one_request.rs"]
+mod one_request;
 #[path = "e2e/plugins.rs"]
 mod plugins;
 #[path = "e2e/replay.rs"]

@@ -184,8 +184,22 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
             .await
             .with_context(|| format!("ebb_pull on table {}", t.name))?;
     }
+    // Without ebb_pull_all (an install by an older ebb) sync still works,
+    // with one request per table and round instead of one.
+    let cursors: Vec<(String, Cursor)> = config
+        .tables
+        .iter()
+        .map(|t| (t.name.clone(), Cursor::default()))
+        .collect();
+    let combined = match client.pull_all(&cursors, 1).await {
+        Ok(_) => "",
+        Err(e) if e.status() == Some(404) => {
+            " (no ebb_pull_all: apply `ebb remote-sql` again so that a round pulls every table in one request)"
+        }
+        Err(e) => return Err(e).context("ebb_pull_all"),
+    };
     Ok(format!(
-        "{} answers ebb_pull for every table",
+        "{} answers ebb_pull for every table{combined}",
         config.remote.rest_root
     ))
 }

@@ -38,6 +38,24 @@ pub trait Remote: Send + Sync + 'static {
         page: usize,
     ) -> impl Future<Output = Result<PullPage, RemoteError>> + Send;
 
+    /// The first page of each of `tables` (table, cursor), at most `page`
+    /// rows each, in the order asked: what [`Remote::pull`] answers for
+    /// each. One request where the server has `ebb_pull_all`; this default
+    /// asks table by table.
+    fn pull_all(
+        &self,
+        tables: &[(String, Cursor)],
+        page: usize,
+    ) -> impl Future<Output = Result<Vec<PullPage>, RemoteError>> + Send {
+        async move {
+            let mut pages = Vec::with_capacity(tables.len());
+            for (table, cursor) in tables {
+                pages.push(self.pull(table, cursor, page).await?);
+            }
+            Ok(pages)
+        }
+    }
+
     /// This device's number, for minting the global keys of tables with
     /// `keys = "map"` (`ebb_device_number`): given once, the same ever after.
     fn device_number(&self, device: &str) -> impl Future<Output = Result<i64, RemoteError>> + Send {

@@ -16,6 +16,7 @@ mod keymap;
 mod pace;
 mod plan;
 mod pull;
+mod pull_all;
 mod push;
 mod retry;
 
@@ -120,6 +121,8 @@ pub struct Engine<R: Remote> {
     /// Changes per push request and rows per pull page now (see `pace`).
     push_pace: Pace,
     pull_pace: Pace,
+    /// Whether the server serves `ebb_pull_all` (until it says it does not).
+    pull_all_served: bool,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -171,6 +174,7 @@ impl<R: Remote> Engine<R> {
             keys,
             push_pace,
             pull_pace,
+            pull_all_served: true,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),
@@ -281,8 +285,10 @@ impl<R: Remote> Engine<R> {
         self.metrics.set_queue(&status.queue);
         let failed_tables = self.push(report).await?;
         let mut pull_failures = Vec::new();
+        let mut first_pages = self.pull_first_pages().await?;
         for t in self.config.tables.clone() {
-            match self.pull_table(&t, report).await {
+            let first = first_pages.remove(&t.name);
+            match self.pull_table(&t, first, report).await {
                 Ok(()) => {}
                 // One table refused (permissions, not installed on the
                 // server): the others still sync.

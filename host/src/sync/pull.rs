@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::early::Early;
 use super::history::Decided;
 use super::keymap::Localized;
+use super::pull_all::Fetched;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
 use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
@@ -23,10 +24,12 @@ impl<R: Remote> Engine<R> {
     /// cursor is what the table's stored cursor then says, so a cursor
     /// still moves only with the rows it covers. The fetched answer counts
     /// as the request's first attempt (`call_remote_or`); when applying
-    /// fails, it is dropped unread.
+    /// fails, it is dropped unread. `first`, fetched with every table's
+    /// (`pull_all`), is the first page the same way.
     pub(super) async fn pull_table(
         &mut self,
         table: &TableConfig,
+        first: Option<Fetched>,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(&table.name)?;
@@ -45,10 +48,12 @@ impl<R: Remote> Engine<R> {
         }
         let bar = self.progress.table(&table.name);
         let mut ahead: Option<Ahead> = None;
+        let mut fetched = first;
         loop {
             let cursor = self.local.cursor(&table.name)?;
-            let (first, mut ahead_took) = match ahead.take() {
-                Some(mut a) if a.from == cursor => {
+            let (first, mut ahead_took) = match (fetched.take(), ahead.take()) {
+                (Some(f), _) if f.from == cursor => (Some(Ok(f.page)), Some(f.took)),
+                (_, Some(mut a)) if a.from == cursor => {
                     let (answer, took) = a.page.answer().await;
                     (Some(answer), Some(took))
                 }

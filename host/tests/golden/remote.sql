@@ -1184,6 +1184,31 @@ BEGIN
 END
 $do$;
 
+-- The first page of every table a till syncs, in one call: a round with
+-- nothing to pull is one request, whatever the number of tables. `cursors`
+-- maps each table to its cursor (or null); the answer maps each to what
+-- ebb_pull answers for it, in one snapshot. A table with more rows goes on
+-- with ebb_pull. Any error is the whole call's (the till then pulls table
+-- by table, where each error names its table).
+CREATE OR REPLACE FUNCTION public.ebb_pull_all(cursors jsonb, page integer DEFAULT 500)
+RETURNS json
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    answer json;
+BEGIN
+    IF ebb_pull_all.cursors IS NULL OR jsonb_typeof(ebb_pull_all.cursors) <> 'object' THEN
+        RAISE EXCEPTION 'ebb_pull_all: cursors must be {"<table>": {"txid": "...", "pk": "..."} or null, ...}'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT coalesce(json_object_agg(c.key, public.ebb_pull(c.key, c.value, ebb_pull_all.page)), '{}'::json)
+    INTO answer
+    FROM jsonb_each(ebb_pull_all.cursors) c;
+    RETURN answer;
+END
+$fn$;
+
 -- Device numbers for integer key maps (tables with keys = "map"). A device
 -- mints the global key of a row it created as number * 10^12 + its local
 -- id, so two tills that both create sale 1 send 1000000000001 and
@@ -1373,7 +1398,7 @@ SELECT pg_temp._ebb_install_nudges('ebb');
 
 -- Supabase's API roles. Skipped on servers without those roles (plain
 -- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
--- ebb_push and ebb_pull and rights on your tables yourself).
+-- ebb_push, ebb_pull and ebb_pull_all and rights on your tables yourself).
 --
 -- They may call the two functions, which run as the caller (SECURITY
 -- INVOKER): the caller's grants and row level security on the synced tables
@@ -1396,7 +1421,7 @@ BEGIN
             EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA _ebb_deleted TO %I', r);
             EXECUTE format('GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
-                public.ebb_pull(text, jsonb, integer), public._ebb_strip(jsonb),
+                public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid), _ebb.transient(text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);

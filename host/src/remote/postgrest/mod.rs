@@ -15,17 +15,20 @@ mod response;
 #[cfg(test)]
 mod tests;
 pub(crate) mod token;
+mod wire;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 pub use key::ApiKey;
 use token::Bearer;
+use wire::{DescribeBody, DeviceBody, PullAllAnswer, PullAllBody, PullBody, PushAnswer, PushBody};
+pub use wire::{ServerColumn, ServerNudges};
 
 use crate::config::{RateLimitConfig, RemoteConfig};
 use crate::model::{Change, Cursor, PullPage, PushResult};
@@ -41,6 +44,7 @@ pub struct Client {
     limiter: Arc<RateLimiter>,
     push_url: String,
     pull_url: String,
+    pull_all_url: String,
     device_url: String,
     describe_url: String,
     nudges_url: String,
@@ -61,57 +65,6 @@ impl fmt::Debug for Client {
             .field("max_retry_after", &self.max_retry_after)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Serialize)]
-struct PushBody<'a> {
-    changes: &'a [Change],
-}
-
-#[derive(Deserialize)]
-struct PushAnswer {
-    results: Vec<PushResult>,
-}
-
-#[derive(Serialize)]
-struct DeviceBody<'a> {
-    device: &'a str,
-}
-
-#[derive(Serialize)]
-struct DescribeBody<'a> {
-    tbl: &'a str,
-}
-
-/// One column of a synced table as the server declares it (`ebb_describe`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ServerColumn {
-    pub column: String,
-    /// As Postgres' `format_type` spells it: "bigint", "numeric(12,2)".
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub nullable: bool,
-    /// timestamptz only: the session's TimeZone, in which the server reads
-    /// a time written without a zone.
-    #[serde(default)]
-    pub time_zone: Option<String>,
-}
-
-/// Which synced tables nudge tills on which Realtime topic (`ebb_nudges`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ServerNudges {
-    /// Supabase Realtime's `realtime.send` exists on the server.
-    pub realtime: bool,
-    /// Per synced table, the topic its nudge trigger sends on; `None`
-    /// when it has none (an install from before nudges).
-    pub tables: std::collections::BTreeMap<String, Option<String>>,
-}
-
-#[derive(Serialize)]
-struct PullBody<'a> {
-    tbl: &'a str,
-    cursor: &'a Cursor,
-    page: usize,
 }
 
 impl Client {
@@ -144,6 +97,7 @@ impl Client {
             )),
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
+            pull_all_url: format!("{root}/rpc/ebb_pull_all"),
             device_url: format!("{root}/rpc/ebb_device_number"),
             describe_url: format!("{root}/rpc/ebb_describe"),
             nudges_url: format!("{root}/rpc/ebb_nudges"),
@@ -170,6 +124,25 @@ impl Client {
     /// that builds several clients can pace them together).
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
+    }
+
+    /// `answer` as a page of at most `page` rows that can be followed.
+    fn readable(&self, url: &str, answer: PullPage, page: usize) -> Result<PullPage, RemoteError> {
+        let bad = |message: String| RemoteError::Protocol {
+            endpoint: url.to_owned(),
+            message,
+        };
+        if answer.rows.len() > page {
+            return Err(bad(format!(
+                "{} rows for a page of {page}",
+                answer.rows.len()
+            )));
+        }
+        if answer.has_more && answer.rows.is_empty() {
+            // Following it would ask for the same page forever.
+            return Err(bad("an empty page that says it has more".into()));
+        }
+        Ok(answer)
     }
 
     /// One RPC: take a token, POST the JSON body, map the answer.
@@ -330,21 +303,30 @@ impl Remote for Client {
         };
         let answer: PullPage = self.call(&self.pull_url, &body).await?;
         self.limiter.charge(answer.rows.len());
-        let bad = |message: String| RemoteError::Protocol {
-            endpoint: self.pull_url.clone(),
-            message,
+        self.readable(&self.pull_url, answer, page)
+    }
+
+    async fn pull_all(
+        &self,
+        tables: &[(String, Cursor)],
+        page: usize,
+    ) -> Result<Vec<PullPage>, RemoteError> {
+        let body = PullAllBody {
+            cursors: tables.iter().map(|(t, c)| (t.as_str(), c)).collect(),
+            page,
         };
-        if answer.rows.len() > page {
-            return Err(bad(format!(
-                "{} rows for a page of {page}",
-                answer.rows.len()
-            )));
+        let mut answer: PullAllAnswer = self.call(&self.pull_all_url, &body).await?;
+        self.limiter
+            .charge(answer.values().map(|p| p.rows.len()).sum());
+        let mut pages = Vec::with_capacity(tables.len());
+        for (table, _) in tables {
+            let page_of = answer.remove(table).ok_or_else(|| RemoteError::Protocol {
+                endpoint: self.pull_all_url.clone(),
+                message: format!("no page for table {table:?}"),
+            })?;
+            pages.push(self.readable(&self.pull_all_url, page_of, page)?);
         }
-        if answer.has_more && answer.rows.is_empty() {
-            // Following it would ask for the same page forever.
-            return Err(bad("an empty page that says it has more".into()));
-        }
-        Ok(answer)
+        Ok(pages)
     }
 
     async fn device_number(&self, device: &str) -> Result<i64, RemoteError> {

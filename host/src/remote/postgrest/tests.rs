@@ -72,6 +72,18 @@ async fn handler(
             "horizon": "905"
         }))
         .into_response(),
+        ("ok" | "partial", "ebb_pull_all") => {
+            let page = |pk: &str| json!({
+                "rows": [{"pk": pk, "version": 1, "txid": "7", "deleted": false,
+                          "origin": "till-2", "row": {"id": pk}}],
+                "next": {"txid": "7", "pk": pk}, "has_more": false, "horizon": "8"
+            });
+            match scenario.as_str() {
+                "ok" => axum::Json(json!({"items": page("i1"), "orders": page("o1")})),
+                _ => axum::Json(json!({"orders": page("o1")})),
+            }
+            .into_response()
+        }
         ("short", "ebb_push") => axum::Json(json!({"results": []})).into_response(),
         ("garbage", _) => (StatusCode::OK, "<html>not json</html>").into_response(),
         ("wrapped", "ebb_pull") => axum::Json(json!([{"ebb_pull": {
@@ -269,4 +281,35 @@ async fn push_and_pull_send_the_contract() {
         json!({"tbl": "orders", "cursor": {"txid": "900", "pk": "z"}, "page": 50})
     );
     assert!(!format!("{client:?}").contains(KEY));
+}
+
+#[tokio::test]
+async fn pull_all_sends_every_cursor_and_answers_in_the_order_asked() {
+    let f = fixture().await;
+    let asked = vec![
+        ("orders".to_string(), Cursor::default()),
+        (
+            "items".to_string(),
+            Cursor {
+                txid: "5".into(),
+                pk: "i0".into(),
+            },
+        ),
+    ];
+    let pages = f.client("ok").pull_all(&asked, 10).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].rows[0].pk, "o1");
+    assert_eq!(pages[1].rows[0].pk, "i1");
+    let body = f.seen.lock().unwrap().body.clone().unwrap();
+    assert_eq!(
+        body,
+        json!({"cursors": {"orders": {"txid": "", "pk": ""}, "items": {"txid": "5", "pk": "i0"}},
+               "page": 10})
+    );
+    // A page bigger than asked, or a table left out, is not followed.
+    let e = f.client("ok").pull_all(&asked, 0).await.unwrap_err();
+    assert!(e.to_string().contains("1 rows for a page of 0"), "{e}");
+    let e = f.client("partial").pull_all(&asked, 10).await.unwrap_err();
+    assert!(matches!(e, RemoteError::Protocol { .. }), "{e:?}");
+    assert!(e.to_string().contains("no page for table \"items\""), "{e}");
 }

@@ -1,8 +1,9 @@
 //! The SQL that installs ebb on the server, printed by `ebb remote-sql` and
 //! applied once by the user (psql or Supabase's SQL editor).
 //!
-//! It owns the server half of the wire protocol: `ebb_push(changes jsonb)`
-//! and `ebb_pull(tbl text, cursor jsonb, page int)`, whose JSON is exactly
+//! It owns the server half of the wire protocol: `ebb_push(changes jsonb)`,
+//! `ebb_pull(tbl text, cursor jsonb, page int)` and `ebb_pull_all(cursors
+//! jsonb, page int)` (every table's first page in one call), whose JSON is exactly
 //! [`crate::model`]'s `Change`, `PushResult`, `PullPage`. The SQL text lives
 //! in the `.sql` files beside this one; this module only strings them
 //! together with the configured tables. It connects to nothing: the CLI
@@ -149,3 +150,6 @@ mod realtime_tests;
 
 #[cfg(test)]
 mod push_run_tests;
+
+#[cfg(test)]
+mod pull_all_tests;

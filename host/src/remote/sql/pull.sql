@@ -133,3 +133,28 @@ BEGIN
     END LOOP;
 END
 $do$;
+
+-- The first page of every table a till syncs, in one call: a round with
+-- nothing to pull is one request, whatever the number of tables. `cursors`
+-- maps each table to its cursor (or null); the answer maps each to what
+-- ebb_pull answers for it, in one snapshot. A table with more rows goes on
+-- with ebb_pull. Any error is the whole call's (the till then pulls table
+-- by table, where each error names its table).
+CREATE OR REPLACE FUNCTION public.ebb_pull_all(cursors jsonb, page integer DEFAULT 500)
+RETURNS json
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    answer json;
+BEGIN
+    IF ebb_pull_all.cursors IS NULL OR jsonb_typeof(ebb_pull_all.cursors) <> 'object' THEN
+        RAISE EXCEPTION 'ebb_pull_all: cursors must be {"<table>": {"txid": "...", "pk": "..."} or null, ...}'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT coalesce(json_object_agg(c.key, public.ebb_pull(c.key, c.value, ebb_pull_all.page)), '{}'::json)
+    INTO answer
+    FROM jsonb_each(ebb_pull_all.cursors) c;
+    RETURN answer;
+END
+$fn$;

@@ -1,0 +1,69 @@
+//! The JSON bodies ebb sends to its RPCs and the answers it reads back,
+//! as `remote/sql` defines them (the row types themselves are
+//! [`crate::model`]'s).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Change, Cursor, PullPage, PushResult};
+
+#[derive(Serialize)]
+pub(super) struct PushBody<'a> {
+    pub(super) changes: &'a [Change],
+}
+
+#[derive(Deserialize)]
+pub(super) struct PushAnswer {
+    pub(super) results: Vec<PushResult>,
+}
+
+#[derive(Serialize)]
+pub(super) struct DeviceBody<'a> {
+    pub(super) device: &'a str,
+}
+
+#[derive(Serialize)]
+pub(super) struct DescribeBody<'a> {
+    pub(super) tbl: &'a str,
+}
+
+/// One column of a synced table as the server declares it (`ebb_describe`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServerColumn {
+    pub column: String,
+    /// As Postgres' `format_type` spells it: "bigint", "numeric(12,2)".
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub nullable: bool,
+    /// timestamptz only: the session's TimeZone, in which the server reads
+    /// a time written without a zone.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+/// Which synced tables nudge tills on which Realtime topic (`ebb_nudges`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServerNudges {
+    /// Supabase Realtime's `realtime.send` exists on the server.
+    pub realtime: bool,
+    /// Per synced table, the topic its nudge trigger sends on; `None`
+    /// when it has none (an install from before nudges).
+    pub tables: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct PullBody<'a> {
+    pub(super) tbl: &'a str,
+    pub(super) cursor: &'a Cursor,
+    pub(super) page: usize,
+}
+
+/// `ebb_pull_all`: each table's cursor; the answer maps each to its page.
+#[derive(Serialize)]
+pub(super) struct PullAllBody<'a> {
+    pub(super) cursors: BTreeMap<&'a str, &'a Cursor>,
+    pub(super) page: usize,
+}
+
+pub(super) type PullAllAnswer = BTreeMap<String, PullPage>;
