@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints the server time of one `ebb_pull` of an empty page and of the read
-# policy check it makes on every call (`_ebb.rls_print`), each the mean of
+# Prints the server time of one `ebb_pull` of an empty page, of the read
+# policy check it makes on every call (`_ebb.rls_print`) and of one
+# `ebb_pull_all` over every synced table, each the mean of
 # 200 calls in one session: what an idle round costs the server per table.
 # Uses a database of its own (ebb_probe_<pid>), dropped at the end.
 # Needs PostgreSQL (scripts/pg-setup.sh) and a built `ebb` (EBB, default
@@ -23,3 +24,4 @@ mean() {
 }
 mean "ebb_pull, empty page" "ebb_pull('products', NULL, 2000)"
 mean "_ebb.rls_print" "_ebb.rls_print('products'::regclass)"
+mean "ebb_pull_all, every table" "ebb_pull_all((SELECT jsonb_object_agg(tbl, NULL) FROM _ebb_tables), 2000)"

@@ -301,6 +301,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_statement_keeps_its_plan_whatever_its_limit() {
+        use rusqlite::StatementStatus;
+        let (_dir, local) = open_temp();
+        let sql = "SELECT pk FROM _ebb_queue WHERE tbl = ?1 ORDER BY counter LIMIT ?2";
+        for limit in 1..=5 {
+            let mut stmt = local.conn.prepare_cached(sql).unwrap();
+            let rows = stmt.query_map(rusqlite::params!["t", limit], |r| r.get::<_, String>(0));
+            assert_eq!(rows.unwrap().count(), 0);
+        }
+        let stmt = local.conn.prepare_cached(sql).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let (dir, local) = open_temp();
         meta_set(&local.conn, "schema_version", Value::Integer(99)).unwrap();

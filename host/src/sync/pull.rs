@@ -51,27 +51,13 @@ impl<R: Remote> Engine<R> {
         let mut fetched = first;
         loop {
             let cursor = self.local.cursor(&table.name)?;
-            let (first, mut ahead_took) = match (fetched.take(), ahead.take()) {
-                (Some(f), _) if f.from == cursor => (Some(Ok(f.page)), Some(f.took)),
-                (_, Some(mut a)) if a.from == cursor => {
-                    let (answer, took) = a.page.answer().await;
-                    (Some(answer), Some(took))
-                }
-                // Dropped, so cancelled: it was fetched from another cursor.
-                _ => (None, None),
+            let (page, took) = match fetched.take() {
+                // Fetched with every table's (and counted as that request).
+                Some(f) if f.from == cursor => (f.page, f.took),
+                _ => self.fetch_page(&table.name, &cursor, ahead.take()).await?,
             };
-            let started = Instant::now();
-            let size = self.pull_pace.size();
-            let answer = self
-                .call_remote_or("ebb_pull", &|_| false, first, |remote| {
-                    ahead_took = None;
-                    remote.pull(&table.name, &cursor, size)
-                })
-                .await?;
-            let page = answer?;
             // A page shorter than asked is the table's end, not the
             // server's pace: only a full one grows the next.
-            let took = ahead_took.unwrap_or_else(|| started.elapsed());
             self.pull_pace.answered(page.rows.len(), took);
             let now = now_ms();
             let held = self
@@ -103,6 +89,35 @@ impl<R: Remote> Engine<R> {
                 return Ok(());
             }
         }
+    }
+
+    /// The page of `table` after `cursor`: the one fetched `ahead` when it
+    /// starts there (its answer is attempt 1), else asked now; and how long
+    /// the request took.
+    async fn fetch_page(
+        &mut self,
+        table: &str,
+        cursor: &Cursor,
+        ahead: Option<Ahead>,
+    ) -> Result<(PullPage, std::time::Duration), SyncError> {
+        let (first, mut ahead_took) = match ahead {
+            Some(mut a) if a.from == *cursor => {
+                let (answer, took) = a.page.answer().await;
+                (Some(answer), Some(took))
+            }
+            // Dropped, so cancelled: it was fetched from another cursor.
+            _ => (None, None),
+        };
+        let started = Instant::now();
+        let size = self.pull_pace.size();
+        let answer = self
+            .call_remote_or("ebb_pull", &|_| false, first, |remote| {
+                ahead_took = None;
+                remote.pull(table, cursor, size)
+            })
+            .await?;
+        let page = answer?;
+        Ok((page, ahead_took.unwrap_or_else(|| started.elapsed())))
     }
 
     /// Starts fetching the page of `table` after `from` on a task of its

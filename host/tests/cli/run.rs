@@ -88,7 +88,7 @@ fn run_syncs_serves_health_notifies_and_stops_on_sigterm() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("ebb_requests_total{rpc=\"ebb_pull\",result=\"ok\"}"),
+        metrics.contains("ebb_requests_total{rpc=\"ebb_pull_all\",result=\"ok\"}"),
         "{metrics}"
     );
 

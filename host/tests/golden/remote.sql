@@ -283,22 +283,27 @@ DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint
 -- carries them so the device merges from what it wrote, not from its stale
 -- base (a counter edit whose answer was lost is then counted once). The
 -- caller must hold the row lock, so a first attempt still in flight has
--- committed by now.
+-- committed by now. PL/pgSQL with its plan kept: as a SQL function with
+-- SET it was planned again on every call.
 CREATE OR REPLACE FUNCTION _ebb.prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
     p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
     OUT own_counter bigint, OUT own_version bigint)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
+BEGIN
     SELECT CASE WHEN a.counter = p_counter AND a.hash = p_hash THEN a.result END,
            coalesce(a.counter < p_counter AND a.base = p_base
                     AND (a.result->>'version')::bigint = p_current, false),
            CASE WHEN a.counter < p_counter AND a.base = p_base THEN a.counter END,
            CASE WHEN a.counter < p_counter AND a.base = p_base
                 THEN (a.result->>'version')::bigint END
+    INTO replay, fast_forward, own_counter, own_version
     FROM (SELECT) AS one
-    LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk
+    LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk;
+END
 $fn$;
 
 -- Installs ebb on one existing table. Temporary: gone when this session ends,
@@ -407,6 +412,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION _ebb.policy_columns(p_rel oid) RETURNS TABLE (name text, type text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     RETURN QUERY
@@ -437,10 +443,13 @@ $fn$;
 -- ebb_pull compares it on every call (a few catalog lookups). PL/pgSQL,
 -- as policy_columns: its statements are planned once per session, where
 -- a SQL function with SET is planned again on every call (a third of an
--- empty pull's server time).
+-- empty pull's server time). Both force the generic plan: PostgreSQL
+-- otherwise kept planning policy_columns' query for each table oid again
+-- (0.35 ms a call; 0.03 ms with the plan kept).
 CREATE OR REPLACE FUNCTION _ebb.rls_print(p_rel oid) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     RETURN (SELECT md5(concat_ws(E'\n', c.relrowsecurity::text,
@@ -594,6 +603,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
@@ -834,6 +844,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     n       integer;
@@ -1080,6 +1091,7 @@ CREATE OR REPLACE FUNCTION public.ebb_pull(tbl text, cursor jsonb DEFAULT NULL, 
 RETURNS json
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     pkcol    text;

@@ -308,12 +308,23 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     let started = Instant::now();
     let cpu_before = cpu_of("/proc/self/stat");
     till.sync_ok().await?;
-    println!(
-        "an idle round: {:.2} ms ({:.2} ms client CPU), {} request(s) for {} tables",
+    let (wall, cpu) = (
         started.elapsed().as_secs_f64() * 1e3,
         (cpu_of("/proc/self/stat") - cpu_before) * 1e3,
-        requests(&till) - before,
-        till.config.tables.len()
+    );
+    let after = requests(&till);
+    let made: Vec<String> = after
+        .iter()
+        .filter_map(|(rpc, n)| {
+            let n = n - before.get(rpc).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {rpc}"))
+        })
+        .collect();
+    println!(
+        "an idle round: {wall:.2} ms ({cpu:.2} ms client CPU), {} request(s) for {} tables ({})",
+        after.values().sum::<u64>() - before.values().sum::<u64>(),
+        till.config.tables.len(),
+        made.join(", ")
     );
     if args.peer_baseline > 0 {
         let client =
@@ -324,13 +335,20 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     Ok(())
 }
 
-/// Requests the till's engine made so far (`ebb_requests_total`).
-fn requests(till: &Device) -> u64 {
-    till.engine
-        .metrics()
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("ebb_requests_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+/// Request attempts so far, by rpc (`ebb_requests_total`).
+fn requests(till: &Device) -> std::collections::BTreeMap<String, u64> {
+    let mut by_rpc = std::collections::BTreeMap::new();
+    for line in till.engine.metrics().render().lines() {
+        let Some(labels) = line.strip_prefix("ebb_requests_total{") else {
+            continue;
+        };
+        let rpc = labels
+            .split("rpc=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("?");
+        let n = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        *by_rpc.entry(rpc.to_string()).or_insert(0) += n.unwrap_or(0.0) as u64;
+    }
+    by_rpc
 }

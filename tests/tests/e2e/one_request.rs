@@ -35,6 +35,10 @@ async fn an_idle_round_is_one_request_and_a_write_arrives_in_one() {
     assert_eq!(report.pulled, 1, "{report:?}");
     assert_eq!(b.count("customers").unwrap(), 1);
     assert_eq!(requests, [1, 0, 0], "a write pulled (all, one, push)");
+    // And the metrics count the requests made, not a page per table.
+    let metrics = b.engine.metrics().render();
+    assert!(metrics.contains(r#"rpc="ebb_pull_all""#), "{metrics}");
+    assert!(!metrics.contains(r#"rpc="ebb_pull""#), "{metrics}");
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@
 CREATE OR REPLACE FUNCTION _ebb.policy_columns(p_rel oid) RETURNS TABLE (name text, type text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     RETURN QUERY
@@ -65,10 +66,13 @@ $fn$;
 -- ebb_pull compares it on every call (a few catalog lookups). PL/pgSQL,
 -- as policy_columns: its statements are planned once per session, where
 -- a SQL function with SET is planned again on every call (a third of an
--- empty pull's server time).
+-- empty pull's server time). Both force the generic plan: PostgreSQL
+-- otherwise kept planning policy_columns' query for each table oid again
+-- (0.35 ms a call; 0.03 ms with the plan kept).
 CREATE OR REPLACE FUNCTION _ebb.rls_print(p_rel oid) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     RETURN (SELECT md5(concat_ws(E'\n', c.relrowsecurity::text,

@@ -277,22 +277,27 @@ DROP FUNCTION IF EXISTS public._ebb_prior(text, text, text, bigint, text, bigint
 -- carries them so the device merges from what it wrote, not from its stale
 -- base (a counter edit whose answer was lost is then counted once). The
 -- caller must hold the row lock, so a first attempt still in flight has
--- committed by now.
+-- committed by now. PL/pgSQL with its plan kept: as a SQL function with
+-- SET it was planned again on every call.
 CREATE OR REPLACE FUNCTION _ebb.prior(
     p_device text, p_tbl text, p_pk text, p_counter bigint, p_hash text, p_base bigint,
     p_current bigint, OUT replay jsonb, OUT fast_forward boolean,
     OUT own_counter bigint, OUT own_version bigint)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
+BEGIN
     SELECT CASE WHEN a.counter = p_counter AND a.hash = p_hash THEN a.result END,
            coalesce(a.counter < p_counter AND a.base = p_base
                     AND (a.result->>'version')::bigint = p_current, false),
            CASE WHEN a.counter < p_counter AND a.base = p_base THEN a.counter END,
            CASE WHEN a.counter < p_counter AND a.base = p_base
                 THEN (a.result->>'version')::bigint END
+    INTO replay, fast_forward, own_counter, own_version
     FROM (SELECT) AS one
-    LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk
+    LEFT JOIN public._ebb_applied a ON a.device = p_device AND a.tbl = p_tbl AND a.pk = p_pk;
+END
 $fn$;
 
 -- Installs ebb on one existing table. Temporary: gone when this session ends,

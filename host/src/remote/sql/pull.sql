@@ -30,6 +30,7 @@ CREATE OR REPLACE FUNCTION public.ebb_pull(tbl text, cursor jsonb DEFAULT NULL, 
 RETURNS json
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     pkcol    text;

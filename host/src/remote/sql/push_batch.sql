@@ -44,6 +44,7 @@
 CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
     n       integer;
