@@ -21,6 +21,7 @@
 //! closes that conflict ("superseded", or "retried" for a held one): its
 //! stored remote row is stale and must never be written back later.
 
+use super::cached::Cached;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
@@ -119,7 +120,7 @@ fn finish_apply(
     cursor: Option<&Cursor>,
 ) -> Result<(), LocalError> {
     if let Some(cursor) = cursor {
-        tx.execute(
+        tx.exec(
             "INSERT INTO _ebb_cursors (tbl, txid, pk) VALUES (?1, ?2, ?3)
              ON CONFLICT (tbl) DO UPDATE SET txid = excluded.txid, pk = excluded.pk",
             params![table.name, cursor.txid, cursor.pk],
@@ -300,7 +301,7 @@ pub(crate) fn apply_one(
         }
         Action::Keep { version, base } => {
             rows::set(conn, name, pk, *version, base.as_ref())?;
-            conn.execute(
+            conn.exec(
                 "UPDATE _ebb_queue SET state = 'pending', next_attempt_at = NULL
                  WHERE tbl = ?1 AND pk = ?2 AND state = 'conflict'",
                 params![name, pk],
@@ -352,7 +353,7 @@ pub(crate) fn mark_conflict(
 ) -> Result<i64, LocalError> {
     let name = table.name.as_str();
     let changed = conn
-        .execute(
+        .exec(
             "UPDATE _ebb_queue SET state = 'conflict', next_attempt_at = NULL
              WHERE tbl = ?1 AND pk = ?2",
             params![name, pk],

@@ -8,6 +8,7 @@
 //! Decides nothing about which side wins: `sync` (policies) and `cli`
 //! (`ebb conflicts resolve`) do.
 
+use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -116,7 +117,7 @@ impl Local {
     ) -> Result<(), LocalError> {
         let [local, remote, base] = [facts.local, facts.remote, facts.base].map(row_text);
         self.conn
-            .execute(
+            .exec(
                 "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
                      reason, created_at, resolved_at, resolution, overwrote)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
@@ -150,7 +151,7 @@ pub(crate) fn record(
 ) -> Result<(), LocalError> {
     let [local, remote, base] = [new.local, new.remote, new.base].map(row_text);
     let updated = conn
-        .execute(
+        .exec(
             "UPDATE _ebb_conflicts SET local = ?3, remote = ?4, base = ?5, remote_version = ?6,
                  policy = ?7, reason = ?8, held_counter = NULL
              WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
@@ -167,7 +168,7 @@ pub(crate) fn record(
         )
         .ctx(|| format!("refreshing a conflict of {table}"))?;
     if updated == 0 {
-        conn.execute(
+        conn.exec(
             "INSERT INTO _ebb_conflicts (tbl, pk, local, remote, base, remote_version, policy,
                  reason, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -190,7 +191,7 @@ pub(crate) fn record(
 
 fn get(conn: &Connection, id: i64) -> Result<ConflictRecord, LocalError> {
     let found = conn
-        .query_row(
+        .row(
             &format!("SELECT {COLUMNS} FROM _ebb_conflicts WHERE id = ?1"),
             [id],
             record_of,
@@ -254,7 +255,7 @@ impl Local {
             });
         }
         let state: Option<String> = tx
-            .query_row(
+            .row(
                 "SELECT state FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
                 params![record.table, record.pk],
                 |r| r.get(0),
@@ -285,7 +286,7 @@ impl Local {
             }
             Choice::Remote => {
                 write_row(&tx, table, pk, remote)?;
-                tx.execute(
+                tx.exec(
                     "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
                     params![table, pk],
                 )
@@ -298,7 +299,7 @@ impl Local {
                 "row"
             }
         };
-        tx.execute(
+        tx.exec(
             "UPDATE _ebb_conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
             params![id, now, resolution],
         )
@@ -333,7 +334,7 @@ impl Local {
         loop {
             let n = self
                 .conn
-                .execute(
+                .exec(
                     "DELETE FROM _ebb_conflicts WHERE id IN (
                          SELECT id FROM _ebb_conflicts
                          WHERE resolved_at IS NOT NULL AND resolved_at < ?1

@@ -14,6 +14,7 @@
 //! Written and trimmed inside `apply`'s transaction (with the cursor that
 //! moved past the row), read by `sync::pull` through `Local::deferred`.
 
+use super::cached::Cached;
 use rusqlite::{Connection, params};
 
 use super::values::{parse_row, row_text};
@@ -62,7 +63,7 @@ impl Local {
     /// How many pulled rows are set aside, in every table.
     pub fn deferred_count(&self) -> Result<u64, LocalError> {
         self.conn
-            .query_row("SELECT count(*) FROM _ebb_deferred", [], |r| r.get(0))
+            .row("SELECT count(*) FROM _ebb_deferred", [], |r| r.get(0))
             .ctx(|| "counting set-aside rows".into())
     }
 }

@@ -1,6 +1,7 @@
 //! Per-table figures for the console's table cards: how many rows the
 //! app's table holds. Read-only; called by `ops::api`.
 
+use super::cached::Cached;
 use super::{Context, Local, LocalError, quote_ident};
 
 impl Local {
@@ -8,7 +9,7 @@ impl Local {
     pub fn row_count(&self, table: &str) -> Result<u64, LocalError> {
         let n: i64 = self
             .conn
-            .query_row(
+            .row(
                 &format!("SELECT count(*) FROM {}", quote_ident(table)),
                 [],
                 |r| r.get(0),

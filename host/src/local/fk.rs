@@ -9,6 +9,7 @@
 //! call) and only then runs targeted, indexed queries for the rows of the
 //! page. Read-only; called only by `apply` (and `hold`).
 
+use super::cached::Cached;
 use std::collections::BTreeSet;
 
 use rusqlite::types::Value as SqlValue;
@@ -185,7 +186,7 @@ pub(crate) fn orphan(
         parent = quote_ident(&key.parent),
         matches = matches.join(" AND "),
     );
-    conn.query_row(&sql, [pk], |r| r.get(0))
+    conn.row(&sql, [pk], |r| r.get(0))
         .ctx(|| format!("checking the parent of a row of {}", key.child))
 }
 
@@ -243,7 +244,7 @@ pub(crate) fn referenced(
         quote_ident(&key.child),
         matches.join(" AND ")
     );
-    conn.query_row(&sql, params_from_iter(values), |r| r.get(0))
+    conn.row(&sql, params_from_iter(values), |r| r.get(0))
         .ctx(|| {
             format!(
                 "looking for rows of {} that reference a deleted row",

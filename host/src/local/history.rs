@@ -8,6 +8,7 @@
 //! the charts. Decides nothing: `ops::daemon` records a sample after each
 //! round and `ops::api` reads them back.
 
+use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::params;
@@ -73,7 +74,7 @@ impl Local {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record history".into())?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO _ebb_history (minute, rounds, failed_rounds, pushed, pulled,
                      conflicts, errors, queue_depth, round_ms_total, round_ms_max)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
@@ -100,7 +101,7 @@ impl Local {
             ],
         )
         .ctx(|| "recording history".into())?;
-        tx.execute("DELETE FROM _ebb_history WHERE minute < ?1", [oldest])
+        tx.exec("DELETE FROM _ebb_history WHERE minute < ?1", [oldest])
             .ctx(|| "deleting history past ops.history_keep".into())?;
         tx.commit().ctx(|| "committing history".into())
     }
@@ -144,7 +145,7 @@ impl Local {
     pub fn failed_requests_since(&self, since: i64) -> Result<u64, LocalError> {
         let n: i64 = self
             .conn
-            .query_row(
+            .row(
                 "SELECT count(*) FROM _ebb_requests WHERE ok = 0 AND at >= ?1",
                 [since],
                 |r| r.get(0),

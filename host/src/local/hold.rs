@@ -30,6 +30,7 @@
 //! or children whose deletes arrive in the next table's pages, so clear on
 //! their own.
 
+use super::cached::Cached;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -227,7 +228,7 @@ fn retry_if_held<'a>(
 /// The counter kept on the row's open held conflict, if any.
 fn held_counter(conn: &Connection, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
     let found: Option<Option<i64>> = conn
-        .query_row(
+        .row(
             "SELECT held_counter FROM _ebb_conflicts
              WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
             params![table, pk],
@@ -267,7 +268,7 @@ fn hold(
     };
     record(conn, name, pk, incoming, now)?;
     let counter = mark_conflict(conn, table, pk, now)?;
-    conn.execute(
+    conn.exec(
         "UPDATE _ebb_conflicts SET held_counter = ?3
          WHERE tbl = ?1 AND pk = ?2 AND resolved_at IS NULL",
         params![name, pk, retryable.then_some(counter)],
@@ -358,7 +359,7 @@ fn exists(conn: &Connection, table: &str, key: &str, pk: &str) -> Result<bool, L
         quote_ident(table),
         quote_ident(key)
     );
-    conn.query_row(&sql, [pk], |r| r.get(0))
+    conn.row(&sql, [pk], |r| r.get(0))
         .ctx(|| format!("looking up a row of {table}"))
 }
 

@@ -16,6 +16,7 @@
 //! Called by `sync` (push and pull) and by `apply` (`adopt`, inside the
 //! apply transaction, so a fresh id is taken while nobody else can write).
 
+use super::cached::Cached;
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value as SqlValue;
@@ -227,16 +228,16 @@ pub(crate) fn adopt(
         quote_ident(name)
     );
     let has_sequence: bool = conn
-        .query_row(
+        .row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')",
             [],
             |r| r.get(0),
         )
         .ctx(|| "looking for sqlite_sequence".into())?;
     let top: i64 = if has_sequence {
-        conn.query_row(&sql, [name], |r| r.get(0))
+        conn.row(&sql, [name], |r| r.get(0))
     } else {
-        conn.query_row(
+        conn.row(
             &format!(
                 "SELECT COALESCE(max({}), 0) FROM {}",
                 quote_ident(&table.pk),

@@ -7,6 +7,7 @@
 //! goes back to pending. Times are passed in (`now`, unix ms). Called by
 //! `sync` around each round.
 
+use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::TransactionBehavior;
@@ -101,7 +102,7 @@ impl Local {
     /// Gives the lease up if `owner` holds it; otherwise does nothing.
     pub fn lease_release(&mut self, owner: &str) -> Result<(), LocalError> {
         self.conn
-            .execute(
+            .exec(
                 "DELETE FROM _ebb_meta WHERE key IN ('lease_owner', 'lease_expires_at')
                    AND (SELECT value FROM _ebb_meta WHERE key = 'lease_owner') = ?1",
                 [owner],

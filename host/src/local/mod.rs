@@ -24,6 +24,7 @@
 
 mod action;
 mod apply;
+mod cached;
 mod conflicts;
 mod deferred;
 mod figures;
@@ -54,6 +55,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
+
+use cached::Cached;
 
 use crate::config::TableConfig;
 use crate::model::Cursor;
@@ -277,7 +280,7 @@ impl Local {
     pub fn cursor(&self, table: &str) -> Result<Cursor, LocalError> {
         let found = self
             .conn
-            .query_row(
+            .row(
                 "SELECT txid, pk FROM _ebb_cursors WHERE tbl = ?1",
                 [table],
                 |r| {
@@ -295,7 +298,7 @@ impl Local {
     /// Records that `table` finished a complete sync at `now`.
     pub fn set_last_sync(&mut self, table: &str, now: i64) -> Result<(), LocalError> {
         self.conn
-            .execute(
+            .exec(
                 "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
                  ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
                 rusqlite::params![table, now],

@@ -21,6 +21,7 @@
 
 mod dates;
 
+use super::cached::Cached;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -140,7 +141,7 @@ impl Local {
             })
             .ctx(context)?
         };
-        conn.execute(&format!("DELETE FROM {mirror}"), [])
+        conn.exec(&format!("DELETE FROM {mirror}"), [])
             .ctx(context)?;
         Ok(back)
     }

@@ -8,6 +8,7 @@
 //! no edit is ever lost. Decides nothing about backoff or attempts (the
 //! caller passes them in). Called by `sync` and by `cli` (`ebb queue`).
 
+use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
@@ -198,7 +199,7 @@ impl Local {
     /// recovery). Returns how many.
     pub fn recover_inflight(&mut self, before: i64) -> Result<usize, LocalError> {
         self.conn
-            .execute(
+            .exec(
                 "UPDATE _ebb_queue SET state = 'pending'
                  WHERE state = 'inflight' AND COALESCE(claimed_at, 0) < ?1",
                 [before],
@@ -354,7 +355,7 @@ pub(crate) fn touch(
     now: i64,
 ) -> Result<i64, LocalError> {
     let counter = next_counter(conn)?;
-    conn.execute(
+    conn.exec(
         "INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
          ON CONFLICT (tbl, pk) DO UPDATE SET op = excluded.op, counter = excluded.counter,
@@ -367,7 +368,7 @@ pub(crate) fn touch(
 
 /// Every inflight item back to pending (a lease changed hands). Returns how many.
 pub(crate) fn release_all_inflight(conn: &Connection) -> Result<usize, LocalError> {
-    conn.execute(
+    conn.exec(
         "UPDATE _ebb_queue SET state = 'pending' WHERE state = 'inflight'",
         [],
     )

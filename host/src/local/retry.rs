@@ -7,6 +7,7 @@
 //! key check, cascade guard), one table at a time, in one transaction; a
 //! row still refused stays held. Called by `sync` once per round.
 
+use super::cached::Cached;
 use std::collections::BTreeSet;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -27,7 +28,7 @@ impl Local {
     pub fn retry_held(&mut self, now: i64) -> Result<usize, LocalError> {
         let any: bool = self
             .conn
-            .query_row(
+            .row(
                 "SELECT EXISTS (SELECT 1 FROM _ebb_conflicts
                  WHERE resolved_at IS NULL AND held_counter IS NOT NULL)",
                 [],
@@ -76,7 +77,7 @@ impl Local {
         let mut closed = 0;
         for id in ids {
             let resolved: Option<i64> = tx
-                .query_row(
+                .row(
                     "SELECT resolved_at FROM _ebb_conflicts WHERE id = ?1",
                     [id],
                     |r| r.get(0),

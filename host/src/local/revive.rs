@@ -7,6 +7,7 @@
 //! own (`sync`'s `retry.retry_dead_after` does). Called by `ops::api`
 //! (`POST /api/queue/{id}/retry`).
 
+use super::cached::Cached;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Context, Local, LocalError};
@@ -31,7 +32,7 @@ impl Local {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| format!("starting to retry an item of {table}"))?;
         let state: Option<String> = tx
-            .query_row(
+            .row(
                 "SELECT state FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
                 params![table, pk],
                 |r| r.get(0),
@@ -41,7 +42,7 @@ impl Local {
         let revived = match state {
             None => Revived::Missing,
             Some(was) if was == "dead" || was == "invalid" => {
-                tx.execute(
+                tx.exec(
                     "UPDATE _ebb_queue SET state = 'pending', attempts = 0, error = NULL,
                          next_attempt_at = NULL
                      WHERE tbl = ?1 AND pk = ?2",

@@ -10,6 +10,7 @@
 //! The schema version lives in `_ebb_meta` (not `PRAGMA user_version`,
 //! which belongs to the app). Migrations only ever append to `MIGRATIONS`.
 
+use super::cached::Cached;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -173,7 +174,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
             .ctx(|| format!("migrating ebb's tables to version {}", index + 1))?;
     }
     meta_set(&tx, "schema_version", Value::Integer(known))?;
-    tx.execute(
+    tx.exec(
         "INSERT OR IGNORE INTO _ebb_meta (key, value) VALUES ('device_id', ?1), ('seq', 0)",
         [uuid::Uuid::new_v4().to_string()],
     )
@@ -187,7 +188,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<String, LocalError> {
 /// does not wait for the app's write lock in the usual case.
 fn current(conn: &Connection) -> Result<Option<String>, LocalError> {
     let has_meta: bool = conn
-        .query_row(
+        .row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_ebb_meta')",
             [],
             |r| r.get(0),
@@ -209,7 +210,7 @@ pub(crate) fn device_id(conn: &Connection) -> Result<String, LocalError> {
 
 /// Reads one `_ebb_meta` value.
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Value>, LocalError> {
-    conn.query_row("SELECT value FROM _ebb_meta WHERE key = ?1", [key], |r| {
+    conn.row("SELECT value FROM _ebb_meta WHERE key = ?1", [key], |r| {
         r.get::<_, Value>(0)
     })
     .optional()
@@ -234,7 +235,7 @@ pub(crate) fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>, 
 
 /// Sets one `_ebb_meta` value (`Value::Null` stores NULL).
 pub(crate) fn meta_set(conn: &Connection, key: &str, value: Value) -> Result<(), LocalError> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO _ebb_meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -246,7 +247,7 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: Value) -> Result<(),
 /// Takes the next device-wide change counter (the same `seq` the capture
 /// triggers bump).
 pub(crate) fn next_counter(conn: &Connection) -> Result<i64, LocalError> {
-    conn.query_row(
+    conn.row(
         "UPDATE _ebb_meta SET value = value + 1 WHERE key = 'seq' RETURNING value",
         [],
         |r| r.get(0),
@@ -257,7 +258,7 @@ pub(crate) fn next_counter(conn: &Connection) -> Result<i64, LocalError> {
 /// Sets or clears the capture guard. Only ever called inside a transaction
 /// that clears it again before commit, so no other connection sees it set.
 pub(crate) fn set_guard(conn: &Connection, on: bool) -> Result<(), LocalError> {
-    conn.execute("UPDATE _ebb_guard SET active = ?1 WHERE id = 1", [on])
+    conn.exec("UPDATE _ebb_guard SET active = ?1 WHERE id = 1", [on])
         .ctx(|| "setting the capture guard".into())?;
     Ok(())
 }

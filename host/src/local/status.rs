@@ -6,6 +6,7 @@
 //! `last_round_ok_at`, `last_error`). Reports facts; deciding what is
 //! healthy is `ops`'s job. Called by `sync` (record_*) and `ops` (status).
 
+use super::cached::Cached;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -78,12 +79,12 @@ impl Local {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record a request".into())?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO _ebb_requests (at, ok) VALUES (?1, ?2)",
             params![now, ok],
         )
         .ctx(|| "recording a request".into())?;
-        tx.execute(
+        tx.exec(
             "DELETE FROM _ebb_requests WHERE at < ?1",
             [now.saturating_sub(millis(window))],
         )
@@ -160,14 +161,14 @@ impl Local {
             }
         }
         let oldest_pending_at = conn
-            .query_row(
+            .row(
                 &format!("SELECT MIN(queued_at) FROM _ebb_queue WHERE {WAITING}"),
                 [],
                 |r| r.get(0),
             )
             .ctx(|| "finding the oldest pending edit".into())?;
         let (open_conflicts, open_collisions): (i64, i64) = conn
-            .query_row(
+            .row(
                 "SELECT COUNT(*), COALESCE(SUM(policy = 'key_collision'), 0)
                  FROM _ebb_conflicts WHERE resolved_at IS NULL",
                 [],
@@ -175,14 +176,14 @@ impl Local {
             )
             .ctx(|| "counting conflicts".into())?;
         let (requests, failed): (i64, i64) = conn
-            .query_row(
+            .row(
                 "SELECT COUNT(*), COALESCE(SUM(ok = 0), 0) FROM _ebb_requests WHERE at >= ?1",
                 [now.saturating_sub(millis(error_window))],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx(|| "counting requests".into())?;
         let (overwritten_local, overwritten_remote): (i64, i64) = conn
-            .query_row(
+            .row(
                 "SELECT COALESCE(SUM(overwrote IN ('local', 'both')), 0),
                         COALESCE(SUM(overwrote IN ('remote', 'both')), 0)
                  FROM _ebb_conflicts WHERE resolved_at >= ?1",
@@ -196,14 +197,14 @@ impl Local {
         let mut tables = Vec::with_capacity(names.len());
         for table in names {
             let pending: i64 = conn
-                .query_row(
+                .row(
                     &format!("SELECT COUNT(*) FROM _ebb_queue WHERE tbl = ?1 AND {WAITING}"),
                     [&table],
                     |r| r.get(0),
                 )
                 .ctx(|| format!("counting the queue of {table}"))?;
             let last_sync_at = conn
-                .query_row(
+                .row(
                     "SELECT last_sync_at FROM _ebb_cursors WHERE tbl = ?1",
                     [&table],
                     |r| r.get::<_, Option<i64>>(0),

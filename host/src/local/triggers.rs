@@ -20,6 +20,7 @@
 //! UNIQUE column), SQLite fires no delete trigger for it unless the app's
 //! connection enables `recursive_triggers`, so that deletion is not captured.
 
+use super::cached::Cached;
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -91,7 +92,7 @@ fn backfill(conn: &Connection, table: &str, pk: &str) -> Result<usize, LocalErro
     let key = quote_ident(pk);
     let lit = quote_literal(table);
     let queued = conn
-        .execute(
+        .exec(
             &format!(
                 "INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
                  SELECT {lit}, CAST({key} AS TEXT), 'upsert',
@@ -103,7 +104,7 @@ fn backfill(conn: &Connection, table: &str, pk: &str) -> Result<usize, LocalErro
             [],
         )
         .ctx(|| format!("queueing the existing rows of {table}"))?;
-    conn.execute(
+    conn.exec(
         &format!(
             "UPDATE _ebb_meta SET value = value + (SELECT count(*) FROM {t}) WHERE key = 'seq'"
         ),
