@@ -19,6 +19,11 @@ CREATE TABLE IF NOT EXISTS public._ebb_tables (
     pk  text NOT NULL
 );
 ALTER TABLE public._ebb_tables ADD COLUMN IF NOT EXISTS rls text;
+-- The table's own page statement for ebb_pull and the columns it was
+-- written for (pull.sql).
+ALTER TABLE public._ebb_tables
+    ADD COLUMN IF NOT EXISTS pull_fn text,
+    ADD COLUMN IF NOT EXISTS pull_cols text;
 
 -- The last change ebb_push applied per (device, table, pk): `counter`, a
 -- hash of (op, base, row) as sent, the base it was sent on, and the answer.
@@ -366,5 +371,6 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_before_truncate(%s)', p_tbl, args);
     INSERT INTO public._ebb_tables (tbl, pk, rls) VALUES (p_tbl, p_pk, _ebb.rls_print(rel))
     ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk, rls = excluded.rls;
+    PERFORM pg_temp._ebb_install_pull(p_tbl, p_pk);
 END
 $fn$;

@@ -15,7 +15,8 @@
 //!   answer, a later edit on top of a write whose answer was lost applies);
 //! - per table: `_ebb_version`, `_ebb_txid`, `_ebb_origin` columns, an index
 //!   on `_ebb_txid`, and the triggers that stamp them, write tombstones and
-//!   record what ebb_push applied;
+//!   record what ebb_push applied; and the statement of one pulled page as
+//!   a function of its own, planned once per session (pull.sql);
 //! - per table, its tombstones (deletes, including cascaded and server-side
 //!   ones) in `_ebb_deleted.<table>`, with the columns the table's read
 //!   policies look at and a copy of those policies, so row level security
@@ -153,3 +154,6 @@ mod push_run_tests;
 
 #[cfg(test)]
 mod pull_all_tests;
+
+#[cfg(test)]
+mod pull_fn_tests;

@@ -1,0 +1,95 @@
+//! The page statement each table gets as a function of its own
+//! (`_ebb.pull_<table>_<hash>`): ebb_pull answers with it exactly what the
+//! statement planned per call answers, and stops using it when the table's
+//! columns change (until the install script runs again).
+
+use serde_json::Value;
+
+use super::install_sql;
+use super::testdb::{ScratchDb, example_tables};
+use super::tests::pull;
+use crate::model::{Cursor, PullPage};
+
+async fn pull_fn(c: &tokio_postgres::Client, table: &str) -> Option<String> {
+    c.query_one(
+        "SELECT pull_fn FROM public._ebb_tables WHERE tbl = $1",
+        &[&table],
+    )
+    .await
+    .expect("_ebb_tables")
+    .get(0)
+}
+
+fn rows_of(page: &PullPage) -> Vec<Value> {
+    page.rows
+        .iter()
+        .map(|r| serde_json::to_value(&r.row).expect("row"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_tables_own_function_answers_as_the_statement_planned_per_call() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    for (table, _) in example_tables() {
+        let name = pull_fn(&c, &table).await.expect("a function per table");
+        assert!(name.starts_with(&format!("pull_{table}_")), "{name}");
+    }
+    c.batch_execute(
+        "INSERT INTO products (id, name, price_cents) VALUES ('a', 'one', 5), ('b', 'two', 7);
+         DELETE FROM products WHERE id = 'a';
+         INSERT INTO products (id, name) VALUES ('c', 'three');",
+    )
+    .await
+    .expect("rows");
+    let first = pull(&c, "products", &Cursor::default(), 2).await;
+    let rest = pull(&c, "products", &first.next, 2).await;
+    c.batch_execute("UPDATE public._ebb_tables SET pull_fn = NULL WHERE tbl = 'products'")
+        .await
+        .expect("off");
+    let planned = pull(&c, "products", &Cursor::default(), 2).await;
+    let planned_rest = pull(&c, "products", &planned.next, 2).await;
+    for (own, per_call) in [(&first, &planned), (&rest, &planned_rest)] {
+        assert_eq!(own.rows, per_call.rows);
+        assert_eq!(
+            (&own.next, own.has_more),
+            (&per_call.next, per_call.has_more)
+        );
+    }
+    assert_eq!(
+        first.rows.len() + rest.rows.len(),
+        3,
+        "two rows and a tombstone"
+    );
+    assert!(first.has_more && !rest.has_more);
+}
+
+#[tokio::test]
+async fn a_column_added_later_is_pulled_before_and_after_the_install_runs_again() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let before = pull_fn(&c, "customers").await;
+    c.batch_execute(
+        "ALTER TABLE customers ADD COLUMN city text;
+         INSERT INTO customers (id, name, city) VALUES (1, 'ann', 'Oslo');",
+    )
+    .await
+    .expect("column");
+    let page = pull(&c, "customers", &Cursor::default(), 10).await;
+    assert_eq!(rows_of(&page)[0]["city"], "Oslo", "{page:?}");
+    c.batch_execute(&install_sql(&example_tables()))
+        .await
+        .expect("install again");
+    assert_eq!(pull_fn(&c, "customers").await, before, "same name");
+    let cols: String = c
+        .query_one(
+            "SELECT pull_cols FROM public._ebb_tables WHERE tbl = 'customers'",
+            &[],
+        )
+        .await
+        .expect("cols")
+        .get(0);
+    assert!(cols.contains("t.city"), "{cols}");
+    let again = pull(&c, "customers", &Cursor::default(), 10).await;
+    assert_eq!(rows_of(&again), rows_of(&page));
+}
