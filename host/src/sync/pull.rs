@@ -72,7 +72,7 @@ impl<R: Remote> Engine<R> {
                 .set_pull_lag(std::time::Duration::from_millis(lag));
             if page.rows.is_empty() && page.next == cursor {
                 // Nothing new and the cursor stays: no local transaction
-                // (a round with nothing to do costs one request per table).
+                // (a round with nothing to do costs its one `ebb_pull_all`).
                 bar.finish();
                 return Ok(());
             }
