@@ -121,8 +121,8 @@ pub struct Engine<R: Remote> {
     /// Changes per push request and rows per pull page now (see `pace`).
     push_pace: Pace,
     pull_pace: Pace,
-    /// Whether the server serves `ebb_pull_all` (until it says it does not).
-    pull_all_served: bool,
+    /// Whether a round asks every table's first page in one request.
+    combined: pull_all::Combined,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -174,7 +174,7 @@ impl<R: Remote> Engine<R> {
             keys,
             push_pace,
             pull_pace,
-            pull_all_served: true,
+            combined: pull_all::Combined::Ask,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),
@@ -313,6 +313,9 @@ impl<R: Remote> Engine<R> {
             tracing::info!(retried, "rows held by a local constraint applied");
         }
         if pull_failures.is_empty() {
+            if self.combined == pull_all::Combined::Rest {
+                self.combined = pull_all::Combined::Ask;
+            }
             Ok(())
         } else {
             Err(SyncError::Pull(pull_failures))

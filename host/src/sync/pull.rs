@@ -51,14 +51,18 @@ impl<R: Remote> Engine<R> {
         let mut fetched = first;
         loop {
             let cursor = self.local.cursor(&table.name)?;
-            let (page, took) = match fetched.take() {
-                // Fetched with every table's (and counted as that request).
-                Some(f) if f.from == cursor => (f.page, f.took),
-                _ => self.fetch_page(&table.name, &cursor, ahead.take()).await?,
+            let page = match fetched.take() {
+                // Fetched with every table's (counted, and pacing the
+                // next pages, as that one request).
+                Some(f) if f.from == cursor => f.page,
+                _ => {
+                    let (page, took) = self.fetch_page(&table.name, &cursor, ahead.take()).await?;
+                    // A page shorter than asked is the table's end, not the
+                    // server's pace: only a full one grows the next.
+                    self.pull_pace.answered(page.rows.len(), took);
+                    page
+                }
             };
-            // A page shorter than asked is the table's end, not the
-            // server's pace: only a full one grows the next.
-            self.pull_pace.answered(page.rows.len(), took);
             let now = now_ms();
             let held = self
                 .local

@@ -2,34 +2,46 @@
 //! round with nothing to pull costs one request whatever the number of
 //! tables, and a write on one till reaches another in one request. A table
 //! with more rows goes on page by page (`pull`), from the page fetched
-//! here. When the server refuses the combined request, this round pulls
-//! table by table, where each error names its table; a server without it
-//! (installed by an older `ebb remote-sql`) is asked table by table from
-//! then on.
+//! here. The combined request is never retried: whatever goes wrong with
+//! it, this round pulls table by table, where each table's error is its
+//! own and is retried as it always was; and it is not asked again until a
+//! round pulled every table cleanly (`Combined::Rest`). A server without
+//! it (installed by an older `ebb remote-sql`) is asked table by table from
+//! then on (`Combined::Off`).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Engine, SyncError};
 use crate::model::{Cursor, PullPage};
 use crate::remote::{Remote, RemoteError};
+
+/// Whether a round asks `ebb_pull_all` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Combined {
+    #[default]
+    Ask,
+    /// It failed: table by table until a round pulls every table cleanly.
+    Rest,
+    /// The server does not serve it.
+    Off,
+}
 
 /// A table's first page, fetched with the others, and the cursor it was
 /// asked from: used only while the table's stored cursor still says so.
 pub(super) struct Fetched {
     pub(super) from: Cursor,
     pub(super) page: PullPage,
-    /// How long the combined request took (it paces the next page).
-    pub(super) took: Duration,
 }
 
 impl<R: Remote> Engine<R> {
     /// The first page of every synced table, by table name; empty when
-    /// there is one table, when the server does not serve `ebb_pull_all`,
-    /// or when it refused this request (each table is then pulled alone).
+    /// there is one table or `combined` is not `Ask`, or when the request
+    /// failed (each table is then pulled alone). Only a lost sync lock is
+    /// an error.
     pub(super) async fn pull_first_pages(&mut self) -> Result<HashMap<String, Fetched>, SyncError> {
         let mut fetched = HashMap::new();
-        if self.config.tables.len() < 2 || !self.pull_all_served {
+        if self.config.tables.len() < 2 || self.combined != Combined::Ask {
             return Ok(fetched);
         }
         let mut cursors = Vec::with_capacity(self.config.tables.len());
@@ -40,44 +52,61 @@ impl<R: Remote> Engine<R> {
         let started = Instant::now();
         let asked = &cursors;
         let answer = self
-            .call_remote("ebb_pull_all", |remote| remote.pull_all(asked, size))
+            .call_remote_or("ebb_pull_all", &|_| true, None, |remote| {
+                remote.pull_all(asked, size)
+            })
             .await?;
         match answer {
             Ok(pages) => {
-                let took = started.elapsed();
+                // One answer paces the next pages once, by its largest.
+                let largest = pages.iter().map(|p| p.rows.len()).max().unwrap_or(0);
+                self.pull_pace.answered(largest, started.elapsed());
                 for ((table, from), page) in cursors.into_iter().zip(pages) {
-                    fetched.insert(table, Fetched { from, page, took });
+                    fetched.insert(table, Fetched { from, page });
                 }
             }
             Err(e) if not_served(&e) => {
                 tracing::info!(error = %e, "the server has no ebb_pull_all (apply `ebb remote-sql` again): pulling table by table");
-                self.pull_all_served = false;
+                self.combined = Combined::Off;
             }
-            Err(e) if !e.is_retryable() => {
-                tracing::debug!(error = %e, "ebb_pull_all refused: pulling table by table");
+            Err(e) => {
+                if e.is_retryable() {
+                    // Asked of N tables at once, it may be what timed out.
+                    self.pull_pace.too_big(size);
+                }
+                tracing::info!(error = %e, "ebb_pull_all failed: pulling table by table until a round pulls every table");
+                self.combined = Combined::Rest;
             }
-            Err(e) => return Err(e.into()),
         }
         Ok(fetched)
     }
 }
 
 /// The function is missing: PostgREST's "not in the schema cache"
-/// (`PGRST202`) or PostgreSQL's undefined function (`42883`).
+/// (`PGRST202`), or PostgreSQL's undefined function (`42883`, as
+/// ebb-gateway passes it on) naming `ebb_pull_all` itself, not one its
+/// call reached.
 fn not_served(e: &RemoteError) -> bool {
-    matches!(e.code(), Some("PGRST202" | "42883"))
+    match e {
+        RemoteError::Http {
+            code: Some(code),
+            message,
+            ..
+        } => &**code == "PGRST202" || (&**code == "42883" && message.contains("ebb_pull_all")),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn http(status: u16, code: &str) -> RemoteError {
+    fn http(status: u16, code: &str, message: &str) -> RemoteError {
         RemoteError::Http {
             endpoint: "http://h/rpc/ebb_pull_all".into(),
             status,
             code: Some(code.into()),
-            message: "m".into(),
+            message: message.into(),
             details: None,
             hint: None,
             retry_after: None,
@@ -86,9 +115,21 @@ mod tests {
 
     #[test]
     fn only_a_missing_function_turns_the_combined_pull_off() {
-        assert!(not_served(&http(404, "PGRST202")));
-        assert!(not_served(&http(404, "42883")));
-        assert!(!not_served(&http(403, "42501")));
-        assert!(!not_served(&http(400, "P0001")));
+        let missing = "function public.ebb_pull_all(cursors => jsonb) does not exist";
+        assert!(not_served(&http(
+            404,
+            "PGRST202",
+            "Could not find the function"
+        )));
+        assert!(not_served(&http(404, "42883", missing)));
+        // A function a read policy calls, missing: the call's, not ours.
+        let policy = "function public.shop_of(uuid) does not exist";
+        assert!(!not_served(&http(404, "42883", policy)));
+        assert!(!not_served(&http(403, "42501", "permission denied")));
+        assert!(!not_served(&http(
+            400,
+            "P0001",
+            "row level security changed"
+        )));
     }
 }

@@ -1250,7 +1250,7 @@ END
 $fn$;
 
 -- Writes the page statement of one table into a function of its own,
--- `_ebb.pull_<table>_<hash>`, with the table's names and columns in it, so
+-- `_ebb.pull_<md5 of the table's name>`, with its names and columns in it, so
 -- PostgreSQL plans it once per session (the same statement built and
 -- planned per call cost ~0.3 ms of every ebb_pull). SECURITY INVOKER: it
 -- reads as ebb_pull's caller, under the table's grants and policies.
@@ -1262,7 +1262,9 @@ CREATE OR REPLACE FUNCTION pg_temp._ebb_install_pull(p_tbl text, p_pk text) RETU
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
-    name text := 'pull_' || left(p_tbl, 48) || '_' || left(md5(p_tbl), 8);
+    -- From the hash alone: a name cut at 63 bytes (a long table name in
+    -- a multi-byte script) could otherwise be another table's.
+    name text := 'pull_' || md5(p_tbl);
     rel  oid := to_regclass(format('public.%I', p_tbl));
     cols text;
 BEGIN
@@ -1270,17 +1272,14 @@ BEGIN
     FROM pg_attribute a
     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
       AND left(a.attname, 5) <> '_ebb_';
+    -- The body as a literal: no column name can end it.
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION _ebb.%I(xid8, xid8, text, integer)
 RETURNS TABLE (o_rows json, o_more boolean, o_txid text, o_pk text)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
-AS $b$
-BEGIN
-    RETURN QUERY %s;
-END
-$b$$f$, name, _ebb.pull_query(p_pk, p_tbl, cols));
+AS %L$f$, name, format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols)));
     EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I(xid8, xid8, text, integer) TO PUBLIC', name);
     EXECUTE format('COMMENT ON FUNCTION _ebb.%I(xid8, xid8, text, integer) IS %L', name,
                    format('ebb: one page of public.%I for ebb_pull', p_tbl));
@@ -1502,7 +1501,7 @@ BEGIN
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
-                _ebb.policy_columns(oid), _ebb.transient(text),
+                _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

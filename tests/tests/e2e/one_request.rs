@@ -2,7 +2,8 @@
 //! round is one request whatever the number of tables, a write on one till
 //! reaches the other in one request, a server without the function (an
 //! install by an older ebb) is pulled table by table from then on, and a
-//! refused combined request falls back to table by table for that round.
+//! combined request refused or cut is not retried whole: that round pulls
+//! table by table, and the next asks it again.
 
 use ebb_tests::{Env, rows};
 
@@ -75,4 +76,18 @@ async fn a_refused_combined_pull_falls_back_for_that_round_only() {
     assert_eq!(requests, [1, tables, 0], "refused, then table by table");
     let (_, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
     assert_eq!(requests, [1, 0, 0], "asked again the next round");
+}
+
+#[tokio::test]
+async fn a_combined_pull_that_is_cut_is_not_retried_whole() {
+    let env = Env::new().await.unwrap();
+    let mut a = env.default_device().unwrap();
+    let tables = a.engine.config().tables.len();
+    a.sync_ok().await.unwrap();
+    env.proxy.cut_responses("ebb_pull_all", 1);
+    let (report, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
+    assert!(report.error.is_none(), "{report:?}");
+    assert_eq!(requests, [1, tables, 0], "cut once, then table by table");
+    let (_, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
+    assert_eq!(requests, [1, 0, 0], "asked again after a clean round");
 }

@@ -25,7 +25,7 @@ BEGIN
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
-                _ebb.policy_columns(oid), _ebb.transient(text),
+                _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;
