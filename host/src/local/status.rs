@@ -143,23 +143,28 @@ impl Local {
         Ok(since)
     }
 
+    /// Queue items per state (the states with none are left out).
+    pub fn queue_depth(&self) -> Result<BTreeMap<String, u64>, LocalError> {
+        let mut queue = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, COUNT(*) FROM _ebb_queue GROUP BY state")
+            .ctx(|| "counting the queue".into())?;
+        let counts = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .ctx(|| "counting the queue".into())?;
+        for count in counts {
+            let (state, n) = count.ctx(|| "counting the queue".into())?;
+            queue.insert(state, n.max(0) as u64);
+        }
+        Ok(queue)
+    }
+
     /// The local side's status; requests are counted over `error_window`
     /// before `now`.
     pub fn status(&self, now: i64, error_window: Duration) -> Result<LocalStatus, LocalError> {
         let conn = &self.conn;
-        let mut queue = BTreeMap::new();
-        {
-            let mut stmt = conn
-                .prepare("SELECT state, COUNT(*) FROM _ebb_queue GROUP BY state")
-                .ctx(|| "counting the queue".into())?;
-            let counts = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .ctx(|| "counting the queue".into())?;
-            for count in counts {
-                let (state, n) = count.ctx(|| "counting the queue".into())?;
-                queue.insert(state, n.max(0) as u64);
-            }
-        }
+        let queue = self.queue_depth()?;
         let oldest_pending_at = conn
             .row(
                 &format!("SELECT MIN(queued_at) FROM _ebb_queue WHERE {WAITING}"),

@@ -279,10 +279,7 @@ impl<R: Remote> Engine<R> {
         // Holding the lock, every item still in flight belongs to a round
         // that died: it goes back to pending.
         report.recovered += self.local.recover_inflight(i64::MAX)?;
-        let status = self
-            .local
-            .status(now_ms(), self.config.alerts.error_window)?;
-        self.metrics.set_queue(&status.queue);
+        self.metrics.set_queue(&self.local.queue_depth()?);
         let failed_tables = self.push(report).await?;
         let mut pull_failures = Vec::new();
         let mut first_pages = self.pull_first_pages().await?;
