@@ -193,7 +193,7 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
         .collect();
     let combined = match client.pull_all(&cursors, 1).await {
         Ok(_) => "",
-        Err(e) if e.status() == Some(404) => {
+        Err(e) if e.is_missing_function("ebb_pull_all") => {
             " (no ebb_pull_all: apply `ebb remote-sql` again so that a round pulls every table in one request)"
         }
         Err(e) => return Err(e).context("ebb_pull_all"),
@@ -248,7 +248,7 @@ async fn server_nudges(config: &Config) -> Result<String, String> {
     let client = Client::new(&config.remote, &config.rate_limit).map_err(|e| e.to_string())?;
     let nudges = match client.nudges().await {
         Ok(n) => n,
-        Err(e) if e.status() == Some(404) => {
+        Err(e) if e.is_missing_function("ebb_pull_all") => {
             return Err(format!(
                 "joined realtime:{topic}, but the server has no nudge triggers (an install from \
                  before them: apply `ebb remote-sql` again); ebb run will poll every {every}"

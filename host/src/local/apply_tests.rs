@@ -5,9 +5,10 @@ use std::time::Duration;
 use rusqlite::params;
 use serde_json::json;
 
+use super::super::action::Action;
 use super::super::testutil::{exec, open_temp, other_connection, queue, specs};
 use super::*;
-use crate::model::Row;
+use crate::model::{Op, Row};
 
 fn row(value: serde_json::Value) -> Row {
     value.as_object().cloned().expect("object")

@@ -8,12 +8,12 @@
 //! Decides nothing about which side wins: `sync` (policies) and `cli`
 //! (`ebb conflicts resolve`) do.
 
-use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::cached::Cached;
 use super::queue::touch;
 use super::schema::set_guard;
 use super::values::{key_column, parse_row, read_row, row_text, write_row};

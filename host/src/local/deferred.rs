@@ -14,9 +14,9 @@
 //! Written and trimmed inside `apply`'s transaction (with the cursor that
 //! moved past the row), read by `sync::pull` through `Local::deferred`.
 
-use super::cached::Cached;
 use rusqlite::{Connection, params};
 
+use super::cached::Cached;
 use super::values::{parse_row, row_text};
 use super::{Context, Local, LocalError};
 use crate::model::PulledRow;

@@ -9,12 +9,12 @@
 //! call) and only then runs targeted, indexed queries for the rows of the
 //! page. Read-only; called only by `apply` (and `hold`).
 
-use super::cached::Cached;
 use std::collections::BTreeSet;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 
+use super::cached::Cached;
 use super::{Context, LocalError, quote_ident};
 
 /// One foreign key of the app's schema (possibly composite).

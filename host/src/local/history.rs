@@ -8,12 +8,12 @@
 //! the charts. Decides nothing: `ops::daemon` records a sample after each
 //! round and `ops::api` reads them back.
 
-use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::params;
 use serde::Serialize;
 
+use super::cached::Cached;
 use super::{Context, Local, LocalError, millis};
 
 const MINUTE_MS: i64 = 60_000;

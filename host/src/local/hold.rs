@@ -30,7 +30,6 @@
 //! or children whose deletes arrive in the next table's pages, so clear on
 //! their own.
 
-use super::cached::Cached;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -38,7 +37,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::action::{Action, ApplyOp};
-use super::apply::{apply_one, mark_conflict, savepoint};
+use super::apply_one::{apply_one, mark_conflict, savepoint};
+use super::cached::Cached;
 use super::conflicts::{Incoming, record};
 use super::fk::{ForeignKey, Graph, orphan, parent_key, referenced};
 use super::values::{Writer, key_column, read_row};

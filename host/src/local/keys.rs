@@ -16,13 +16,13 @@
 //! Called by `sync` (push and pull) and by `apply` (`adopt`, inside the
 //! apply transaction, so a fresh id is taken while nobody else can write).
 
-use super::cached::Cached;
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use super::cached::Cached;
 use super::fk::Graph;
 use super::schema::{meta_set, meta_text};
 use super::values::Writer;

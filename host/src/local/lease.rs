@@ -7,12 +7,12 @@
 //! goes back to pending. Times are passed in (`now`, unix ms). Called by
 //! `sync` around each round.
 
-use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 
+use super::cached::Cached;
 use super::queue::release_all_inflight;
 use super::schema::{meta_int, meta_set, meta_text};
 use super::{Context, Local, LocalError, millis};

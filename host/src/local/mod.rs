@@ -24,6 +24,7 @@
 
 mod action;
 mod apply;
+mod apply_one;
 mod cached;
 mod conflicts;
 mod deferred;

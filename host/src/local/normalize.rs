@@ -21,7 +21,6 @@
 
 mod dates;
 
-use super::cached::Cached;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +29,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
 
+use super::cached::Cached;
 use super::inspect::{Affinity, Column, TableInfo, affinity, describe_conn};
 use super::values::{pk_text, to_json, to_sql};
 use super::{Context, Local, LocalError, TableSpec, quote_ident};

@@ -8,13 +8,13 @@
 //! no edit is ever lost. Decides nothing about backoff or attempts (the
 //! caller passes them in). Called by `sync` and by `cli` (`ebb queue`).
 
-use super::cached::Cached;
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use serde::Serialize;
 
+use super::cached::Cached;
 use super::schema::next_counter;
 use super::sent;
 use super::values::RowReader;

@@ -7,13 +7,13 @@
 //! key check, cascade guard), one table at a time, in one transaction; a
 //! row still refused stays held. Called by `sync` once per round.
 
-use super::cached::Cached;
 use std::collections::BTreeSet;
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::action::{Action, ApplyOp};
 use super::apply::apply_page;
+use super::cached::Cached;
 use super::fk::Graph;
 use super::schema::set_guard;
 use super::values::{key_column, parse_row};

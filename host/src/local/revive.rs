@@ -7,9 +7,9 @@
 //! own (`sync`'s `retry.retry_dead_after` does). Called by `ops::api`
 //! (`POST /api/queue/{id}/retry`).
 
-use super::cached::Cached;
 use rusqlite::{OptionalExtension, params};
 
+use super::cached::Cached;
 use super::{Context, Local, LocalError};
 
 /// What `revive_item` found.

@@ -10,10 +10,10 @@
 //! The schema version lives in `_ebb_meta` (not `PRAGMA user_version`,
 //! which belongs to the app). Migrations only ever append to `MIGRATIONS`.
 
-use super::cached::Cached;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::cached::Cached;
 use super::{Context, LocalError};
 
 /// Each entry takes the schema from version `index` to `index + 1`.

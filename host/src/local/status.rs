@@ -6,7 +6,6 @@
 //! `last_round_ok_at`, `last_error`). Reports facts; deciding what is
 //! healthy is `ops`'s job. Called by `sync` (record_*) and `ops` (status).
 
-use super::cached::Cached;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::cached::Cached;
 use super::schema::{meta_int, meta_set, meta_text};
 use super::{Context, Local, LocalError, millis};
 use crate::model::Cursor;

@@ -20,10 +20,10 @@
 //! UNIQUE column), SQLite fires no delete trigger for it unless the app's
 //! connection enables `recursive_triggers`, so that deletion is not captured.
 
-use super::cached::Cached;
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::cached::Cached;
 use super::schema::meta_set;
 use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal};
 

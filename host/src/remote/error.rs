@@ -130,6 +130,21 @@ impl RemoteError {
             .is_some_and(|c| c.starts_with("PGRST2") || c.starts_with("PGRST3"))
     }
 
+    /// The server does not have the RPC `function`: PostgREST's "not in
+    /// the schema cache" (`PGRST202`), or PostgreSQL's undefined function
+    /// (`42883`, as ebb-gateway passes it on) naming `function` itself, not
+    /// one its call reached (a function a read policy uses, say).
+    pub fn is_missing_function(&self, function: &str) -> bool {
+        match self {
+            RemoteError::Http {
+                code: Some(code),
+                message,
+                ..
+            } => &**code == "PGRST202" || (&**code == "42883" && message.contains(function)),
+            _ => false,
+        }
+    }
+
     /// PostgREST's `code` (a SQLSTATE or `PGRSTxxx`), when the body had one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -255,6 +270,28 @@ mod tests {
             hint: None,
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn only_the_function_itself_missing_is_a_missing_function() {
+        let said = |code: &str, message: &str| RemoteError::Http {
+            endpoint: "x".into(),
+            status: 404,
+            code: Some(code.into()),
+            message: message.into(),
+            details: None,
+            hint: None,
+            retry_after: None,
+        };
+        let f = "ebb_pull_all";
+        let missing = "function public.ebb_pull_all(cursors => jsonb) does not exist";
+        assert!(said("PGRST202", "Could not find the function").is_missing_function(f));
+        assert!(said("42883", missing).is_missing_function(f));
+        // A function a read policy calls, missing: the call's, not ours.
+        let policy = "function public.shop_of(uuid) does not exist";
+        assert!(!said("42883", policy).is_missing_function(f));
+        assert!(!said("42501", "permission denied").is_missing_function(f));
+        assert!(!said("P0001", "row level security changed").is_missing_function(f));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::{Engine, SyncError};
 use crate::model::{Cursor, PullPage};
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 /// Whether a round asks `ebb_pull_all` first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +65,7 @@ impl<R: Remote> Engine<R> {
                     fetched.insert(table, Fetched { from, page });
                 }
             }
-            Err(e) if not_served(&e) => {
+            Err(e) if e.is_missing_function("ebb_pull_all") => {
                 tracing::info!(error = %e, "the server has no ebb_pull_all (apply `ebb remote-sql` again): pulling table by table");
                 self.combined = Combined::Off;
             }
@@ -79,57 +79,5 @@ impl<R: Remote> Engine<R> {
             }
         }
         Ok(fetched)
-    }
-}
-
-/// The function is missing: PostgREST's "not in the schema cache"
-/// (`PGRST202`), or PostgreSQL's undefined function (`42883`, as
-/// ebb-gateway passes it on) naming `ebb_pull_all` itself, not one its
-/// call reached.
-fn not_served(e: &RemoteError) -> bool {
-    match e {
-        RemoteError::Http {
-            code: Some(code),
-            message,
-            ..
-        } => &**code == "PGRST202" || (&**code == "42883" && message.contains("ebb_pull_all")),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn http(status: u16, code: &str, message: &str) -> RemoteError {
-        RemoteError::Http {
-            endpoint: "http://h/rpc/ebb_pull_all".into(),
-            status,
-            code: Some(code.into()),
-            message: message.into(),
-            details: None,
-            hint: None,
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn only_a_missing_function_turns_the_combined_pull_off() {
-        let missing = "function public.ebb_pull_all(cursors => jsonb) does not exist";
-        assert!(not_served(&http(
-            404,
-            "PGRST202",
-            "Could not find the function"
-        )));
-        assert!(not_served(&http(404, "42883", missing)));
-        // A function a read policy calls, missing: the call's, not ours.
-        let policy = "function public.shop_of(uuid) does not exist";
-        assert!(!not_served(&http(404, "42883", policy)));
-        assert!(!not_served(&http(403, "42501", "permission denied")));
-        assert!(!not_served(&http(
-            400,
-            "P0001",
-            "row level security changed"
-        )));
     }
 }
