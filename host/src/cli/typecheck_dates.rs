@@ -94,8 +94,8 @@ pub(super) fn judge_time(
         return changes(format!(
             "a time without a zone is read in the server session's time zone ({zone}), not as \
              UTC (what SQLite's CURRENT_TIMESTAMP writes): \"{shown}\" is stored shifted by that \
-             zone's offset; set the server's timezone to UTC (ALTER DATABASE ... SET timezone \
-             TO 'UTC') or write times with Z"
+             zone's offset; apply `ebb remote-sql` again (ebb's push then reads them as UTC), \
+             or write times with Z"
         ));
     }
     risk(format!(

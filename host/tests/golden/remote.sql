@@ -610,6 +610,7 @@ CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
+SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
@@ -847,10 +848,20 @@ $fn$;
 -- security) undoes the whole run and its changes go one by one as above,
 -- so each gets exactly the answer it would have had. Order within the run
 -- does not matter: every row of it is a new key, written once.
+--
+-- Dates and times without an offset are read as UTC (TimeZone = 'UTC' for
+-- the call), whatever the server's or the role's own time zone: a till's
+-- text `2026-12-06 08:06:02` is what SQLite's CURRENT_TIMESTAMP and
+-- datetime('now') write, UTC, and ebb writes pulled instants back in UTC.
+-- Read in the server's zone (America/New_York, say), every sale would be
+-- stored five hours late and come back so to every till. A trigger of the
+-- user's that runs inside the push sees UTC too (now() is the same instant;
+-- only its text spelling and date_trunc('day', ...) follow the zone).
 CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
+SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     n       integer;
@@ -1326,12 +1337,14 @@ $fn$;
 -- check` to compare with the local ones: [{"column", "type", "nullable"}]
 -- in column order (type as format_type spells it), ebb's own _ebb_*
 -- columns left out. A timestamptz column also carries "time_zone", the
--- session's TimeZone, in which the server reads a time written without a
--- zone. Only tables in the allowlist. SECURITY INVOKER: it reads only the
+-- TimeZone in which ebb_push reads a time written without a zone: UTC, set
+-- on both functions (push_batch.sql; an install before that read it in the
+-- session's zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
 -- catalog, which every role may read.
 CREATE OR REPLACE FUNCTION public.ebb_describe(tbl text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     rel  oid;

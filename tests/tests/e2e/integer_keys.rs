@@ -47,15 +47,16 @@ struct Till {
 
 impl Till {
     fn new(gateway: &Gateway) -> Result<Till> {
-        Till::at(gateway.addr(), gateway.key())
+        Till::with_schema(gateway.addr(), gateway.key(), LOCAL)
     }
 
-    /// A till whose server is at `addr` (the gateway, or a proxy before it).
-    fn at(addr: std::net::SocketAddr, key: &str) -> Result<Till> {
+    /// A till whose server is at `addr` (the gateway, or a proxy before
+    /// it) and whose app database is made by `schema`.
+    fn with_schema(addr: std::net::SocketAddr, key: &str, schema: &str) -> Result<Till> {
         let dir = tempfile::tempdir()?;
         let db: PathBuf = dir.path().join("pos.db");
         let app = open_app(&db)?;
-        app.execute_batch(LOCAL)?;
+        app.execute_batch(schema)?;
         std::fs::write(dir.path().join("api_key"), key)?;
         let root = format!("http://{addr}/rest/v1");
         let toml = format!(
@@ -102,6 +103,13 @@ impl Till {
             rusqlite::params![qty, product],
         )?;
         Ok(sale)
+    }
+
+    /// Items waiting to be pushed, in any state.
+    fn queued(&self) -> Result<i64> {
+        Ok(self
+            .app
+            .query_row("SELECT count(*) FROM _ebb_queue", [], |r| r.get(0))?)
     }
 
     fn count(&self, table: &str) -> Result<i64> {
@@ -207,6 +215,55 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
     assert_eq!(t2.count("sales").unwrap(), 3);
 }
 
+/// Two tills behind a proxy that can lose answers, both holding Tea and
+/// Cake (500 each, made on till 1): what a busy day starts from.
+struct Day {
+    db: TestDb,
+    _gateway: Gateway,
+    proxy: FaultProxy,
+    t1: Till,
+    t2: Till,
+    /// Tea's and Cake's ids on till 2 (adopted, so not till 1's).
+    tea_2: i64,
+    cake_2: i64,
+}
+
+impl Day {
+    /// `setup` runs on the server before the gateway connects.
+    async fn open(server: &str, local: &str, setup: &str) -> Result<Day> {
+        let db = TestDb::create_with(server, &TABLES).await?;
+        if !setup.is_empty() {
+            db.exec(setup).await?;
+        }
+        let gateway = Gateway::start(&db.conn_str()).await?;
+        let proxy = FaultProxy::start(gateway.addr()).await?;
+        let mut t1 = Till::with_schema(proxy.addr(), gateway.key(), local)?;
+        let mut t2 = Till::with_schema(proxy.addr(), gateway.key(), local)?;
+        t1.app.execute_batch(
+            "INSERT INTO products (name, price, stock) VALUES ('Tea', 2.5, 500), ('Cake', 3.75, 500)",
+        )?;
+        t1.sync(&db).await?;
+        t2.sync(&db).await?;
+        let id_on_2 = |name: &str| -> Result<i64> {
+            Ok(t2
+                .app
+                .query_row("SELECT id FROM products WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })?)
+        };
+        let (tea_2, cake_2) = (id_on_2("Tea")?, id_on_2("Cake")?);
+        Ok(Day {
+            db,
+            _gateway: gateway,
+            proxy,
+            t1,
+            t2,
+            tea_2,
+            cake_2,
+        })
+    }
+}
+
 /// A busy day on two tills with integer keys, with lost answers: each
 /// till sells 30 times offline (sales and items go as runs of fresh
 /// inserts, stock as decrements of the same two products), and the answer
@@ -215,26 +272,15 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
 /// counts every unit once, on the server and on both tills.
 #[tokio::test]
 async fn lost_answers_on_a_busy_day_lose_and_double_nothing() {
-    let db = TestDb::create_with(SERVER, &TABLES).await.unwrap();
-    let gateway = Gateway::start(&db.conn_str()).await.unwrap();
-    let proxy = FaultProxy::start(gateway.addr()).await.unwrap();
-    let mut t1 = Till::at(proxy.addr(), gateway.key()).unwrap();
-    let mut t2 = Till::at(proxy.addr(), gateway.key()).unwrap();
-    t1.app
-        .execute_batch(
-            "INSERT INTO products (name, price, stock) VALUES ('Tea', 2.5, 500), ('Cake', 3.75, 500)",
-        )
-        .unwrap();
-    t1.sync(&db).await.unwrap();
-    t2.sync(&db).await.unwrap();
-    let id_on_2 = |name: &str| -> i64 {
-        t2.app
-            .query_row("SELECT id FROM products WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .unwrap()
-    };
-    let (tea_2, cake_2) = (id_on_2("Tea"), id_on_2("Cake"));
+    let Day {
+        db,
+        proxy,
+        mut t1,
+        mut t2,
+        tea_2,
+        cake_2,
+        _gateway,
+    } = Day::open(SERVER, LOCAL, "").await.unwrap();
     let mut sold = 0;
     for i in 0..30 {
         let qty = 1 + i % 3;
@@ -279,4 +325,201 @@ async fn lost_answers_on_a_busy_day_lose_and_double_nothing() {
         assert_eq!(local, 1000 - sold);
     }
     assert!(proxy.seen("ebb_push") >= 6, "the lost answers were retried");
+}
+
+/// The founding app's dates: `created_at TEXT DEFAULT CURRENT_TIMESTAMP`
+/// on the tills, `timestamptz` on the server.
+const LOCAL_DATED: &str = "
+PRAGMA foreign_keys = ON;
+CREATE TABLE products (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+    price REAL NOT NULL, stock INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE sales (id INTEGER PRIMARY KEY AUTOINCREMENT, total REAL NOT NULL,
+    payment TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE sale_items (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sale_id INTEGER NOT NULL REFERENCES sales(id),
+    product_id INTEGER NOT NULL REFERENCES products(id),
+    quantity INTEGER NOT NULL, price REAL NOT NULL,
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP);
+";
+
+const SERVER_DATED: &str = "
+CREATE TABLE products (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name text NOT NULL, price double precision NOT NULL, stock bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz DEFAULT now());
+CREATE TABLE sales (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    total double precision NOT NULL, payment text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE sale_items (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    sale_id bigint NOT NULL REFERENCES sales(id),
+    product_id bigint NOT NULL REFERENCES products(id),
+    quantity bigint NOT NULL, price double precision NOT NULL,
+    created_at timestamptz DEFAULT now());
+";
+
+/// The same busy day with the app's text dates (UTC, as CURRENT_TIMESTAMP
+/// writes them) on a server in New York's time zone, and a column the
+/// tills do not have added on the server at noon: every sale keeps the
+/// instant it was made (spelled as the app spells it on both tills, the
+/// same instant on the server), the server's new column keeps its default
+/// on every row, and nothing is held, in conflict or lost.
+#[tokio::test]
+async fn text_dates_and_a_column_added_at_noon_survive_lost_answers() {
+    // A server whose own time zone is not UTC: a till's text date has no
+    // zone, and read in New York's it would be stored five hours late.
+    let Day {
+        db,
+        proxy,
+        mut t1,
+        mut t2,
+        tea_2,
+        cake_2,
+        _gateway,
+    } = Day::open(
+        SERVER_DATED,
+        LOCAL_DATED,
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone TO %L',
+                                    current_database(), 'America/New_York'); END $$",
+    )
+    .await
+    .unwrap();
+    let server = db.connect().await.unwrap();
+    let mut sold = 0;
+    for half in 0..2 {
+        for i in 0..15 {
+            let qty = 1 + i % 3;
+            let s1 = t1.sell(1 + i % 2, qty, 2.5, "cash").unwrap();
+            let s2 = t2
+                .sell(if i % 2 == 0 { tea_2 } else { cake_2 }, qty, 3.75, "card")
+                .unwrap();
+            // Sales made over the day, minutes apart (the app's own
+            // spelling: what CURRENT_TIMESTAMP and datetime() write).
+            let at = format!("2026-12-06 {:02}:{:02}:{:02}", 8 + half * 6, i * 3, i);
+            for (till, sale) in [(&t1, s1), (&t2, s2)] {
+                till.app
+                    .execute(
+                        "UPDATE sales SET created_at = ?1 WHERE id = ?2",
+                        rusqlite::params![at, sale],
+                    )
+                    .unwrap();
+            }
+            sold += 2 * qty;
+        }
+        for _ in 0..3 {
+            for till in [&mut t1, &mut t2] {
+                proxy.cut_responses("ebb_push", 1);
+                // The lost answer fails the round unless the HTTP client
+                // sent it again on its own (it does on a reused
+                // connection): either way the next rounds settle it.
+                db.settle().await.unwrap();
+                till.engine.run_once().await.unwrap();
+            }
+        }
+        if half == 0 {
+            server
+                .batch_execute("ALTER TABLE sales ADD COLUMN shift text NOT NULL DEFAULT 'day'")
+                .await
+                .unwrap();
+        }
+    }
+    // Items the lost answers left waiting for their backoff go now.
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        t1.sync(&db).await.unwrap();
+        t2.sync(&db).await.unwrap();
+        if t1.queued().unwrap() + t2.queued().unwrap() == 0 {
+            break;
+        }
+    }
+    t1.sync(&db).await.unwrap();
+    t2.sync(&db).await.unwrap();
+    assert_eq!(db.count("sales").await.unwrap(), 60);
+    assert_eq!(db.count("sale_items").await.unwrap(), 60);
+
+    // Every sale's instant, as each side holds it.
+    let on_server: Vec<(String, String, String)> = server
+        .query(
+            "SELECT to_char(total, 'FM999990.00'), payment,
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+             FROM sales ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let on_till = |till: &Till| -> Vec<(String, String, String)> {
+        let mut stmt = till
+            .app
+            .prepare(
+                "SELECT printf('%.2f', total), payment, created_at FROM sales ORDER BY 1, 2, 3",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        on_till(&t1),
+        on_server,
+        "till 1 holds every sale at its instant"
+    );
+    assert_eq!(
+        on_till(&t2),
+        on_server,
+        "till 2 holds every sale at its instant"
+    );
+    let noon_or_later = on_server
+        .iter()
+        .filter(|s| s.2.as_str() >= "2026-12-06 14")
+        .count();
+    assert_eq!(noon_or_later, 30);
+    for till in [&t1, &t2] {
+        let respelled: i64 = till
+            .app
+            .query_row(
+                "SELECT count(*) FROM sales WHERE created_at NOT GLOB
+                 '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(respelled, 0, "dates keep the app's spelling");
+        let stock: i64 = till
+            .app
+            .query_row("SELECT sum(stock) FROM products", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stock, 1000 - sold);
+        let status = till
+            .engine
+            .local()
+            .status(0, std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(status.open_conflicts, 0, "{status:?}");
+        assert_eq!(status.deferred_rows, 0, "{status:?}");
+        assert_eq!(
+            status.overwritten_local + status.overwritten_remote,
+            0,
+            "{status:?}"
+        );
+        assert!(status.queue.values().all(|n| *n == 0), "{status:?}");
+    }
+    let stock: i64 = server
+        .query_one("SELECT sum(stock)::bigint FROM products", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stock, 1000 - sold, "every unit counted once");
+    let defaulted: i64 = server
+        .query_one("SELECT count(*) FROM sales WHERE shift = 'day'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(defaulted, 60, "the server's own column keeps its default");
+    assert!(
+        proxy.seen("ebb_push") >= 12,
+        "the lost answers were retried"
+    );
 }

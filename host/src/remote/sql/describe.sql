@@ -2,12 +2,14 @@
 -- check` to compare with the local ones: [{"column", "type", "nullable"}]
 -- in column order (type as format_type spells it), ebb's own _ebb_*
 -- columns left out. A timestamptz column also carries "time_zone", the
--- session's TimeZone, in which the server reads a time written without a
--- zone. Only tables in the allowlist. SECURITY INVOKER: it reads only the
+-- TimeZone in which ebb_push reads a time written without a zone: UTC, set
+-- on both functions (push_batch.sql; an install before that read it in the
+-- session's zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
 -- catalog, which every role may read.
 CREATE OR REPLACE FUNCTION public.ebb_describe(tbl text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
+SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     rel  oid;

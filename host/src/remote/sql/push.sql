@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
+SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
