@@ -129,35 +129,38 @@ pub(crate) async fn call(
             err
         }
     };
+    // Statements are prepared once per connection (the call's text is one
+    // of a fixed few: ebb's functions and their argument sets), so a call
+    // costs no Parse round trip; a replaced function is planned again by
+    // PostgreSQL itself.
+    let call = client.prepare_cached(&sql).await.map_err(query)?;
     let row = match (&identity.role, &identity.claims) {
-        (None, None) => client
-            .query_one(sql.as_str(), params)
-            .await
-            .map_err(query)?,
+        (None, None) => client.query_one(&call, params).await.map_err(query)?,
         (role, claims) => {
+            // `none` is the login role, as `SET ROLE NONE`.
+            let (text, values): (&str, Vec<&(dyn ToSql + Sync)>) = match claims {
+                None => (
+                    "SELECT pg_catalog.set_config('role', coalesce($1, 'none'), true)",
+                    vec![role],
+                ),
+                Some(claims) => (
+                    "SELECT pg_catalog.set_config('request.jwt.claims', $1, true), \
+                            pg_catalog.set_config('role', coalesce($2, 'none'), true)",
+                    vec![claims, role],
+                ),
+            };
+            let switch = client.prepare_cached(text).await.map_err(query)?;
             // Dropped on an error: the transaction and the role switch
             // roll back before the connection serves anyone else.
             let tx = client.transaction().await.map_err(query)?;
-            // `none` is the login role, as `SET ROLE NONE`.
-            let switched = match claims {
-                None => {
-                    tx.execute(
-                        "SELECT pg_catalog.set_config('role', coalesce($1, 'none'), true)",
-                        &[role],
-                    )
-                    .await
-                }
-                Some(claims) => {
-                    tx.execute(
-                        "SELECT pg_catalog.set_config('request.jwt.claims', $1, true), \
-                                pg_catalog.set_config('role', coalesce($2, 'none'), true)",
-                        &[claims, role],
-                    )
-                    .await
-                }
-            };
+            // The switch and the call go out together (tokio-postgres
+            // pipelines requests polled at once) and are answered in
+            // order: if the switch fails, the call fails in the aborted
+            // transaction and the switch's error is the one reported.
+            let (switched, row) =
+                tokio::join!(tx.execute(&switch, &values), tx.query_one(&call, params));
             switched.map_err(query)?;
-            let row = tx.query_one(sql.as_str(), params).await.map_err(query)?;
+            let row = row.map_err(query)?;
             tx.commit().await.map_err(query)?;
             row
         }

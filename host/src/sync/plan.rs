@@ -65,11 +65,11 @@ pub fn known_already(known: Option<&RowState>, version: i64) -> bool {
 
 /// Decides what a pulled row does, given what the device knows about it.
 /// `device` is this device's id: a row it wrote itself is no conflict.
-pub fn pulled(device: &str, row: &PulledRow, here: Here<'_>) -> PullStep {
+pub fn pulled(device: &str, row: PulledRow, here: Here<'_>) -> PullStep {
     if known_already(here.known, row.version) {
         return PullStep::Skip;
     }
-    let remote = if row.deleted { None } else { row.row.clone() };
+    let remote = if row.deleted { None } else { row.row };
     if here.queued.is_none() {
         return PullStep::Take(Action::Write {
             row: remote.clone(),

@@ -44,14 +44,14 @@ fn known_versions_are_skipped() {
         known: Some(&known),
         ..Here::default()
     };
-    assert_eq!(pulled("me", &r, here), PullStep::Skip);
+    assert_eq!(pulled("me", r.clone(), here), PullStep::Skip);
 }
 
 #[test]
 fn without_a_local_edit_the_remote_row_is_taken() {
     let content = row(json!({"id": "p1", "n": 1}));
     let r = pulled_row(4, Some(content.clone()));
-    let step = pulled("me", &r, Here::default());
+    let step = pulled("me", r.clone(), Here::default());
     assert_eq!(
         step,
         PullStep::Take(Action::Write {
@@ -65,7 +65,7 @@ fn without_a_local_edit_the_remote_row_is_taken() {
 #[test]
 fn a_tombstone_deletes() {
     let r = pulled_row(5, None);
-    let PullStep::Take(Action::Write { row, .. }) = pulled("me", &r, Here::default()) else {
+    let PullStep::Take(Action::Write { row, .. }) = pulled("me", r.clone(), Here::default()) else {
         panic!("expected a write");
     };
     assert_eq!(row, None);
@@ -88,7 +88,7 @@ fn a_queued_edit_makes_a_conflict() {
         row: Some(&local),
         ..Here::default()
     };
-    let step = pulled("me", &r, here);
+    let step = pulled("me", r.clone(), here);
     assert_eq!(
         step,
         PullStep::Resolve(ConflictInput {
@@ -116,14 +116,17 @@ fn identical_content_is_no_conflict_unless_counters_merge() {
         ..Here::default()
     };
     assert!(matches!(
-        pulled("me", &r, here),
+        pulled("me", r.clone(), here),
         PullStep::Take(Action::Write { .. })
     ));
     let counting = Here {
         merges_deltas: true,
         ..here
     };
-    assert!(matches!(pulled("me", &r, counting), PullStep::Resolve(_)));
+    assert!(matches!(
+        pulled("me", r.clone(), counting),
+        PullStep::Resolve(_)
+    ));
 }
 
 #[test]
@@ -137,13 +140,13 @@ fn a_row_whose_own_change_is_in_doubt_waits() {
         in_doubt: true,
         ..Here::default()
     };
-    assert_eq!(pulled("me", &r, here), PullStep::Defer);
+    assert_eq!(pulled("me", r.clone(), here), PullStep::Defer);
     // Nothing queued: nothing to merge, the row is taken.
     let idle = Here {
         queued: None,
         ..here
     };
-    assert!(matches!(pulled("me", &r, idle), PullStep::Take(_)));
+    assert!(matches!(pulled("me", r.clone(), idle), PullStep::Take(_)));
 }
 
 #[test]
@@ -159,7 +162,7 @@ fn our_own_write_coming_back_keeps_the_newer_edit() {
         ..Here::default()
     };
     assert_eq!(
-        pulled("me", &r, here),
+        pulled("me", r.clone(), here),
         PullStep::Take(Action::Keep {
             version: 2,
             base: Some(mine.clone())
@@ -176,8 +179,14 @@ fn our_own_write_coming_back_keeps_the_newer_edit() {
         known: Some(&known),
         ..here
     };
-    assert!(matches!(pulled("me", &r, edited), PullStep::Resolve(_)));
-    assert!(matches!(pulled("me", &r, here), PullStep::Collide(_)));
+    assert!(matches!(
+        pulled("me", r.clone(), edited),
+        PullStep::Resolve(_)
+    ));
+    assert!(matches!(
+        pulled("me", r.clone(), here),
+        PullStep::Collide(_)
+    ));
 }
 
 #[test]

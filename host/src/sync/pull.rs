@@ -252,20 +252,22 @@ impl<R: Remote> Engine<R> {
                     continue;
                 }
             };
-            let row = &row;
+            // The pulled row goes into the plan by value; what is said
+            // about it afterwards is its key and version.
+            let (pk, version) = (row.pk.clone(), row.version);
             if !plain && any_known {
-                known = self.local.row_state(&spec.name, &row.pk)?;
+                known = self.local.row_state(&spec.name, &pk)?;
             }
             let queued = match any_queued {
-                true => self.local.queue_item(&spec.name, &row.pk)?,
+                true => self.local.queue_item(&spec.name, &pk)?,
                 false => None,
             };
             let local_row = match &queued {
-                Some(_) => self.local.read_row(spec, &row.pk)?,
+                Some(_) => self.local.read_row(spec, &pk)?,
                 None => None,
             };
             let in_doubt = match &queued {
-                Some(_) => self.local.in_doubt(&spec.name, &row.pk)?,
+                Some(_) => self.local.in_doubt(&spec.name, &pk)?,
                 None => false,
             };
             let expect_counter = queued.as_ref().map(|q| q.counter);
@@ -279,7 +281,7 @@ impl<R: Remote> Engine<R> {
             let action = match plan::pulled(self.local.device_id(), row, here) {
                 plan::PullStep::Skip => continue,
                 plan::PullStep::Defer => {
-                    tracing::info!(table = %spec.name, pk = %row.pk, version = row.version,
+                    tracing::info!(table = %spec.name, pk = %pk, version = version,
                         "pulled row set aside: this device's own change of it is in doubt until its next push");
                     Action::Defer {
                         pulled: pulled.clone(),
@@ -303,24 +305,23 @@ impl<R: Remote> Engine<R> {
                         let recorded = open
                             .iter()
                             .flatten()
-                            .find(|c| c.table == spec.name && c.pk == row.pk);
-                        if recorded.is_some_and(|c| c.remote_version >= row.version) {
+                            .find(|c| c.table == spec.name && c.pk == pk);
+                        if recorded.is_some_and(|c| c.remote_version >= version) {
                             continue;
                         }
                         crate::policy::Decision::Manual(String::from(
                             "the remote row changed again while the conflict was open",
                         ))
                     } else if collide {
-                        tracing::warn!(table = %spec.name, pk = %row.pk, "key collision held for a person");
-                        crate::policy::Decision::Manual(plan::collision_reason(&spec.name, &row.pk))
+                        tracing::warn!(table = %spec.name, pk = %pk, "key collision held for a person");
+                        crate::policy::Decision::Manual(plan::collision_reason(&spec.name, &pk))
                     } else {
-                        let decision =
-                            blocking(|| self.policies.resolve(&spec.name, &row.pk, &input));
+                        let decision = blocking(|| self.policies.resolve(&spec.name, &pk, &input));
                         if let Some(text) = plan::decision_text(&decision) {
                             counts.decided.push(Decided {
-                                pk: row.pk.clone(),
+                                pk: pk.clone(),
                                 input: input.clone(),
-                                version: row.version,
+                                version,
                                 decision: text,
                                 lost: plan::overwritten(&input, &decision),
                             });
@@ -331,7 +332,7 @@ impl<R: Remote> Engine<R> {
                         true => plan::COLLISION.to_string(),
                         false => self.policies.policy_name(&spec.name),
                     };
-                    plan::settle(decision, input, row.version, policy)
+                    plan::settle(decision, input, version, policy)
                 }
             };
             match &action {
@@ -341,7 +342,7 @@ impl<R: Remote> Engine<R> {
                 _ => counts.resolved += 1,
             }
             ops.push(ApplyOp {
-                pk: row.pk.clone(),
+                pk: pk.clone(),
                 expect_counter,
                 action,
             });
