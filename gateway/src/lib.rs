@@ -1,7 +1,7 @@
 //! `ebb-gateway`: a PostgREST-compatible server for the two ebb RPCs over a
 //! Postgres pool, for on-premises shops without Supabase and for the tests.
 //!
-//! It serves `POST /rest/v1/rpc/{ebb_push|ebb_pull|ebb_pull_all|...}` (Supabase's layout) and
+//! It serves `POST /rest/v1/rpc/{ebb_push|ebb_pull|ebb_pull_all|ebb_push_pull|...}` (Supabase's layout) and
 //! `POST /rpc/...` (a self-hosted PostgREST root) with PostgREST's statuses,
 //! error bodies and headers, so the PostgREST client cannot tell the two
 //! apart; the contract suite in tests/tests/gateway holds it to that.

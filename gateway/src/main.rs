@@ -104,7 +104,7 @@ pub struct GatewayArgs {
     /// SET LOCAL ROLE (as PostgREST does from its authenticator), so its
     /// grants and row level security apply. The --database login role must
     /// be allowed to switch to it (GRANT role TO login_role); this is
-    /// checked at startup. The role needs EXECUTE on ebb_push, ebb_pull, ebb_pull_all
+    /// checked at startup. The role needs EXECUTE on ebb_push, ebb_pull, ebb_pull_all, ebb_push_pull
     /// and rights on the synced tables. Default: run as the login role.
     /// In JWT mode this is the anonymous role: requests without a token,
     /// and tokens without a "role" claim, run as it (without it they get

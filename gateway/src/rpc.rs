@@ -78,6 +78,26 @@ const FUNCTIONS: &[Function] = &[
         ],
     },
     Function {
+        name: "ebb_push_pull",
+        params: &[
+            Param {
+                name: "changes",
+                sql_type: "jsonb",
+                has_default: false,
+            },
+            Param {
+                name: "cursors",
+                sql_type: "jsonb",
+                has_default: false,
+            },
+            Param {
+                name: "page",
+                sql_type: "integer",
+                has_default: true,
+            },
+        ],
+    },
+    Function {
         name: "ebb_device_number",
         params: &[Param {
             name: "device",
@@ -133,9 +153,11 @@ pub(crate) async fn call(
     // of a fixed few: ebb's functions and their argument sets), so a call
     // costs no Parse round trip; a replaced function is planned again by
     // PostgreSQL itself.
-    let call = client.prepare_cached(&sql).await.map_err(query)?;
     let row = match (&identity.role, &identity.claims) {
-        (None, None) => client.query_one(&call, params).await.map_err(query)?,
+        (None, None) => {
+            let call = client.prepare_cached(&sql).await.map_err(query)?;
+            client.query_one(&call, params).await.map_err(query)?
+        }
         (role, claims) => {
             // `none` is the login role, as `SET ROLE NONE`.
             let (text, values): (&str, Vec<&(dyn ToSql + Sync)>) = match claims {
@@ -149,16 +171,26 @@ pub(crate) async fn call(
                     vec![claims, role],
                 ),
             };
+            // Only pg_catalog's set_config: nothing to look up as the role.
             let switch = client.prepare_cached(text).await.map_err(query)?;
             // Dropped on an error: the transaction and the role switch
             // roll back before the connection serves anyone else.
             let tx = client.transaction().await.map_err(query)?;
-            // The switch and the call go out together (tokio-postgres
-            // pipelines requests polled at once) and are answered in
-            // order: if the switch fails, the call fails in the aborted
-            // transaction and the switch's error is the one reported.
-            let (switched, row) =
-                tokio::join!(tx.execute(&switch, &values), tx.query_one(&call, params));
+            // The switch goes first, the call right behind it (`biased`:
+            // polled in this order, and tokio-postgres sends requests in
+            // the order they are polled): a cached call goes out in the
+            // same write, and a call not prepared yet is parsed after the
+            // switch, as the role, like every call before. If the switch
+            // fails, the call fails in the aborted transaction and the
+            // switch's error is the one reported.
+            let (switched, row) = tokio::join!(
+                biased;
+                tx.execute(&switch, &values),
+                async {
+                    let call = tx.prepare_cached(&sql).await?;
+                    tx.query_one(&call, params).await
+                }
+            );
             switched.map_err(query)?;
             let row = row.map_err(query)?;
             tx.commit().await.map_err(query)?;

@@ -14,6 +14,10 @@
 //! - answer instead of the upstream: a canned status and JSON body, as a
 //!   misconfigured server would send it (the request never reaches it).
 //!
+//! A request to `ebb_push_pull` is a push too: faults set on `ebb_push`
+//! hit it, and `seen("ebb_push")` counts it (`seen("ebb_push_pull")`
+//! counts it alone).
+//!
 //! It owns only sockets; it never looks inside bodies. Test-only.
 
 use std::collections::HashMap;
@@ -176,12 +180,17 @@ async fn serve_conn(
             return;
         }
         let rpc = rpc_name(&request.head);
+        let names = also_named(&rpc);
         let canned = {
             let mut f = lock(&faults);
-            *f.seen.entry(rpc.clone()).or_default() += 1;
-            f.answers
-                .get_mut(&rpc)
-                .and_then(|a| (!a.is_empty()).then(|| a.remove(0)))
+            for name in &names {
+                *f.seen.entry(name.clone()).or_default() += 1;
+            }
+            names.iter().find_map(|name| {
+                f.answers
+                    .get_mut(name)
+                    .and_then(|a| (!a.is_empty()).then(|| a.remove(0)))
+            })
         };
         if let Some((status, body)) = canned {
             let answer = format!(
@@ -210,17 +219,18 @@ async fn serve_conn(
         };
         let (cut, hook) = {
             let mut f = lock(&faults);
-            let cut = match f.cut.get_mut(&rpc) {
+            let cut = names.iter().any(|name| match f.cut.get_mut(name) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
                     true
                 }
                 _ => false,
-            };
-            let hook = f
-                .hooks
-                .get_mut(&rpc)
-                .and_then(|hooks| (!hooks.is_empty()).then(|| hooks.remove(0)));
+            });
+            let hook = names.iter().find_map(|name| {
+                f.hooks
+                    .get_mut(name)
+                    .and_then(|hooks| (!hooks.is_empty()).then(|| hooks.remove(0)))
+            });
             (cut, hook)
         };
         if let Some(hook) = hook {
@@ -301,6 +311,16 @@ async fn read_message(
         bytes.extend_from_slice(&rest);
     }
     Ok(Some(Message { head, bytes }))
+}
+
+/// The names a request answers to: its own, and `ebb_push` for
+/// `ebb_push_pull` (a push that also brings pages back), so a fault set
+/// on the push hits whichever request carries it.
+fn also_named(rpc: &str) -> Vec<String> {
+    match rpc {
+        "ebb_push_pull" => vec![rpc.to_string(), "ebb_push".to_string()],
+        _ => vec![rpc.to_string()],
+    }
 }
 
 /// The last path segment of the request line: `POST /rest/v1/rpc/ebb_push

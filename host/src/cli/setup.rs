@@ -198,8 +198,17 @@ async fn check_remote(config: &Config) -> anyhow::Result<String> {
         }
         Err(e) => return Err(e).context("ebb_pull_all"),
     };
+    // Nor without ebb_push_pull: a round that pushes then makes two
+    // requests instead of one. Probed with an empty push (writes nothing).
+    let joined = match client.push_pull(&[], &cursors, 1).await {
+        Ok(_) => "",
+        Err(e) if e.is_missing_function("ebb_push_pull") => {
+            " (no ebb_push_pull: apply `ebb remote-sql` again so that a round that pushes an edit is one request)"
+        }
+        Err(e) => return Err(e).context("ebb_push_pull"),
+    };
     Ok(format!(
-        "{} answers ebb_pull for every table{combined}",
+        "{} answers ebb_pull for every table{combined}{joined}",
         config.remote.rest_root
     ))
 }
@@ -248,7 +257,7 @@ async fn server_nudges(config: &Config) -> Result<String, String> {
     let client = Client::new(&config.remote, &config.rate_limit).map_err(|e| e.to_string())?;
     let nudges = match client.nudges().await {
         Ok(n) => n,
-        Err(e) if e.is_missing_function("ebb_pull_all") => {
+        Err(e) if e.is_missing_function("ebb_nudges") => {
             return Err(format!(
                 "joined realtime:{topic}, but the server has no nudge triggers (an install from \
                  before them: apply `ebb remote-sql` again); ebb run will poll every {every}"

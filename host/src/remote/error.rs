@@ -132,15 +132,16 @@ impl RemoteError {
 
     /// The server does not have the RPC `function`: PostgREST's "not in
     /// the schema cache" (`PGRST202`), or PostgreSQL's undefined function
-    /// (`42883`, as ebb-gateway passes it on) naming `function` itself, not
-    /// one its call reached (a function a read policy uses, say).
+    /// (`42883`, as ebb-gateway passes it on), naming `function` itself:
+    /// not another RPC, nor one its call reached (a function a read policy
+    /// uses, say).
     pub fn is_missing_function(&self, function: &str) -> bool {
         match self {
             RemoteError::Http {
                 code: Some(code),
                 message,
                 ..
-            } => &**code == "PGRST202" || (&**code == "42883" && message.contains(function)),
+            } => (&**code == "PGRST202" || &**code == "42883") && message.contains(function),
             _ => false,
         }
     }
@@ -285,7 +286,12 @@ mod tests {
         };
         let f = "ebb_pull_all";
         let missing = "function public.ebb_pull_all(cursors => jsonb) does not exist";
-        assert!(said("PGRST202", "Could not find the function").is_missing_function(f));
+        let gone =
+            "Could not find the function public.ebb_pull_all(cursors, page) in the schema cache";
+        assert!(said("PGRST202", gone).is_missing_function(f));
+        // Another RPC missing is not this one.
+        let other = "Could not find the function public.ebb_push(changes) in the schema cache";
+        assert!(!said("PGRST202", other).is_missing_function(f));
         assert!(said("42883", missing).is_missing_function(f));
         // A function a read policy calls, missing: the call's, not ours.
         let policy = "function public.shop_of(uuid) does not exist";

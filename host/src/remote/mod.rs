@@ -18,6 +18,18 @@ pub mod realtime;
 pub mod sql;
 pub use error::RemoteError;
 
+/// A push's answer and the first pages fetched with it
+/// ([`Remote::push_pull`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushedAndPulled {
+    /// One per change, in order, as [`Remote::push`] answers.
+    pub results: Vec<PushResult>,
+    /// One per table asked, in the order asked; `None` when the pull half
+    /// failed (`pull_error` says why).
+    pub pages: Option<Vec<PullPage>>,
+    pub pull_error: Option<String>,
+}
+
 /// The server as the sync engine sees it. `'static`: a pull fetches its
 /// next page on a task of its own (`sync::pull`).
 pub trait Remote: Send + Sync + 'static {
@@ -53,6 +65,31 @@ pub trait Remote: Send + Sync + 'static {
                 pages.push(self.pull(table, cursor, page).await?);
             }
             Ok(pages)
+        }
+    }
+
+    /// Applies `changes` as [`Remote::push`] does, then fetches the first
+    /// page of each of `tables` as [`Remote::pull_all`] does: one request
+    /// where the server has `ebb_push_pull`; this default makes the two.
+    /// A failure of the pull half never fails the push: `pages` is then
+    /// `None` with the reason.
+    fn push_pull(
+        &self,
+        changes: &[Change],
+        tables: &[(String, Cursor)],
+        page: usize,
+    ) -> impl Future<Output = Result<PushedAndPulled, RemoteError>> + Send {
+        async move {
+            let results = self.push(changes).await?;
+            let (pages, pull_error) = match self.pull_all(tables, page).await {
+                Ok(pages) => (Some(pages), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            Ok(PushedAndPulled {
+                results,
+                pages,
+                pull_error,
+            })
         }
     }
 

@@ -5,13 +5,15 @@
 //! for the neighbours. Sending and settling one batch is `push::send`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::early::Early;
+use super::pull_all::{Combined, Fetched};
 use super::push::settlement;
 use super::{Engine, RoundReport, SyncError, now_ms};
 use crate::local::{Claimed, Settle, Settlement};
-use crate::model::{Change, PushResult};
-use crate::remote::Remote;
+use crate::model::{Change, Cursor, PullPage};
+use crate::remote::{PushedAndPulled, Remote};
 
 impl<R: Remote> Engine<R> {
     /// Pushes the queue in batches. Returns the tables that have items
@@ -72,7 +74,7 @@ impl<R: Remote> Engine<R> {
                     *ready = self.next_batch(budget, report).await?;
                 }
                 match ready.take() {
-                    Some(batch) => *flight = Some(self.launch(batch, ready)),
+                    Some(batch) => *flight = Some(self.launch(batch, ready)?),
                     None => return Ok(()),
                 }
             }
@@ -85,19 +87,46 @@ impl<R: Remote> Engine<R> {
             let Some(Flight {
                 items,
                 changes,
+                asked,
                 answer: mut on_the_wire,
             }) = flight.take()
             else {
                 return Ok(());
             };
-            let answer = on_the_wire.answer().await;
+            let (answer, took) = on_the_wire.answer().await;
+            let what = if asked.is_some() {
+                "ebb_push_pull"
+            } else {
+                "ebb_push"
+            };
+            let answer = match (answer, asked) {
+                (Ok(both), asked) => {
+                    let took = match asked {
+                        // Its time is the pull's too: it paces nothing.
+                        Some(asked) => {
+                            self.keep_first_pages(asked, both.pages, both.pull_error);
+                            Duration::ZERO
+                        }
+                        None => took,
+                    };
+                    (Ok(both.results), took)
+                }
+                (Err(e), Some(_)) if e.is_missing_function("ebb_push_pull") => {
+                    tracing::info!(error = %e, "the server has no ebb_push_pull (apply `ebb remote-sql` again): pushing and pulling apart");
+                    self.push_pull = false;
+                    self.send(items, None, report, failed).await?;
+                    self.renew()?;
+                    continue;
+                }
+                (Err(e), _) => (Err(e), took),
+            };
             // Answered: the next batch goes while this one is settled.
             if answer.0.is_ok()
                 && let Some(next) = ready.take()
             {
-                *flight = Some(self.launch(next, ready));
+                *flight = Some(self.launch(next, ready)?);
             }
-            self.send(items, Some((changes, answer)), report, failed)
+            self.send(items, Some((changes, answer, what)), report, failed)
                 .await?;
             self.renew()?;
         }
@@ -135,8 +164,11 @@ impl<R: Remote> Engine<R> {
 
     /// Sends `batch` on a task of its own (its first attempt). A batch
     /// claimed before the last answer shrank the size is cut to it first;
-    /// the rest waits in `ready` (empty when this is called).
-    fn launch(&self, mut batch: Batch, ready: &mut Option<Batch>) -> Flight {
+    /// the rest waits in `ready` (empty when this is called). A batch that
+    /// is the last one claimed for now (smaller than the size, nothing
+    /// waiting) also asks for every table's first page (`ebb_push_pull`),
+    /// so a round that pushes an edit is one request.
+    fn launch(&self, mut batch: Batch, ready: &mut Option<Batch>) -> Result<Flight, SyncError> {
         let size = self.push_pace.size();
         if batch.items.len() > size {
             *ready = Some(Batch {
@@ -144,13 +176,67 @@ impl<R: Remote> Engine<R> {
                 changes: batch.changes.split_off(size),
             });
         }
+        let last = batch.items.len() < size && ready.is_none();
+        let asked = match last && self.push_pull && self.combined == Combined::Ask {
+            true => {
+                let mut cursors = Vec::with_capacity(self.config.tables.len());
+                for t in &self.config.tables {
+                    cursors.push((t.name.clone(), self.local.cursor(&t.name)?));
+                }
+                Some(cursors)
+            }
+            false => None,
+        };
         let remote = std::sync::Arc::clone(&self.remote);
         let changes = batch.changes.clone();
-        let answer = Early::start("rpc/ebb_push", async move { remote.push(&changes).await });
-        Flight {
+        let answer = match &asked {
+            Some(cursors) => {
+                let (cursors, page) = (cursors.clone(), self.pull_pace.size());
+                Early::start("rpc/ebb_push_pull", async move {
+                    remote.push_pull(&changes, &cursors, page).await
+                })
+            }
+            None => Early::start("rpc/ebb_push", async move {
+                let results = remote.push(&changes).await?;
+                Ok(PushedAndPulled {
+                    results,
+                    pages: None,
+                    pull_error: None,
+                })
+            }),
+        };
+        Ok(Flight {
             items: batch.items,
             changes: batch.changes,
+            asked,
             answer,
+        })
+    }
+
+    /// Keeps the first pages a push brought back for this round's pull
+    /// (each used only while its table's cursor is the one asked from);
+    /// when the pull half failed, this round pulls table by table.
+    fn keep_first_pages(
+        &mut self,
+        asked: Vec<(String, Cursor)>,
+        pages: Option<Vec<PullPage>>,
+        error: Option<String>,
+    ) {
+        match pages {
+            Some(pages) => {
+                self.pulled_with_push = Some(
+                    asked
+                        .into_iter()
+                        .zip(pages)
+                        .map(|((table, from), page)| (table, Fetched { from, page }))
+                        .collect(),
+                );
+            }
+            None => {
+                let error = error.unwrap_or_default();
+                tracing::info!(%error, "the pull half of ebb_push_pull failed: pulling table by table until a round pulls every table");
+                self.combined = Combined::Rest;
+            }
         }
     }
 }
@@ -167,5 +253,7 @@ struct Batch {
 struct Flight {
     items: Vec<Claimed>,
     changes: Vec<Change>,
-    answer: Early<Vec<PushResult>>,
+    /// The tables and cursors whose first pages it asked for, if it did.
+    asked: Option<Vec<(String, Cursor)>>,
+    answer: Early<PushedAndPulled>,
 }

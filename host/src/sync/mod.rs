@@ -123,6 +123,11 @@ pub struct Engine<R: Remote> {
     pull_pace: Pace,
     /// Whether a round asks every table's first page in one request.
     combined: pull_all::Combined,
+    /// Whether the server answers a push with every table's first page
+    /// (`ebb_push_pull`; an install by an older ebb does not).
+    push_pull: bool,
+    /// The first pages the last push of this round brought back.
+    pulled_with_push: Option<std::collections::HashMap<String, pull_all::Fetched>>,
     owner: String,
     metrics: Metrics,
     progress: Progress,
@@ -175,6 +180,8 @@ impl<R: Remote> Engine<R> {
             push_pace,
             pull_pace,
             combined: pull_all::Combined::Ask,
+            push_pull: true,
+            pulled_with_push: None,
             owner,
             metrics: Metrics::new(),
             progress: Progress::hidden(),
@@ -280,6 +287,7 @@ impl<R: Remote> Engine<R> {
         // that died: it goes back to pending.
         report.recovered += self.local.recover_inflight(i64::MAX)?;
         self.metrics.set_queue(&self.local.queue_depth()?);
+        self.pulled_with_push = None;
         let failed_tables = self.push(report).await?;
         let mut pull_failures = Vec::new();
         let mut first_pages = self.pull_first_pages().await?;

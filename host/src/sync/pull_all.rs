@@ -40,6 +40,10 @@ impl<R: Remote> Engine<R> {
     /// failed (each table is then pulled alone). Only a lost sync lock is
     /// an error.
     pub(super) async fn pull_first_pages(&mut self) -> Result<HashMap<String, Fetched>, SyncError> {
+        // Brought back by this round's last push (`ebb_push_pull`).
+        if let Some(fetched) = self.pulled_with_push.take() {
+            return Ok(fetched);
+        }
         let mut fetched = HashMap::new();
         if self.config.tables.len() < 2 || self.combined != Combined::Ask {
             return Ok(fetched);

@@ -18,6 +18,10 @@ use crate::model::{Change, Op, PushResult};
 use crate::policy::Verdict;
 use crate::remote::{Remote, RemoteError};
 
+/// A batch's first attempt, made early (`batches`): the changes as sent,
+/// the answer, and the RPC it went to (`ebb_push` or `ebb_push_pull`).
+pub(super) type FirstAttempt = (Vec<Change>, Answered<Vec<PushResult>>, &'static str);
+
 impl<R: Remote> Engine<R> {
     /// Checks each upsert against its table's schema and validator; an
     /// invalid one is held as `invalid` with its violations, never sent.
@@ -64,22 +68,22 @@ impl<R: Remote> Engine<R> {
     }
 
     /// Sends one validated batch (or takes the answer its `Flight` already
-    /// had: the changes as sent, and the first attempt's answer) and
-    /// settles each item by its result.
+    /// had: the changes as sent, the first attempt's answer and the RPC it
+    /// went to) and settles each item by its result.
     pub(super) async fn send(
         &mut self,
         items: Vec<Claimed>,
-        first_attempt: Option<(Vec<Change>, Answered<Vec<PushResult>>)>,
+        first_attempt: Option<FirstAttempt>,
         report: &mut RoundReport,
         failed: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
-        let (changes, first) = match first_attempt {
-            Some((changes, first)) => (changes, Some(first)),
+        let (changes, first, what) = match first_attempt {
+            Some((changes, first, what)) => (changes, Some(first), what),
             None => {
                 // Sent with the server's keys; everything local stays in local ids.
                 let mut changes: Vec<Change> = items.iter().map(|i| i.change.clone()).collect();
                 self.globalize(&mut changes).await?;
-                (changes, None)
+                (changes, None, "ebb_push")
             }
         };
         let several = items.len() > 1;
@@ -90,7 +94,7 @@ impl<R: Remote> Engine<R> {
             None => (None, None),
         };
         let answer = self
-            .call_remote_or("ebb_push", &split_now, first, |remote| {
+            .call_remote_or(what, &split_now, first, |remote| {
                 first_took = None;
                 remote.push(&changes)
             })

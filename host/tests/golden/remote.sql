@@ -90,6 +90,45 @@ AS $fn$
     SELECT left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03'
 $fn$;
 
+-- Whether a table has a column whose input reads a time without an offset
+-- in the session's time zone: timestamptz, timetz, their ranges and
+-- arrays, and domains over them. Asked on every push (an ALTER TABLE may
+-- add one at any time).
+CREATE OR REPLACE FUNCTION _ebb.zoned(rel oid) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
+    RETURN EXISTS (
+        SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+          AND ARRAY[a.atttypid, t.typelem, t.typbasetype] && ARRAY[
+              'timestamptz'::regtype, 'timetz'::regtype, 'tstzrange'::regtype,
+              'tstzmultirange'::regtype]::oid[]);
+END
+$fn$;
+
+-- `row` (a row of the table whose type `base` is, as JSON) with every
+-- value that names a time without an offset read as UTC: each value goes
+-- through the column's own input with TimeZone = UTC and comes back as
+-- that type writes it (a timestamptz with "+00:00"), so the write that
+-- follows reads the same instant in any session zone. Keys that are not
+-- columns are left out; the others keep their values as the column's type
+-- spells them. Only this conversion runs in UTC: the write, its defaults
+-- and triggers keep the session's zone.
+CREATE OR REPLACE FUNCTION _ebb.utc(base anyelement, row_json jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+SET TimeZone = 'UTC'
+AS $fn$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(k.key, k.value), '{}'::jsonb)
+            FROM jsonb_each(to_jsonb(jsonb_populate_record(base, row_json))) k
+            WHERE row_json ? k.key);
+END
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,
@@ -610,7 +649,6 @@ CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
@@ -776,12 +814,15 @@ BEGIN
                 INTO cur_ver USING v_pk;
             RETURN jsonb_build_object('status', 'applied', 'version', coalesce(cur_ver, new_ver + 1));
         END IF;
+        -- Times without an offset read as UTC (_ebb.utc, see ebb_push).
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %5$s)
                         ON CONFLICT (%3$I) DO UPDATE SET %4$s
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
-                       v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)))
+                       v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)),
+                       CASE WHEN _ebb.zoned(rel) THEN format('_ebb.utc(NULL::public.%I, $1)', v_tbl)
+                            ELSE '$1' END)
             INTO new_ver USING v_row, base;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 AND new_ver IS NOT NULL THEN
@@ -849,19 +890,19 @@ $fn$;
 -- so each gets exactly the answer it would have had. Order within the run
 -- does not matter: every row of it is a new key, written once.
 --
--- Dates and times without an offset are read as UTC (TimeZone = 'UTC' for
--- the call), whatever the server's or the role's own time zone: a till's
--- text `2026-12-06 08:06:02` is what SQLite's CURRENT_TIMESTAMP and
+-- Dates and times sent without an offset into a column whose input reads
+-- them in the session's time zone (timestamptz, timetz and their ranges
+-- and arrays) are read as UTC (`_ebb.utc`, install.sql): a till's text
+-- `2026-12-06 08:06:02` is what SQLite's CURRENT_TIMESTAMP and
 -- datetime('now') write, UTC, and ebb writes pulled instants back in UTC.
--- Read in the server's zone (America/New_York, say), every sale would be
--- stored five hours late and come back so to every till. A trigger of the
--- user's that runs inside the push sees UTC too (now() is the same instant;
--- only its text spelling and date_trunc('day', ...) follow the zone).
+-- Read in the server's zone (America/New_York, say), every sale was stored
+-- five hours late and came back so to every till. Only the values sent
+-- are read so: the write itself, its defaults and the user's triggers run
+-- in the session's zone as any other write does.
 CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     n       integer;
@@ -881,6 +922,8 @@ DECLARE
     t_pk    text;
     t_type  text;
     t_cols  text[];
+    -- Whether its times without an offset must be read as UTC (_ebb.utc).
+    t_zoned boolean;
     v_sent  text;
     v_pk    text;
     v_row   jsonb;
@@ -952,6 +995,7 @@ BEGIN
             WHERE a.attrelid = to_regclass(format('public.%I', t_name))
               AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
+            t_zoned := coalesce(_ebb.zoned(to_regclass(format('public.%I', t_name))), false);
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -986,6 +1030,11 @@ BEGIN
                     IF got > 0 THEN
                         RAISE EXCEPTION 'ebb_push: a key spelled otherwise' USING ERRCODE = 'EB001';
                     END IF;
+                END IF;
+                IF t_zoned THEN
+                    EXECUTE format('SELECT jsonb_agg(_ebb.utc(NULL::public.%I, x.e) ORDER BY x.o)
+                                    FROM jsonb_array_elements($1) WITH ORDINALITY AS x(e, o)', t_name)
+                        INTO run_rows USING run_rows;
                 END IF;
                 PERFORM set_config('ebb.origin', run_dev, true);
                 PERFORM set_config('ebb.push', jsonb_build_object('tbl', t_name,
@@ -1037,9 +1086,11 @@ BEGIN
                         SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
                         FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
                         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %4$s)
                                         ON CONFLICT (%3$I) DO NOTHING
-                                        RETURNING t._ebb_version', t_name, v_list, t_pk)
+                                        RETURNING t._ebb_version', t_name, v_list, t_pk,
+                                       CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, $1)', t_name)
+                                            ELSE '$1' END)
                             INTO v_ver USING v_row;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);
@@ -1298,6 +1349,36 @@ AS %L$f$, name, format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl
 END
 $fn$;
 
+-- A push and the first page of every table in one call: a round that
+-- pushes one edit is one request. `changes` goes to ebb_push exactly as
+-- its own call would (its answer is "results"); then "pages" is what
+-- ebb_pull_all answers for `cursors`, read after the push in the same
+-- transaction (so this call's own writes, not yet committed, are not in
+-- it: they come with a later pull). A failure of the pull half never
+-- undoes the push: "pages" is then null with "pull_error", and the till
+-- pulls as it would have (table by table, each error its own).
+CREATE OR REPLACE FUNCTION public.ebb_push_pull(changes jsonb, cursors jsonb, page integer DEFAULT 500)
+RETURNS json
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    pushed jsonb := public.ebb_push(ebb_push_pull.changes);
+    pages  json;
+    failed text;
+BEGIN
+    BEGIN
+        pages := public.ebb_pull_all(ebb_push_pull.cursors, ebb_push_pull.page);
+    EXCEPTION
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS failed = MESSAGE_TEXT;
+            pages := NULL;
+    END;
+    RETURN json_build_object('results', pushed->'results', 'pages', pages,
+                             'pull_error', failed);
+END
+$fn$;
+
 -- Device numbers for integer key maps (tables with keys = "map"). A device
 -- mints the global key of a row it created as number * 10^12 + its local
 -- id, so two tills that both create sale 1 send 1000000000001 and
@@ -1337,14 +1418,13 @@ $fn$;
 -- check` to compare with the local ones: [{"column", "type", "nullable"}]
 -- in column order (type as format_type spells it), ebb's own _ebb_*
 -- columns left out. A timestamptz column also carries "time_zone", the
--- TimeZone in which ebb_push reads a time written without a zone: UTC, set
--- on both functions (push_batch.sql; an install before that read it in the
--- session's zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
+-- zone in which ebb_push reads a time written without one: UTC
+-- (`_ebb.utc`; an install before it read such a time in the session's
+-- zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
 -- catalog, which every role may read.
 CREATE OR REPLACE FUNCTION public.ebb_describe(tbl text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     rel  oid;
@@ -1364,7 +1444,7 @@ BEGIN
                                   'type', format_type(a.atttypid, a.atttypmod),
                                   'nullable', NOT a.attnotnull)
                || CASE WHEN a.atttypid = 'timestamptz'::regtype
-                       THEN jsonb_build_object('time_zone', current_setting('TimeZone'))
+                       THEN jsonb_build_object('time_zone', 'UTC')
                        ELSE '{}'::jsonb END
                ORDER BY a.attnum), '[]'::jsonb)
       INTO cols
@@ -1489,7 +1569,7 @@ SELECT pg_temp._ebb_install_nudges('ebb');
 
 -- Supabase's API roles. Skipped on servers without those roles (plain
 -- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
--- ebb_push, ebb_pull and ebb_pull_all and rights on your tables yourself).
+-- ebb_push, ebb_pull, ebb_pull_all and ebb_push_pull and rights on your tables yourself).
 --
 -- They may call the two functions, which run as the caller (SECURITY
 -- INVOKER): the caller's grants and row level security on the synced tables
@@ -1513,8 +1593,10 @@ BEGIN
             EXECUTE format('GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
+                public.ebb_push_pull(jsonb, jsonb, integer),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
+                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

@@ -283,6 +283,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     );
     // One edit, pushed: a round of the library, in-process.
     let mut times = Vec::with_capacity(args.edits);
+    let asked_before = requests(&till);
     let cpu_before = cpu_of("/proc/self/stat");
     for i in 0..args.edits {
         let id = format!("00000000-0000-4000-8000-{:012x}", 1 + i as i64 % args.push);
@@ -298,10 +299,11 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     if !times.is_empty() {
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         println!(
-            "one edit pushed ({} rounds): median {:.2} ms, p99 {:.2} ms; client CPU {cpu:.2} ms a round",
+            "one edit pushed ({} rounds): median {:.2} ms, p99 {:.2} ms; client CPU {cpu:.2} ms a round; requests: {}",
             times.len(),
             at(0.5),
-            at(0.99)
+            at(0.99),
+            made_since(&asked_before, &requests(&till))
         );
     }
     let before = requests(&till);
@@ -313,18 +315,11 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
         (cpu_of("/proc/self/stat") - cpu_before) * 1e3,
     );
     let after = requests(&till);
-    let made: Vec<String> = after
-        .iter()
-        .filter_map(|(rpc, n)| {
-            let n = n - before.get(rpc).copied().unwrap_or(0);
-            (n > 0).then(|| format!("{n} {rpc}"))
-        })
-        .collect();
     println!(
         "an idle round: {wall:.2} ms ({cpu:.2} ms client CPU), {} request(s) for {} tables ({})",
         after.values().sum::<u64>() - before.values().sum::<u64>(),
         till.config.tables.len(),
-        made.join(", ")
+        made_since(&before, &after)
     );
     if args.peer_baseline > 0 {
         let client =
@@ -333,6 +328,21 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
         baseline::push(&world, &client, &device, args.peer_baseline, pushed_per_s).await?;
     }
     Ok(())
+}
+
+/// The requests made between two counts, by rpc: "300 ebb_push, 300 ebb_pull_all".
+fn made_since(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> String {
+    let made: Vec<String> = after
+        .iter()
+        .filter_map(|(rpc, n)| {
+            let n = n - before.get(rpc).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {rpc}"))
+        })
+        .collect();
+    made.join(", ")
 }
 
 /// Request attempts so far, by rpc (`ebb_requests_total`).

@@ -27,13 +27,16 @@ use serde::de::DeserializeOwned;
 
 pub use key::ApiKey;
 use token::Bearer;
-use wire::{DescribeBody, DeviceBody, PullAllAnswer, PullAllBody, PullBody, PushAnswer, PushBody};
+use wire::{
+    DescribeBody, DeviceBody, PullAllAnswer, PullAllBody, PullBody, PushAnswer, PushBody,
+    PushPullAnswer, PushPullBody,
+};
 pub use wire::{ServerColumn, ServerNudges};
 
 use crate::config::{RateLimitConfig, RemoteConfig};
 use crate::model::{Change, Cursor, PullPage, PushResult};
 use crate::remote::ratelimit::RateLimiter;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::{PushedAndPulled, Remote, RemoteError};
 
 /// A PostgREST endpoint serving `ebb_push` and `ebb_pull`.
 pub struct Client {
@@ -45,6 +48,7 @@ pub struct Client {
     push_url: String,
     pull_url: String,
     pull_all_url: String,
+    push_pull_url: String,
     device_url: String,
     describe_url: String,
     nudges_url: String,
@@ -98,6 +102,7 @@ impl Client {
             push_url: format!("{root}/rpc/ebb_push"),
             pull_url: format!("{root}/rpc/ebb_pull"),
             pull_all_url: format!("{root}/rpc/ebb_pull_all"),
+            push_pull_url: format!("{root}/rpc/ebb_push_pull"),
             device_url: format!("{root}/rpc/ebb_device_number"),
             describe_url: format!("{root}/rpc/ebb_describe"),
             nudges_url: format!("{root}/rpc/ebb_nudges"),
@@ -124,6 +129,41 @@ impl Client {
     /// that builds several clients can pace them together).
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
+    }
+
+    /// A push's results, one per change sent.
+    fn results_of(
+        &self,
+        url: &str,
+        results: Vec<PushResult>,
+        sent: usize,
+    ) -> Result<Vec<PushResult>, RemoteError> {
+        if results.len() != sent {
+            return Err(RemoteError::Protocol {
+                endpoint: url.to_owned(),
+                message: format!("{} results for {sent} changes", results.len()),
+            });
+        }
+        Ok(results)
+    }
+
+    /// Every table's page of a combined answer, in the order asked.
+    fn pages_of(
+        &self,
+        url: &str,
+        mut answer: PullAllAnswer,
+        tables: &[(String, Cursor)],
+        page: usize,
+    ) -> Result<Vec<PullPage>, RemoteError> {
+        let mut pages = Vec::with_capacity(tables.len());
+        for (table, _) in tables {
+            let page_of = answer.remove(table).ok_or_else(|| RemoteError::Protocol {
+                endpoint: url.to_owned(),
+                message: format!("no page for table {table:?}"),
+            })?;
+            pages.push(self.readable(url, page_of, page)?);
+        }
+        Ok(pages)
     }
 
     /// `answer` as a page of at most `page` rows that can be followed.
@@ -277,17 +317,7 @@ impl Remote for Client {
     async fn push(&self, changes: &[Change]) -> Result<Vec<PushResult>, RemoteError> {
         let answer: PushAnswer = self.call(&self.push_url, &PushBody { changes }).await?;
         self.limiter.charge(changes.len());
-        if answer.results.len() != changes.len() {
-            return Err(RemoteError::Protocol {
-                endpoint: self.push_url.clone(),
-                message: format!(
-                    "{} results for {} changes",
-                    answer.results.len(),
-                    changes.len()
-                ),
-            });
-        }
-        Ok(answer.results)
+        self.results_of(&self.push_url, answer.results, changes.len())
     }
 
     async fn pull(
@@ -315,18 +345,46 @@ impl Remote for Client {
             cursors: tables.iter().map(|(t, c)| (t.as_str(), c)).collect(),
             page,
         };
-        let mut answer: PullAllAnswer = self.call(&self.pull_all_url, &body).await?;
+        let answer: PullAllAnswer = self.call(&self.pull_all_url, &body).await?;
         self.limiter
             .charge(answer.values().map(|p| p.rows.len()).sum());
-        let mut pages = Vec::with_capacity(tables.len());
-        for (table, _) in tables {
-            let page_of = answer.remove(table).ok_or_else(|| RemoteError::Protocol {
-                endpoint: self.pull_all_url.clone(),
-                message: format!("no page for table {table:?}"),
-            })?;
-            pages.push(self.readable(&self.pull_all_url, page_of, page)?);
-        }
-        Ok(pages)
+        self.pages_of(&self.pull_all_url, answer, tables, page)
+    }
+
+    async fn push_pull(
+        &self,
+        changes: &[Change],
+        tables: &[(String, Cursor)],
+        page: usize,
+    ) -> Result<PushedAndPulled, RemoteError> {
+        let body = PushPullBody {
+            changes,
+            cursors: tables.iter().map(|(t, c)| (t.as_str(), c)).collect(),
+            page,
+        };
+        let answer: PushPullAnswer = self.call(&self.push_pull_url, &body).await?;
+        let pulled: usize = answer
+            .pages
+            .iter()
+            .flatten()
+            .map(|(_, p)| p.rows.len())
+            .sum();
+        self.limiter.charge(changes.len() + pulled);
+        let results = self.results_of(&self.push_pull_url, answer.results, changes.len())?;
+        // The push stands whatever is wrong with the pages: they are then
+        // not used, and the till pulls as it would have.
+        let (pages, pull_error) = match answer.pages {
+            Some(pages) => match self.pages_of(&self.push_pull_url, pages, tables, page) {
+                Ok(pages) => (Some(pages), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            None => (None, answer.pull_error),
+        };
+        Ok(PushedAndPulled {
+            results,
+            pages,
+            pull_error,
+        })
     }
 
     async fn device_number(&self, device: &str) -> Result<i64, RemoteError> {

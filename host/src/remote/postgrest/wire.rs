@@ -67,3 +67,21 @@ pub(super) struct PullAllBody<'a> {
 }
 
 pub(super) type PullAllAnswer = BTreeMap<String, PullPage>;
+
+/// `ebb_push_pull`: a push and every table's first page in one call.
+#[derive(Serialize)]
+pub(super) struct PushPullBody<'a> {
+    pub(super) changes: &'a [Change],
+    pub(super) cursors: BTreeMap<&'a str, &'a Cursor>,
+    pub(super) page: usize,
+}
+
+/// What `ebb_push_pull` answers: the push's results, and the pages (null
+/// when the pull half failed, with its message).
+#[derive(Deserialize)]
+pub(super) struct PushPullAnswer {
+    pub(super) results: Vec<PushResult>,
+    pub(super) pages: Option<PullAllAnswer>,
+    #[serde(default)]
+    pub(super) pull_error: Option<String>,
+}

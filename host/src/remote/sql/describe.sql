@@ -2,14 +2,13 @@
 -- check` to compare with the local ones: [{"column", "type", "nullable"}]
 -- in column order (type as format_type spells it), ebb's own _ebb_*
 -- columns left out. A timestamptz column also carries "time_zone", the
--- TimeZone in which ebb_push reads a time written without a zone: UTC, set
--- on both functions (push_batch.sql; an install before that read it in the
--- session's zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
+-- zone in which ebb_push reads a time written without one: UTC
+-- (`_ebb.utc`; an install before it read such a time in the session's
+-- zone and said so here). Only tables in the allowlist. SECURITY INVOKER: it reads only the
 -- catalog, which every role may read.
 CREATE OR REPLACE FUNCTION public.ebb_describe(tbl text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     rel  oid;
@@ -29,7 +28,7 @@ BEGIN
                                   'type', format_type(a.atttypid, a.atttypmod),
                                   'nullable', NOT a.attnotnull)
                || CASE WHEN a.atttypid = 'timestamptz'::regtype
-                       THEN jsonb_build_object('time_zone', current_setting('TimeZone'))
+                       THEN jsonb_build_object('time_zone', 'UTC')
                        ELSE '{}'::jsonb END
                ORDER BY a.attnum), '[]'::jsonb)
       INTO cols

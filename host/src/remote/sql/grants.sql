@@ -1,6 +1,6 @@
 -- Supabase's API roles. Skipped on servers without those roles (plain
 -- Postgres: grant the role your gateway or PostgREST uses EXECUTE on
--- ebb_push, ebb_pull and ebb_pull_all and rights on your tables yourself).
+-- ebb_push, ebb_pull, ebb_pull_all and ebb_push_pull and rights on your tables yourself).
 --
 -- They may call the two functions, which run as the caller (SECURITY
 -- INVOKER): the caller's grants and row level security on the synced tables
@@ -24,8 +24,10 @@ BEGIN
             EXECUTE format('GRANT USAGE ON SCHEMA _ebb, _ebb_deleted TO %I', r);
             EXECUTE format('GRANT EXECUTE ON FUNCTION public.ebb_push(jsonb), public._ebb_push_one(jsonb),
                 public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
+                public.ebb_push_pull(jsonb, jsonb, integer),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
+                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

@@ -84,6 +84,45 @@ AS $fn$
     SELECT left(code, 2) IN ('40', '53', '57', '58', 'XX') OR code = '55P03'
 $fn$;
 
+-- Whether a table has a column whose input reads a time without an offset
+-- in the session's time zone: timestamptz, timetz, their ranges and
+-- arrays, and domains over them. Asked on every push (an ALTER TABLE may
+-- add one at any time).
+CREATE OR REPLACE FUNCTION _ebb.zoned(rel oid) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
+    RETURN EXISTS (
+        SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+          AND ARRAY[a.atttypid, t.typelem, t.typbasetype] && ARRAY[
+              'timestamptz'::regtype, 'timetz'::regtype, 'tstzrange'::regtype,
+              'tstzmultirange'::regtype]::oid[]);
+END
+$fn$;
+
+-- `row` (a row of the table whose type `base` is, as JSON) with every
+-- value that names a time without an offset read as UTC: each value goes
+-- through the column's own input with TimeZone = UTC and comes back as
+-- that type writes it (a timestamptz with "+00:00"), so the write that
+-- follows reads the same instant in any session zone. Keys that are not
+-- columns are left out; the others keep their values as the column's type
+-- spells them. Only this conversion runs in UTC: the write, its defaults
+-- and triggers keep the session's zone.
+CREATE OR REPLACE FUNCTION _ebb.utc(base anyelement, row_json jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+SET TimeZone = 'UTC'
+AS $fn$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(k.key, k.value), '{}'::jsonb)
+            FROM jsonb_each(to_jsonb(jsonb_populate_record(base, row_json))) k
+            WHERE row_json ? k.key);
+END
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,

@@ -219,3 +219,33 @@ AS %L$f$, name, format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl
     UPDATE public._ebb_tables SET pull_fn = name, pull_cols = cols WHERE tbl = p_tbl;
 END
 $fn$;
+
+-- A push and the first page of every table in one call: a round that
+-- pushes one edit is one request. `changes` goes to ebb_push exactly as
+-- its own call would (its answer is "results"); then "pages" is what
+-- ebb_pull_all answers for `cursors`, read after the push in the same
+-- transaction (so this call's own writes, not yet committed, are not in
+-- it: they come with a later pull). A failure of the pull half never
+-- undoes the push: "pages" is then null with "pull_error", and the till
+-- pulls as it would have (table by table, each error its own).
+CREATE OR REPLACE FUNCTION public.ebb_push_pull(changes jsonb, cursors jsonb, page integer DEFAULT 500)
+RETURNS json
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    pushed jsonb := public.ebb_push(ebb_push_pull.changes);
+    pages  json;
+    failed text;
+BEGIN
+    BEGIN
+        pages := public.ebb_pull_all(ebb_push_pull.cursors, ebb_push_pull.page);
+    EXCEPTION
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS failed = MESSAGE_TEXT;
+            pages := NULL;
+    END;
+    RETURN json_build_object('results', pushed->'results', 'pages', pages,
+                             'pull_error', failed);
+END
+$fn$;

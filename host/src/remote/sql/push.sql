@@ -9,7 +9,6 @@ CREATE OR REPLACE FUNCTION public._ebb_push_one(c jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     v_tbl     text := c->>'table';
@@ -175,12 +174,15 @@ BEGIN
                 INTO cur_ver USING v_pk;
             RETURN jsonb_build_object('status', 'applied', 'version', coalesce(cur_ver, new_ver + 1));
         END IF;
+        -- Times without an offset read as UTC (_ebb.utc, see ebb_push).
         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %5$s)
                         ON CONFLICT (%3$I) DO UPDATE SET %4$s
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
-                       v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)))
+                       v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)),
+                       CASE WHEN _ebb.zoned(rel) THEN format('_ebb.utc(NULL::public.%I, $1)', v_tbl)
+                            ELSE '$1' END)
             INTO new_ver USING v_row, base;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 AND new_ver IS NOT NULL THEN

@@ -42,19 +42,19 @@
 -- so each gets exactly the answer it would have had. Order within the run
 -- does not matter: every row of it is a new key, written once.
 --
--- Dates and times without an offset are read as UTC (TimeZone = 'UTC' for
--- the call), whatever the server's or the role's own time zone: a till's
--- text `2026-12-06 08:06:02` is what SQLite's CURRENT_TIMESTAMP and
+-- Dates and times sent without an offset into a column whose input reads
+-- them in the session's time zone (timestamptz, timetz and their ranges
+-- and arrays) are read as UTC (`_ebb.utc`, install.sql): a till's text
+-- `2026-12-06 08:06:02` is what SQLite's CURRENT_TIMESTAMP and
 -- datetime('now') write, UTC, and ebb writes pulled instants back in UTC.
--- Read in the server's zone (America/New_York, say), every sale would be
--- stored five hours late and come back so to every till. A trigger of the
--- user's that runs inside the push sees UTC too (now() is the same instant;
--- only its text spelling and date_trunc('day', ...) follow the zone).
+-- Read in the server's zone (America/New_York, say), every sale was stored
+-- five hours late and came back so to every till. Only the values sent
+-- are read so: the write itself, its defaults and the user's triggers run
+-- in the session's zone as any other write does.
 CREATE OR REPLACE FUNCTION public.ebb_push(changes jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
-SET TimeZone = 'UTC'
 AS $fn$
 DECLARE
     n       integer;
@@ -74,6 +74,8 @@ DECLARE
     t_pk    text;
     t_type  text;
     t_cols  text[];
+    -- Whether its times without an offset must be read as UTC (_ebb.utc).
+    t_zoned boolean;
     v_sent  text;
     v_pk    text;
     v_row   jsonb;
@@ -145,6 +147,7 @@ BEGIN
             WHERE a.attrelid = to_regclass(format('public.%I', t_name))
               AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
+            t_zoned := coalesce(_ebb.zoned(to_regclass(format('public.%I', t_name))), false);
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -179,6 +182,11 @@ BEGIN
                     IF got > 0 THEN
                         RAISE EXCEPTION 'ebb_push: a key spelled otherwise' USING ERRCODE = 'EB001';
                     END IF;
+                END IF;
+                IF t_zoned THEN
+                    EXECUTE format('SELECT jsonb_agg(_ebb.utc(NULL::public.%I, x.e) ORDER BY x.o)
+                                    FROM jsonb_array_elements($1) WITH ORDINALITY AS x(e, o)', t_name)
+                        INTO run_rows USING run_rows;
                 END IF;
                 PERFORM set_config('ebb.origin', run_dev, true);
                 PERFORM set_config('ebb.push', jsonb_build_object('tbl', t_name,
@@ -230,9 +238,11 @@ BEGIN
                         SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
                         FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
                         EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, $1)
+                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %4$s)
                                         ON CONFLICT (%3$I) DO NOTHING
-                                        RETURNING t._ebb_version', t_name, v_list, t_pk)
+                                        RETURNING t._ebb_version', t_name, v_list, t_pk,
+                                       CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, $1)', t_name)
+                                            ELSE '$1' END)
                             INTO v_ver USING v_row;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);

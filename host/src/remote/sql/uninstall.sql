@@ -27,6 +27,7 @@ $uninstall$;
 DROP FUNCTION IF EXISTS public.ebb_push(jsonb);
 DROP FUNCTION IF EXISTS public._ebb_push_one(jsonb);
 DROP FUNCTION IF EXISTS public.ebb_pull_all(jsonb, integer);
+DROP FUNCTION IF EXISTS public.ebb_push_pull(jsonb, jsonb, integer);
 DROP FUNCTION IF EXISTS public.ebb_pull(text, jsonb, integer);
 DROP FUNCTION IF EXISTS public._ebb_before_write();
 DROP FUNCTION IF EXISTS public._ebb_after_write();
