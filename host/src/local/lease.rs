@@ -77,12 +77,22 @@ impl Local {
 
     /// Extends the lease if `owner` still holds it (even if it lapsed, as
     /// long as nobody took it). `false`: the lease was lost; stop working.
+    /// A lease held with more than half its time left is only checked, not
+    /// written (nobody may take a lease before it expires): a round makes
+    /// one write for it, not one per request and page.
     pub fn lease_renew(
         &mut self,
         owner: &str,
         ttl: Duration,
         now: i64,
     ) -> Result<bool, LocalError> {
+        if meta_text(&self.conn, "lease_owner")?.as_deref() != Some(owner) {
+            return Ok(false);
+        }
+        let expires_at = meta_int(&self.conn, "lease_expires_at")?.unwrap_or(0);
+        if expires_at.saturating_sub(now) > millis(ttl) / 2 {
+            return Ok(true);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -147,22 +157,33 @@ mod tests {
                 expires_at: 61_000
             }
         );
+        // More than half its time left: checked, not written.
         assert!(local.lease_renew("a", TTL, 30_000).unwrap());
+        assert_eq!(local.lease_holder().unwrap(), Some(("a".into(), 61_000)));
+        assert!(local.lease_renew("a", TTL, 32_000).unwrap());
+        assert_eq!(local.lease_holder().unwrap(), Some(("a".into(), 92_000)));
         assert!(matches!(
             local.lease_acquire("b", TTL, 61_000).unwrap(),
             Lease::Held { .. }
         ));
         assert_eq!(
             local.lease_acquire("b", TTL, 90_000).unwrap(),
+            Lease::Held {
+                owner: "a".into(),
+                expires_at: 92_000
+            }
+        );
+        assert_eq!(
+            local.lease_acquire("b", TTL, 90_000 + 2_000).unwrap(),
             Lease::Acquired {
                 took_over: Some("a".into()),
                 recovered: 1
             }
         );
         assert_eq!(queue(&local, "parents", "1").state, "pending");
-        assert!(!local.lease_renew("a", TTL, 91_000).unwrap());
+        assert!(!local.lease_renew("a", TTL, 93_000).unwrap());
         local.lease_release("a").unwrap();
-        assert_eq!(local.lease_holder().unwrap(), Some(("b".into(), 150_000)));
+        assert_eq!(local.lease_holder().unwrap(), Some(("b".into(), 152_000)));
         local.lease_release("b").unwrap();
         assert_eq!(local.lease_holder().unwrap(), None);
     }

@@ -296,16 +296,22 @@ impl Local {
         Ok(found.unwrap_or_default())
     }
 
-    /// Records that `table` finished a complete sync at `now`.
-    pub fn set_last_sync(&mut self, table: &str, now: i64) -> Result<(), LocalError> {
-        self.conn
-            .exec(
+    /// Records that each of `tables` finished a complete sync at `now`
+    /// (one transaction for a round's tables).
+    pub fn set_last_sync(&mut self, tables: &[String], now: i64) -> Result<(), LocalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(|| "starting to record the last syncs".into())?;
+        for table in tables {
+            tx.exec(
                 "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
                  ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
                 rusqlite::params![table, now],
             )
             .ctx(|| format!("recording the last sync of {table}"))?;
-        Ok(())
+        }
+        tx.commit().ctx(|| "committing the last syncs".into())
     }
 }
 

@@ -115,24 +115,29 @@ impl Local {
 
     /// Notes the server's txid horizon seen by a pull and returns since
     /// when that same horizon has been held by an open transaction (`None`
-    /// when nothing was in flight).
+    /// when nothing was in flight). Writes only when that changes (every
+    /// table's page of a round brings the same horizon); a horizon with
+    /// nothing in flight is not kept, as no later answer depends on it.
     pub fn note_horizon(
         &mut self,
         horizon: &str,
         in_flight: bool,
         now: i64,
     ) -> Result<Option<i64>, LocalError> {
+        let held = meta_int(&self.conn, "horizon_since")?;
+        let same = meta_text(&self.conn, "horizon")?.as_deref() == Some(horizon);
+        let since = match (in_flight, same) {
+            (false, _) => None,
+            (true, true) => held.or(Some(now)),
+            (true, false) => Some(now),
+        };
+        if since == held && (same || !in_flight) {
+            return Ok(since);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record the server horizon".into())?;
-        let since = if !in_flight {
-            None
-        } else if meta_text(&tx, "horizon")?.as_deref() == Some(horizon) {
-            meta_int(&tx, "horizon_since")?.or(Some(now))
-        } else {
-            Some(now)
-        };
         meta_set(&tx, "horizon", Value::Text(horizon.to_string()))?;
         meta_set(
             &tx,
@@ -275,7 +280,9 @@ mod tests {
         local.record_request(false, 30_000, WINDOW).unwrap();
         local.record_request(false, 70_000, WINDOW).unwrap();
         local.record_round(false, Some("boom"), 70_000).unwrap();
-        local.set_last_sync("parents", 69_000).unwrap();
+        local
+            .set_last_sync(&["parents".to_string()], 69_000)
+            .unwrap();
         local.lease_acquire("me", WINDOW, 70_000).unwrap();
 
         let status = local.status(70_500, WINDOW).unwrap();

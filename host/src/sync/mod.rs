@@ -302,15 +302,17 @@ impl<R: Remote> Engine<R> {
                     pull_failures.push(format!("{}: {e}", t.name));
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The tables pulled before it did complete.
+                    self.record_last_syncs(&report.completed_tables)?;
+                    return Err(e);
+                }
             }
             if !failed_tables.contains(&t.name) {
-                let now = now_ms();
-                self.local.set_last_sync(&t.name, now)?;
-                self.metrics.set_last_sync(&t.name, now);
                 report.completed_tables.push(t.name.clone());
             }
         }
+        self.record_last_syncs(&report.completed_tables)?;
         // Rows a constraint held back (a parent that had not arrived yet)
         // are tried again now that every table has pulled.
         let retried = self.local.retry_held(now_ms())?;
@@ -325,6 +327,19 @@ impl<R: Remote> Engine<R> {
         } else {
             Err(SyncError::Pull(pull_failures))
         }
+    }
+
+    /// Records that `tables` completed a sync now (one local transaction).
+    fn record_last_syncs(&mut self, tables: &[String]) -> Result<(), SyncError> {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        self.local.set_last_sync(tables, now)?;
+        for table in tables {
+            self.metrics.set_last_sync(table, now);
+        }
+        Ok(())
     }
 
     /// Deletes settled conflicts older than `sync.keep_resolved_conflicts`
