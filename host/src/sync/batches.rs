@@ -111,9 +111,29 @@ impl<R: Remote> Engine<R> {
                     };
                     (Ok(both.results), took)
                 }
-                (Err(e), Some(_)) if e.is_missing_function("ebb_push_pull") => {
-                    tracing::info!(error = %e, "the server has no ebb_push_pull (apply `ebb remote-sql` again): pushing and pulling apart");
-                    self.push_pull = false;
+                // The combined request was too big or too slow (its pull
+                // half may be what timed out, undoing the push too), or
+                // the server lacks it: the batch goes again at once as a
+                // plain push, charged and retried as pushes always are,
+                // and this round pulls table by table. The pull never
+                // costs the items an attempt. Any other failure is the
+                // push's own, answered as it always was.
+                (Err(e), Some(_))
+                    if e.is_missing_function("ebb_push_pull")
+                        || super::push::blames_the_size(&e) =>
+                {
+                    self.metrics.count_request("ebb_push_pull", "error");
+                    self.metrics.count_push_error(e.kind());
+                    self.local
+                        .record_request(false, now_ms(), self.config.alerts.error_window)?;
+                    if e.is_missing_function("ebb_push_pull") {
+                        tracing::info!(error = %e, "the server has no ebb_push_pull (apply `ebb remote-sql` again): pushing and pulling apart");
+                        self.push_pull = false;
+                    } else {
+                        self.pull_pace.too_big(self.pull_pace.size());
+                        tracing::info!(error = %e, "ebb_push_pull too big or slow: the batch goes as ebb_push, and this round pulls table by table");
+                        self.combined = Combined::Rest;
+                    }
                     self.send(items, None, report, failed).await?;
                     self.renew()?;
                     continue;

@@ -152,3 +152,28 @@ async fn a_combined_pull_that_is_cut_is_not_retried_whole() {
     let (_, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
     assert_eq!(requests, [1, 0, 0, 0], "asked again after a clean round");
 }
+
+#[tokio::test]
+async fn a_combined_push_that_fails_goes_again_as_a_push_at_no_charge() {
+    let env = Env::new().await.unwrap();
+    let mut a = env.default_device().unwrap();
+    let tables = a.engine.config().tables.len();
+    a.sync_ok().await.unwrap();
+    // What a statement timeout in its pull half would answer: the whole
+    // call, push included, was undone.
+    let body = r#"{"code":"57014","message":"canceling statement due to statement timeout","details":null,"hint":null}"#;
+    env.proxy.answer_instead("ebb_push_pull", 500, body, 1);
+    a.insert("customers", &rows::customer("Ada")).unwrap();
+    let (report, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
+    assert!(report.error.is_none(), "{report:?}");
+    assert_eq!((report.pushed, report.retrying), (1, 0), "{report:?}");
+    assert_eq!(
+        requests,
+        [0, tables, 1, 1],
+        "refused, pushed alone at once, then table by table"
+    );
+    assert_eq!(env.db.count("customers").await.unwrap(), 1);
+    a.insert("customers", &rows::customer("Grace")).unwrap();
+    let (_, requests) = counted(&env, async || a.sync_ok().await.unwrap()).await;
+    assert_eq!(requests, [0, 0, 0, 1], "asked again after a clean round");
+}
