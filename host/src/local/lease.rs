@@ -111,14 +111,7 @@ impl Local {
 
     /// Gives the lease up if `owner` holds it; otherwise does nothing.
     pub fn lease_release(&mut self, owner: &str) -> Result<(), LocalError> {
-        self.conn
-            .exec(
-                "DELETE FROM _ebb_meta WHERE key IN ('lease_owner', 'lease_expires_at')
-                   AND (SELECT value FROM _ebb_meta WHERE key = 'lease_owner') = ?1",
-                [owner],
-            )
-            .ctx(|| "releasing the lease".into())?;
-        Ok(())
+        release(&self.conn, owner)
     }
 
     /// The current lease holder and expiry, if any (expired or not).
@@ -127,6 +120,18 @@ impl Local {
         let expires = meta_int(&self.conn, "lease_expires_at")?;
         Ok(owner.zip(expires))
     }
+}
+
+/// Gives the lease up if `owner` holds it (in the caller's transaction,
+/// if any: `record_round` ends a round with it).
+pub(crate) fn release(conn: &rusqlite::Connection, owner: &str) -> Result<(), LocalError> {
+    conn.exec(
+        "DELETE FROM _ebb_meta WHERE key IN ('lease_owner', 'lease_expires_at')
+           AND (SELECT value FROM _ebb_meta WHERE key = 'lease_owner') = ?1",
+        [owner],
+    )
+    .ctx(|| "releasing the lease".into())?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -296,6 +296,23 @@ impl Local {
         Ok(found.unwrap_or_default())
     }
 
+    /// The pull positions of `tables`, read in one read transaction (one
+    /// WAL read lock instead of one per table).
+    pub fn cursors<'a>(
+        &self,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<(String, Cursor)>, LocalError> {
+        let began = self.begin_reads()?;
+        let read: Result<Vec<_>, _> = tables
+            .into_iter()
+            .map(|t| Ok((t.to_string(), self.cursor(t)?)))
+            .collect();
+        if began {
+            self.end_reads()?;
+        }
+        read
+    }
+
     /// Records that each of `tables` finished a complete sync at `now`
     /// (one transaction for a round's tables).
     pub fn set_last_sync(&mut self, tables: &[String], now: i64) -> Result<(), LocalError> {

@@ -93,12 +93,14 @@ impl Local {
     }
 
     /// Records the end of a sync round: `error` is kept as the last error
-    /// (cleared by a round without one).
+    /// (cleared by a round without one); and gives up the lease of
+    /// `release`, when given, in the same transaction.
     pub fn record_round(
         &mut self,
         ok: bool,
         error: Option<&str>,
         now: i64,
+        release: Option<&str>,
     ) -> Result<(), LocalError> {
         let tx = self
             .conn
@@ -110,6 +112,9 @@ impl Local {
         }
         let error = error.map_or(Value::Null, |e| Value::Text(e.to_string()));
         meta_set(&tx, "last_error", error)?;
+        if let Some(owner) = release {
+            super::lease::release(&tx, owner)?;
+        }
         tx.commit().ctx(|| "committing a round record".into())
     }
 
@@ -279,7 +284,9 @@ mod tests {
         local.record_request(true, 20_000, WINDOW).unwrap();
         local.record_request(false, 30_000, WINDOW).unwrap();
         local.record_request(false, 70_000, WINDOW).unwrap();
-        local.record_round(false, Some("boom"), 70_000).unwrap();
+        local
+            .record_round(false, Some("boom"), 70_000, None)
+            .unwrap();
         local
             .set_last_sync(&["parents".to_string()], 69_000)
             .unwrap();
@@ -302,7 +309,7 @@ mod tests {
         assert_eq!(status.tables[1].pending, 0);
         serde_json::to_string(&status).expect("status serializes");
 
-        local.record_round(true, None, 80_000).unwrap();
+        local.record_round(true, None, 80_000, None).unwrap();
         local.record_request(true, 85_000, WINDOW).unwrap();
         let status = local.status(85_000, WINDOW).unwrap();
         assert_eq!((status.requests, status.failed_requests), (3, 2));

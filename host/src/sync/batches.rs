@@ -198,13 +198,10 @@ impl<R: Remote> Engine<R> {
         }
         let last = batch.items.len() < size && ready.is_none();
         let asked = match last && self.push_pull && self.combined == Combined::Ask {
-            true => {
-                let mut cursors = Vec::with_capacity(self.config.tables.len());
-                for t in &self.config.tables {
-                    cursors.push((t.name.clone(), self.local.cursor(&t.name)?));
-                }
-                Some(cursors)
-            }
+            true => Some(
+                self.local
+                    .cursors(self.config.tables.iter().map(|t| t.name.as_str()))?,
+            ),
             false => None,
         };
         let remote = std::sync::Arc::clone(&self.remote);

@@ -263,11 +263,14 @@ impl<R: Remote> Engine<R> {
             Err(e) => Some(e.to_string()),
         };
         report.error = error.clone();
+        // The round's record and the lock's release in one transaction
+        // (the lock is not ours to release once it was lost).
+        let release = match result {
+            Err(SyncError::LeaseLost) => None,
+            _ => Some(self.owner.as_str()),
+        };
         self.local
-            .record_round(error.is_none(), error.as_deref(), now_ms())?;
-        if !matches!(result, Err(SyncError::LeaseLost)) {
-            self.local.lease_release(&self.owner)?;
-        }
+            .record_round(error.is_none(), error.as_deref(), now_ms(), release)?;
         match result {
             Ok(()) | Err(SyncError::Remote(_) | SyncError::Pull(_)) => Ok(report),
             Err(e) => Err(e),

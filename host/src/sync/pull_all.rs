@@ -48,10 +48,9 @@ impl<R: Remote> Engine<R> {
         if self.config.tables.len() < 2 || self.combined != Combined::Ask {
             return Ok(fetched);
         }
-        let mut cursors = Vec::with_capacity(self.config.tables.len());
-        for t in &self.config.tables {
-            cursors.push((t.name.clone(), self.local.cursor(&t.name)?));
-        }
+        let cursors = self
+            .local
+            .cursors(self.config.tables.iter().map(|t| t.name.as_str()))?;
         let size = self.pull_pace.size();
         let started = Instant::now();
         let asked = &cursors;
