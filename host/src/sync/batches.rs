@@ -122,10 +122,13 @@ impl<R: Remote> Engine<R> {
                     if e.is_missing_function("ebb_push_pull")
                         || super::push::blames_the_size(&e) =>
                 {
-                    self.metrics.count_request("ebb_push_pull", "error");
-                    self.metrics.count_push_error(e.kind());
-                    self.local
-                        .record_request(false, now_ms(), self.config.alerts.error_window)?;
+                    super::retry::record_attempt(
+                        &mut self.local,
+                        &self.metrics,
+                        &self.config.alerts,
+                        "ebb_push_pull",
+                        Some(&e),
+                    )?;
                     if e.is_missing_function("ebb_push_pull") {
                         tracing::info!(error = %e, "the server has no ebb_push_pull (apply `ebb remote-sql` again): pushing and pulling apart");
                         self.push_pull = false;

@@ -64,14 +64,7 @@ where
             Some(made) => made,
             None => request().await,
         };
-        local.record_request(result.is_ok(), now_ms(), alerts.error_window)?;
-        match &result {
-            Ok(_) => metrics.count_request(what, "ok"),
-            Err(e) => {
-                metrics.count_request(what, "error");
-                metrics.count_push_error(e.kind());
-            }
-        }
+        record_attempt(local, metrics, alerts, what, result.as_ref().err())?;
         match result {
             Ok(value) => return Ok(Ok(value)),
             Err(e) if e.is_retryable() && attempt < retry.max_attempts && !hand_back(&e) => {
@@ -88,6 +81,28 @@ where
             Err(e) => return Ok(Err(e)),
         }
     }
+}
+
+/// Records one attempt's outcome (`error`: `None` when it succeeded) for
+/// the error-rate alert and the request metrics. `call` records each of
+/// its attempts; an attempt made outside it (a combined push answered by
+/// a plain one) is recorded here too.
+pub(super) fn record_attempt(
+    local: &mut Local,
+    metrics: &Metrics,
+    alerts: &AlertsConfig,
+    what: &str,
+    error: Option<&RemoteError>,
+) -> Result<(), SyncError> {
+    local.record_request(error.is_none(), now_ms(), alerts.error_window)?;
+    match error {
+        None => metrics.count_request(what, "ok"),
+        Some(e) => {
+            metrics.count_request(what, "error");
+            metrics.count_push_error(e.kind());
+        }
+    }
+    Ok(())
 }
 
 impl<R: Remote> Engine<R> {
