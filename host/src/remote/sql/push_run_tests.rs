@@ -214,3 +214,44 @@ async fn columns_left_out_take_their_defaults() {
         ]
     );
 }
+
+/// A batch that is not one run (a change that is not an object, then a run
+/// of each of two tables): the bad change is refused alone, each run is
+/// written whole, and a row whose own key differs from its change's is
+/// written under the change's key, as one by one.
+#[tokio::test]
+async fn runs_of_two_tables_after_a_change_that_is_no_object() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    let product = |id: &str| Some(json!({"id": id, "name": "n", "price_cents": 5, "stock": 1}));
+    let changes = json!([
+        42,
+        change("customers", "1", None, customer("99", Some("a")), 1),
+        change("customers", "2", None, customer("2", Some("b")), 2),
+        change("products", "p1", None, product("p1"), 3),
+        change("products", "p2", None, product("p2"), 4),
+    ]);
+    let answers = push(&c, changes.clone()).await;
+    assert!(
+        matches!(&answers[0], PushResult::Rejected { code, .. } if code == "22023"),
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1..], vec![PushResult::Applied { version: 1 }; 4]);
+    let (customers, products, recorded, writers): (Vec<i64>, i64, i64, i64) = c
+        .query_one(
+            "SELECT (SELECT array_agg(id ORDER BY id) FROM customers),
+                    (SELECT count(*) FROM products WHERE _ebb_version = 1),
+                    (SELECT count(*) FROM _ebb_applied WHERE device = 'dev-a' AND base = 0),
+                    (SELECT count(DISTINCT xmin::text) FROM products)",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .expect("counts");
+    assert_eq!(
+        (customers, products, recorded, writers),
+        (vec![1, 2], 2, 4, 1)
+    );
+    assert_eq!(push(&c, changes).await[1..], answers[1..]);
+}
