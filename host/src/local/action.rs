@@ -17,13 +17,10 @@ pub struct ApplyOp {
 /// instead (see `hold`): then the row becomes a "constraint" conflict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Write the row (None = delete) without capturing it; _ebb_rows =
-    /// (version, base); drop the queue item; close any open conflict.
-    Write {
-        row: Option<Row>,
-        version: i64,
-        base: Option<Row>,
-    },
+    /// Take the remote row: write it (None = delete) without capturing
+    /// it; _ebb_rows = (version, the row itself: what both sides now
+    /// agree on); drop the queue item; close any open conflict.
+    Write { row: Option<Row>, version: i64 },
     /// Keep the local edit queued (client wins): only _ebb_rows = (version,
     /// base); close any open conflict (a queue item in 'conflict' goes
     /// back to pending, so it is pushed).

@@ -59,9 +59,9 @@ pub(crate) fn apply_one(
                 Err(e) => return Err(e),
             }
         }
-        Action::Write { row, version, base } => {
+        Action::Write { row, version } => {
             writer.write(conn, pk, row.as_ref())?;
-            rows::set(conn, name, pk, *version, base.as_ref())?;
+            rows::set(conn, name, pk, *version, row.as_ref())?;
             if !writer.quiet.queue {
                 conn.exec(
                     "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",

@@ -18,11 +18,7 @@ fn write(pk: &str, expect: Option<i64>, r: Option<Row>, version: i64) -> ApplyOp
     ApplyOp {
         pk: pk.into(),
         expect_counter: expect,
-        action: Action::Write {
-            base: r.clone(),
-            row: r,
-            version,
-        },
+        action: Action::Write { row: r, version },
     }
 }
 

@@ -195,7 +195,6 @@ fn settled_rows_close_their_open_conflicts() {
             action: Action::Write {
                 row: Some(row(json!({"id": 1, "name": "new"}))),
                 version: 3,
-                base: None,
             },
         },
         ApplyOp {
@@ -246,7 +245,6 @@ fn resolving_refuses_a_row_no_longer_in_conflict() {
                 action: Action::Write {
                     row: Some(row(json!({"id": "c", "parent_id": 5}))),
                     version: 3,
-                    base: None,
                 },
             }],
             None,
@@ -301,7 +299,6 @@ fn held(local: &mut Local, now: i64) {
         action: Action::Write {
             row: Some(row(json!({"id": "c", "parent_id": 5}))),
             version: 3,
-            base: None,
         },
     };
     let items = specs().remove(1);

@@ -74,9 +74,8 @@ pub(crate) fn guarded(
     let pk = op.pk.as_str();
     let action = retry_if_held(conn, &table.name, op)?;
     let (row, version, remote) = match action.as_ref() {
-        Action::Write { row, version, base } | Action::WriteAndPush { row, version, base } => {
-            (row, *version, base)
-        }
+        Action::Write { row, version } => (row, *version, row),
+        Action::WriteAndPush { row, version, base } => (row, *version, base),
         other => return apply_one(conn, table, writer, pk, other, now),
     };
     let mut refs = Vec::new();
@@ -138,7 +137,7 @@ pub(crate) fn hold_op(
     now: i64,
 ) -> Result<(), LocalError> {
     match retry_if_held(conn, &table.name, op)?.as_ref() {
-        Action::Write { version, base, .. } | Action::WriteAndPush { version, base, .. } => {
+        Action::Write { version, row: base } | Action::WriteAndPush { version, base, .. } => {
             hold(conn, table, op, base.as_ref(), *version, reason, now)
         }
         other => apply_one(conn, table, writer, &op.pk, other, now),
@@ -219,7 +218,6 @@ fn retry_if_held<'a>(
         return Ok(Cow::Owned(Action::Write {
             row: remote.clone(),
             version: *remote_version,
-            base: remote.clone(),
         }));
     }
     Ok(Cow::Borrowed(&op.action))

@@ -23,11 +23,7 @@ fn write(pk: &str, expect: Option<i64>, r: Option<Value>, version: i64) -> Apply
     ApplyOp {
         pk: pk.into(),
         expect_counter: expect,
-        action: Action::Write {
-            base: r.clone(),
-            row: r,
-            version,
-        },
+        action: Action::Write { row: r, version },
     }
 }
 

@@ -84,6 +84,9 @@ pub struct Local {
     device: String,
     /// A private in-memory database for `normalize` (created on first use).
     scratch: std::cell::RefCell<normalize::Scratch>,
+    /// The lease this handle last wrote, while no one else may take it
+    /// (see `lease_renew`).
+    held: Option<lease::Written>,
 }
 
 impl std::fmt::Debug for Local {
@@ -242,6 +245,7 @@ impl Local {
             conn,
             device,
             scratch: Default::default(),
+            held: None,
         })
     }
 

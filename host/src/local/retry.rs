@@ -64,9 +64,8 @@ impl Local {
                     pk: pk.clone(),
                     expect_counter: Some(*counter),
                     action: Action::Write {
-                        row: remote.clone(),
+                        row: remote,
                         version: *version,
-                        base: remote,
                     },
                 });
             }

@@ -115,6 +115,7 @@ impl Local {
         if let Some(owner) = release {
             super::lease::release(&tx, owner)?;
         }
+        self.held = None;
         tx.commit().ctx(|| "committing a round record".into())
     }
 

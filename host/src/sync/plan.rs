@@ -72,15 +72,13 @@ pub fn pulled(device: &str, row: PulledRow, here: Here<'_>) -> PullStep {
     let remote = if row.deleted { None } else { row.row };
     if here.queued.is_none() {
         return PullStep::Take(Action::Write {
-            row: remote.clone(),
+            row: remote,
             version: row.version,
-            base: remote,
         });
     }
     let take = Action::Write {
         row: remote.clone(),
         version: row.version,
-        base: remote.clone(),
     };
     let equal = here.row == remote.as_ref();
     // Our own earlier write (its answer was lost) is the newest version:
@@ -210,9 +208,8 @@ pub fn settle(decision: Decision, input: ConflictInput, version: i64, policy: St
     } = input;
     match decision {
         Decision::TakeRemote => Action::Write {
-            row: remote.clone(),
+            row: remote,
             version,
-            base: remote,
         },
         Decision::TakeLocal => Action::Keep {
             version,

@@ -55,9 +55,8 @@ fn without_a_local_edit_the_remote_row_is_taken() {
     assert_eq!(
         step,
         PullStep::Take(Action::Write {
-            row: Some(content.clone()),
+            row: Some(content),
             version: 4,
-            base: Some(content)
         })
     );
 }
