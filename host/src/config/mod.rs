@@ -122,10 +122,14 @@ pub struct SyncConfig {
     /// slower halves it (down to one). Bounds the server's time per request.
     pub answer_time: Duration,
     /// `local_cache` (default 16 MiB): SQLite's page cache on ebb's own
-    /// connection, and how much WAL it writes before checkpointing it into
-    /// the database file. Larger pays on bulk pulls into big tables (each
-    /// page touches index pages all over a table).
+    /// connection. Larger pays on bulk pulls into big tables (each page
+    /// touches index pages all over a table), in peak RSS.
     pub local_cache: u64,
+    /// `local_wal` (default 64 MiB): how much WAL ebb's own connection
+    /// writes before checkpointing it into the database file. An index
+    /// page every pulled page touches is copied into the file once per
+    /// checkpoint, not once per page; the WAL file grows to about this.
+    pub local_wal: u64,
     /// `lease` (default 60s): how long the sync lock is held without
     /// renewal; a lock older than this is taken over and its in-flight
     /// items return to pending.

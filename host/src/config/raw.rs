@@ -83,6 +83,8 @@ pub struct RawSync {
     pub answer_time: Option<String>,
     /// `local_cache` (default "16MiB").
     pub local_cache: Option<RawSize>,
+    /// `local_wal` (default "64MiB").
+    pub local_wal: Option<RawSize>,
     /// `lease` (default "60s").
     pub lease: Option<String>,
     /// `busy_timeout` (default "5s").

@@ -75,6 +75,11 @@ pub(super) fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigEr
             s.and_then(|s| s.local_cache.as_ref()),
             16 << 20,
         )?,
+        local_wal: cx.size(
+            "sync.local_wal",
+            s.and_then(|s| s.local_wal.as_ref()),
+            64 << 20,
+        )?,
         answer_time: cx.duration(
             "sync.answer_time",
             s.and_then(|s| s.answer_time.as_ref()),

@@ -63,9 +63,10 @@ url = "https://your-project.supabase.co"
 # max_batch_size = 2000
 # max_pull_page_size = 4000
 # answer_time = "1s"
-# SQLite page cache of ebb's own connection, and the WAL it writes before a
-# checkpoint.
+# SQLite page cache of ebb's own connection.
 # local_cache = "16MiB"
+# How much WAL ebb's own connection writes before a checkpoint.
+# local_wal = "64MiB"
 # How long the sync lock is held without renewal before another process may
 # take it over.
 # lease = "60s"

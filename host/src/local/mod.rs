@@ -249,9 +249,9 @@ impl Local {
         })
     }
 
-    /// SQLite's page cache of this connection, and the WAL it writes
-    /// before a checkpoint, both about `bytes` (`sync.local_cache`).
-    pub fn set_cache(&self, bytes: u64) -> Result<(), LocalError> {
+    /// SQLite's page cache of this connection (`sync.local_cache`), and
+    /// about how much WAL it writes before a checkpoint (`sync.local_wal`).
+    pub fn set_cache(&self, bytes: u64, wal: u64) -> Result<(), LocalError> {
         let kib = (bytes / 1024).max(64);
         self.conn
             .pragma_update(None, "cache_size", -(kib as i64))
@@ -260,12 +260,22 @@ impl Local {
             .conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .ctx(|| "reading page_size".into())?;
-        let pages = (bytes as i64 / page.max(512)).max(100);
+        let pages = (i64::try_from(wal).unwrap_or(i64::MAX) / page.max(512)).max(100);
         self.conn
             .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
                 Ok(())
             })
             .ctx(|| "setting wal_autocheckpoint".into())
+    }
+
+    /// Copies what the WAL holds into the database file, as far as no
+    /// reader still needs it, without waiting for anyone (a PASSIVE
+    /// checkpoint). After a bulk pull, so that the app's next commit does
+    /// not find up to `sync.local_wal` of WAL to copy itself.
+    pub fn checkpoint(&self) -> Result<(), LocalError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .ctx(|| "checkpointing the WAL".into())
     }
 
     /// Checks every configured table (exists, one-column primary key named

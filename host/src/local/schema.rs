@@ -289,15 +289,15 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_and_checkpoint_follow_local_cache() {
+    fn the_cache_and_checkpoint_follow_local_cache_and_local_wal() {
         let (_dir, local) = open_temp();
-        local.set_cache(8 << 20).unwrap();
+        local.set_cache(8 << 20, 32 << 20).unwrap();
         let int = |sql: &str| -> i64 { local.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(int("PRAGMA cache_size"), -8192, "8 MiB in KiB");
         assert_eq!(
             int("PRAGMA wal_autocheckpoint"),
-            2048,
-            "8 MiB of 4 KiB pages"
+            8192,
+            "32 MiB of 4 KiB pages"
         );
     }
 

@@ -138,7 +138,7 @@ impl<R: Remote> Engine<R> {
     /// loads the policies. Fails before anything syncs when any of it is wrong.
     pub fn new(config: Config, remote: R) -> Result<Self, SyncError> {
         let mut local = Local::open(&config.database, config.sync.busy_timeout)?;
-        local.set_cache(config.sync.local_cache)?;
+        local.set_cache(config.sync.local_cache, config.sync.local_wal)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
         local.install(&specs)?;
         let mut policies = Policies::load(&config)?;

@@ -49,6 +49,7 @@ impl<R: Remote> Engine<R> {
         let bar = self.progress.table(&table.name);
         let mut ahead: Option<Ahead> = None;
         let mut fetched = first;
+        let mut pages = 0;
         loop {
             let cursor = self.local.cursor(&table.name)?;
             let page = match fetched.take() {
@@ -85,11 +86,17 @@ impl<R: Remote> Engine<R> {
             }
             // On an error the page fetched ahead is dropped, so cancelled.
             self.apply_page(&spec, &page, Some(&page.next), report)?;
+            pages += 1;
             bar.add_rows(page.rows.len() as u64);
             self.metrics.add_pulled(&table.name, page.rows.len() as u64);
             self.renew()?;
             if !page.has_more || page.rows.is_empty() {
                 bar.finish();
+                if pages > 1
+                    && let Err(e) = self.local.checkpoint()
+                {
+                    tracing::warn!(table = %table.name, error = %e, "checkpoint after a bulk pull failed");
+                }
                 return Ok(());
             }
         }

@@ -33,7 +33,7 @@ fn defaults_of_every_key() {
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
         (2000, 4000, S(1))
     );
-    assert_eq!(s.local_cache, 16 << 20);
+    assert_eq!((s.local_cache, s.local_wal), (16 << 20, 64 << 20));
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff),
@@ -77,6 +77,7 @@ max_batch_size = 3
 max_pull_page_size = 90
 answer_time = "250ms"
 local_cache = 1048576
+local_wal = "2MiB"
 lease = "2m"
 busy_timeout = "0s"
 wait_for_lock = true
@@ -147,7 +148,7 @@ max_log = 0
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
         (7, 90, Duration::from_millis(250))
     );
-    assert_eq!(s.local_cache, 1 << 20);
+    assert_eq!((s.local_cache, s.local_wal), (1 << 20, 2 << 20));
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),

@@ -37,6 +37,7 @@ max_batch_size = 400
 max_pull_page_size = 800
 answer_time = "2s"
 local_cache = "4MiB"
+local_wal = "32MiB"
 lease = "90s"
 busy_timeout = "2s"
 wait_for_lock = true

@@ -71,6 +71,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             max_pull_page_size: 500,
             answer_time: Duration::from_secs(1),
             local_cache: 16 << 20,
+            local_wal: 64 << 20,
             lease: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(5),
             wait_for_lock: false,
