@@ -23,7 +23,8 @@ ALTER TABLE public._ebb_tables ADD COLUMN IF NOT EXISTS rls text;
 -- written for (pull.sql).
 ALTER TABLE public._ebb_tables
     ADD COLUMN IF NOT EXISTS pull_fn text,
-    ADD COLUMN IF NOT EXISTS pull_cols text;
+    ADD COLUMN IF NOT EXISTS pull_cols text,
+    ADD COLUMN IF NOT EXISTS pull_any text;
 
 -- The last change ebb_push applied per (device, table, pk): `counter`, a
 -- hash of (op, base, row) as sent, the base it was sent on, and the answer.

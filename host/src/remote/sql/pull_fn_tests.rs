@@ -94,3 +94,71 @@ async fn a_column_added_later_is_pulled_before_and_after_the_install_runs_again(
     let again = pull(&c, "customers", &Cursor::default(), 10).await;
     assert_eq!(rows_of(&again), rows_of(&page));
 }
+
+/// Nothing at all after the cursor: the table's probe answers the empty
+/// page the page statement gives (the same cursor, nothing more), and
+/// without the checks a page makes (a read policy changed since the
+/// install is only refused once there is something to send); a row or a
+/// tombstone after the cursor is paged as before.
+#[tokio::test]
+async fn nothing_after_the_cursor_is_the_page_the_statement_gives() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "INSERT INTO products (id, name, price_cents) VALUES ('a', 'one', 5), ('b', 'two', 7)",
+    )
+    .await
+    .expect("rows");
+    let all = pull(&c, "products", &Cursor::default(), 10).await;
+    assert_eq!(all.rows.len(), 2);
+    let probed = pull(&c, "products", &all.next, 10).await;
+    c.batch_execute("UPDATE public._ebb_tables SET pull_any = NULL WHERE tbl = 'products'")
+        .await
+        .expect("off");
+    let planned = pull(&c, "products", &all.next, 10).await;
+    assert!(probed.rows.is_empty() && !probed.has_more);
+    assert_eq!(
+        (&probed.next, probed.has_more),
+        (&planned.next, planned.has_more)
+    );
+    assert_eq!(probed.next, all.next);
+    c.batch_execute(&install_sql(&example_tables()))
+        .await
+        .expect("install again");
+
+    c.batch_execute(
+        "ALTER TABLE products ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY everyone ON products USING (true);",
+    )
+    .await
+    .expect("a policy added after the install");
+    assert!(pull(&c, "products", &all.next, 10).await.rows.is_empty());
+    c.batch_execute("DELETE FROM products WHERE id = 'a'")
+        .await
+        .expect("a tombstone after the cursor");
+    settle_pull_refused(&c, &all.next).await;
+    c.batch_execute(&install_sql(&example_tables()))
+        .await
+        .expect("install again");
+    let after = pull(&c, "products", &all.next, 10).await;
+    assert_eq!(after.rows.len(), 1);
+    assert!(after.rows[0].deleted);
+}
+
+/// ebb_pull of products from `cursor` is refused for its changed policies.
+async fn settle_pull_refused(c: &tokio_postgres::Client, cursor: &Cursor) {
+    super::testdb::settle(c).await;
+    let cursor = serde_json::to_value(cursor).expect("cursor json");
+    let err = c
+        .query_one(
+            "SELECT public.ebb_pull('products', $1::jsonb, 10)",
+            &[&cursor],
+        )
+        .await
+        .expect_err("refused until the script runs again");
+    assert!(
+        err.as_db_error()
+            .is_some_and(|e| e.message().contains("apply `ebb remote-sql` again")),
+        "{err:?}"
+    );
+}
