@@ -224,30 +224,45 @@ $fn$;
 -- functions cannot be called directly; setting `ebb.push` needs a SQL
 -- session, and then the writes it describes are real.
 
--- AFTER INSERT OR UPDATE on each synced table, once per statement;
--- TG_ARGV[0] is the pk column.
-CREATE OR REPLACE FUNCTION public._ebb_after_write() RETURNS trigger
+-- AFTER INSERT and AFTER UPDATE on each synced table, once per statement:
+-- one function per table, generated here with the table's key column
+-- written into it, so its statement is planned once per session (a shared
+-- function built it with EXECUTE on every statement: 80 us of a one-edit
+-- push of 0.7 ms). Named from the hash of the table's name alone (a name
+-- cut at 63 bytes could be another table's). Returns its name.
+CREATE OR REPLACE FUNCTION pg_temp._ebb_install_after(p_tbl text, p_pk text) RETURNS text
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    name text := 'after_' || md5(p_tbl);
+BEGIN
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION _ebb.%1$I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
-AS $fn$
+AS $b$
 DECLARE
     push jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
 BEGIN
     IF push IS NULL OR push->>'tbl' IS DISTINCT FROM TG_TABLE_NAME THEN
         RETURN NULL;
     END IF;
-    EXECUTE format($q$
-        INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
-        SELECT $1->>'device', $2, c.pk, c.counter, c.hash, c.base,
-               jsonb_build_object('status', 'applied', 'version', n._ebb_version)
-        FROM _ebb_new n
-        JOIN jsonb_to_recordset($1->'changes') AS c(pk text, counter bigint, hash text, base bigint)
-          ON c.pk = n.%I::text
-        ON CONFLICT (device, tbl, pk) DO UPDATE
-            SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
-                result = excluded.result$q$, TG_ARGV[0])
-        USING push, TG_TABLE_NAME;
+    INSERT INTO public._ebb_applied AS a (device, tbl, pk, counter, hash, base, result)
+    SELECT push->>'device', TG_TABLE_NAME, c.pk, c.counter, c.hash, c.base,
+           jsonb_build_object('status', 'applied', 'version', n._ebb_version)
+    FROM _ebb_new n
+    JOIN jsonb_to_recordset(push->'changes') AS c(pk text, counter bigint, hash text, base bigint)
+      ON c.pk = n.%2$I::text
+    ON CONFLICT (device, tbl, pk) DO UPDATE
+        SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
+            result = excluded.result;
     RETURN NULL;
+END
+$b$$f$, name, p_pk);
+    EXECUTE format('REVOKE ALL ON FUNCTION _ebb.%I() FROM PUBLIC', name);
+    EXECUTE format('COMMENT ON FUNCTION _ebb.%I() IS %L', name,
+                   format('ebb: records the pushes written to public.%I', p_tbl));
+    RETURN name;
 END
 $fn$;
 
@@ -354,6 +369,7 @@ DECLARE
     rel oid := to_regclass(format('public.%I', p_tbl));
     pk_attnum smallint;
     args text;
+    after text;
 BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION 'ebb: table public.% does not exist', quote_ident(p_tbl)
@@ -396,12 +412,13 @@ BEGIN
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_update ON public.%I', p_tbl);
     -- A trigger with transition tables has one event (PostgreSQL refuses
     -- INSERT OR UPDATE with REFERENCING): one each, same function.
+    after := pg_temp._ebb_install_after(p_tbl, p_pk);
     EXECUTE format('CREATE TRIGGER _ebb_after_insert AFTER INSERT ON public.%I
         REFERENCING NEW TABLE AS _ebb_new
-        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_after_write(%L)', p_tbl, p_pk);
+        FOR EACH STATEMENT EXECUTE FUNCTION _ebb.%I()', p_tbl, after);
     EXECUTE format('CREATE TRIGGER _ebb_after_update AFTER UPDATE ON public.%I
         REFERENCING NEW TABLE AS _ebb_new
-        FOR EACH STATEMENT EXECUTE FUNCTION public._ebb_after_write(%L)', p_tbl, p_pk);
+        FOR EACH STATEMENT EXECUTE FUNCTION _ebb.%I()', p_tbl, after);
     EXECUTE format('DROP TRIGGER IF EXISTS _ebb_after_delete ON public.%I', p_tbl);
     EXECUTE format('CREATE TRIGGER _ebb_after_delete AFTER DELETE ON public.%I
         REFERENCING OLD TABLE AS _ebb_gone

@@ -96,10 +96,9 @@ async fn a_column_added_later_is_pulled_before_and_after_the_install_runs_again(
 }
 
 /// Nothing at all after the cursor: the table's probe answers the empty
-/// page the page statement gives (the same cursor, nothing more), and
-/// without the checks a page makes (a read policy changed since the
-/// install is only refused once there is something to send); a row or a
-/// tombstone after the cursor is paged as before.
+/// page the page statement gives (the same cursor, nothing more); a read
+/// policy changed since the install is still refused, with nothing to
+/// send too; a tombstone after the cursor is paged as before.
 #[tokio::test]
 async fn nothing_after_the_cursor_is_the_page_the_statement_gives() {
     let db = ScratchDb::with_example().await;
@@ -111,7 +110,14 @@ async fn nothing_after_the_cursor_is_the_page_the_statement_gives() {
     .expect("rows");
     let all = pull(&c, "products", &Cursor::default(), 10).await;
     assert_eq!(all.rows.len(), 2);
+    // The probe answers: the page function is not even called.
+    c.batch_execute("UPDATE public._ebb_tables SET pull_fn = 'no_such' WHERE tbl = 'products'")
+        .await
+        .expect("page function gone");
     let probed = pull(&c, "products", &all.next, 10).await;
+    c.batch_execute(&install_sql(&example_tables()))
+        .await
+        .expect("install again");
     c.batch_execute("UPDATE public._ebb_tables SET pull_any = NULL WHERE tbl = 'products'")
         .await
         .expect("off");
@@ -132,11 +138,10 @@ async fn nothing_after_the_cursor_is_the_page_the_statement_gives() {
     )
     .await
     .expect("a policy added after the install");
-    assert!(pull(&c, "products", &all.next, 10).await.rows.is_empty());
+    settle_pull_refused(&c, &all.next).await;
     c.batch_execute("DELETE FROM products WHERE id = 'a'")
         .await
         .expect("a tombstone after the cursor");
-    settle_pull_refused(&c, &all.next).await;
     c.batch_execute(&install_sql(&example_tables()))
         .await
         .expect("install again");
