@@ -84,7 +84,7 @@ impl Local {
         let mut recovered = 0;
         match current {
             Some(held) if held != owner && expires_at > now => {
-                self.held = None;
+                self.written = None;
                 return Ok(Lease::Held {
                     owner: held,
                     expires_at,
@@ -103,7 +103,7 @@ impl Local {
             Value::Integer(now.saturating_add(millis(ttl))),
         )?;
         tx.commit().ctx(|| "committing lease acquisition".into())?;
-        self.held = Some(Written::new(owner, now, ttl));
+        self.written = Some(Written::new(owner, now, ttl));
         // A round starts here: it syncs as the id stored now.
         self.refresh_device_id()?;
         Ok(Lease::Acquired {
@@ -117,16 +117,17 @@ impl Local {
     /// A lease held with more than half its time left is only checked, not
     /// written (nobody may take a lease before it expires): a round makes
     /// one write for it, not one per request and page; one this handle
-    /// wrote itself is not even read then (`Held`).
+    /// wrote itself is not even read then (`Written`).
     pub fn lease_renew(
         &mut self,
         owner: &str,
         ttl: Duration,
         now: i64,
     ) -> Result<bool, LocalError> {
-        if self.held.as_ref().is_some_and(|h| h.surely(owner, now)) {
+        if self.written.as_ref().is_some_and(|w| w.surely(owner, now)) {
             return Ok(true);
         }
+        self.written = None;
         if meta_text(&self.conn, "lease_owner")?.as_deref() != Some(owner) {
             return Ok(false);
         }
@@ -147,13 +148,13 @@ impl Local {
             Value::Integer(now.saturating_add(millis(ttl))),
         )?;
         tx.commit().ctx(|| "committing lease renewal".into())?;
-        self.held = Some(Written::new(owner, now, ttl));
+        self.written = Some(Written::new(owner, now, ttl));
         Ok(true)
     }
 
     /// Gives the lease up if `owner` holds it; otherwise does nothing.
     pub fn lease_release(&mut self, owner: &str) -> Result<(), LocalError> {
-        self.held = None;
+        self.written = None;
         release(&self.conn, owner)
     }
 

@@ -86,7 +86,7 @@ pub struct Local {
     scratch: std::cell::RefCell<normalize::Scratch>,
     /// The lease this handle last wrote, while no one else may take it
     /// (see `lease_renew`).
-    held: Option<lease::Written>,
+    written: Option<lease::Written>,
 }
 
 impl std::fmt::Debug for Local {
@@ -245,7 +245,7 @@ impl Local {
             conn,
             device,
             scratch: Default::default(),
-            held: None,
+            written: None,
         })
     }
 

@@ -115,7 +115,7 @@ impl Local {
         if let Some(owner) = release {
             super::lease::release(&tx, owner)?;
         }
-        self.held = None;
+        self.written = None;
         tx.commit().ctx(|| "committing a round record".into())
     }
 

@@ -176,19 +176,20 @@ AS $fn$
 DECLARE
     name text := 'stamp_' || left(p_tbl, 48) || '_' || left(md5(p_tbl), 8);
 BEGIN
+    -- The body as a literal: no column name can end it.
     EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%1$I() RETURNS trigger
+CREATE OR REPLACE FUNCTION _ebb.%I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
-AS $b$
+AS %L$f$, name, format($b$
 DECLARE
     tomb bigint;
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.%2$I::text IS NOT DISTINCT FROM NEW.%2$I::text THEN
+    IF TG_OP = 'UPDATE' AND OLD.%1$I::text IS NOT DISTINCT FROM NEW.%1$I::text THEN
         NEW._ebb_version := OLD._ebb_version + 1;
     ELSE
         -- A new key: continue from its tombstone, if any, and revive it.
-        DELETE FROM _ebb_deleted.%3$I d WHERE d._ebb_pk = NEW.%2$I::text
+        DELETE FROM _ebb_deleted.%2$I d WHERE d._ebb_pk = NEW.%1$I::text
         RETURNING d._ebb_version INTO tomb;
         NEW._ebb_version := greatest(coalesce(tomb, 0),
                                      CASE WHEN TG_OP = 'UPDATE' THEN OLD._ebb_version ELSE 0 END) + 1;
@@ -202,7 +203,7 @@ BEGIN
     NEW._ebb_origin := nullif(current_setting('ebb.origin', true), '');
     RETURN NEW;
 END
-$b$$f$, name, p_pk, p_tbl);
+$b$, p_pk, p_tbl));
     EXECUTE format('REVOKE ALL ON FUNCTION _ebb.%I() FROM PUBLIC', name);
     EXECUTE format('COMMENT ON FUNCTION _ebb.%I() IS %L', name,
                    format('ebb: stamps the writes of public.%I (version, txid, origin)', p_tbl));
@@ -242,11 +243,12 @@ AS $fn$
 DECLARE
     name text := 'after_' || md5(p_tbl);
 BEGIN
+    -- The body as a literal: no column name can end it.
     EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%1$I() RETURNS trigger
+CREATE OR REPLACE FUNCTION _ebb.%I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
-AS $b$
+AS %L$f$, name, format($b$
 DECLARE
     push jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
 BEGIN
@@ -258,13 +260,13 @@ BEGIN
            jsonb_build_object('status', 'applied', 'version', n._ebb_version)
     FROM _ebb_new n
     JOIN jsonb_to_recordset(push->'changes') AS c(pk text, counter bigint, hash text, base bigint)
-      ON c.pk = n.%2$I::text
+      ON c.pk = n.%I::text
     ON CONFLICT (device, tbl, pk) DO UPDATE
         SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
             result = excluded.result;
     RETURN NULL;
 END
-$b$$f$, name, p_pk);
+$b$, p_pk));
     EXECUTE format('REVOKE ALL ON FUNCTION _ebb.%I() FROM PUBLIC', name);
     EXECUTE format('COMMENT ON FUNCTION _ebb.%I() IS %L', name,
                    format('ebb: records the pushes written to public.%I', p_tbl));
@@ -656,6 +658,11 @@ BEGIN
                    WHERE g.tgfoid = to_regprocedure('public._ebb_before_write()')) THEN
         DROP FUNCTION IF EXISTS public._ebb_before_write();
     END IF;
+    -- And its own function recording pushes (_ebb_install_after).
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger g
+                   WHERE g.tgfoid = to_regprocedure('public._ebb_after_write()')) THEN
+        DROP FUNCTION IF EXISTS public._ebb_after_write();
+    END IF;
 END
 $fn$;
 
@@ -900,8 +907,8 @@ $fn$;
 --
 -- A run of two or more such fresh inserts in a row (same table and device,
 -- rows carrying the same columns: the bulk of a first push) first takes a
--- shorter way still: one `INSERT .. SELECT FROM jsonb_to_recordset, jsonb_populate_record
--- .. ON CONFLICT (key) DO NOTHING` for the whole run, in one
+-- shorter way still: one `INSERT .. SELECT FROM jsonb_to_recordset,
+-- jsonb_populate_record .. ON CONFLICT (key) DO NOTHING` for the whole run, in one
 -- subtransaction, `ebb.push` naming every change of it (the AFTER
 -- statement trigger records them all in one statement). It stands only if
 -- every row of the run came back at version 1, which is what the short way
@@ -973,61 +980,65 @@ BEGIN
     -- and device, one run (of two or more). Said in one pass of typed
     -- fields (the windows below cost 6 us a change); a change that is not
     -- an object (which jsonb_to_recordset refuses) goes the general way.
-    IF n >= 2 THEN BEGIN
-        SELECT bool_and(coalesce(x.op = 'upsert' AND jsonb_typeof(x.row) = 'object'
-                                 AND x.pk IS NOT NULL AND x.counter IS NOT NULL
-                                 AND coalesce(x.base_version, '0') IN ('0'::jsonb, 'null'::jsonb)
-                                 AND x."table" = changes->0->>'table'
-                                 AND x.device = changes->0->>'device', false))
-          INTO one_run
-        FROM jsonb_to_recordset(changes) AS x("table" text, pk text, op text, device text,
-                                               counter text, "row" jsonb, base_version jsonb);
-    EXCEPTION
-        WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
-            IF _ebb.transient(code) THEN
-                RAISE;
-            END IF;
-            one_run := false;
-    END; END IF;
+    -- What a fresh insert is must say the same as `short` and `sig` below.
+    IF n >= 2 THEN
+        BEGIN
+            SELECT bool_and(coalesce(x.op = 'upsert' AND jsonb_typeof(x.row) = 'object'
+                                     AND x.pk IS NOT NULL AND x.counter IS NOT NULL
+                                     AND coalesce(x.base_version, '0') IN ('0'::jsonb, 'null'::jsonb)
+                                     AND x."table" = changes->0->>'table'
+                                     AND x.device = changes->0->>'device', false))
+              INTO one_run
+            FROM jsonb_to_recordset(changes) AS x("table" text, pk text, op text, device text,
+                                                   counter text, "row" jsonb, base_version jsonb);
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
+                IF _ebb.transient(code) THEN
+                    RAISE;
+                END IF;
+                one_run := false;
+        END;
+    END IF;
     IF one_run THEN
         shorts := array_fill(true, ARRAY[n]);
         ends := array_fill(n, ARRAY[n]);
     ELSE
-    -- Per change: whether it has the shape of a fresh insert's short way
-    -- (an upsert with a row object and every field it names), and where the
-    -- run it starts would end (exclusive; its own index + 1 when it cannot
-    -- be in one): consecutive such changes on base 0 of one table and
-    -- device. Only jsonb is looked at: what could fail is tried inside the
-    -- blocks below.
-    WITH x AS (
-        SELECT a.pos - 1 AS pos,
-               coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
-                        AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
-                        AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL,
-                        false) AS short,
-               a.ch
-        FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
-    ), y AS (
-        SELECT x.pos, x.short,
-               CASE WHEN x.short AND coalesce(x.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb)
-                    THEN jsonb_build_array(x.ch->'table', x.ch->'device')
-               END AS sig
-        FROM x
-    ), b AS (
-        -- A run goes on while the signature is the previous change's.
-        SELECT y.pos, y.short, y.sig,
-               coalesce(y.sig = lag(y.sig) OVER (ORDER BY y.pos), false) AS goes_on
-        FROM y
-    ), r AS (
-        SELECT b.pos, b.short, b.sig,
-               sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
-        FROM b
-    )
-    SELECT array_agg(z.short ORDER BY z.pos),
-           array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
-      INTO shorts, ends
-    FROM (SELECT r.pos, r.short, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
+        -- Per change (what a fresh insert is must say the same as the one-run
+        -- look above): whether it has the shape of a fresh insert's short way
+        -- (an upsert with a row object and every field it names), and where the
+        -- run it starts would end (exclusive; its own index + 1 when it cannot
+        -- be in one): consecutive such changes on base 0 of one table and
+        -- device. Only jsonb is looked at: what could fail is tried inside the
+        -- blocks below.
+        WITH x AS (
+            SELECT a.pos - 1 AS pos,
+                   coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
+                            AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
+                            AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL,
+                            false) AS short,
+                   a.ch
+            FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
+        ), y AS (
+            SELECT x.pos, x.short,
+                   CASE WHEN x.short AND coalesce(x.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb)
+                        THEN jsonb_build_array(x.ch->'table', x.ch->'device')
+                   END AS sig
+            FROM x
+        ), b AS (
+            -- A run goes on while the signature is the previous change's.
+            SELECT y.pos, y.short, y.sig,
+                   coalesce(y.sig = lag(y.sig) OVER (ORDER BY y.pos), false) AS goes_on
+            FROM y
+        ), r AS (
+            SELECT b.pos, b.short, b.sig,
+                   sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
+            FROM b
+        )
+        SELECT array_agg(z.short ORDER BY z.pos),
+               array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
+          INTO shorts, ends
+        FROM (SELECT r.pos, r.short, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
     END IF;
     WHILE i < n LOOP
         c := changes->i;
@@ -1292,7 +1303,7 @@ DECLARE
     fn       text;
     fn_cols  text;
     fn_any   text;
-    found    boolean;
+    any_after boolean;
     rel      oid := to_regclass(format('public.%I', ebb_pull.tbl));
     snap     pg_snapshot := pg_current_snapshot();
     horizon  xid8 := pg_snapshot_xmin(snap);
@@ -1329,9 +1340,9 @@ BEGIN
     -- the policies a page is read under, so it says nothing a page would
     -- not; a table with anything after the cursor is answered as always.
     IF fn_any IS NOT NULL THEN
-        EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO found
+        EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO any_after
             USING from_txid, c_pk;
-        IF NOT found THEN
+        IF NOT any_after THEN
             RETURN json_build_object(
                 'rows', '[]'::json,
                 'next', json_build_object('txid', c_txid, 'pk', c_pk),

@@ -216,5 +216,10 @@ BEGIN
                    WHERE g.tgfoid = to_regprocedure('public._ebb_before_write()')) THEN
         DROP FUNCTION IF EXISTS public._ebb_before_write();
     END IF;
+    -- And its own function recording pushes (_ebb_install_after).
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger g
+                   WHERE g.tgfoid = to_regprocedure('public._ebb_after_write()')) THEN
+        DROP FUNCTION IF EXISTS public._ebb_after_write();
+    END IF;
 END
 $fn$;

@@ -170,19 +170,20 @@ AS $fn$
 DECLARE
     name text := 'stamp_' || left(p_tbl, 48) || '_' || left(md5(p_tbl), 8);
 BEGIN
+    -- The body as a literal: no column name can end it.
     EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%1$I() RETURNS trigger
+CREATE OR REPLACE FUNCTION _ebb.%I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
-AS $b$
+AS %L$f$, name, format($b$
 DECLARE
     tomb bigint;
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.%2$I::text IS NOT DISTINCT FROM NEW.%2$I::text THEN
+    IF TG_OP = 'UPDATE' AND OLD.%1$I::text IS NOT DISTINCT FROM NEW.%1$I::text THEN
         NEW._ebb_version := OLD._ebb_version + 1;
     ELSE
         -- A new key: continue from its tombstone, if any, and revive it.
-        DELETE FROM _ebb_deleted.%3$I d WHERE d._ebb_pk = NEW.%2$I::text
+        DELETE FROM _ebb_deleted.%2$I d WHERE d._ebb_pk = NEW.%1$I::text
         RETURNING d._ebb_version INTO tomb;
         NEW._ebb_version := greatest(coalesce(tomb, 0),
                                      CASE WHEN TG_OP = 'UPDATE' THEN OLD._ebb_version ELSE 0 END) + 1;
@@ -196,7 +197,7 @@ BEGIN
     NEW._ebb_origin := nullif(current_setting('ebb.origin', true), '');
     RETURN NEW;
 END
-$b$$f$, name, p_pk, p_tbl);
+$b$, p_pk, p_tbl));
     EXECUTE format('REVOKE ALL ON FUNCTION _ebb.%I() FROM PUBLIC', name);
     EXECUTE format('COMMENT ON FUNCTION _ebb.%I() IS %L', name,
                    format('ebb: stamps the writes of public.%I (version, txid, origin)', p_tbl));
@@ -236,11 +237,12 @@ AS $fn$
 DECLARE
     name text := 'after_' || md5(p_tbl);
 BEGIN
+    -- The body as a literal: no column name can end it.
     EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%1$I() RETURNS trigger
+CREATE OR REPLACE FUNCTION _ebb.%I() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public
-AS $b$
+AS %L$f$, name, format($b$
 DECLARE
     push jsonb := nullif(current_setting('ebb.push', true), '')::jsonb;
 BEGIN
@@ -252,13 +254,13 @@ BEGIN
            jsonb_build_object('status', 'applied', 'version', n._ebb_version)
     FROM _ebb_new n
     JOIN jsonb_to_recordset(push->'changes') AS c(pk text, counter bigint, hash text, base bigint)
-      ON c.pk = n.%2$I::text
+      ON c.pk = n.%I::text
     ON CONFLICT (device, tbl, pk) DO UPDATE
         SET counter = excluded.counter, hash = excluded.hash, base = excluded.base,
             result = excluded.result;
     RETURN NULL;
 END
-$b$$f$, name, p_pk);
+$b$, p_pk));
     EXECUTE format('REVOKE ALL ON FUNCTION _ebb.%I() FROM PUBLIC', name);
     EXECUTE format('COMMENT ON FUNCTION _ebb.%I() IS %L', name,
                    format('ebb: records the pushes written to public.%I', p_tbl));

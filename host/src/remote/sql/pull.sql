@@ -102,7 +102,7 @@ DECLARE
     fn       text;
     fn_cols  text;
     fn_any   text;
-    found    boolean;
+    any_after boolean;
     rel      oid := to_regclass(format('public.%I', ebb_pull.tbl));
     snap     pg_snapshot := pg_current_snapshot();
     horizon  xid8 := pg_snapshot_xmin(snap);
@@ -139,9 +139,9 @@ BEGIN
     -- the policies a page is read under, so it says nothing a page would
     -- not; a table with anything after the cursor is answered as always.
     IF fn_any IS NOT NULL THEN
-        EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO found
+        EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO any_after
             USING from_txid, c_pk;
-        IF NOT found THEN
+        IF NOT any_after THEN
             RETURN json_build_object(
                 'rows', '[]'::json,
                 'next', json_build_object('txid', c_txid, 'pk', c_pk),

@@ -31,8 +31,8 @@
 --
 -- A run of two or more such fresh inserts in a row (same table and device,
 -- rows carrying the same columns: the bulk of a first push) first takes a
--- shorter way still: one `INSERT .. SELECT FROM jsonb_to_recordset, jsonb_populate_record
--- .. ON CONFLICT (key) DO NOTHING` for the whole run, in one
+-- shorter way still: one `INSERT .. SELECT FROM jsonb_to_recordset,
+-- jsonb_populate_record .. ON CONFLICT (key) DO NOTHING` for the whole run, in one
 -- subtransaction, `ebb.push` naming every change of it (the AFTER
 -- statement trigger records them all in one statement). It stands only if
 -- every row of the run came back at version 1, which is what the short way
@@ -104,61 +104,65 @@ BEGIN
     -- and device, one run (of two or more). Said in one pass of typed
     -- fields (the windows below cost 6 us a change); a change that is not
     -- an object (which jsonb_to_recordset refuses) goes the general way.
-    IF n >= 2 THEN BEGIN
-        SELECT bool_and(coalesce(x.op = 'upsert' AND jsonb_typeof(x.row) = 'object'
-                                 AND x.pk IS NOT NULL AND x.counter IS NOT NULL
-                                 AND coalesce(x.base_version, '0') IN ('0'::jsonb, 'null'::jsonb)
-                                 AND x."table" = changes->0->>'table'
-                                 AND x.device = changes->0->>'device', false))
-          INTO one_run
-        FROM jsonb_to_recordset(changes) AS x("table" text, pk text, op text, device text,
-                                               counter text, "row" jsonb, base_version jsonb);
-    EXCEPTION
-        WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
-            IF _ebb.transient(code) THEN
-                RAISE;
-            END IF;
-            one_run := false;
-    END; END IF;
+    -- What a fresh insert is must say the same as `short` and `sig` below.
+    IF n >= 2 THEN
+        BEGIN
+            SELECT bool_and(coalesce(x.op = 'upsert' AND jsonb_typeof(x.row) = 'object'
+                                     AND x.pk IS NOT NULL AND x.counter IS NOT NULL
+                                     AND coalesce(x.base_version, '0') IN ('0'::jsonb, 'null'::jsonb)
+                                     AND x."table" = changes->0->>'table'
+                                     AND x.device = changes->0->>'device', false))
+              INTO one_run
+            FROM jsonb_to_recordset(changes) AS x("table" text, pk text, op text, device text,
+                                                   counter text, "row" jsonb, base_version jsonb);
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
+                IF _ebb.transient(code) THEN
+                    RAISE;
+                END IF;
+                one_run := false;
+        END;
+    END IF;
     IF one_run THEN
         shorts := array_fill(true, ARRAY[n]);
         ends := array_fill(n, ARRAY[n]);
     ELSE
-    -- Per change: whether it has the shape of a fresh insert's short way
-    -- (an upsert with a row object and every field it names), and where the
-    -- run it starts would end (exclusive; its own index + 1 when it cannot
-    -- be in one): consecutive such changes on base 0 of one table and
-    -- device. Only jsonb is looked at: what could fail is tried inside the
-    -- blocks below.
-    WITH x AS (
-        SELECT a.pos - 1 AS pos,
-               coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
-                        AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
-                        AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL,
-                        false) AS short,
-               a.ch
-        FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
-    ), y AS (
-        SELECT x.pos, x.short,
-               CASE WHEN x.short AND coalesce(x.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb)
-                    THEN jsonb_build_array(x.ch->'table', x.ch->'device')
-               END AS sig
-        FROM x
-    ), b AS (
-        -- A run goes on while the signature is the previous change's.
-        SELECT y.pos, y.short, y.sig,
-               coalesce(y.sig = lag(y.sig) OVER (ORDER BY y.pos), false) AS goes_on
-        FROM y
-    ), r AS (
-        SELECT b.pos, b.short, b.sig,
-               sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
-        FROM b
-    )
-    SELECT array_agg(z.short ORDER BY z.pos),
-           array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
-      INTO shorts, ends
-    FROM (SELECT r.pos, r.short, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
+        -- Per change (what a fresh insert is must say the same as the one-run
+        -- look above): whether it has the shape of a fresh insert's short way
+        -- (an upsert with a row object and every field it names), and where the
+        -- run it starts would end (exclusive; its own index + 1 when it cannot
+        -- be in one): consecutive such changes on base 0 of one table and
+        -- device. Only jsonb is looked at: what could fail is tried inside the
+        -- blocks below.
+        WITH x AS (
+            SELECT a.pos - 1 AS pos,
+                   coalesce(a.ch->>'op' = 'upsert' AND jsonb_typeof(a.ch->'row') = 'object'
+                            AND a.ch->>'table' IS NOT NULL AND a.ch->>'pk' IS NOT NULL
+                            AND a.ch->>'device' IS NOT NULL AND a.ch->>'counter' IS NOT NULL,
+                            false) AS short,
+                   a.ch
+            FROM jsonb_array_elements(changes) WITH ORDINALITY AS a(ch, pos)
+        ), y AS (
+            SELECT x.pos, x.short,
+                   CASE WHEN x.short AND coalesce(x.ch->'base_version', '0') IN ('0'::jsonb, 'null'::jsonb)
+                        THEN jsonb_build_array(x.ch->'table', x.ch->'device')
+                   END AS sig
+            FROM x
+        ), b AS (
+            -- A run goes on while the signature is the previous change's.
+            SELECT y.pos, y.short, y.sig,
+                   coalesce(y.sig = lag(y.sig) OVER (ORDER BY y.pos), false) AS goes_on
+            FROM y
+        ), r AS (
+            SELECT b.pos, b.short, b.sig,
+                   sum(CASE WHEN b.goes_on THEN 0 ELSE 1 END) OVER (ORDER BY b.pos) AS run
+            FROM b
+        )
+        SELECT array_agg(z.short ORDER BY z.pos),
+               array_agg(CASE WHEN z.sig IS NULL THEN z.pos + 1 ELSE z.last + 1 END ORDER BY z.pos)
+          INTO shorts, ends
+        FROM (SELECT r.pos, r.short, r.sig, max(r.pos) OVER (PARTITION BY r.run) AS last FROM r) z;
     END IF;
     WHILE i < n LOOP
         c := changes->i;

@@ -208,13 +208,17 @@ async fn an_install_from_before_rls_is_upgraded_in_place() {
         .query_one(
             "SELECT to_regclass('public._ebb_tombstones') IS NULL
                 AND to_regprocedure('public._ebb_tombstone_version(text, text)') IS NULL
-                AND to_regprocedure('public._ebb_tombstones_after(text, xid8, xid8, text, integer)') IS NULL",
+                AND to_regprocedure('public._ebb_tombstones_after(text, xid8, xid8, text, integer)') IS NULL
+                AND to_regprocedure('public._ebb_after_write()') IS NULL",
             &[],
         )
         .await
         .expect("old objects")
         .get(0);
-    assert!(gone, "the shared tombstone table and its readers are gone");
+    assert!(
+        gone,
+        "the shared tombstone table, its readers and the shared push record are gone"
+    );
     let (returns, granted): (String, bool) = c
         .query_one(
             "SELECT p.prorettype::regtype::text,
