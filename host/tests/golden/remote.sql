@@ -130,6 +130,16 @@ BEGIN
 END
 $fn$;
 
+-- The SQL expression a push writes row `arg` (a JSON object) of public.`tbl`
+-- from: `arg` itself, or through `_ebb.utc` when the table has a column
+-- that reads times in the session's zone (`zoned`, from _ebb.zoned).
+CREATE OR REPLACE FUNCTION _ebb.sent_row(tbl text, zoned boolean, arg text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT CASE WHEN zoned THEN format('_ebb.utc(NULL::public.%I, %s)', tbl, arg) ELSE arg END
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,
@@ -849,8 +859,7 @@ BEGIN
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
                        v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)),
-                       CASE WHEN _ebb.zoned(rel) THEN format('_ebb.utc(NULL::public.%I, $1)', v_tbl)
-                            ELSE '$1' END)
+                       _ebb.sent_row(v_tbl, _ebb.zoned(rel), '$1'))
             INTO new_ver USING v_row, base;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 AND new_ver IS NOT NULL THEN
@@ -950,6 +959,7 @@ DECLARE
     t_pk    text;
     t_type  text;
     t_cols  text[];
+    t_rel   oid;
     -- Whether its times without an offset must be read as UTC (_ebb.utc).
     t_zoned boolean;
     v_sent  text;
@@ -1045,17 +1055,16 @@ BEGIN
         short := shorts[i + 1];
         IF short AND c->>'table' IS DISTINCT FROM t_name THEN
             t_name := c->>'table';
+            t_rel := to_regclass(format('public.%I', t_name));
             SELECT t.pk INTO t_pk FROM public._ebb_tables t
-            WHERE t.tbl = t_name AND to_regclass(format('public.%I', t_name)) IS NOT NULL;
+            WHERE t.tbl = t_name AND t_rel IS NOT NULL;
             SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
-              AND a.attname = t_pk AND NOT a.attisdropped;
+            WHERE a.attrelid = t_rel AND a.attname = t_pk AND NOT a.attisdropped;
             SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
             FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
-              AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE a.attrelid = t_rel AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
-            t_zoned := coalesce(_ebb.zoned(to_regclass(format('public.%I', t_name))), false);
+            t_zoned := coalesce(_ebb.zoned(t_rel), false);
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -1066,10 +1075,16 @@ BEGIN
             BEGIN
                 -- The columns the first row carries; every row of the run
                 -- must carry the same ones (the others take their defaults).
+                -- Each row's columns come from its own object, the key from
+                -- its change (as `row || {key: pk}` would give it).
                 SELECT coalesce(array_agg(u.k) FILTER (WHERE u.has AND u.k <> t_pk), '{}'),
-                       coalesce(array_agg(u.k) FILTER (WHERE NOT u.has), '{}')
-                  INTO run_with, run_without
-                FROM (SELECT k, o, (c->'row' || jsonb_build_object(t_pk, c->>'pk')) ? k AS has
+                       coalesce(array_agg(u.k) FILTER (WHERE NOT u.has), '{}'),
+                       string_agg(format('%I', u.k), ', ' ORDER BY u.o) FILTER (WHERE u.has),
+                       string_agg(CASE WHEN u.k = t_pk THEN format('x.pk::%s', t_type)
+                                       ELSE format('r.%I', u.k) END, ', ' ORDER BY u.o)
+                           FILTER (WHERE u.has)
+                  INTO run_with, run_without, v_list, run_sel
+                FROM (SELECT k, o, (k = t_pk OR (c->'row') ? k) AS has
                       FROM unnest(t_cols) WITH ORDINALITY AS t(k, o)) u;
                 -- The run's changes, read once as typed fields: their keys,
                 -- what the AFTER trigger records of each (as JSON text, built
@@ -1099,14 +1114,6 @@ BEGIN
                 PERFORM set_config('ebb.origin', run_dev, true);
                 PERFORM set_config('ebb.push', format('{"tbl":%s,"device":%s,"changes":%s}',
                     to_json(t_name), to_json(run_dev), run_recs), true);
-                -- Each row's columns from its own object, the key from the
-                -- change (as `row || {key: pk}` would give it).
-                SELECT string_agg(format('%I', u.k), ', ' ORDER BY u.o),
-                       string_agg(CASE WHEN u.k = t_pk THEN format('x.pk::%s', t_type)
-                                       ELSE format('r.%I', u.k) END, ', ' ORDER BY u.o)
-                  INTO v_list, run_sel
-                FROM unnest(t_cols) WITH ORDINALITY AS u(k, o)
-                WHERE u.k = t_pk OR u.k = ANY (run_with);
                 EXECUTE format('WITH w AS (
                                     INSERT INTO public.%1$I AS t (%2$s)
                                     SELECT %3$s
@@ -1115,9 +1122,7 @@ BEGIN
                                     ON CONFLICT (%4$I) DO NOTHING
                                     RETURNING t._ebb_version)
                                 SELECT count(*) FILTER (WHERE w._ebb_version = 1) FROM w',
-                               t_name, v_list, run_sel, t_pk,
-                               CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, x.row)', t_name)
-                                    ELSE 'x.row' END)
+                               t_name, v_list, run_sel, t_pk, _ebb.sent_row(t_name, t_zoned, 'x.row'))
                     INTO got USING run_src;
                 IF got <> j - i THEN
                     RAISE EXCEPTION 'ebb_push: not every key of the run is new' USING ERRCODE = 'EB001';
@@ -1161,8 +1166,7 @@ BEGIN
                                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %4$s)
                                         ON CONFLICT (%3$I) DO NOTHING
                                         RETURNING t._ebb_version', t_name, v_list, t_pk,
-                                       CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, $1)', t_name)
-                                            ELSE '$1' END)
+                                       _ebb.sent_row(t_name, t_zoned, '$1'))
                             INTO v_ver USING v_row;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);
@@ -1342,32 +1346,29 @@ BEGIN
     IF fn_any IS NOT NULL THEN
         EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO any_after
             USING from_txid, c_pk;
-        IF NOT any_after THEN
-            RETURN json_build_object(
-                'rows', '[]'::json,
-                'next', json_build_object('txid', c_txid, 'pk', c_pk),
-                'has_more', false,
-                'horizon', horizon::text,
-                'in_flight', horizon < pg_snapshot_xmax(snap));
-        END IF;
     END IF;
-    -- The row's own columns, as to_json would name them (not ebb's).
-    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
-    FROM pg_attribute a
-    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-      AND left(a.attname, 5) <> '_ebb_';
-
-    -- The table's own function (planned once per session) while its
-    -- columns are those it was written for; else the same query, planned
-    -- for this call. One more row than the page says whether there are more.
-    IF fn IS NOT NULL AND fn_cols = cols THEN
-        EXECUTE format('SELECT * FROM _ebb.%I($1, $2, $3, $4)', fn)
-        INTO page_rows, has_more, last_txid, last_pk
-        USING horizon, from_txid, c_pk, page;
+    IF any_after IS NOT DISTINCT FROM false THEN
+        page_rows := '[]'::json;
+        has_more := false;
     ELSE
-        EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols)
-        INTO page_rows, has_more, last_txid, last_pk
-        USING horizon, from_txid, c_pk, page;
+        -- The row's own columns, as to_json would name them (not ebb's).
+        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+        FROM pg_attribute a
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+          AND left(a.attname, 5) <> '_ebb_';
+
+        -- The table's own function (planned once per session) while its
+        -- columns are those it was written for; else the same query, planned
+        -- for this call. One more row than the page says whether there are more.
+        IF fn IS NOT NULL AND fn_cols = cols THEN
+            EXECUTE format('SELECT * FROM _ebb.%I($1, $2, $3, $4)', fn)
+            INTO page_rows, has_more, last_txid, last_pk
+            USING horizon, from_txid, c_pk, page;
+        ELSE
+            EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols)
+            INTO page_rows, has_more, last_txid, last_pk
+            USING horizon, from_txid, c_pk, page;
+        END IF;
     END IF;
 
     RETURN json_build_object(

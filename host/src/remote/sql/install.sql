@@ -124,6 +124,16 @@ BEGIN
 END
 $fn$;
 
+-- The SQL expression a push writes row `arg` (a JSON object) of public.`tbl`
+-- from: `arg` itself, or through `_ebb.utc` when the table has a column
+-- that reads times in the session's zone (`zoned`, from _ebb.zoned).
+CREATE OR REPLACE FUNCTION _ebb.sent_row(tbl text, zoned boolean, arg text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT CASE WHEN zoned THEN format('_ebb.utc(NULL::public.%I, %s)', tbl, arg) ELSE arg END
+$fn$;
+
 -- The statement that leaves a tombstone in _ebb_deleted.<p_tbl> for each
 -- row of `p_source` (a row value `(SELECT ($1).*)`, a transition table,
 -- or the whole table): its key as text, the version after the row's last,

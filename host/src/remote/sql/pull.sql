@@ -141,32 +141,29 @@ BEGIN
     IF fn_any IS NOT NULL THEN
         EXECUTE format('SELECT _ebb.%I($1, $2)', fn_any) INTO any_after
             USING from_txid, c_pk;
-        IF NOT any_after THEN
-            RETURN json_build_object(
-                'rows', '[]'::json,
-                'next', json_build_object('txid', c_txid, 'pk', c_pk),
-                'has_more', false,
-                'horizon', horizon::text,
-                'in_flight', horizon < pg_snapshot_xmax(snap));
-        END IF;
     END IF;
-    -- The row's own columns, as to_json would name them (not ebb's).
-    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
-    FROM pg_attribute a
-    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-      AND left(a.attname, 5) <> '_ebb_';
-
-    -- The table's own function (planned once per session) while its
-    -- columns are those it was written for; else the same query, planned
-    -- for this call. One more row than the page says whether there are more.
-    IF fn IS NOT NULL AND fn_cols = cols THEN
-        EXECUTE format('SELECT * FROM _ebb.%I($1, $2, $3, $4)', fn)
-        INTO page_rows, has_more, last_txid, last_pk
-        USING horizon, from_txid, c_pk, page;
+    IF any_after IS NOT DISTINCT FROM false THEN
+        page_rows := '[]'::json;
+        has_more := false;
     ELSE
-        EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols)
-        INTO page_rows, has_more, last_txid, last_pk
-        USING horizon, from_txid, c_pk, page;
+        -- The row's own columns, as to_json would name them (not ebb's).
+        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+        FROM pg_attribute a
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+          AND left(a.attname, 5) <> '_ebb_';
+
+        -- The table's own function (planned once per session) while its
+        -- columns are those it was written for; else the same query, planned
+        -- for this call. One more row than the page says whether there are more.
+        IF fn IS NOT NULL AND fn_cols = cols THEN
+            EXECUTE format('SELECT * FROM _ebb.%I($1, $2, $3, $4)', fn)
+            INTO page_rows, has_more, last_txid, last_pk
+            USING horizon, from_txid, c_pk, page;
+        ELSE
+            EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols)
+            INTO page_rows, has_more, last_txid, last_pk
+            USING horizon, from_txid, c_pk, page;
+        END IF;
     END IF;
 
     RETURN json_build_object(

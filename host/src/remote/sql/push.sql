@@ -181,8 +181,7 @@ BEGIN
                         WHERE t._ebb_version = $2
                         RETURNING t._ebb_version',
                        v_tbl, cols, pkcol, coalesce(sets, format('%1$I = excluded.%1$I', pkcol)),
-                       CASE WHEN _ebb.zoned(rel) THEN format('_ebb.utc(NULL::public.%I, $1)', v_tbl)
-                            ELSE '$1' END)
+                       _ebb.sent_row(v_tbl, _ebb.zoned(rel), '$1'))
             INTO new_ver USING v_row, base;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 AND new_ver IS NOT NULL THEN

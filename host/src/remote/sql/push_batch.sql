@@ -74,6 +74,7 @@ DECLARE
     t_pk    text;
     t_type  text;
     t_cols  text[];
+    t_rel   oid;
     -- Whether its times without an offset must be read as UTC (_ebb.utc).
     t_zoned boolean;
     v_sent  text;
@@ -169,17 +170,16 @@ BEGIN
         short := shorts[i + 1];
         IF short AND c->>'table' IS DISTINCT FROM t_name THEN
             t_name := c->>'table';
+            t_rel := to_regclass(format('public.%I', t_name));
             SELECT t.pk INTO t_pk FROM public._ebb_tables t
-            WHERE t.tbl = t_name AND to_regclass(format('public.%I', t_name)) IS NOT NULL;
+            WHERE t.tbl = t_name AND t_rel IS NOT NULL;
             SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
-              AND a.attname = t_pk AND NOT a.attisdropped;
+            WHERE a.attrelid = t_rel AND a.attname = t_pk AND NOT a.attisdropped;
             SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
             FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(format('public.%I', t_name))
-              AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE a.attrelid = t_rel AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
-            t_zoned := coalesce(_ebb.zoned(to_regclass(format('public.%I', t_name))), false);
+            t_zoned := coalesce(_ebb.zoned(t_rel), false);
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -190,10 +190,16 @@ BEGIN
             BEGIN
                 -- The columns the first row carries; every row of the run
                 -- must carry the same ones (the others take their defaults).
+                -- Each row's columns come from its own object, the key from
+                -- its change (as `row || {key: pk}` would give it).
                 SELECT coalesce(array_agg(u.k) FILTER (WHERE u.has AND u.k <> t_pk), '{}'),
-                       coalesce(array_agg(u.k) FILTER (WHERE NOT u.has), '{}')
-                  INTO run_with, run_without
-                FROM (SELECT k, o, (c->'row' || jsonb_build_object(t_pk, c->>'pk')) ? k AS has
+                       coalesce(array_agg(u.k) FILTER (WHERE NOT u.has), '{}'),
+                       string_agg(format('%I', u.k), ', ' ORDER BY u.o) FILTER (WHERE u.has),
+                       string_agg(CASE WHEN u.k = t_pk THEN format('x.pk::%s', t_type)
+                                       ELSE format('r.%I', u.k) END, ', ' ORDER BY u.o)
+                           FILTER (WHERE u.has)
+                  INTO run_with, run_without, v_list, run_sel
+                FROM (SELECT k, o, (k = t_pk OR (c->'row') ? k) AS has
                       FROM unnest(t_cols) WITH ORDINALITY AS t(k, o)) u;
                 -- The run's changes, read once as typed fields: their keys,
                 -- what the AFTER trigger records of each (as JSON text, built
@@ -223,14 +229,6 @@ BEGIN
                 PERFORM set_config('ebb.origin', run_dev, true);
                 PERFORM set_config('ebb.push', format('{"tbl":%s,"device":%s,"changes":%s}',
                     to_json(t_name), to_json(run_dev), run_recs), true);
-                -- Each row's columns from its own object, the key from the
-                -- change (as `row || {key: pk}` would give it).
-                SELECT string_agg(format('%I', u.k), ', ' ORDER BY u.o),
-                       string_agg(CASE WHEN u.k = t_pk THEN format('x.pk::%s', t_type)
-                                       ELSE format('r.%I', u.k) END, ', ' ORDER BY u.o)
-                  INTO v_list, run_sel
-                FROM unnest(t_cols) WITH ORDINALITY AS u(k, o)
-                WHERE u.k = t_pk OR u.k = ANY (run_with);
                 EXECUTE format('WITH w AS (
                                     INSERT INTO public.%1$I AS t (%2$s)
                                     SELECT %3$s
@@ -239,9 +237,7 @@ BEGIN
                                     ON CONFLICT (%4$I) DO NOTHING
                                     RETURNING t._ebb_version)
                                 SELECT count(*) FILTER (WHERE w._ebb_version = 1) FROM w',
-                               t_name, v_list, run_sel, t_pk,
-                               CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, x.row)', t_name)
-                                    ELSE 'x.row' END)
+                               t_name, v_list, run_sel, t_pk, _ebb.sent_row(t_name, t_zoned, 'x.row'))
                     INTO got USING run_src;
                 IF got <> j - i THEN
                     RAISE EXCEPTION 'ebb_push: not every key of the run is new' USING ERRCODE = 'EB001';
@@ -285,8 +281,7 @@ BEGIN
                                         SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %4$s)
                                         ON CONFLICT (%3$I) DO NOTHING
                                         RETURNING t._ebb_version', t_name, v_list, t_pk,
-                                       CASE WHEN t_zoned THEN format('_ebb.utc(NULL::public.%I, $1)', t_name)
-                                            ELSE '$1' END)
+                                       _ebb.sent_row(t_name, t_zoned, '$1'))
                             INTO v_ver USING v_row;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);
