@@ -151,7 +151,8 @@ impl Local {
                 |r| r.get(0),
             )
             .ctx(|| "counting failed requests".into())?;
-        Ok(n.max(0) as u64)
+        let (_, kept_failed) = self.kept_requests(since);
+        Ok((n + kept_failed).max(0) as u64)
     }
 }
 

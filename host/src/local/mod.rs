@@ -87,6 +87,11 @@ pub struct Local {
     /// The lease this handle last wrote, while no one else may take it
     /// (see `lease_renew`).
     written: Option<lease::Written>,
+    /// Request outcomes (unix ms, ok) not written to `_ebb_requests` yet
+    /// (see `record_request`).
+    unwritten: Vec<(i64, bool)>,
+    /// The error window those are pruned to when written.
+    requests_window: std::time::Duration,
 }
 
 impl std::fmt::Debug for Local {
@@ -246,6 +251,8 @@ impl Local {
             device,
             scratch: Default::default(),
             written: None,
+            unwritten: Vec::new(),
+            requests_window: std::time::Duration::ZERO,
         })
     }
 
@@ -328,22 +335,29 @@ impl Local {
     }
 
     /// Records that each of `tables` finished a complete sync at `now`
-    /// (one transaction for a round's tables).
+    /// (one transaction; a round records its tables with its own record,
+    /// `record_round`).
     pub fn set_last_sync(&mut self, tables: &[String], now: i64) -> Result<(), LocalError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(|| "starting to record the last syncs".into())?;
-        for table in tables {
-            tx.exec(
-                "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
-                 ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
-                rusqlite::params![table, now],
-            )
-            .ctx(|| format!("recording the last sync of {table}"))?;
-        }
+        write_last_syncs(&tx, tables, now)?;
         tx.commit().ctx(|| "committing the last syncs".into())
     }
+}
+
+/// Writes `now` as the last complete sync of each of `tables`.
+fn write_last_syncs(conn: &Connection, tables: &[String], now: i64) -> Result<(), LocalError> {
+    for table in tables {
+        conn.exec(
+            "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
+             ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
+            rusqlite::params![table, now],
+        )
+        .ctx(|| format!("recording the last sync of {table}"))?;
+    }
+    Ok(())
 }
 
 /// Quotes an SQL identifier ("" doubling).

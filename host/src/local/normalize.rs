@@ -58,6 +58,31 @@ pub(crate) struct Scratch {
     sampled: usize,
 }
 
+/// The columns of `table` as `conn` (ebb's connection, or a transaction of
+/// it) sees them, from `scratch` unless the schema changed since they were
+/// read (`PRAGMA schema_version`, one cheap read).
+pub(crate) fn described(
+    conn: &Connection,
+    scratch: &std::cell::RefCell<Scratch>,
+    table: &str,
+) -> Result<Arc<TableInfo>, LocalError> {
+    let version: i64 = conn
+        .prepare_cached("PRAGMA schema_version")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+        .ctx(|| "reading the schema version".into())?;
+    let mut scratch = scratch.borrow_mut();
+    if let Some((seen, info)) = scratch.described.get(table)
+        && *seen == version
+    {
+        return Ok(Arc::clone(info));
+    }
+    let info = Arc::new(describe_conn(conn, table)?);
+    scratch
+        .described
+        .insert(table.to_string(), (version, Arc::clone(&info)));
+    Ok(info)
+}
+
 /// What a local column's values say about how it spells dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dates {
@@ -151,22 +176,7 @@ impl Local {
     /// The columns of `table`, read again only when the schema changed
     /// (`PRAGMA schema_version`): once per pull, not once per row.
     fn described(&self, table: &str) -> Result<Arc<TableInfo>, LocalError> {
-        let version: i64 = self
-            .conn
-            .prepare_cached("PRAGMA schema_version")
-            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-            .ctx(|| "reading the schema version".into())?;
-        let mut scratch = self.scratch.borrow_mut();
-        if let Some((seen, info)) = scratch.described.get(table)
-            && *seen == version
-        {
-            return Ok(Arc::clone(info));
-        }
-        let info = Arc::new(describe_conn(&self.conn, table)?);
-        scratch
-            .described
-            .insert(table.to_string(), (version, Arc::clone(&info)));
-        Ok(info)
+        described(&self.conn, &self.scratch, table)
     }
 
     /// `text`, a pulled value of `column`, spelled as the column spells its

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use serde::Serialize;
 
 use super::cached::Cached;
+use super::normalize::described;
 use super::schema::next_counter;
 use super::sent;
 use super::values::RowReader;
@@ -153,7 +154,10 @@ impl Local {
                 "upsert" => {
                     let reader = match &mut readers[ord] {
                         Some(reader) => reader,
-                        slot => slot.insert(RowReader::new(&tx, &tables[ord])?),
+                        slot => {
+                            let info = described(&tx, &self.scratch, &tables[ord].name)?;
+                            slot.insert(RowReader::new(&info, &tables[ord]))
+                        }
                     };
                     reader
                         .read(&tx, &pk)?

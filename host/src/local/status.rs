@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::cached::Cached;
@@ -67,39 +67,84 @@ pub struct TableStatus {
 
 const WAITING: &str = "state IN ('pending', 'retry', 'inflight')";
 
+/// How long a request's outcome may wait in memory for the round's record
+/// (`record_request`): a long round (a bulk pull) still shows its requests
+/// in another process's status within about this long.
+const REQUESTS_KEPT_MS: i64 = 1_000;
+
+/// Writes the outcomes `record_request` kept and forgets those older than
+/// `window` before `now`.
+fn write_requests(
+    conn: &Connection,
+    kept: &[(i64, bool)],
+    now: i64,
+    window: Duration,
+) -> Result<(), LocalError> {
+    for (at, ok) in kept {
+        conn.exec(
+            "INSERT INTO _ebb_requests (at, ok) VALUES (?1, ?2)",
+            params![at, ok],
+        )
+        .ctx(|| "recording a request".into())?;
+    }
+    conn.exec(
+        "DELETE FROM _ebb_requests WHERE at < ?1",
+        [now.saturating_sub(millis(window))],
+    )
+    .ctx(|| "pruning old requests".into())?;
+    Ok(())
+}
+
 impl Local {
     /// Records one request's outcome and forgets those older than `window`.
+    /// Kept in memory and written with the round's record (`record_round`),
+    /// or at once when the oldest kept is `REQUESTS_KEPT_MS` old: a
+    /// transaction of its own per request was a tenth of an edit's round.
+    /// This handle's `status` counts the kept ones too.
     pub fn record_request(
         &mut self,
         ok: bool,
         now: i64,
         window: Duration,
     ) -> Result<(), LocalError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(|| "starting to record a request".into())?;
-        tx.exec(
-            "INSERT INTO _ebb_requests (at, ok) VALUES (?1, ?2)",
-            params![now, ok],
-        )
-        .ctx(|| "recording a request".into())?;
-        tx.exec(
-            "DELETE FROM _ebb_requests WHERE at < ?1",
-            [now.saturating_sub(millis(window))],
-        )
-        .ctx(|| "pruning old requests".into())?;
-        tx.commit().ctx(|| "committing a request record".into())
+        self.unwritten.push((now, ok));
+        self.requests_window = window;
+        if self
+            .unwritten
+            .first()
+            .is_some_and(|(at, _)| now.saturating_sub(*at) >= REQUESTS_KEPT_MS)
+        {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx(|| "starting to record requests".into())?;
+            write_requests(&tx, &self.unwritten, now, window)?;
+            tx.commit().ctx(|| "committing request records".into())?;
+            self.unwritten.clear();
+        }
+        Ok(())
+    }
+
+    /// Request outcomes at or after `since` kept in memory, not written yet
+    /// (`record_request`): how many, how many failed.
+    pub(crate) fn kept_requests(&self, since: i64) -> (i64, i64) {
+        let kept = self.unwritten.iter().filter(|(at, _)| *at >= since);
+        kept.fold((0, 0), |(n, failed), (_, ok)| {
+            (n + 1, failed + i64::from(!ok))
+        })
     }
 
     /// Records the end of a sync round: `error` is kept as the last error
-    /// (cleared by a round without one); and gives up the lease of
-    /// `release`, when given, in the same transaction.
+    /// (cleared by a round without one), `synced` (the tables it completed)
+    /// get `now` as their last sync, the requests `record_request` kept are
+    /// written; and gives up the lease of `release`, when given, in the
+    /// same transaction.
     pub fn record_round(
         &mut self,
         ok: bool,
         error: Option<&str>,
         now: i64,
+        synced: &[String],
         release: Option<&str>,
     ) -> Result<(), LocalError> {
         let tx = self
@@ -112,11 +157,17 @@ impl Local {
         }
         let error = error.map_or(Value::Null, |e| Value::Text(e.to_string()));
         meta_set(&tx, "last_error", error)?;
+        super::write_last_syncs(&tx, synced, now)?;
         if let Some(owner) = release {
             super::lease::release(&tx, owner)?;
         }
+        if !self.unwritten.is_empty() {
+            write_requests(&tx, &self.unwritten, now, self.requests_window)?;
+        }
         self.written = None;
-        tx.commit().ctx(|| "committing a round record".into())
+        tx.commit().ctx(|| "committing a round record".into())?;
+        self.unwritten.clear();
+        Ok(())
     }
 
     /// Notes the server's txid horizon seen by a pull and returns since
@@ -198,6 +249,8 @@ impl Local {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx(|| "counting requests".into())?;
+        let (kept, kept_failed) = self.kept_requests(now.saturating_sub(millis(error_window)));
+        let (requests, failed) = (requests + kept, failed + kept_failed);
         let (overwritten_local, overwritten_remote): (i64, i64) = conn
             .row(
                 "SELECT COALESCE(SUM(overwrote IN ('local', 'both')), 0),
@@ -286,7 +339,7 @@ mod tests {
         local.record_request(false, 30_000, WINDOW).unwrap();
         local.record_request(false, 70_000, WINDOW).unwrap();
         local
-            .record_round(false, Some("boom"), 70_000, None)
+            .record_round(false, Some("boom"), 70_000, &[], None)
             .unwrap();
         local
             .set_last_sync(&["parents".to_string()], 69_000)
@@ -310,7 +363,7 @@ mod tests {
         assert_eq!(status.tables[1].pending, 0);
         serde_json::to_string(&status).expect("status serializes");
 
-        local.record_round(true, None, 80_000, None).unwrap();
+        local.record_round(true, None, 80_000, &[], None).unwrap();
         local.record_request(true, 85_000, WINDOW).unwrap();
         let status = local.status(85_000, WINDOW).unwrap();
         assert_eq!((status.requests, status.failed_requests), (3, 2));

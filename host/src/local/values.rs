@@ -156,12 +156,12 @@ pub(crate) struct RowReader {
 }
 
 impl RowReader {
-    pub(crate) fn new(conn: &Connection, table: &TableSpec) -> Result<RowReader, LocalError> {
-        let info = describe_conn(conn, &table.name)?;
+    /// For `table`, whose columns `info` describes.
+    pub(crate) fn new(info: &TableInfo, table: &TableSpec) -> RowReader {
         let columns: Vec<(String, String)> = info
             .columns
-            .into_iter()
-            .map(|c| (c.name, c.decl_type))
+            .iter()
+            .map(|c| (c.name.clone(), c.decl_type.clone()))
             .collect();
         let list = columns
             .iter()
@@ -173,11 +173,11 @@ impl RowReader {
             quote_ident(&table.name),
             quote_ident(&table.pk)
         );
-        Ok(RowReader {
+        RowReader {
             columns,
             sql,
             table: table.name.clone(),
-        })
+        }
     }
 
     /// The row (`None` when gone) and, when some value cannot travel

@@ -269,8 +269,15 @@ impl<R: Remote> Engine<R> {
             Err(SyncError::LeaseLost) => None,
             _ => Some(self.owner.as_str()),
         };
+        // The tables it completed (those pulled before a round-ending
+        // error too) with the round's record.
+        let now = now_ms();
+        let synced = &report.completed_tables;
         self.local
-            .record_round(error.is_none(), error.as_deref(), now_ms(), release)?;
+            .record_round(error.is_none(), error.as_deref(), now, synced, release)?;
+        for table in synced {
+            self.metrics.set_last_sync(table, now);
+        }
         match result {
             Ok(()) | Err(SyncError::Remote(_) | SyncError::Pull(_)) => Ok(report),
             Err(e) => Err(e),
@@ -294,28 +301,27 @@ impl<R: Remote> Engine<R> {
         let failed_tables = self.push(report).await?;
         let mut pull_failures = Vec::new();
         let mut first_pages = self.pull_first_pages().await?;
-        for t in self.config.tables.clone() {
-            let first = first_pages.remove(&t.name);
-            match self.pull_table(&t, first, report).await {
+        // The names alone: a table's config (its schema) is no round's to copy.
+        let names: Vec<String> = self.config.tables.iter().map(|t| t.name.clone()).collect();
+        for name in names {
+            let first = first_pages.remove(&name);
+            match self.pull_table(&name, first, report).await {
                 Ok(()) => {}
                 // One table refused (permissions, not installed on the
                 // server): the others still sync.
                 Err(SyncError::Remote(e)) if push::blames_the_batch(&e) => {
-                    tracing::error!(table = %t.name, error = %e, "pull failed");
-                    pull_failures.push(format!("{}: {e}", t.name));
+                    tracing::error!(table = %name, error = %e, "pull failed");
+                    pull_failures.push(format!("{name}: {e}"));
                     continue;
                 }
-                Err(e) => {
-                    // The tables pulled before it did complete.
-                    self.record_last_syncs(&report.completed_tables)?;
-                    return Err(e);
-                }
+                // The tables pulled before it did complete (`run_once`
+                // records them).
+                Err(e) => return Err(e),
             }
-            if !failed_tables.contains(&t.name) {
-                report.completed_tables.push(t.name.clone());
+            if !failed_tables.contains(&name) {
+                report.completed_tables.push(name);
             }
         }
-        self.record_last_syncs(&report.completed_tables)?;
         // Rows a constraint held back (a parent that had not arrived yet)
         // are tried again now that every table has pulled.
         let retried = self.local.retry_held(now_ms())?;
@@ -330,19 +336,6 @@ impl<R: Remote> Engine<R> {
         } else {
             Err(SyncError::Pull(pull_failures))
         }
-    }
-
-    /// Records that `tables` completed a sync now (one local transaction).
-    fn record_last_syncs(&mut self, tables: &[String]) -> Result<(), SyncError> {
-        if tables.is_empty() {
-            return Ok(());
-        }
-        let now = now_ms();
-        self.local.set_last_sync(tables, now)?;
-        for table in tables {
-            self.metrics.set_last_sync(table, now);
-        }
-        Ok(())
     }
 
     /// Deletes settled conflicts older than `sync.keep_resolved_conflicts`

@@ -10,13 +10,12 @@ use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
-use crate::config::TableConfig;
 use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
 use crate::remote::Remote;
 
 impl<R: Remote> Engine<R> {
-    /// Pulls every page of `table`. Returns the number of rows written.
+    /// Pulls every page of the table `name`. Returns the number of rows written.
     ///
     /// While one page is applied, the next is already being fetched (a
     /// pipeline one page deep): its request starts from the cursor the
@@ -28,14 +27,14 @@ impl<R: Remote> Engine<R> {
     /// (`pull_all`), is the first page the same way.
     pub(super) async fn pull_table(
         &mut self,
-        table: &TableConfig,
+        name: &str,
         first: Option<Fetched>,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
-        let spec = self.spec_of(&table.name)?;
+        let spec = self.spec_of(name)?;
         // Rows set aside while this device's own change was in doubt: the
         // push before this pull settled those changes, so plan them again.
-        let set_aside = self.local.deferred(&table.name)?;
+        let set_aside = self.local.deferred(name)?;
         if !set_aside.is_empty() {
             let page = PullPage {
                 rows: set_aside,
@@ -46,18 +45,18 @@ impl<R: Remote> Engine<R> {
             };
             self.apply_page(&spec, &page, None, report)?;
         }
-        let bar = self.progress.table(&table.name);
+        let bar = self.progress.table(name);
         let mut ahead: Option<Ahead> = None;
         let mut fetched = first;
         let mut pages = 0;
         loop {
-            let cursor = self.local.cursor(&table.name)?;
+            let cursor = self.local.cursor(name)?;
             let page = match fetched.take() {
                 // Fetched with every table's (counted, and pacing the
                 // next pages, as that one request).
                 Some(f) if f.from == cursor => f.page,
                 _ => {
-                    let (page, took) = self.fetch_page(&table.name, &cursor, ahead.take()).await?;
+                    let (page, took) = self.fetch_page(name, &cursor, ahead.take()).await?;
                     // A page shorter than asked is the table's end, not the
                     // server's pace: only a full one grows the next.
                     self.pull_pace.answered(page.rows.len(), took);
@@ -82,20 +81,20 @@ impl<R: Remote> Engine<R> {
                 return Ok(());
             }
             if page.has_more && !page.rows.is_empty() {
-                ahead = Some(self.fetch_ahead(&table.name, &page.next, self.pull_pace.size()));
+                ahead = Some(self.fetch_ahead(name, &page.next, self.pull_pace.size()));
             }
             // On an error the page fetched ahead is dropped, so cancelled.
             self.apply_page(&spec, &page, Some(&page.next), report)?;
             pages += 1;
             bar.add_rows(page.rows.len() as u64);
-            self.metrics.add_pulled(&table.name, page.rows.len() as u64);
+            self.metrics.add_pulled(name, page.rows.len() as u64);
             self.renew()?;
             if !page.has_more || page.rows.is_empty() {
                 bar.finish();
                 if pages > 1
                     && let Err(e) = self.local.checkpoint()
                 {
-                    tracing::warn!(table = %table.name, error = %e, "checkpoint after a bulk pull failed");
+                    tracing::warn!(table = %name, error = %e, "checkpoint after a bulk pull failed");
                 }
                 return Ok(());
             }
