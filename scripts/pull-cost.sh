@@ -4,7 +4,8 @@
 # `ebb_pull_all` over every synced table, each the mean of
 # 200 calls in one session: what an idle round costs the server per table;
 # then what one edit costs it: `ebb_push` of one update, and the same
-# update through `ebb_push_pull` with every table's first page (empty).
+# update through `ebb_push_pull` with every table's first page (empty),
+# and `ebb_push` of one new row (a sale).
 # Uses a database of its own (ebb_probe_<pid>), dropped at the end.
 # Needs PostgreSQL (scripts/pg-setup.sh) and a built `ebb` (EBB, default
 # target/release/ebb).
@@ -49,3 +50,15 @@ edit() {
 }
 edit "ebb_push, one update" 1000 "ebb_push(c)"
 edit "ebb_push_pull, one update" 2000 "ebb_push_pull(c, far, 2000)"
+# One new sale: an insert of a row the server has never seen.
+"${psql[@]}" -d "$db" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); v text;
+  BEGIN FOR i IN 1..200 LOOP
+    v := ebb_push(jsonb_build_array(jsonb_build_object('table', 'products', 'pk', 'n' || i,
+      'op', 'upsert', 'base_version', NULL, 'device', 'probe', 'counter', 3000 + i,
+      'row', jsonb_build_object('id', 'n' || i, 'sku', 'NEW-' || i, 'name', 'Product',
+        'category', 'beverages', 'price_cents', 100, 'sale_price_cents', NULL, 'stock', 1,
+        'updated_at', '2025-01-31T14:05:00Z'))))::text;
+  END LOOP;
+  RAISE NOTICE '%', format('%-28s %s ms a call', 'ebb_push, one new row',
+    round(extract(epoch FROM clock_timestamp() - t0) * 1000 / 200, 3)); END \$\$" 2>&1 |
+  sed 's/^NOTICE:  //'

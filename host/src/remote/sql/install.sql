@@ -25,6 +25,12 @@ ALTER TABLE public._ebb_tables
     ADD COLUMN IF NOT EXISTS pull_fn text,
     ADD COLUMN IF NOT EXISTS pull_cols text,
     ADD COLUMN IF NOT EXISTS pull_any text;
+-- The table's own statements for a pushed change, the key type and the
+-- columns they were written for (push.sql).
+ALTER TABLE public._ebb_tables
+    ADD COLUMN IF NOT EXISTS push_fn text,
+    ADD COLUMN IF NOT EXISTS push_key text,
+    ADD COLUMN IF NOT EXISTS push_cols text;
 
 -- The last change ebb_push applied per (device, table, pk): `counter`, a
 -- hash of (op, base, row) as sent, the base it was sent on, and the answer.
@@ -95,8 +101,12 @@ SET search_path = pg_catalog
 SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
+    -- Each column's type looked up by its oid (a join hashed all of
+    -- pg_type on every call: twice the time).
     RETURN EXISTS (
-        SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        SELECT 1 FROM pg_attribute a,
+             LATERAL (SELECT t.typelem, t.typbasetype FROM pg_type t
+                      WHERE t.oid = a.atttypid LIMIT 1) t
         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
           AND ARRAY[a.atttypid, t.typelem, t.typbasetype] && ARRAY[
               'timestamptz'::regtype, 'timetz'::regtype, 'tstzrange'::regtype,
@@ -162,6 +172,29 @@ AS $fn$
         END,
         string_agg(format(', %1$I = excluded.%1$I', k), ''))
     FROM unnest(p_keep) AS k
+$fn$;
+
+-- Writes one of a table's own functions, `_ebb.<p_name>(<p_args>)`: PL/pgSQL,
+-- SECURITY INVOKER (it reads and writes as the caller of ebb_push or
+-- ebb_pull, under the table's grants and policies), planned once per
+-- session, executable by anyone (what it may touch is the caller's), with
+-- `p_comment`. The body is passed as a literal, so no column name in it
+-- can end it. Temporary, as _ebb_install_table, whose helpers call it.
+CREATE OR REPLACE FUNCTION pg_temp._ebb_install_fn(p_name text, p_args text, p_returns text,
+                                                   p_volatility text, p_body text, p_comment text)
+RETURNS void
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION _ebb.%I(%s) %s
+LANGUAGE plpgsql %s SECURITY INVOKER
+SET search_path = pg_catalog, public
+SET plan_cache_mode = force_generic_plan
+AS %L$f$, p_name, p_args, p_returns, p_volatility, p_body);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I TO PUBLIC', p_name);
+    EXECUTE format('COMMENT ON FUNCTION _ebb.%I IS %L', p_name, p_comment);
+END
 $fn$;
 
 -- BEFORE INSERT OR UPDATE on each synced table: stamps the row with its
@@ -441,5 +474,6 @@ BEGIN
     INSERT INTO public._ebb_tables (tbl, pk, rls) VALUES (p_tbl, p_pk, _ebb.rls_print(rel))
     ON CONFLICT (tbl) DO UPDATE SET pk = excluded.pk, rls = excluded.rls;
     PERFORM pg_temp._ebb_install_pull(p_tbl, p_pk);
+    PERFORM pg_temp._ebb_install_push(p_tbl, p_pk);
 END
 $fn$;

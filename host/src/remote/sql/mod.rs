@@ -157,3 +157,6 @@ mod pull_all_tests;
 
 #[cfg(test)]
 mod pull_fn_tests;
+
+#[cfg(test)]
+mod push_fn_tests;

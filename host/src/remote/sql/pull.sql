@@ -240,27 +240,13 @@ BEGIN
     FROM pg_attribute a
     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
       AND left(a.attname, 5) <> '_ebb_';
-    -- The body as a literal: no column name can end it.
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%I(xid8, xid8, text, integer)
-RETURNS TABLE (o_rows json, o_more boolean, o_txid text, o_pk text)
-LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = pg_catalog, public
-SET plan_cache_mode = force_generic_plan
-AS %L$f$, name, format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols)));
-    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I(xid8, xid8, text, integer) TO PUBLIC', name);
-    EXECUTE format('COMMENT ON FUNCTION _ebb.%I(xid8, xid8, text, integer) IS %L', name,
-                   format('ebb: one page of public.%I for ebb_pull', p_tbl));
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION _ebb.%I(xid8, text)
-RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = pg_catalog, public
-SET plan_cache_mode = force_generic_plan
-AS %L$f$, name || '_any', format('BEGIN RETURN %s; END', _ebb.pull_any(p_pk, p_tbl)));
-    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I(xid8, text) TO PUBLIC', name || '_any');
-    EXECUTE format('COMMENT ON FUNCTION _ebb.%I(xid8, text) IS %L', name || '_any',
-                   format('ebb: whether public.%I has anything after a cursor, for ebb_pull', p_tbl));
+    PERFORM pg_temp._ebb_install_fn(name, 'xid8, xid8, text, integer',
+        'RETURNS TABLE (o_rows json, o_more boolean, o_txid text, o_pk text)', 'STABLE',
+        format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols)),
+        format('ebb: one page of public.%I for ebb_pull', p_tbl));
+    PERFORM pg_temp._ebb_install_fn(name || '_any', 'xid8, text', 'RETURNS boolean', 'STABLE',
+        format('BEGIN RETURN %s; END', _ebb.pull_any(p_pk, p_tbl)),
+        format('ebb: whether public.%I has anything after a cursor, for ebb_pull', p_tbl));
     UPDATE public._ebb_tables SET pull_fn = name, pull_cols = cols, pull_any = name || '_any'
     WHERE tbl = p_tbl;
 END

@@ -77,6 +77,11 @@ DECLARE
     t_rel   oid;
     -- Whether its times without an offset must be read as UTC (_ebb.utc).
     t_zoned boolean;
+    -- The table's own insert (push.sql), its key type and columns (names
+    -- and types) it was written for; used while the table still has them.
+    t_new   text;
+    t_key   text;
+    t_typed text;
     v_sent  text;
     v_pk    text;
     v_row   jsonb;
@@ -171,15 +176,20 @@ BEGIN
         IF short AND c->>'table' IS DISTINCT FROM t_name THEN
             t_name := c->>'table';
             t_rel := to_regclass(format('public.%I', t_name));
-            SELECT t.pk INTO t_pk FROM public._ebb_tables t
+            SELECT t.pk, t.push_fn || '_new', t.push_key, t.push_cols
+              INTO t_pk, t_new, t_key, t_typed FROM public._ebb_tables t
             WHERE t.tbl = t_name AND t_rel IS NOT NULL;
             SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attname = t_pk AND NOT a.attisdropped;
-            SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
+            SELECT array_agg(a.attname::text ORDER BY a.attnum),
+                   CASE WHEN string_agg(format('%I %s', a.attname, a.atttypid), ', ' ORDER BY a.attnum)
+                             = t_typed AND t_type = t_key THEN t_new END
+              INTO t_cols, t_new
             FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
-            t_zoned := coalesce(_ebb.zoned(t_rel), false);
+            -- Looked up when a statement needs it (the table's own do not).
+            t_zoned := NULL;
         END IF;
 
         -- A run of fresh inserts, in one statement (see above).
@@ -187,6 +197,7 @@ BEGIN
             j := ends[i + 1];
             run_end := j;
             run_dev := c->>'device';
+            t_zoned := coalesce(t_zoned, _ebb.zoned(t_rel), false);
             BEGIN
                 -- The columns the first row carries; every row of the run
                 -- must carry the same ones (the others take their defaults).
@@ -275,14 +286,16 @@ BEGIN
                             'device', c->>'device', 'changes', jsonb_build_array(jsonb_build_object(
                                 'pk', v_pk, 'counter', (c->>'counter')::bigint,
                                 'hash', md5('upsert:0:' || (c->'row')::text), 'base', 0)))::text, true);
-                        SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
-                        FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
-                        EXECUTE format('INSERT INTO public.%1$I AS t (%2$s)
-                                        SELECT %2$s FROM jsonb_populate_record(NULL::public.%1$I, %4$s)
-                                        ON CONFLICT (%3$I) DO NOTHING
-                                        RETURNING t._ebb_version', t_name, v_list, t_pk,
-                                       _ebb.sent_row(t_name, t_zoned, '$1'))
-                            INTO v_ver USING v_row;
+                        IF t_new IS NOT NULL AND v_row ?& t_cols THEN
+                            -- Every column: the table's own insert.
+                            EXECUTE format('SELECT _ebb.%I($1)', t_new) INTO v_ver USING v_row;
+                        ELSE
+                            SELECT string_agg(format('%I', k), ', ' ORDER BY o) INTO v_list
+                            FROM unnest(t_cols) WITH ORDINALITY AS u(k, o) WHERE v_row ? k;
+                            t_zoned := coalesce(t_zoned, _ebb.zoned(t_rel), false);
+                            EXECUTE _ebb.push_new_query(t_name, t_pk, v_list, t_zoned)
+                                INTO v_ver USING v_row;
+                        END IF;
                         IF v_ver = 1 THEN
                             res := jsonb_build_object('status', 'applied', 'version', v_ver);
                         ELSIF v_ver IS NOT NULL THEN
