@@ -60,6 +60,21 @@ impl Local {
         Ok(rows)
     }
 
+    /// The tables with pulled rows set aside (one query a round, where
+    /// asking each table was one each).
+    pub fn deferred_tables(&self) -> Result<std::collections::BTreeSet<String>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT tbl FROM _ebb_deferred")
+            .ctx(|| "finding set-aside rows".into())?;
+        let tables = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx(|| "finding set-aside rows".into())?;
+        tables
+            .collect::<Result<_, _>>()
+            .ctx(|| "finding set-aside rows".into())
+    }
+
     /// How many pulled rows are set aside, in every table.
     pub fn deferred_count(&self) -> Result<u64, LocalError> {
         self.conn

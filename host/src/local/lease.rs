@@ -74,6 +74,8 @@ impl Local {
         ttl: Duration,
         now: i64,
     ) -> Result<Lease, LocalError> {
+        // What this handle knew of the horizon is a past round's.
+        self.horizon = None;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -129,6 +131,7 @@ impl Local {
         }
         self.written = None;
         if meta_text(&self.conn, "lease_owner")?.as_deref() != Some(owner) {
+            self.horizon = None;
             return Ok(false);
         }
         let expires_at = meta_int(&self.conn, "lease_expires_at")?.unwrap_or(0);
@@ -140,6 +143,7 @@ impl Local {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(|| "starting lease renewal".into())?;
         if meta_text(&tx, "lease_owner")?.as_deref() != Some(owner) {
+            self.horizon = None;
             return Ok(false);
         }
         meta_set(
@@ -155,6 +159,7 @@ impl Local {
     /// Gives the lease up if `owner` holds it; otherwise does nothing.
     pub fn lease_release(&mut self, owner: &str) -> Result<(), LocalError> {
         self.written = None;
+        self.horizon = None;
         release(&self.conn, owner)
     }
 

@@ -92,6 +92,9 @@ pub struct Local {
     unwritten: Vec<(i64, bool)>,
     /// The error window those are pruned to when written.
     requests_window: std::time::Duration,
+    /// The server horizon and since when it is held, as this handle last
+    /// read or wrote them during a round (see `note_horizon`).
+    horizon: Option<(Option<String>, Option<i64>)>,
 }
 
 impl std::fmt::Debug for Local {
@@ -253,6 +256,7 @@ impl Local {
             written: None,
             unwritten: Vec::new(),
             requests_window: std::time::Duration::ZERO,
+            horizon: None,
         })
     }
 

@@ -165,6 +165,7 @@ impl Local {
             write_requests(&tx, &self.unwritten, now, self.requests_window)?;
         }
         self.written = None;
+        self.horizon = None;
         tx.commit().ctx(|| "committing a round record".into())?;
         self.unwritten.clear();
         Ok(())
@@ -181,14 +182,24 @@ impl Local {
         in_flight: bool,
         now: i64,
     ) -> Result<Option<i64>, LocalError> {
-        let held = meta_int(&self.conn, "horizon_since")?;
-        let same = meta_text(&self.conn, "horizon")?.as_deref() == Some(horizon);
+        // What this handle read or wrote last, while it holds the lease
+        // (only the lease's holder writes it): every table's page of a
+        // round brings the same horizon, so one read a round.
+        let (stored, held) = match self.horizon.take() {
+            Some(known) => known,
+            None => (
+                meta_text(&self.conn, "horizon")?,
+                meta_int(&self.conn, "horizon_since")?,
+            ),
+        };
+        let same = stored.as_deref() == Some(horizon);
         let since = match (in_flight, same) {
             (false, _) => None,
             (true, true) => held.or(Some(now)),
             (true, false) => Some(now),
         };
         if since == held && (same || !in_flight) {
+            self.horizon = Some((stored, held));
             return Ok(since);
         }
         let tx = self
@@ -202,6 +213,7 @@ impl Local {
             since.map_or(Value::Null, Value::Integer),
         )?;
         tx.commit().ctx(|| "committing the server horizon".into())?;
+        self.horizon = Some((Some(horizon.to_string()), since));
         Ok(since)
     }
 

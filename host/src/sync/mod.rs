@@ -303,9 +303,11 @@ impl<R: Remote> Engine<R> {
         let mut first_pages = self.pull_first_pages().await?;
         // The names alone: a table's config (its schema) is no round's to copy.
         let names: Vec<String> = self.config.tables.iter().map(|t| t.name.clone()).collect();
+        let set_aside = self.local.deferred_tables()?;
         for name in names {
             let first = first_pages.remove(&name);
-            match self.pull_table(&name, first, report).await {
+            let waiting = set_aside.contains(&name);
+            match self.pull_table(&name, first, waiting, report).await {
                 Ok(()) => {}
                 // One table refused (permissions, not installed on the
                 // server): the others still sync.

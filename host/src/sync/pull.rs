@@ -29,12 +29,17 @@ impl<R: Remote> Engine<R> {
         &mut self,
         name: &str,
         first: Option<Fetched>,
+        set_aside: bool,
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
         let spec = self.spec_of(name)?;
-        // Rows set aside while this device's own change was in doubt: the
-        // push before this pull settled those changes, so plan them again.
-        let set_aside = self.local.deferred(name)?;
+        // Rows set aside while this device's own change was in doubt
+        // (`set_aside`: the table has some): the push before this pull
+        // settled those changes, so plan them again.
+        let set_aside = match set_aside {
+            true => self.local.deferred(name)?,
+            false => Vec::new(),
+        };
         if !set_aside.is_empty() {
             let page = PullPage {
                 rows: set_aside,
