@@ -68,8 +68,8 @@ pub struct TableStatus {
 const WAITING: &str = "state IN ('pending', 'retry', 'inflight')";
 
 /// How long a request's outcome may wait in memory for the round's record
-/// (`record_request`): a long round (a bulk pull) still shows its requests
-/// in another process's status within about this long.
+/// (`record_request`): a long round (a bulk pull, a request a page) still
+/// shows its requests in another process's status about this late.
 const REQUESTS_KEPT_MS: i64 = 1_000;
 
 /// Writes the outcomes `record_request` kept and forgets those older than
@@ -98,9 +98,11 @@ fn write_requests(
 impl Local {
     /// Records one request's outcome and forgets those older than `window`.
     /// Kept in memory and written with the round's record (`record_round`),
-    /// or at once when the oldest kept is `REQUESTS_KEPT_MS` old: a
-    /// transaction of its own per request was a tenth of an edit's round.
-    /// This handle's `status` counts the kept ones too.
+    /// or with the next request once the oldest kept is `REQUESTS_KEPT_MS`
+    /// old: a transaction of its own per request was a tenth of an edit's
+    /// round. This handle's `status` counts the kept ones too; another
+    /// process sees them when they are written (a round's last requests at
+    /// its end), and a process killed mid-round loses that round's.
     pub fn record_request(
         &mut self,
         ok: bool,
@@ -377,15 +379,34 @@ mod tests {
 
         local.record_round(true, None, 80_000, &[], None).unwrap();
         local.record_request(true, 85_000, WINDOW).unwrap();
+        // Kept in memory until the round's record, and counted meanwhile.
         let status = local.status(85_000, WINDOW).unwrap();
         assert_eq!((status.requests, status.failed_requests), (3, 2));
         assert_eq!(status.last_round_ok_at, Some(80_000));
         assert_eq!(status.last_error, None);
-        let left: i64 = local
-            .conn
-            .query_row("SELECT COUNT(*) FROM _ebb_requests", [], |r| r.get(0))
+        let written = |local: &Local| -> Vec<i64> {
+            let mut stmt = local
+                .conn
+                .prepare("SELECT at FROM _ebb_requests ORDER BY at")
+                .unwrap();
+            let at = stmt.query_map([], |r| r.get(0)).unwrap();
+            at.map(Result::unwrap).collect()
+        };
+        assert_eq!(written(&local), [20_000, 30_000, 70_000]);
+        // The round's record writes them, prunes to the window and records
+        // the tables it completed, in one transaction.
+        local
+            .record_round(true, None, 90_000, &["items".to_string()], None)
             .unwrap();
-        assert_eq!(left, 3, "requests older than the window are pruned");
+        assert_eq!(written(&local), [30_000, 70_000, 85_000]);
+        let status = local.status(90_000, WINDOW).unwrap();
+        assert_eq!((status.requests, status.failed_requests), (3, 2));
+        assert_eq!(status.tables[1].last_sync_at, Some(90_000));
+        // One kept a second is written at the next request.
+        local.record_request(false, 91_000, WINDOW).unwrap();
+        assert_eq!(written(&local), [30_000, 70_000, 85_000]);
+        local.record_request(true, 92_000, WINDOW).unwrap();
+        assert_eq!(written(&local), [70_000, 85_000, 91_000, 92_000]);
     }
 
     #[test]

@@ -99,8 +99,10 @@ $fn$;
 
 -- Whether a table has a column whose input reads a time without an offset
 -- in the session's time zone: timestamptz, timetz, their ranges and
--- arrays, and domains over them. Asked on every push (an ALTER TABLE may
--- add one at any time).
+-- arrays, and domains over them. Asked by every push whose statement is
+-- planned for the call (an ALTER TABLE may add one at any time); a table's
+-- own push statements (push.sql) asked it when they were written, and are
+-- used only while the written columns keep their types.
 CREATE OR REPLACE FUNCTION _ebb.zoned(rel oid) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
@@ -198,8 +200,10 @@ LANGUAGE plpgsql %s SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
 AS %L$f$, p_name, p_args, p_returns, p_volatility, p_body);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I TO PUBLIC', p_name);
-    EXECUTE format('COMMENT ON FUNCTION _ebb.%I IS %L', p_name, p_comment);
+    -- Named with its arguments (OUT ones are ignored there): another
+    -- function of the same name would otherwise make the name ambiguous.
+    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I(%s) TO PUBLIC', p_name, p_args);
+    EXECUTE format('COMMENT ON FUNCTION _ebb.%I(%s) IS %L', p_name, p_args, p_comment);
 END
 $fn$;
 
@@ -752,6 +756,20 @@ AS $fn$
       AND ("row" IS NULL OR "row" OPERATOR(pg_catalog.?) a.attname)
 $fn$;
 
+-- How _ebb_push_one looks at the key $1 of public.`tbl` (key column
+-- `pkcol` of type `pktype`), as three queries of one value each: the row
+-- locked, as JSON (`t.*`: a column named t is not the row); whether the
+-- caller sees it (when it could not lock it); and its tombstone's version.
+CREATE OR REPLACE FUNCTION _ebb.lock_query(tbl text, pkcol text, pktype text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT ARRAY[
+        format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE', tbl, pkcol, pktype),
+        format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)', tbl, pkcol, pktype),
+        format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', tbl)]
+$fn$;
+
 -- The short way's insert of one fresh row ($1, with its key) into
 -- public.`tbl` (push_batch.sql): `cols` the columns it carries. Answers the
 -- version written, or no row when the key exists.
@@ -776,7 +794,7 @@ $fn$;
 -- `_ebb.push_<md5 of the name>_lock(key)` locks the row and answers it as
 -- JSON, or, when the caller cannot lock it, whether the caller sees it and
 -- the version of its tombstone; `_ebb.push_<md5>(row, base)` is the upsert
--- of a row that carries every writable column (_ebb.push_query). Both
+-- of a row that carries every writable column (_ebb.push_query). All
 -- SECURITY INVOKER, as _ebb_push_one's caller. Records the key's type and
 -- the columns (names and types) they were written for: _ebb_push_one uses
 -- them only while those still hold (a row with fewer columns, or a table
@@ -784,6 +802,9 @@ $fn$;
 -- Temporary, as _ebb_install_table, which calls it.
 CREATE OR REPLACE FUNCTION pg_temp._ebb_install_push(p_tbl text, p_pk text) RETURNS void
 LANGUAGE plpgsql
+-- The key's type spelled as _ebb_push_one spells it (format_type names
+-- types outside the search path with their schema).
+SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     -- From the hash alone, as the pull's (pull.sql).
@@ -806,15 +827,15 @@ BEGIN
         'text, OUT o_row jsonb, OUT o_visible boolean, OUT o_dead bigint', '', 'VOLATILE',
         format($b$#variable_conflict use_column
 BEGIN
-    SELECT to_jsonb(t) INTO o_row FROM public.%1$I t WHERE t.%2$I = $1::%3$s FOR UPDATE;
+    o_row := (%s);
     o_visible := false;
     IF o_row IS NULL THEN
-        o_visible := EXISTS (SELECT 1 FROM public.%1$I t WHERE t.%2$I = $1::%3$s);
+        o_visible := (%s);
         IF NOT o_visible THEN
-            SELECT d._ebb_version INTO o_dead FROM _ebb_deleted.%1$I d WHERE d._ebb_pk = $1;
+            o_dead := (%s);
         END IF;
     END IF;
-END$b$, p_tbl, p_pk, pktype),
+END$b$, VARIADIC _ebb.lock_query(p_tbl, p_pk, pktype)),
         format('ebb: a pushed row of public.%I locked, for _ebb_push_one', p_tbl));
     FOR fn, args, stmt, what IN VALUES
         (name, 'jsonb, bigint', _ebb.push_query(p_tbl, p_pk, cols, sets, _ebb.zoned(rel)),
@@ -877,6 +898,7 @@ DECLARE
     own_fn    text;
     own_key   text;
     own_cols  text;
+    lock      text[];
 BEGIN
     IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
        OR v_op IS NULL OR v_op NOT IN ('upsert', 'delete') THEN
@@ -940,14 +962,12 @@ BEGIN
             EXECUTE format('SELECT * FROM _ebb.%I($1)', own_fn || '_lock')
                 INTO cur_row, visible, dead_ver USING v_pk;
         ELSE
-            EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
-                           v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+            lock := _ebb.lock_query(v_tbl, pkcol, pktype);
+            EXECUTE lock[1] INTO cur_row USING v_pk;
             IF cur_row IS NULL THEN
-                EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
-                               v_tbl, pkcol, pktype) INTO visible USING v_pk;
+                EXECUTE lock[2] INTO visible USING v_pk;
                 IF NOT visible THEN
-                    EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
-                        INTO dead_ver USING v_pk;
+                    EXECUTE lock[3] INTO dead_ver USING v_pk;
                 END IF;
             END IF;
         END IF;
@@ -1044,7 +1064,8 @@ BEGIN
 
     -- Lost twice: only a trigger of the user's that skips the write gets
     -- here. Answer with what is there.
-    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
+    -- (t.*: a column named t would otherwise be taken for the row)
+    EXECUTE format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s',
                    v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
     cur_ver := (cur_row->>'_ebb_version')::bigint;
     IF cur_row IS NULL THEN
@@ -1239,13 +1260,17 @@ BEGIN
             WHERE t.tbl = t_name AND t_rel IS NOT NULL;
             SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attname = t_pk AND NOT a.attisdropped;
-            SELECT array_agg(a.attname::text ORDER BY a.attnum),
-                   CASE WHEN string_agg(format('%I %s', a.attname, a.atttypid), ', ' ORDER BY a.attnum)
-                             = t_typed AND t_type = t_key THEN t_new END
-              INTO t_cols, t_new
+            SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
             FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
+            -- The table's own insert while its columns are those it was
+            -- written for (as _ebb_push_one decides for its upsert).
+            IF t_new IS NOT NULL AND (t_type IS DISTINCT FROM t_key
+                    OR (SELECT c.typed FROM _ebb.push_columns(t_rel, t_pk, NULL) c)
+                       IS DISTINCT FROM t_typed) THEN
+                t_new := NULL;
+            END IF;
             -- Looked up when a statement needs it (the table's own do not).
             t_zoned := NULL;
         END IF;
@@ -1890,7 +1915,9 @@ BEGIN
                 public.ebb_push_pull(jsonb, jsonb, integer),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
-                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb),
+                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb), _ebb.sent_row(text, boolean, text),
+                _ebb.push_columns(oid, text, jsonb), _ebb.push_query(text, text, text, text, boolean),
+                _ebb.push_new_query(text, text, text, boolean), _ebb.lock_query(text, text, text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

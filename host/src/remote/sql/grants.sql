@@ -27,7 +27,9 @@ BEGIN
                 public.ebb_push_pull(jsonb, jsonb, integer),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
                 _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
-                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb),
+                _ebb.zoned(oid), _ebb.utc(anyelement, jsonb), _ebb.sent_row(text, boolean, text),
+                _ebb.push_columns(oid, text, jsonb), _ebb.push_query(text, text, text, text, boolean),
+                _ebb.push_new_query(text, text, text, boolean), _ebb.lock_query(text, text, text),
                 public.ebb_device_number(text), public.ebb_describe(text), public.ebb_nudges() TO %I', r);
             EXECUTE format('REVOKE ALL ON public._ebb_devices FROM %I', r);
         END IF;

@@ -93,8 +93,10 @@ $fn$;
 
 -- Whether a table has a column whose input reads a time without an offset
 -- in the session's time zone: timestamptz, timetz, their ranges and
--- arrays, and domains over them. Asked on every push (an ALTER TABLE may
--- add one at any time).
+-- arrays, and domains over them. Asked by every push whose statement is
+-- planned for the call (an ALTER TABLE may add one at any time); a table's
+-- own push statements (push.sql) asked it when they were written, and are
+-- used only while the written columns keep their types.
 CREATE OR REPLACE FUNCTION _ebb.zoned(rel oid) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
@@ -192,8 +194,10 @@ LANGUAGE plpgsql %s SECURITY INVOKER
 SET search_path = pg_catalog, public
 SET plan_cache_mode = force_generic_plan
 AS %L$f$, p_name, p_args, p_returns, p_volatility, p_body);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I TO PUBLIC', p_name);
-    EXECUTE format('COMMENT ON FUNCTION _ebb.%I IS %L', p_name, p_comment);
+    -- Named with its arguments (OUT ones are ignored there): another
+    -- function of the same name would otherwise make the name ambiguous.
+    EXECUTE format('GRANT EXECUTE ON FUNCTION _ebb.%I(%s) TO PUBLIC', p_name, p_args);
+    EXECUTE format('COMMENT ON FUNCTION _ebb.%I(%s) IS %L', p_name, p_args, p_comment);
 END
 $fn$;
 

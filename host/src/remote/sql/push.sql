@@ -40,6 +40,20 @@ AS $fn$
       AND ("row" IS NULL OR "row" OPERATOR(pg_catalog.?) a.attname)
 $fn$;
 
+-- How _ebb_push_one looks at the key $1 of public.`tbl` (key column
+-- `pkcol` of type `pktype`), as three queries of one value each: the row
+-- locked, as JSON (`t.*`: a column named t is not the row); whether the
+-- caller sees it (when it could not lock it); and its tombstone's version.
+CREATE OR REPLACE FUNCTION _ebb.lock_query(tbl text, pkcol text, pktype text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT ARRAY[
+        format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE', tbl, pkcol, pktype),
+        format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)', tbl, pkcol, pktype),
+        format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', tbl)]
+$fn$;
+
 -- The short way's insert of one fresh row ($1, with its key) into
 -- public.`tbl` (push_batch.sql): `cols` the columns it carries. Answers the
 -- version written, or no row when the key exists.
@@ -64,7 +78,7 @@ $fn$;
 -- `_ebb.push_<md5 of the name>_lock(key)` locks the row and answers it as
 -- JSON, or, when the caller cannot lock it, whether the caller sees it and
 -- the version of its tombstone; `_ebb.push_<md5>(row, base)` is the upsert
--- of a row that carries every writable column (_ebb.push_query). Both
+-- of a row that carries every writable column (_ebb.push_query). All
 -- SECURITY INVOKER, as _ebb_push_one's caller. Records the key's type and
 -- the columns (names and types) they were written for: _ebb_push_one uses
 -- them only while those still hold (a row with fewer columns, or a table
@@ -72,6 +86,9 @@ $fn$;
 -- Temporary, as _ebb_install_table, which calls it.
 CREATE OR REPLACE FUNCTION pg_temp._ebb_install_push(p_tbl text, p_pk text) RETURNS void
 LANGUAGE plpgsql
+-- The key's type spelled as _ebb_push_one spells it (format_type names
+-- types outside the search path with their schema).
+SET search_path = pg_catalog, public
 AS $fn$
 DECLARE
     -- From the hash alone, as the pull's (pull.sql).
@@ -94,15 +111,15 @@ BEGIN
         'text, OUT o_row jsonb, OUT o_visible boolean, OUT o_dead bigint', '', 'VOLATILE',
         format($b$#variable_conflict use_column
 BEGIN
-    SELECT to_jsonb(t) INTO o_row FROM public.%1$I t WHERE t.%2$I = $1::%3$s FOR UPDATE;
+    o_row := (%s);
     o_visible := false;
     IF o_row IS NULL THEN
-        o_visible := EXISTS (SELECT 1 FROM public.%1$I t WHERE t.%2$I = $1::%3$s);
+        o_visible := (%s);
         IF NOT o_visible THEN
-            SELECT d._ebb_version INTO o_dead FROM _ebb_deleted.%1$I d WHERE d._ebb_pk = $1;
+            o_dead := (%s);
         END IF;
     END IF;
-END$b$, p_tbl, p_pk, pktype),
+END$b$, VARIADIC _ebb.lock_query(p_tbl, p_pk, pktype)),
         format('ebb: a pushed row of public.%I locked, for _ebb_push_one', p_tbl));
     FOR fn, args, stmt, what IN VALUES
         (name, 'jsonb, bigint', _ebb.push_query(p_tbl, p_pk, cols, sets, _ebb.zoned(rel)),
@@ -165,6 +182,7 @@ DECLARE
     own_fn    text;
     own_key   text;
     own_cols  text;
+    lock      text[];
 BEGIN
     IF v_tbl IS NULL OR v_sent IS NULL OR v_device IS NULL OR v_counter IS NULL
        OR v_op IS NULL OR v_op NOT IN ('upsert', 'delete') THEN
@@ -228,14 +246,12 @@ BEGIN
             EXECUTE format('SELECT * FROM _ebb.%I($1)', own_fn || '_lock')
                 INTO cur_row, visible, dead_ver USING v_pk;
         ELSE
-            EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
-                           v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
+            lock := _ebb.lock_query(v_tbl, pkcol, pktype);
+            EXECUTE lock[1] INTO cur_row USING v_pk;
             IF cur_row IS NULL THEN
-                EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
-                               v_tbl, pkcol, pktype) INTO visible USING v_pk;
+                EXECUTE lock[2] INTO visible USING v_pk;
                 IF NOT visible THEN
-                    EXECUTE format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', v_tbl)
-                        INTO dead_ver USING v_pk;
+                    EXECUTE lock[3] INTO dead_ver USING v_pk;
                 END IF;
             END IF;
         END IF;
@@ -332,7 +348,8 @@ BEGIN
 
     -- Lost twice: only a trigger of the user's that skips the write gets
     -- here. Answer with what is there.
-    EXECUTE format('SELECT to_jsonb(t) FROM public.%I t WHERE t.%I = $1::%s',
+    -- (t.*: a column named t would otherwise be taken for the row)
+    EXECUTE format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s',
                    v_tbl, pkcol, pktype) INTO cur_row USING v_pk;
     cur_ver := (cur_row->>'_ebb_version')::bigint;
     IF cur_row IS NULL THEN

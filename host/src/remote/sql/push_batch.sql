@@ -181,13 +181,17 @@ BEGIN
             WHERE t.tbl = t_name AND t_rel IS NOT NULL;
             SELECT format_type(a.atttypid, a.atttypmod) INTO t_type FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attname = t_pk AND NOT a.attisdropped;
-            SELECT array_agg(a.attname::text ORDER BY a.attnum),
-                   CASE WHEN string_agg(format('%I %s', a.attname, a.atttypid), ', ' ORDER BY a.attnum)
-                             = t_typed AND t_type = t_key THEN t_new END
-              INTO t_cols, t_new
+            SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO t_cols
             FROM pg_attribute a
             WHERE a.attrelid = t_rel AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attgenerated = '' AND left(a.attname, 5) <> '_ebb_';
+            -- The table's own insert while its columns are those it was
+            -- written for (as _ebb_push_one decides for its upsert).
+            IF t_new IS NOT NULL AND (t_type IS DISTINCT FROM t_key
+                    OR (SELECT c.typed FROM _ebb.push_columns(t_rel, t_pk, NULL) c)
+                       IS DISTINCT FROM t_typed) THEN
+                t_new := NULL;
+            END IF;
             -- Looked up when a statement needs it (the table's own do not).
             t_zoned := NULL;
         END IF;

@@ -153,15 +153,18 @@ async fn a_column_added_later_is_written_before_and_after_the_install_runs_again
     let db = ScratchDb::with_example().await;
     let c = db.connect().await;
     let name = push_fn(&c, "products").await.expect("products");
-    // The upsert's own variable's name, and one that would end a
-    // dollar-quoted body: the column is written, never the variable.
-    c.batch_execute(r#"ALTER TABLE products ADD COLUMN written text, ADD COLUMN "n$b$" text"#)
-        .await
-        .expect("columns");
+    // The upsert's own variable's name, one that would end a dollar-quoted
+    // body, and the alias the row is read by: the column is written, never
+    // the variable, and the row is read whole.
+    c.batch_execute(
+        r#"ALTER TABLE products ADD COLUMN written text, ADD COLUMN "n$b$" text, ADD COLUMN t text"#,
+    )
+    .await
+    .expect("columns");
     let row = |n: &str| {
         Some(
             json!({"id": if n == "new" { "b" } else { "a" }, "name": n, "price_cents": 5,
-                    "stock": 1, "note": null, "written": n, "n$b$": n}),
+                    "stock": 1, "note": null, "written": n, "n$b$": n, "t": n}),
         )
     };
     let written = |n: &str| json!({"written": n, "n$b$": n});
@@ -216,4 +219,22 @@ async fn a_column_added_later_is_written_before_and_after_the_install_runs_again
     assert_eq!(fourth[0], PushResult::Applied { version: 4 });
     assert_eq!(calls, [0, 1, 0], "written for another type");
     assert_eq!(product(&c, "a").await["written"], "four");
+    // And locked by the statement planned per call: the row is read whole
+    // there too (its version, not the column t), so this is no conflict.
+    c.batch_execute("UPDATE public._ebb_tables SET push_fn = NULL WHERE tbl = 'products'")
+        .await
+        .expect("off");
+    let fifth = push(
+        &c,
+        json!([change("products", "a", Some(4), row("five"), 6)]),
+    )
+    .await;
+    assert_eq!(fifth[0], PushResult::Applied { version: 5 });
+    let mut stale = change("products", "a", Some(4), row("six"), 7);
+    stale.device = "dev-b".into();
+    let stale = push(&c, json!([stale])).await;
+    assert!(
+        matches!(stale[0], PushResult::Conflict { version: 5, .. }),
+        "{stale:?}"
+    );
 }
