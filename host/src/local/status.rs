@@ -433,5 +433,36 @@ mod tests {
             .status(7_000, Duration::from_secs(60))
             .expect("status");
         assert_eq!(status.horizon_held_since, None);
+        // What the handle keeps is a round's: after the round's record, or
+        // once the lease is lost, the stored horizon is read again.
+        let store = |local: &Local, horizon: &str, since: i64| {
+            meta_set(&local.conn, "horizon", Value::Text(horizon.into())).unwrap();
+            meta_set(&local.conn, "horizon_since", Value::Integer(since)).unwrap();
+        };
+        assert_eq!(
+            local.note_horizon("14", true, 8_000).expect("note"),
+            Some(8_000)
+        );
+        local.record_round(true, None, 8_500, &[], None).unwrap();
+        store(&local, "14", 2_000);
+        assert_eq!(
+            local.note_horizon("14", true, 9_000).expect("note"),
+            Some(2_000)
+        );
+        let ttl = Duration::from_secs(1);
+        local.lease_acquire("me", ttl, 9_000).unwrap();
+        store(&local, "14", 3_000);
+        assert_eq!(
+            local.note_horizon("14", true, 9_100).expect("note"),
+            Some(3_000)
+        );
+        // Past half its time, the lease is read, and found someone else's.
+        store(&local, "14", 4_000);
+        meta_set(&local.conn, "lease_owner", Value::Text("another".into())).unwrap();
+        assert!(!local.lease_renew("me", ttl, 9_600).unwrap());
+        assert_eq!(
+            local.note_horizon("14", true, 9_700).expect("note"),
+            Some(4_000)
+        );
     }
 }

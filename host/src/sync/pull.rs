@@ -68,6 +68,10 @@ impl<R: Remote> Engine<R> {
                     page
                 }
             };
+            // Still ours before anything of the page is written (the
+            // horizon this handle keeps, then the rows; a check in memory
+            // while the lease it wrote has more than half its time left).
+            self.renew()?;
             let now = now_ms();
             let held = self
                 .local

@@ -112,7 +112,8 @@ BEGIN
         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
           AND ARRAY[a.atttypid, t.typelem, t.typbasetype] && ARRAY[
               'timestamptz'::regtype, 'timetz'::regtype, 'tstzrange'::regtype,
-              'tstzmultirange'::regtype]::oid[]);
+              -- (no multiranges before PostgreSQL 14: NULL, which matches nothing)
+              to_regtype('tstzmultirange')]::oid[]);
 END
 $fn$;
 

@@ -44,14 +44,16 @@ $fn$;
 -- `pkcol` of type `pktype`), as three queries of one value each: the row
 -- locked, as JSON (`t.*`: a column named t is not the row); whether the
 -- caller sees it (when it could not lock it); and its tombstone's version.
+-- No SET clause, names qualified: inlined into the caller.
 CREATE OR REPLACE FUNCTION _ebb.lock_query(tbl text, pkcol text, pktype text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog
 AS $fn$
     SELECT ARRAY[
-        format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE', tbl, pkcol, pktype),
-        format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)', tbl, pkcol, pktype),
-        format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', tbl)]
+        pg_catalog.format('SELECT to_jsonb(t.*) FROM public.%I t WHERE t.%I = $1::%s FOR UPDATE',
+                          tbl, pkcol, pktype),
+        pg_catalog.format('SELECT EXISTS (SELECT 1 FROM public.%I t WHERE t.%I = $1::%s)',
+                          tbl, pkcol, pktype),
+        pg_catalog.format('SELECT d._ebb_version FROM _ebb_deleted.%I d WHERE d._ebb_pk = $1', tbl)]
 $fn$;
 
 -- The short way's insert of one fresh row ($1, with its key) into

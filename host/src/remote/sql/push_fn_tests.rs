@@ -219,6 +219,16 @@ async fn a_column_added_later_is_written_before_and_after_the_install_runs_again
     assert_eq!(fourth[0], PushResult::Applied { version: 4 });
     assert_eq!(calls, [0, 1, 0], "written for another type");
     assert_eq!(product(&c, "a").await["written"], "four");
+    let mut fresh = row("four").expect("row");
+    fresh["id"] = json!("c");
+    let insert = push(&c, json!([change("products", "c", None, Some(fresh), 50)]));
+    let (answer, calls) = calls_in(&c, &name, insert).await;
+    assert_eq!(answer[0], PushResult::Applied { version: 1 });
+    assert_eq!(
+        calls,
+        [0, 0, 0],
+        "inserted by the statement planned per call"
+    );
     // And locked by the statement planned per call: the row is read whole
     // there too (its version, not the column t), so this is no conflict.
     c.batch_execute("UPDATE public._ebb_tables SET push_fn = NULL WHERE tbl = 'products'")
@@ -237,4 +247,30 @@ async fn a_column_added_later_is_written_before_and_after_the_install_runs_again
         matches!(stale[0], PushResult::Conflict { version: 5, .. }),
         "{stale:?}"
     );
+    // A trigger of the user's that skips the write: lost twice, answered
+    // with the row that is there (read whole, not its column t).
+    c.batch_execute(
+        "CREATE FUNCTION skip_seven() RETURNS trigger LANGUAGE plpgsql AS $f$
+         BEGIN IF NEW.name = 'seven' THEN RETURN NULL; END IF; RETURN NEW; END $f$;
+         CREATE TRIGGER skip_seven BEFORE UPDATE ON products
+             FOR EACH ROW EXECUTE FUNCTION skip_seven();",
+    )
+    .await
+    .expect("trigger");
+    let skipped = push(
+        &c,
+        json!([change("products", "a", Some(5), row("seven"), 8)]),
+    )
+    .await;
+    match &skipped[0] {
+        PushResult::Conflict {
+            version: 5,
+            row: Some(there),
+            ..
+        } => assert_eq!(
+            (&there["name"], &there["t"]),
+            (&json!("five"), &json!("five"))
+        ),
+        other => panic!("{other:?}"),
+    }
 }
