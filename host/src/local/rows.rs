@@ -27,6 +27,15 @@ impl Local {
         get(&self.conn, table, pk)
     }
 
+    /// The version of one row last seen, without its base: what a pull
+    /// needs of a row nothing is queued for (`None`: never synced).
+    pub fn row_version(&self, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
+        self.conn
+            .prepare_cached("SELECT version FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
+            .and_then(|mut stmt| stmt.query_row(params![table, pk], |r| r.get(0)).optional())
+            .ctx(|| format!("reading the sync state of a row of {table}"))
+    }
+
     /// Opens a read transaction for a run of reads (planning a page: a few
     /// per row), so they share one snapshot and one WAL read lock instead
     /// of taking and dropping it per statement. `false` when a transaction

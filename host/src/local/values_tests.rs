@@ -89,6 +89,70 @@ fn upsert_does_not_cascade() {
     assert!(read_row(&local.conn, "items", "id", "c").unwrap().is_some());
 }
 
+/// A row that exists is updated in the columns whose value changes only
+/// (an `UPDATE OF sku` trigger does not fire for a price change, and a
+/// row already as pulled is not written), in every type; a row not there
+/// is inserted, and a fresh table's page upserts without reading.
+#[test]
+fn an_existing_row_is_updated_only_where_it_changes() {
+    let (_dir, local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, sku TEXT UNIQUE, price REAL, n INT, b BLOB, note TEXT);
+         CREATE TABLE fired (what TEXT);
+         CREATE TRIGGER p_sku AFTER UPDATE OF sku ON p BEGIN INSERT INTO fired VALUES ('sku'); END;
+         CREATE TRIGGER p_any AFTER UPDATE ON p BEGIN INSERT INTO fired VALUES ('any'); END;
+         INSERT INTO p VALUES (7, 'A-7', 1.5, 3, x'00ff', NULL);",
+    );
+    let fired = || -> Vec<String> {
+        let mut stmt = local.conn.prepare("SELECT what FROM fired").unwrap();
+        let mut all: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        all.sort();
+        all
+    };
+    let row = |v: Value| v.as_object().cloned().unwrap();
+    let same = row(json!({"id": 7, "sku": "A-7", "price": 1.5, "n": 3, "b": "AP8=", "note": null}));
+    write_row(&local.conn, "p", "7", Some(&same)).unwrap();
+    assert!(fired().is_empty(), "a row already as pulled is not written");
+    let priced =
+        row(json!({"id": 7, "sku": "A-7", "price": 2.25, "n": 3, "b": "AP8=", "note": "x"}));
+    write_row(&local.conn, "p", "7", Some(&priced)).unwrap();
+    assert_eq!(fired(), vec!["any"], "the sku trigger does not fire");
+    let back = read_row(&local.conn, "p", "id", "7").unwrap().unwrap();
+    assert_eq!(
+        Value::Object(back),
+        json!({"id": 7, "sku": "A-7", "price": 2.25, "n": 3, "b": "AP8=", "note": "x"})
+    );
+    // 3 -> 3.0 is a REAL now in an INTEGER column: SQLite stores 3 again.
+    let renamed = row(json!({"id": 7, "sku": "B-7", "n": 3.0, "b": "AAA="}));
+    write_row(&local.conn, "p", "7", Some(&renamed)).unwrap();
+    let back = read_row(&local.conn, "p", "id", "7").unwrap().unwrap();
+    assert_eq!(
+        Value::Object(back),
+        json!({"id": 7, "sku": "B-7", "price": 2.25, "n": 3, "b": "AAA=", "note": "x"})
+    );
+    assert_eq!(fired(), vec!["any", "any", "sku"]);
+    // Gone here (deleted under the guard, say): written whole again.
+    exec(&local, "DELETE FROM p");
+    write_row(&local.conn, "p", "7", Some(&priced)).unwrap();
+    let back = read_row(&local.conn, "p", "id", "7").unwrap().unwrap();
+    assert_eq!(back["sku"], json!("A-7"));
+    // A fresh table's writer upserts without reading first.
+    let mut writer = Writer::new(&local.conn, "p").unwrap();
+    writer.quiet = Quiet::read(&local.conn, "p").unwrap();
+    assert!(writer.quiet.fresh);
+    writer.write(&local.conn, "7", Some(&renamed)).unwrap();
+    let back = read_row(&local.conn, "p", "id", "7").unwrap().unwrap();
+    assert_eq!(
+        (back["sku"].clone(), back["price"].clone()),
+        (json!("B-7"), json!(2.25))
+    );
+}
+
 #[test]
 fn checked_values_refuse_what_json_cannot_carry_exactly() {
     let checked = to_json_checked;

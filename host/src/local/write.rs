@@ -2,17 +2,26 @@
 //! a table once per page and keeps its upsert compiled, where
 //! `values::write_row` (the same write, for single rows) describes the
 //! table and builds the statement each time; [`Quiet`] is what a page
-//! found of the table's queue and conflicts when it started, so that the
-//! per-row statements known to find nothing are skipped.
+//! found of the table's queue, conflicts and synced rows when it started,
+//! so that the per-row statements known to find nothing are skipped.
+//!
+//! A row that may exist already (its table has synced rows) is read
+//! first and only the columns whose stored value would change are
+//! updated: an index over the others is left alone (a pulled price change
+//! rewrote the app's `sku` index entry too), and a row already as pulled
+//! is not written at all. A row not found is inserted as before.
 //!
 //! Same rules as `values` (values bound, identifiers quoted, `INSERT ..
 //! ON CONFLICT (pk) DO UPDATE`, never `INSERT OR REPLACE`); does not set
 //! the capture guard. Called by `apply` (and `keys::adopt`) inside the
 //! apply transaction.
 
-use rusqlite::Connection;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
 use super::queue::any_queued;
@@ -29,9 +38,21 @@ pub(crate) struct Writer {
     /// What the page being applied found of the table when it started
     /// (`apply_page` sets it; all false, "look", unless it did).
     pub(crate) quiet: Quiet,
-    /// The last upsert's columns and SQL text: the rows of a page carry
-    /// the same columns, so the text is built once per page.
-    last: std::cell::RefCell<(Vec<String>, String)>,
+    /// The last row's columns and the SQL texts for them: the rows of a
+    /// page carry the same columns, so the texts are built once per page.
+    last: RefCell<Texts>,
+    /// The UPDATE of each set of changed columns (indexes into the last
+    /// row's columns) met on this page.
+    updates: RefCell<HashMap<Vec<usize>, String>>,
+}
+
+/// The statements of one list of columns.
+#[derive(Default)]
+struct Texts {
+    names: Vec<String>,
+    upsert: String,
+    /// Reads those columns of the row with a key.
+    select: String,
 }
 
 /// A table with nothing queued or no open conflict at the start of a page:
@@ -43,6 +64,9 @@ pub(crate) struct Quiet {
     pub(crate) queue: bool,
     /// No open conflict of the table.
     pub(crate) conflicts: bool,
+    /// No row of the table was ever synced (an initial pull): a pulled row
+    /// is upserted without reading the row first (see [`Writer::write`]).
+    pub(crate) fresh: bool,
 }
 
 impl Quiet {
@@ -54,9 +78,14 @@ impl Quiet {
             )
             .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
             .ctx(|| format!("looking at the conflicts of {table}"))?;
+        let fresh = conn
+            .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM _ebb_rows WHERE tbl = ?1)")
+            .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
+            .ctx(|| format!("looking for the sync state of {table}"))?;
         Ok(Quiet {
             queue: !any_queued(conn, table)?,
             conflicts,
+            fresh,
         })
     }
 }
@@ -70,6 +99,7 @@ impl Writer {
             pk_col,
             quiet: Quiet::default(),
             last: Default::default(),
+            updates: Default::default(),
         })
     }
 
@@ -124,17 +154,112 @@ impl Writer {
             values.push(SqlValue::Text(pk.to_string()));
         }
         let mut last = self.last.borrow_mut();
-        if last.1.is_empty() || !last.0.iter().map(String::as_str).eq(names.iter().copied()) {
-            *last = (
-                names.iter().map(|n| n.to_string()).collect(),
-                upsert_sql(table, pk_col, &names),
-            );
+        if last.upsert.is_empty()
+            || !last
+                .names
+                .iter()
+                .map(String::as_str)
+                .eq(names.iter().copied())
+        {
+            *last = Texts {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                upsert: upsert_sql(table, pk_col, &names),
+                select: select_sql(table, pk_col, &names),
+            };
+            self.updates.borrow_mut().clear();
         }
-        conn.prepare_cached(&last.1)
+        if !self.quiet.fresh {
+            let stored = conn
+                .prepare_cached(&last.select)
+                .and_then(|mut stmt| {
+                    stmt.query_row([pk], |r| {
+                        (0..names.len())
+                            .map(|i| r.get::<_, SqlValue>(i))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .optional()
+                })
+                .ctx(|| format!("reading a row of {table}"))?;
+            if let Some(stored) = stored {
+                return self.update(conn, pk, &names, values, &stored);
+            }
+        }
+        conn.prepare_cached(&last.upsert)
             .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
     }
+
+    /// Updates the stored row with key `pk` where `values` (of `names`)
+    /// differ from what it holds (`stored`, the same columns); nothing
+    /// when none does.
+    fn update(
+        &self,
+        conn: &Connection,
+        pk: &str,
+        names: &[&str],
+        values: Vec<SqlValue>,
+        stored: &[SqlValue],
+    ) -> Result<(), LocalError> {
+        let table = self.info.name.as_str();
+        let changed: Vec<usize> = (0..names.len())
+            .filter(|&i| names[i] != self.pk_col && !same(&values[i], &stored[i]))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut updates = self.updates.borrow_mut();
+        let sql = updates.entry(changed.clone()).or_insert_with(|| {
+            let set: Vec<String> = changed
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| format!("{} = ?{}", quote_ident(names[i]), n + 2))
+                .collect();
+            format!(
+                "UPDATE {} SET {} WHERE {} = ?1",
+                quote_ident(table),
+                set.join(", "),
+                quote_ident(&self.pk_col)
+            )
+        });
+        let mut values: Vec<Option<SqlValue>> = values.into_iter().map(Some).collect();
+        let mut bound = Vec::with_capacity(changed.len() + 1);
+        bound.push(SqlValue::Text(pk.to_string()));
+        bound.extend(changed.iter().filter_map(|&i| values[i].take()));
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(bound)))
+            .ctx(|| format!("writing a row of {table}"))?;
+        Ok(())
+    }
+}
+
+/// Whether storing `new` over `stored` leaves the stored value as it is:
+/// the same type and the same value (a REAL to the bit). A value SQLite
+/// would convert on storing (text into an INTEGER column) counts as
+/// different: that costs a write, never a lost one.
+fn same(new: &SqlValue, stored: &SqlValue) -> bool {
+    match (new, stored) {
+        (SqlValue::Null, SqlValue::Null) => true,
+        (SqlValue::Integer(a), SqlValue::Integer(b)) => a == b,
+        (SqlValue::Real(a), SqlValue::Real(b)) => a.to_bits() == b.to_bits(),
+        (SqlValue::Text(a), SqlValue::Text(b)) => a == b,
+        (SqlValue::Blob(a), SqlValue::Blob(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `SELECT` of these columns of the row with key `?1`.
+fn select_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = ?1",
+        names
+            .iter()
+            .map(|n| quote_ident(n))
+            .collect::<Vec<_>>()
+            .join(", "),
+        quote_ident(table),
+        quote_ident(pk_col),
+    )
 }
 
 /// `INSERT .. ON CONFLICT (pk) DO UPDATE` of these columns.
