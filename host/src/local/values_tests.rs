@@ -153,6 +153,45 @@ fn an_existing_row_is_updated_only_where_it_changes() {
     );
 }
 
+/// Stored text that is not UTF-8 is overwritten, not read as a panic;
+/// a child whose parent is gone here still trips the deferred key check
+/// when only its other columns change (so `hold` holds it, as the upsert
+/// made it).
+#[test]
+fn a_bad_stored_text_and_an_orphan_are_written_as_the_upsert_wrote_them() {
+    let (_dir, local) = open_temp();
+    exec(
+        &local,
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO items (id, parent_id, qty, note) VALUES ('c', 5, 1, CAST(x'c328' AS TEXT));
+         PRAGMA foreign_keys = ON;",
+    );
+    let row = json!({"id": "c", "parent_id": 5, "qty": 2, "note": "ok"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    local
+        .conn
+        .execute_batch("BEGIN; PRAGMA defer_foreign_keys = ON")
+        .unwrap();
+    write_row(&local.conn, "items", "c", Some(&row)).unwrap();
+    assert!(
+        super::super::fk::deferred_violation(&local.conn),
+        "the orphan's key is checked again"
+    );
+    local.conn.execute_batch("ROLLBACK").unwrap();
+    local
+        .conn
+        .execute_batch("PRAGMA foreign_keys = OFF")
+        .unwrap();
+    write_row(&local.conn, "items", "c", Some(&row)).unwrap();
+    let back = read_row(&local.conn, "items", "id", "c").unwrap().unwrap();
+    assert_eq!(
+        (back["qty"].clone(), back["note"].clone()),
+        (json!(2), json!("ok"))
+    );
+}
+
 #[test]
 fn checked_values_refuse_what_json_cannot_carry_exactly() {
     let checked = to_json_checked;

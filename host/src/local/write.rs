@@ -9,7 +9,11 @@
 //! first and only the columns whose stored value would change are
 //! updated: an index over the others is left alone (a pulled price change
 //! rewrote the app's `sku` index entry too), and a row already as pulled
-//! is not written at all. A row not found is inserted as before.
+//! is not written at all. A row not found is inserted as before. A
+//! column of a foreign key is always set, so the deferred key check still
+//! finds a child whose parent is gone here. An existing row is updated,
+//! not run through an INSERT first: a pulled row that leaves out a local
+//! NOT NULL column keeps the local value instead of being refused.
 //!
 //! Same rules as `values` (values bound, identifiers quoted, `INSERT ..
 //! ON CONFLICT (pk) DO UPDATE`, never `INSERT OR REPLACE`); does not set
@@ -20,7 +24,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use rusqlite::params_from_iter;
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
@@ -41,6 +45,8 @@ pub(crate) struct Writer {
     /// The last row's columns and the SQL texts for them: the rows of a
     /// page carry the same columns, so the texts are built once per page.
     last: RefCell<Texts>,
+    /// The table's columns that are part of a foreign key.
+    references: Vec<String>,
     /// The UPDATE of each set of changed columns (indexes into the last
     /// row's columns) met on this page.
     updates: RefCell<HashMap<Vec<usize>, String>>,
@@ -94,9 +100,17 @@ impl Writer {
     pub(crate) fn new(conn: &Connection, table: &str) -> Result<Writer, LocalError> {
         let info = describe_conn(conn, table)?;
         let pk_col = key_column(&info)?;
+        let references = conn
+            .prepare_cached("SELECT DISTINCT \"from\" FROM pragma_foreign_key_list(?1)")
+            .and_then(|mut stmt| {
+                stmt.query_map([table], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(|| format!("reading the foreign keys of {table}"))?;
         Ok(Writer {
             info,
             pk_col,
+            references,
             quiet: Quiet::default(),
             last: Default::default(),
             updates: Default::default(),
@@ -174,7 +188,7 @@ impl Writer {
                 .and_then(|mut stmt| {
                     stmt.query_row([pk], |r| {
                         (0..names.len())
-                            .map(|i| r.get::<_, SqlValue>(i))
+                            .map(|i| r.get_ref(i).map(comparable))
                             .collect::<Result<Vec<_>, _>>()
                     })
                     .optional()
@@ -199,11 +213,18 @@ impl Writer {
         pk: &str,
         names: &[&str],
         values: Vec<SqlValue>,
-        stored: &[SqlValue],
+        stored: &[Option<SqlValue>],
     ) -> Result<(), LocalError> {
         let table = self.info.name.as_str();
+        // A column of a foreign key is always set: SQLite then checks the
+        // key as the upsert did, so a row whose parent is gone here is
+        // still found by the deferred check and held (`hold`).
         let changed: Vec<usize> = (0..names.len())
-            .filter(|&i| names[i] != self.pk_col && !same(&values[i], &stored[i]))
+            .filter(|&i| {
+                names[i] != self.pk_col
+                    && (self.references.iter().any(|c| c == names[i])
+                        || !stored[i].as_ref().is_some_and(|v| same(&values[i], v)))
+            })
             .collect();
         if changed.is_empty() {
             return Ok(());
@@ -230,6 +251,17 @@ impl Writer {
             .and_then(|mut stmt| stmt.execute(params_from_iter(bound)))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
+    }
+}
+
+/// A stored value to compare with: `None` for text that is not UTF-8
+/// (never equal to a value pulled, so the column is written).
+fn comparable(value: ValueRef<'_>) -> Option<SqlValue> {
+    match value {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .map(|text| SqlValue::Text(text.to_owned())),
+        other => Some(other.into()),
     }
 }
 
