@@ -153,6 +153,47 @@ fn an_existing_row_is_updated_only_where_it_changes() {
     );
 }
 
+/// A page whose rows keep being new here stops reading them first (the
+/// reads would only miss) and writes the next known row whole, rightly.
+#[test]
+fn a_writer_stops_reading_first_after_a_run_of_new_rows() {
+    let (_dir, local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, sku TEXT UNIQUE, price REAL);
+         CREATE TABLE fired (what TEXT);
+         CREATE TRIGGER p_sku AFTER UPDATE OF sku ON p BEGIN INSERT INTO fired VALUES ('sku'); END;
+         INSERT INTO p VALUES (7, 'A-7', 1.5);",
+    );
+    let sku_fired = || -> i64 {
+        local
+            .conn
+            .query_row("SELECT count(*) FROM fired", [], |r| r.get(0))
+            .unwrap()
+    };
+    let row = |id: i64, price: f64| {
+        json!({"id": id, "sku": format!("A-{id}"), "price": price})
+            .as_object()
+            .cloned()
+            .unwrap()
+    };
+    let writer = Writer::new(&local.conn, "p").unwrap();
+    writer.write(&local.conn, "7", Some(&row(7, 2.0))).unwrap();
+    assert_eq!(sku_fired(), 0, "read first: only the price is set");
+    for id in 100..100 + i64::from(super::super::write::MISSES) {
+        writer
+            .write(&local.conn, &id.to_string(), Some(&row(id, 1.0)))
+            .unwrap();
+    }
+    writer.write(&local.conn, "7", Some(&row(7, 3.0))).unwrap();
+    assert_eq!(sku_fired(), 1, "written whole by the upsert");
+    let back = read_row(&local.conn, "p", "id", "7").unwrap().unwrap();
+    assert_eq!(
+        Value::Object(back),
+        json!({"id": 7, "sku": "A-7", "price": 3.0})
+    );
+}
+
 /// Stored text that is not UTF-8 is overwritten, not read as a panic;
 /// a child whose parent is gone here still trips the deferred key check
 /// when only its other columns change (so `hold` holds it, as the upsert
