@@ -38,6 +38,7 @@ mod keys;
 mod lease;
 mod normalize;
 mod queue;
+mod requests;
 mod retry;
 mod revive;
 mod rows;

@@ -27,12 +27,27 @@ impl Local {
         get(&self.conn, table, pk)
     }
 
-    /// The version of one row last seen, without its base: what a pull
-    /// needs of a row nothing is queued for (`None`: never synced).
-    pub fn row_version(&self, table: &str, pk: &str) -> Result<Option<i64>, LocalError> {
+    /// The version of one row last seen, with its base only when
+    /// `with_base` (`None` then): a pull needs the base only of a row with
+    /// a local edit, and parsing it was most of a changed row's planning.
+    pub fn row_state_of(
+        &self,
+        table: &str,
+        pk: &str,
+        with_base: bool,
+    ) -> Result<Option<RowState>, LocalError> {
+        if with_base {
+            return get(&self.conn, table, pk);
+        }
         self.conn
             .prepare_cached("SELECT version FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
             .and_then(|mut stmt| stmt.query_row(params![table, pk], |r| r.get(0)).optional())
+            .map(|version| {
+                version.map(|version| RowState {
+                    version,
+                    base: None,
+                })
+            })
             .ctx(|| format!("reading the sync state of a row of {table}"))
     }
 
@@ -60,16 +75,20 @@ impl Local {
     /// Whether any row of `table` was ever synced (an initial pull plans
     /// every row of its pages as new without asking for each).
     pub fn has_row_states(&self, table: &str) -> Result<bool, LocalError> {
-        self.conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_rows WHERE tbl = ?1)")
-            .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
-            .ctx(|| format!("looking for the sync state of {table}"))
+        any(&self.conn, table)
     }
 
     /// The current local content of one row, `None` when it does not exist.
     pub fn read_row(&self, table: &TableSpec, pk: &str) -> Result<Option<Row>, LocalError> {
         read_row(&self.conn, &table.name, &table.pk, pk)
     }
+}
+
+/// Whether any row of `table` was ever synced.
+pub(crate) fn any(conn: &Connection, table: &str) -> Result<bool, LocalError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM _ebb_rows WHERE tbl = ?1)")
+        .and_then(|mut stmt| stmt.query_row([table], |r| r.get(0)))
+        .ctx(|| format!("looking for the sync state of {table}"))
 }
 
 pub(crate) fn get(

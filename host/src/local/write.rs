@@ -93,14 +93,10 @@ impl Quiet {
             )
             .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
             .ctx(|| format!("looking at the conflicts of {table}"))?;
-        let fresh = conn
-            .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM _ebb_rows WHERE tbl = ?1)")
-            .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
-            .ctx(|| format!("looking for the sync state of {table}"))?;
         Ok(Quiet {
             queue: !any_queued(conn, table)?,
             conflicts,
-            fresh,
+            fresh: !super::rows::any(conn, table)?,
         })
     }
 }

@@ -10,7 +10,7 @@ use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
-use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, RowState, TableSpec};
+use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
 use crate::remote::Remote;
 
@@ -231,7 +231,9 @@ impl<R: Remote> Engine<R> {
         for pulled in &page.rows {
             let mut known = None;
             if plain && any_known {
-                known = self.row_state(spec, &pulled.pk, any_queued)?;
+                known = self
+                    .local
+                    .row_state_of(&spec.name, &pulled.pk, any_queued)?;
                 if plan::known_already(known.as_ref(), pulled.version) {
                     continue;
                 }
@@ -271,7 +273,7 @@ impl<R: Remote> Engine<R> {
             // about it afterwards is its key and version.
             let (pk, version) = (row.pk.clone(), row.version);
             if !plain && any_known {
-                known = self.row_state(spec, &pk, any_queued)?;
+                known = self.local.row_state_of(&spec.name, &pk, any_queued)?;
             }
             let queued = match any_queued {
                 true => self.local.queue_item(&spec.name, &pk)?,
@@ -363,28 +365,6 @@ impl<R: Remote> Engine<R> {
             });
         }
         Ok((ops, counts))
-    }
-
-    /// What the device knows of one pulled row: its version and base; the
-    /// version alone when nothing of the table is queued (the base serves
-    /// only a row with a local edit: parsing it was most of a changed
-    /// row's planning).
-    fn row_state(
-        &self,
-        spec: &TableSpec,
-        pk: &str,
-        any_queued: bool,
-    ) -> Result<Option<RowState>, LocalError> {
-        if any_queued {
-            return self.local.row_state(&spec.name, pk);
-        }
-        Ok(self
-            .local
-            .row_version(&spec.name, pk)?
-            .map(|version| RowState {
-                version,
-                base: None,
-            }))
     }
 }
 
