@@ -211,6 +211,7 @@ pub async fn serve(
     tokio::spawn(realtime::listen(
         database_config(&settings)?,
         shared.realtime.notices.clone(),
+        shared.realtime.listening.clone(),
         shared.realtime.stop(),
     ));
     let app = router(shared, &settings);

@@ -1,8 +1,10 @@
 //! The one Postgres connection that `LISTEN`s on `ebb_changes` and hands
 //! each nudge to the [`Hub`](super::Hub)'s sockets. It reconnects with
 //! backoff (0.5 s doubling to 30 s) while the database is away, and stops
-//! with the gateway. Nudges sent while it was away are lost: tills pull at
-//! their polling interval meanwhile, so that costs latency, never rows.
+//! with the gateway. It says whether it is listening (`listening`): until
+//! it is, sockets refuse joins, and when it is lost they close their
+//! channels, so no till counts on nudges that cannot come. A till polls
+//! meanwhile and pulls once when it joins again: no change is missed.
 //!
 //! Logs the connection's state (never the connection string). Spawned by
 //! [`serve`](crate::serve).
@@ -23,14 +25,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
     notices: broadcast::Sender<Arc<Notice>>,
+    listening: Arc<watch::Sender<bool>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let listened = tokio::select! {
-            r = listen_once(&config, &notices) => r,
+            r = listen_once(&config, &notices, &listening) => r,
             _ = stop.changed() => return,
         };
+        listening.send_replace(false);
         match listened {
             // It listened, then lost the connection: try again at once.
             Ok(()) => {
@@ -59,6 +63,7 @@ pub(crate) async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     notices: &broadcast::Sender<Arc<Notice>>,
+    listening: &watch::Sender<bool>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
@@ -81,18 +86,19 @@ async fn listen_once(
         }
         let _ = ended_tx.send(());
     });
-    let listening = tokio::select! {
+    let listened = tokio::select! {
         r = client.batch_execute("LISTEN ebb_changes") => r,
         _ = &mut ended => {
             driver.abort();
             return Ok(());
         }
     };
-    if let Err(e) = listening {
+    if let Err(e) = listened {
         driver.abort();
         return Err(e);
     }
     tracing::info!(target: "ebb_gateway", "realtime: listening on ebb_changes");
+    listening.send_replace(true);
     let _ = ended.await;
     drop(client);
     Ok(())

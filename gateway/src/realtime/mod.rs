@@ -73,9 +73,11 @@ impl Notice {
     }
 }
 
-/// What the sockets share: the nudges and the stop signal.
+/// What the sockets share: the nudges, whether the LISTEN connection is
+/// up (set by `listen.rs`; joins wait for it), and the stop signal.
 pub(crate) struct Hub {
     pub(crate) notices: broadcast::Sender<Arc<Notice>>,
+    pub(crate) listening: Arc<watch::Sender<bool>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -84,7 +86,13 @@ impl Hub {
     pub(crate) fn new() -> (Hub, watch::Sender<bool>) {
         let (notices, _) = broadcast::channel(BUFFER);
         let (stop_tx, stop) = watch::channel(false);
-        (Hub { notices, stop }, stop_tx)
+        let listening = Arc::new(watch::channel(false).0);
+        let hub = Hub {
+            notices,
+            listening,
+            stop,
+        };
+        (hub, stop_tx)
     }
 
     /// The stop signal, for the LISTEN task.
@@ -133,10 +141,16 @@ pub(crate) async fn websocket(
     };
     let stop = shared.realtime.stop.clone();
     let notices = shared.realtime.notices.subscribe();
+    let listening = shared.realtime.listening.subscribe();
+    let feeds = socket::Feeds {
+        notices,
+        listening,
+        stop,
+    };
     upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |ws| socket::run(ws, vsn, shared, apikey, notices, stop))
+        .on_upgrade(move |ws| socket::run(ws, vsn, shared, apikey, feeds))
 }
 
 /// What a join with `token` may do, by the HTTP routes' rules (`apikey`

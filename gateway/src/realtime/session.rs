@@ -2,7 +2,10 @@
 //! frames out. It answers heartbeats, joins (checked by the caller's
 //! [`Authorize`]), leaves and token refreshes as Supabase Realtime does,
 //! relays ebb's change nudges to the private channels joined to their
-//! topic, and closes channels whose token expired.
+//! topic, and closes channels whose token expired. While the gateway is
+//! not listening to the database it refuses joins and closes the channels
+//! it has, so a till never shows "connected" while nudges cannot come,
+//! and pulls once when it joins again.
 //!
 //! What a client may not do here: broadcast to others (the gateway relays
 //! the database's nudges only) or join more than [`MAX_CHANNELS`] topics.
@@ -38,10 +41,16 @@ struct Channel {
     expires_at: Option<u64>,
 }
 
+/// Why joins are refused while the gateway's LISTEN connection is down.
+pub(crate) const NOT_LISTENING: &str =
+    "UnableToConnectToProject: the gateway is not listening to the database; try again";
+
 /// The channels joined on one socket.
 #[derive(Default)]
 pub(crate) struct Session {
     channels: HashMap<String, Channel>,
+    /// The gateway's LISTEN connection is down (nudges would be lost).
+    deaf: bool,
 }
 
 impl Session {
@@ -64,6 +73,20 @@ impl Session {
                 json!({ "reason": "unmatched topic" }),
             )],
         }
+    }
+
+    /// Follows the gateway's LISTEN connection: when it is lost, every
+    /// channel is closed (its till rejoins and pulls once when it is back).
+    pub(crate) fn set_listening(&mut self, listening: bool) -> Vec<Frame> {
+        self.deaf = !listening;
+        if listening {
+            return Vec::new();
+        }
+        let topics: Vec<String> = self.channels.keys().cloned().collect();
+        topics
+            .iter()
+            .flat_map(|topic| self.close(topic, NOT_LISTENING))
+            .collect()
     }
 
     fn join(&mut self, frame: Frame, authorize: Authorize) -> Vec<Frame> {
@@ -92,6 +115,9 @@ impl Session {
             return refuse(format!(
                 "Unauthorized: You do not have permissions to read from this Channel topic: {name}"
             ));
+        }
+        if self.deaf {
+            return refuse(NOT_LISTENING.into());
         }
         self.channels.insert(
             frame.topic.clone(),
@@ -325,5 +351,27 @@ mod tests {
         assert_eq!(s.on_frame(frame(bad), &tokens).len(), 2);
         assert_eq!(expiry(Some(r#"{"exp": 12.5}"#)), Some(12));
         assert_eq!(expiry(Some("not json")), None);
+    }
+
+    #[test]
+    fn while_the_database_is_not_listened_to_joins_are_refused_and_channels_closed() {
+        let mut s = Session::default();
+        assert!(s.set_listening(false).is_empty(), "nothing joined yet");
+        let out = s.on_frame(join(true, "user"), &tokens);
+        assert_eq!(out[0].payload["status"], "error");
+        assert_eq!(out[0].payload["response"]["reason"], NOT_LISTENING);
+        assert_eq!(s.len(), 0);
+
+        assert!(s.set_listening(true).is_empty());
+        let out = s.on_frame(join(true, "user"), &tokens);
+        assert_eq!(out[0].payload["status"], "ok");
+        let out = s.set_listening(false);
+        assert_eq!(
+            (out[0].event.as_str(), out[1].event.as_str()),
+            ("system", "phx_close")
+        );
+        assert_eq!(out[0].payload["message"], NOT_LISTENING);
+        assert_eq!(s.len(), 0);
+        assert!(s.on_notice(&notice()).is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Drives one websocket: reads frames into the [`Session`], writes its
-//! answers and the nudges it relays, closes channels whose token expired,
-//! and ends the socket when the client goes quiet for [`IDLE`], closes it,
+//! answers and the nudges it relays, closes channels whose token expired
+//! or whose nudges stopped (the gateway's LISTEN connection lost), and ends the socket when the client goes quiet for [`IDLE`], closes it,
 //! or the gateway stops. Called by `mod.rs` after the upgrade.
 //!
 //! Nothing the client sends can panic or stall it: malformed frames are
@@ -24,15 +24,31 @@ const IDLE: Duration = Duration::from_secs(60);
 /// How often expired tokens are looked for.
 const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
+/// What a socket listens to besides its client.
+pub(super) struct Feeds {
+    /// The database's nudges.
+    pub(super) notices: broadcast::Receiver<Arc<Notice>>,
+    /// Whether the gateway's LISTEN connection is up.
+    pub(super) listening: watch::Receiver<bool>,
+    /// The gateway is stopping.
+    pub(super) stop: watch::Receiver<bool>,
+}
+
 pub(super) async fn run(
-    mut ws: WebSocket,
+    ws: WebSocket,
     vsn: Vsn,
     shared: Arc<Shared>,
     apikey: String,
-    mut notices: broadcast::Receiver<Arc<Notice>>,
-    mut stop: watch::Receiver<bool>,
+    feeds: Feeds,
 ) {
+    let Feeds {
+        mut notices,
+        mut listening,
+        mut stop,
+    } = feeds;
+    let mut ws = ws;
     let mut session = Session::default();
+    session.set_listening(*listening.borrow_and_update());
     let authorize = |token: Option<&str>| join_check(&shared, &apikey, token);
     let mut tick = tokio::time::interval(EXPIRY_TICK);
     let idle = tokio::time::sleep(IDLE);
@@ -67,6 +83,10 @@ pub(super) async fn run(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = tick.tick() => session.expire(now()),
+            changed = listening.changed() => match changed {
+                Ok(()) => session.set_listening(*listening.borrow_and_update()),
+                Err(_) => break,
+            },
             _ = &mut idle => {
                 let _ = close(&mut ws, "heartbeat timeout").await;
                 break;
