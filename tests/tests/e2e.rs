@@ -43,6 +43,8 @@ mod no_echo;
 mod one_request;
 #[path = "e2e/plugins.rs"]
 mod plugins;
+#[path = "e2e/price_change.rs"]
+mod price_change;
 #[path = "e2e/replay.rs"]
 mod replay;
 #[path = "e2e/rls_tombstones.rs"]
