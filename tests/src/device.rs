@@ -205,6 +205,11 @@ impl Device {
         new_engine(&self.config)
     }
 
+    /// The device's engine (its local state: status, rows taken).
+    pub fn engine(&self) -> &Engine<Client> {
+        &self.engine
+    }
+
     /// The application's connection.
     pub fn app(&self) -> &Connection {
         &self.app

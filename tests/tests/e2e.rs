@@ -55,6 +55,8 @@ mod sandbox_in_sync;
 mod server_config;
 #[path = "e2e/server_delete.rs"]
 mod server_delete;
+#[path = "e2e/server_rewrites.rs"]
+mod server_rewrites;
 #[path = "e2e/sync_lock.rs"]
 mod sync_lock;
 #[path = "e2e/two_way.rs"]

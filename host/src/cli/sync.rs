@@ -121,6 +121,12 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
             report.overwritten_remote
         );
     }
+    if report.changed_by_server > 0 {
+        say!(
+            "{} row(s) this device wrote came back from the server with other values (a trigger, a default or a column type of its own): taken here as the server has them (the log names their columns)",
+            report.changed_by_server
+        );
+    }
     if report.recovered > 0 {
         say!(
             "recovered {} items left in flight by an interrupted sync",

@@ -51,6 +51,19 @@ impl Local {
             .ctx(|| format!("reading the sync state of a row of {table}"))
     }
 
+    /// The columns of `row`, pulled and normalized, whose stored value
+    /// differs in the local row with key `pk` of `table` (`None`: no such
+    /// row here). Reads only, as the write of a pulled row compares.
+    pub fn changed_columns(
+        &self,
+        table: &str,
+        pk: &str,
+        row: &Row,
+    ) -> Result<Option<Vec<String>>, LocalError> {
+        let info = super::normalize::described(&self.conn, &self.scratch, table)?;
+        super::write::changed_columns(&self.conn, &info, pk, row)
+    }
+
     /// Opens a read transaction for a run of reads (planning a page: a few
     /// per row), so they share one snapshot and one WAL read lock instead
     /// of taking and dropping it per statement. `false` when a transaction

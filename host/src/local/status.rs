@@ -47,6 +47,9 @@ pub struct LocalStatus {
     pub overwritten_remote: u64,
     /// Pulled rows set aside while this device's own change is in doubt.
     pub deferred_rows: u64,
+    /// Writes of this device the server stored with other values, taken
+    /// here within [`OVERWRITE_WINDOW`] (`Local::rewritten` names them).
+    pub rewritten: u64,
     /// Open conflicts that are key collisions (two devices created
     /// different rows under one key).
     pub open_collisions: u64,
@@ -250,6 +253,7 @@ impl Local {
             overwritten_local: overwritten_local.max(0) as u64,
             overwritten_remote: overwritten_remote.max(0) as u64,
             deferred_rows: self.deferred_count()?,
+            rewritten: self.rewritten(now)?.len() as u64,
             open_collisions: open_collisions.max(0) as u64,
         })
     }

@@ -276,6 +276,50 @@ impl Writer {
     }
 }
 
+/// The columns of `row` (a pulled row, normalized) whose value in the
+/// stored row with key `pk` differs, by the comparison [`Writer::write`]
+/// makes; `None` when no such row is stored. Reads only.
+pub(crate) fn changed_columns(
+    conn: &Connection,
+    info: &TableInfo,
+    pk: &str,
+    row: &Row,
+) -> Result<Option<Vec<String>>, LocalError> {
+    let pk_col = key_column(info)?;
+    let mut names: Vec<&str> = Vec::with_capacity(row.len());
+    let mut values = Vec::with_capacity(row.len());
+    for (key, value) in row {
+        match info.column(key) {
+            Some(c) if c.name != pk_col && !names.contains(&c.name.as_str()) => {
+                names.push(&c.name);
+                values.push(to_sql(value, &c.decl_type));
+            }
+            _ => {}
+        }
+    }
+    if names.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let table = info.name.as_str();
+    let stored = conn
+        .prepare_cached(&select_sql(table, &pk_col, &names))
+        .and_then(|mut stmt| {
+            stmt.query_row([pk], |r| {
+                (0..names.len())
+                    .map(|i| r.get_ref(i).map(comparable))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .optional()
+        })
+        .ctx(|| format!("reading a row of {table}"))?;
+    Ok(stored.map(|stored| {
+        (0..names.len())
+            .filter(|&i| !stored[i].as_ref().is_some_and(|v| same(&values[i], v)))
+            .map(|i| names[i].to_string())
+            .collect()
+    }))
+}
+
 /// A stored value to compare with: `None` for text that is not UTF-8
 /// (never equal to a value pulled, so the column is written).
 fn comparable(value: ValueRef<'_>) -> Option<SqlValue> {

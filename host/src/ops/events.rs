@@ -30,6 +30,8 @@ pub struct RoundCounts {
     pub dead: usize,
     pub overwritten_local: usize,
     pub overwritten_remote: usize,
+    /// This device's writes the server stored with other values, taken.
+    pub changed_by_server: usize,
     /// Why the round ended early, if it did.
     pub error: Option<String>,
     /// Wall time, milliseconds.
@@ -49,6 +51,7 @@ impl RoundCounts {
             dead: r.dead,
             overwritten_local: r.overwritten_local,
             overwritten_remote: r.overwritten_remote,
+            changed_by_server: r.changed_by_server,
             error: r.error.clone(),
             ms,
         }

@@ -42,6 +42,7 @@ struct Inner {
     pulled: Counters<1>,
     conflicts: Counters<2>,
     overwritten: Counters<2>,
+    changed_by_server: Counters<1>,
     push_errors: Counters<1>,
     requests: Counters<2>,
     items_invalid: Counter,
@@ -113,6 +114,11 @@ impl Metrics {
             "ebb_overwritten",
             "Writes a conflict policy discarded, per table and side (local, remote)",
         );
+        let changed_by_server = register(
+            &mut r,
+            "ebb_changed_by_server",
+            "This device's writes the server stored with other values (a trigger, a default, a column type), taken here, per table",
+        );
         let push_errors = register(
             &mut r,
             "ebb_push_errors",
@@ -167,6 +173,7 @@ impl Metrics {
                 pulled,
                 conflicts,
                 overwritten,
+                changed_by_server,
                 push_errors,
                 requests,
                 items_invalid,
@@ -210,6 +217,18 @@ impl Metrics {
     pub fn count_overwritten(&self, table: &str, side: &str) {
         let key = labels(["table", "side"], [table, side]);
         self.inner.overwritten.get_or_create(&key).inc();
+    }
+
+    /// `n` of this device's writes to `table` came back from the server
+    /// with other values (`sync::echo`).
+    pub fn count_changed_by_server(&self, table: &str, n: usize) {
+        if n > 0 {
+            let key = labels(["table"], [table]);
+            self.inner
+                .changed_by_server
+                .get_or_create(&key)
+                .inc_by(n as u64);
+        }
     }
 
     /// A request attempt failed with `kind` (`RemoteError::kind()`).

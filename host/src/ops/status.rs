@@ -38,6 +38,9 @@ pub struct StatusView {
     pub overwritten_remote: u64,
     /// Pulled rows set aside while this device's own change is in doubt.
     pub deferred_rows: u64,
+    /// Writes of this device the server stored with other values (a
+    /// trigger, a default, a column type) in the last 24 hours, taken here.
+    pub rewritten: u64,
 }
 
 /// One synced table.
@@ -102,6 +105,13 @@ pub fn render_text(status: &StatusView) -> String {
         "overwritten in the last 24 h: {} local write(s), {} remote write(s)",
         status.overwritten_local, status.overwritten_remote
     );
+    if status.rewritten > 0 {
+        let _ = writeln!(
+            out,
+            "stored otherwise by the server in the last 24 h: {} write(s) of this device, taken as stored (the log names the columns)",
+            status.rewritten
+        );
+    }
 
     if !status.tables.is_empty() {
         let rows: Vec<[String; 4]> = status
@@ -252,6 +262,7 @@ mod tests {
             overwritten_local: 2,
             overwritten_remote: 0,
             deferred_rows: 1,
+            rewritten: 0,
         }
     }
 

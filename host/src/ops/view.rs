@@ -32,6 +32,7 @@ pub fn status_view(config: &Config, status: &LocalStatus, now: i64) -> StatusVie
         overwritten_local: status.overwritten_local,
         overwritten_remote: status.overwritten_remote,
         deferred_rows: status.deferred_rows,
+        rewritten: status.rewritten,
     }
 }
 

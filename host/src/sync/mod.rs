@@ -11,6 +11,7 @@ mod backoff;
 mod batches;
 mod conflict;
 mod early;
+mod echo;
 mod history;
 mod keymap;
 mod pace;
@@ -83,6 +84,10 @@ pub struct RoundReport {
     /// delete undone, a field edit replaced), and a remote one.
     pub overwritten_local: usize,
     pub overwritten_remote: usize,
+    /// This device's own writes the server stored with other values (a
+    /// trigger, a default or a column type of its own), now written here
+    /// as the server has them (`echo`).
+    pub changed_by_server: usize,
     /// Tables whose push and pull both completed (their last_sync_at moved).
     pub completed_tables: Vec<String>,
     /// Inflight items of an earlier, interrupted round returned to pending.

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::early::Early;
+use super::echo;
 use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
@@ -185,6 +186,7 @@ impl<R: Remote> Engine<R> {
                         self.keep_decision(&spec.name, d, report)?;
                     }
                     report.pulled += counts.written;
+                    self.announce_rewritten(&spec.name, &counts.rewritten, report)?;
                     report.deferred += counts.deferred;
                     report.resolved += counts.resolved;
                     report.manual += counts.manual;
@@ -234,7 +236,9 @@ impl<R: Remote> Engine<R> {
                 known = self
                     .local
                     .row_state_of(&spec.name, &pulled.pk, any_queued)?;
-                if plan::known_already(known.as_ref(), pulled.version) {
+                if plan::known_already(known.as_ref(), pulled.version)
+                    && !echo::own_echo(self.local.device_id(), known.as_ref(), pulled)
+                {
                     continue;
                 }
             }
@@ -274,6 +278,15 @@ impl<R: Remote> Engine<R> {
             let (pk, version) = (row.pk.clone(), row.version);
             if !plain && any_known {
                 known = self.local.row_state_of(&spec.name, &pk, any_queued)?;
+            }
+            if echo::own_echo(self.local.device_id(), known.as_ref(), &row) {
+                let edited = any_queued && self.local.queue_item(&spec.name, &pk)?.is_some();
+                if !edited && let Some((op, columns)) = self.echo_op(spec, row)? {
+                    counts.written += 1;
+                    counts.rewritten.push((pk, columns));
+                    ops.push(op);
+                }
+                continue;
             }
             let queued = match any_queued {
                 true => self.local.queue_item(&spec.name, &pk)?,
@@ -371,6 +384,9 @@ impl<R: Remote> Engine<R> {
 #[derive(Default)]
 struct Counts {
     written: usize,
+    /// Own writes the server stored otherwise (`echo`), taken here: key
+    /// and changed columns.
+    rewritten: Vec<(String, Vec<String>)>,
     deferred: usize,
     resolved: usize,
     manual: usize,

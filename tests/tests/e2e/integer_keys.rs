@@ -563,6 +563,7 @@ async fn text_dates_and_a_column_added_at_noon_survive_lost_answers() {
             .unwrap();
         assert_eq!(status.open_conflicts, 0, "{status:?}");
         assert_eq!(status.deferred_rows, 0, "{status:?}");
+        assert_eq!(status.rewritten, 0, "text dates come back as sent");
         assert_eq!(
             status.overwritten_local + status.overwritten_remote,
             0,

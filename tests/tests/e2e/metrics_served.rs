@@ -90,10 +90,20 @@ async fn every_documented_metric_is_served_with_a_series() {
     };
     let mut a = env.device(&a_spec).unwrap();
     let mut b = env.device(&DeviceSpec::shipped()).unwrap();
+    // The server trims customers' names: `a`'s " Ada" comes back as "Ada".
+    env.db
+        .exec(
+            "CREATE FUNCTION trim_name() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN NEW.name := btrim(NEW.name); RETURN NEW; END $$;
+             CREATE TRIGGER trim_name BEFORE INSERT OR UPDATE ON customers
+                 FOR EACH ROW EXECUTE FUNCTION trim_name();",
+        )
+        .await
+        .unwrap();
 
     // The products validator accepts one row and rejects the other.
     let p = rows::product("Tea", 10);
-    let c = rows::customer("Ada");
+    let c = rows::customer(" Ada");
     let bad = rows::with(
         &rows::product("Mug", 1),
         &json!({"price_cents": 100, "sale_price_cents": 150}),
@@ -102,6 +112,8 @@ async fn every_documented_metric_is_served_with_a_series() {
     a.insert("customers", &c).unwrap();
     a.insert("products", &bad).unwrap();
     sync_all(&env, &mut [&mut a, &mut b]).await.unwrap();
+    // `a` pulls its own writes back: the trimmed name is taken.
+    sync_all(&env, &mut [&mut a]).await.unwrap();
 
     // Both devices sell stock and rename the customer; `b` pushes first, so
     // `a` meets the conflicts: the stock resolver plugin merges, the
@@ -154,6 +166,7 @@ async fn every_documented_metric_is_served_with_a_series() {
         r#"ebb_plugin_calls_total{table="products",kind="validate",result="ok"}"#,
         r#"ebb_plugin_calls_total{table="products",kind="resolve",result="ok"}"#,
         r#"ebb_overwritten_total{table="customers",side="local"}"#,
+        r#"ebb_changed_by_server_total{table="customers"} 1"#,
         r#"ebb_conflicts_total{table="products",outcome="resolved"}"#,
         r#"ebb_queue_depth{state="dead"} 1"#,
         r#"ebb_queue_depth{state="invalid"} 1"#,

@@ -1,0 +1,76 @@
+//! This device's own writes coming back in a pull. The push's answer gave
+//! their version already, so such a row used to be skipped. But a server
+//! may store something other than what was sent: a trigger of its own
+//! (Supabase's `moddatetime`, a `BEFORE` trigger that normalizes), a
+//! column type that rounds (`numeric(10,2)`), a default filling a NULL.
+//! Skipped, the row here would differ from the server's for ever and
+//! nothing would say so. So an own row at the version this device holds,
+//! with nothing queued for it, is compared with the stored row as the
+//! write of a pulled row compares: unchanged, it is skipped; changed, it
+//! is written as the server has it and announced: a warning naming its
+//! columns (never their values), `RoundReport::changed_by_server`, the
+//! metric `ebb_changed_by_server_total` and `ebb status`. A row the app edited since is left to its
+//! own push, whose answer comes back the same way.
+
+use super::{Engine, RoundReport, SyncError, now_ms};
+use crate::local::{Action, ApplyOp, RowState, TableSpec};
+use crate::model::PulledRow;
+use crate::remote::Remote;
+
+/// Whether `pulled` is a write of this device (`device`) at the version
+/// it holds already (`known`), other than a delete.
+pub(super) fn own_echo(device: &str, known: Option<&RowState>, pulled: &PulledRow) -> bool {
+    !pulled.deleted
+        && pulled.origin.as_deref() == Some(device)
+        && known.is_some_and(|k| k.version == pulled.version)
+}
+
+impl<R: Remote> Engine<R> {
+    /// For an own echo (`row` normalized, nothing queued for it): the
+    /// write of what the server changed and the columns it changed,
+    /// `None` when it stored the row as sent.
+    pub(super) fn echo_op(
+        &self,
+        spec: &TableSpec,
+        row: PulledRow,
+    ) -> Result<Option<(ApplyOp, Vec<String>)>, SyncError> {
+        let Some(content) = row.row else {
+            return Ok(None);
+        };
+        let changed = self
+            .local
+            .changed_columns(&spec.name, &row.pk, &content)?
+            .unwrap_or_default();
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        let op = ApplyOp {
+            pk: row.pk,
+            expect_counter: None,
+            action: Action::Write {
+                row: Some(content),
+                version: row.version,
+            },
+        };
+        Ok(Some((op, changed)))
+    }
+
+    /// Announces the own writes of `table` a page took as the server
+    /// stored them (key, columns): a warning each (columns, never values),
+    /// the report, the metric, and `ebb status`.
+    pub(super) fn announce_rewritten(
+        &mut self,
+        table: &str,
+        rows: &[(String, Vec<String>)],
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        for (pk, columns) in rows {
+            tracing::warn!(%table, %pk, columns = %columns.join(", "),
+                "the server stored this device's write with other values (a trigger, a default or a column type of its own); took the server's");
+        }
+        report.changed_by_server += rows.len();
+        self.metrics.count_changed_by_server(table, rows.len());
+        self.local.note_rewritten(table, rows, now_ms())?;
+        Ok(())
+    }
+}
