@@ -77,6 +77,7 @@ pub use rewritten::Rewritten;
 pub use rows::RowState;
 pub use settle::Settlement;
 pub use status::{LocalStatus, TableStatus};
+pub use write::StoredRows;
 
 /// Statements kept compiled per connection (`prepare_cached`).
 const STATEMENT_CACHE: usize = 256;

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::values::{parse_row, read_row, row_text};
+use super::write::StoredRows;
 use super::{Context, Local, LocalError, TableSpec};
 use crate::model::Row;
 
@@ -51,17 +52,27 @@ impl Local {
             .ctx(|| format!("reading the sync state of a row of {table}"))
     }
 
+    /// A comparer of pulled rows with the stored rows of `table`, for
+    /// [`Local::changed_columns`] over a page.
+    pub fn stored_rows(&self, table: &str) -> Result<StoredRows, LocalError> {
+        StoredRows::new(super::normalize::described(
+            &self.conn,
+            &self.scratch,
+            table,
+        )?)
+    }
+
     /// The columns of `row`, pulled and normalized, whose stored value
-    /// differs in the local row with key `pk` of `table` (`None`: no such
-    /// row here). Reads only, as the write of a pulled row compares.
+    /// differs in the local row with key `pk` of the table `rows` compares
+    /// (`None`: no such row here). Reads only, as the write of a pulled
+    /// row compares.
     pub fn changed_columns(
         &self,
-        table: &str,
+        rows: &StoredRows,
         pk: &str,
         row: &Row,
     ) -> Result<Option<Vec<String>>, LocalError> {
-        let info = super::normalize::described(&self.conn, &self.scratch, table)?;
-        super::write::changed_columns(&self.conn, &info, pk, row)
+        rows.changed(&self.conn, pk, row)
     }
 
     /// Opens a read transaction for a run of reads (planning a page: a few

@@ -276,48 +276,74 @@ impl Writer {
     }
 }
 
-/// The columns of `row` (a pulled row, normalized) whose value in the
-/// stored row with key `pk` differs, by the comparison [`Writer::write`]
-/// makes; `None` when no such row is stored. Reads only.
-pub(crate) fn changed_columns(
-    conn: &Connection,
-    info: &TableInfo,
-    pk: &str,
-    row: &Row,
-) -> Result<Option<Vec<String>>, LocalError> {
-    let pk_col = key_column(info)?;
-    let mut names: Vec<&str> = Vec::with_capacity(row.len());
-    let mut values = Vec::with_capacity(row.len());
-    for (key, value) in row {
-        match info.column(key) {
-            Some(c) if c.name != pk_col && !names.contains(&c.name.as_str()) => {
-                names.push(&c.name);
-                values.push(to_sql(value, &c.decl_type));
-            }
-            _ => {}
-        }
-    }
-    if names.is_empty() {
-        return Ok(Some(Vec::new()));
-    }
-    let table = info.name.as_str();
-    let stored = conn
-        .prepare_cached(&select_sql(table, &pk_col, &names))
-        .and_then(|mut stmt| {
-            stmt.query_row([pk], |r| {
-                (0..names.len())
-                    .map(|i| r.get_ref(i).map(comparable))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .optional()
+/// Compares pulled rows (normalized) with the stored rows of one table,
+/// as [`Writer::write`] compares before it writes: the table described
+/// once and the read compiled once for a page's rows. Reads only.
+pub struct StoredRows {
+    info: std::sync::Arc<TableInfo>,
+    pk_col: String,
+    /// The last row's columns and the SELECT of them.
+    last: RefCell<(Vec<String>, String)>,
+}
+
+impl StoredRows {
+    pub(crate) fn new(info: std::sync::Arc<TableInfo>) -> Result<StoredRows, LocalError> {
+        let pk_col = key_column(&info)?;
+        Ok(StoredRows {
+            info,
+            pk_col,
+            last: Default::default(),
         })
-        .ctx(|| format!("reading a row of {table}"))?;
-    Ok(stored.map(|stored| {
-        (0..names.len())
-            .filter(|&i| !stored[i].as_ref().is_some_and(|v| same(&values[i], v)))
-            .map(|i| names[i].to_string())
-            .collect()
-    }))
+    }
+
+    /// The columns of `row` whose value in the stored row with key `pk`
+    /// differs; `None` when no such row is stored.
+    pub(crate) fn changed(
+        &self,
+        conn: &Connection,
+        pk: &str,
+        row: &Row,
+    ) -> Result<Option<Vec<String>>, LocalError> {
+        let mut names: Vec<&str> = Vec::with_capacity(row.len());
+        let mut values = Vec::with_capacity(row.len());
+        for (key, value) in row {
+            match self.info.column(key) {
+                Some(c) if c.name != self.pk_col && !names.contains(&c.name.as_str()) => {
+                    names.push(&c.name);
+                    values.push(to_sql(value, &c.decl_type));
+                }
+                _ => {}
+            }
+        }
+        if names.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let table = self.info.name.as_str();
+        let mut last = self.last.borrow_mut();
+        if !last.0.iter().map(String::as_str).eq(names.iter().copied()) {
+            *last = (
+                names.iter().map(|n| n.to_string()).collect(),
+                select_sql(table, &self.pk_col, &names),
+            );
+        }
+        let stored = conn
+            .prepare_cached(&last.1)
+            .and_then(|mut stmt| {
+                stmt.query_row([pk], |r| {
+                    (0..names.len())
+                        .map(|i| r.get_ref(i).map(comparable))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .optional()
+            })
+            .ctx(|| format!("reading a row of {table}"))?;
+        Ok(stored.map(|stored| {
+            (0..names.len())
+                .filter(|&i| !stored[i].as_ref().is_some_and(|v| same(&values[i], v)))
+                .map(|i| names[i].to_string())
+                .collect()
+        }))
+    }
 }
 
 /// A stored value to compare with: `None` for text that is not UTF-8

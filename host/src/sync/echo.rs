@@ -13,9 +13,13 @@
 //! own push, whose answer comes back the same way.
 
 use super::{Engine, RoundReport, SyncError, now_ms};
-use crate::local::{Action, ApplyOp, RowState, TableSpec};
+use crate::local::{Action, ApplyOp, RowState, StoredRows, TableSpec};
 use crate::model::PulledRow;
 use crate::remote::Remote;
+
+/// A page's comparer of pulled and stored rows, made when the page meets
+/// its first own echo.
+pub(super) type Stored = Option<StoredRows>;
 
 /// Whether `pulled` is a write of this device (`device`) at the version
 /// it holds already (`known`), other than a delete.
@@ -26,20 +30,41 @@ pub(super) fn own_echo(device: &str, known: Option<&RowState>, pulled: &PulledRo
 }
 
 impl<R: Remote> Engine<R> {
+    /// Whether an own echo of a table without mapped keys, as pulled (not
+    /// normalized), already equals the stored row: then the server stored
+    /// it as sent and it is skipped without normalizing. A value spelled
+    /// otherwise by the server (a `timestamptz`'s date) is looked at again
+    /// normalized, by [`Engine::echo_op`].
+    pub(super) fn echo_as_stored(
+        &self,
+        stored: &mut Stored,
+        spec: &TableSpec,
+        pulled: &PulledRow,
+    ) -> Result<bool, SyncError> {
+        let Some(content) = &pulled.row else {
+            return Ok(true);
+        };
+        let rows = self.stored_rows(stored, spec)?;
+        let changed = self.local.changed_columns(rows, &pulled.pk, content)?;
+        Ok(changed.is_some_and(|c| c.is_empty()))
+    }
+
     /// For an own echo (`row` normalized, nothing queued for it): the
     /// write of what the server changed and the columns it changed,
     /// `None` when it stored the row as sent.
     pub(super) fn echo_op(
         &self,
+        stored: &mut Stored,
         spec: &TableSpec,
         row: PulledRow,
     ) -> Result<Option<(ApplyOp, Vec<String>)>, SyncError> {
         let Some(content) = row.row else {
             return Ok(None);
         };
+        let rows = self.stored_rows(stored, spec)?;
         let changed = self
             .local
-            .changed_columns(&spec.name, &row.pk, &content)?
+            .changed_columns(rows, &row.pk, &content)?
             .unwrap_or_default();
         if changed.is_empty() {
             return Ok(None);
@@ -53,6 +78,18 @@ impl<R: Remote> Engine<R> {
             },
         };
         Ok(Some((op, changed)))
+    }
+
+    /// The page's comparer of `spec`'s rows, made on its first use.
+    fn stored_rows<'a>(
+        &self,
+        stored: &'a mut Stored,
+        spec: &TableSpec,
+    ) -> Result<&'a StoredRows, SyncError> {
+        Ok(match stored {
+            Some(rows) => rows,
+            slot => slot.insert(self.local.stored_rows(&spec.name)?),
+        })
     }
 
     /// Announces the own writes of `table` a page took as the server

@@ -230,6 +230,7 @@ impl<R: Remote> Engine<R> {
         // again in its own transaction.
         let any_known = self.local.has_row_states(&spec.name)?;
         let any_queued = self.local.has_queued(&spec.name)?;
+        let mut stored: echo::Stored = None;
         for pulled in &page.rows {
             let mut known = None;
             if plain && any_known {
@@ -237,7 +238,8 @@ impl<R: Remote> Engine<R> {
                     .local
                     .row_state_of(&spec.name, &pulled.pk, any_queued)?;
                 if plan::known_already(known.as_ref(), pulled.version)
-                    && !echo::own_echo(self.local.device_id(), known.as_ref(), pulled)
+                    && (!echo::own_echo(self.local.device_id(), known.as_ref(), pulled)
+                        || self.echo_as_stored(&mut stored, spec, pulled)?)
                 {
                     continue;
                 }
@@ -281,7 +283,7 @@ impl<R: Remote> Engine<R> {
             }
             if echo::own_echo(self.local.device_id(), known.as_ref(), &row) {
                 let edited = any_queued && self.local.queue_item(&spec.name, &pk)?.is_some();
-                if !edited && let Some((op, columns)) = self.echo_op(spec, row)? {
+                if !edited && let Some((op, columns)) = self.echo_op(&mut stored, spec, row)? {
                     counts.written += 1;
                     counts.rewritten.push((pk, columns));
                     ops.push(op);

@@ -285,6 +285,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     let mut times = Vec::with_capacity(args.edits);
     let asked_before = requests(&till);
     let cpu_before = cpu_of("/proc/self/stat");
+    let mut rewritten = 0;
     for i in 0..args.edits {
         let id = format!("00000000-0000-4000-8000-{:012x}", 1 + i as i64 % args.push);
         // As an app does: its statement compiled once.
@@ -294,6 +295,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
         let started = Instant::now();
         let report = till.sync_ok().await?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
+        rewritten += report.changed_by_server;
         anyhow::ensure!(report.pushed == 1, "edit {i} was not pushed: {report:?}");
     }
     let cpu = (cpu_of("/proc/self/stat") - cpu_before) * 1e3 / args.edits.max(1) as f64;
@@ -301,7 +303,7 @@ async fn push(args: &Args, spec: &DeviceSpec, gateway: &GatewayCommand) -> Resul
     if !times.is_empty() {
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
         println!(
-            "one edit pushed ({} rounds): median {:.2} ms, p99 {:.2} ms; client CPU {cpu:.2} ms a round; requests: {}",
+            "one edit pushed ({} rounds): median {:.2} ms, p99 {:.2} ms; client CPU {cpu:.2} ms a round; requests: {}; stored otherwise by the server: {rewritten}",
             times.len(),
             at(0.5),
             at(0.99),
