@@ -1,9 +1,11 @@
 //! The one Postgres connection that `LISTEN`s on `ebb_changes` and hands
 //! each nudge to the [`Hub`](super::Hub)'s sockets. It reconnects with
 //! backoff (0.5 s doubling to 30 s) while the database is away, and stops
-//! with the gateway. It says whether it is listening (`listening`): until
-//! it is, sockets refuse joins, and when it is lost they close their
-//! channels, so no till counts on nudges that cannot come. A till polls
+//! with the gateway. It says whether it is listening (`listening`: 0, or
+//! the generation of this LISTEN): until it is, sockets refuse joins, and
+//! when it is lost or replaced they close their channels, so no till
+//! counts on nudges that cannot come. TCP keepalive finds a connection
+//! the network dropped silently within about a minute. A till polls
 //! meanwhile and pulls once when it joins again: no change is missed.
 //!
 //! Logs the connection's state (never the connection string). Spawned by
@@ -25,16 +27,26 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
     notices: broadcast::Sender<Arc<Notice>>,
-    listening: Arc<watch::Sender<bool>>,
+    listening: Arc<watch::Sender<u64>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = FIRST_BACKOFF;
+    let mut config = config;
+    // A connection the network dropped without a word is noticed in about
+    // a minute, not after the system's two hours of TCP silence.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(3);
+    let mut generation = 0;
     loop {
+        generation += 1;
         let listened = tokio::select! {
-            r = listen_once(&config, &notices, &listening) => r,
+            r = listen_once(&config, &notices, &listening, generation) => r,
             _ = stop.changed() => return,
         };
-        listening.send_replace(false);
+        listening.send_replace(0);
         match listened {
             // It listened, then lost the connection: try again at once.
             Ok(()) => {
@@ -63,7 +75,8 @@ pub(crate) async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     notices: &broadcast::Sender<Arc<Notice>>,
-    listening: &watch::Sender<bool>,
+    listening: &watch::Sender<u64>,
+    generation: u64,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
@@ -98,7 +111,7 @@ async fn listen_once(
         return Err(e);
     }
     tracing::info!(target: "ebb_gateway", "realtime: listening on ebb_changes");
-    listening.send_replace(true);
+    listening.send_replace(generation);
     let _ = ended.await;
     drop(client);
     Ok(())

@@ -73,11 +73,12 @@ impl Notice {
     }
 }
 
-/// What the sockets share: the nudges, whether the LISTEN connection is
-/// up (set by `listen.rs`; joins wait for it), and the stop signal.
+/// What the sockets share: the nudges, the LISTEN connection's generation
+/// (set by `listen.rs`: 0 while it is down, when joins are refused; a new
+/// number each time it listens again), and the stop signal.
 pub(crate) struct Hub {
     pub(crate) notices: broadcast::Sender<Arc<Notice>>,
-    pub(crate) listening: Arc<watch::Sender<bool>>,
+    pub(crate) listening: Arc<watch::Sender<u64>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -86,7 +87,7 @@ impl Hub {
     pub(crate) fn new() -> (Hub, watch::Sender<bool>) {
         let (notices, _) = broadcast::channel(BUFFER);
         let (stop_tx, stop) = watch::channel(false);
-        let listening = Arc::new(watch::channel(false).0);
+        let listening = Arc::new(watch::channel(0).0);
         let hub = Hub {
             notices,
             listening,

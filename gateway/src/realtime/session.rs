@@ -49,8 +49,9 @@ pub(crate) const NOT_LISTENING: &str =
 #[derive(Default)]
 pub(crate) struct Session {
     channels: HashMap<String, Channel>,
-    /// The gateway's LISTEN connection is down (nudges would be lost).
-    deaf: bool,
+    /// The gateway's LISTEN connection's generation (0: down, and joins
+    /// are refused: nudges would be lost).
+    generation: u64,
 }
 
 impl Session {
@@ -75,17 +76,26 @@ impl Session {
         }
     }
 
-    /// Follows the gateway's LISTEN connection: when it is lost, every
-    /// channel is closed (its till rejoins and pulls once when it is back).
-    pub(crate) fn set_listening(&mut self, listening: bool) -> Vec<Frame> {
-        self.deaf = !listening;
-        if listening {
+    /// Follows the gateway's LISTEN connection: `generation` is 0 while
+    /// it is down, and a new number each time it listens again. Any change
+    /// closes every channel: nudges were lost in between, so its till
+    /// rejoins and pulls once.
+    pub(crate) fn set_listening(&mut self, generation: u64) -> Vec<Frame> {
+        let changed = generation != self.generation;
+        self.generation = generation;
+        if !changed {
             return Vec::new();
         }
+        self.close_all(NOT_LISTENING)
+    }
+
+    /// Closes every channel with `message` (the socket fell behind, or
+    /// the LISTEN connection changed): each till rejoins and pulls once.
+    pub(crate) fn close_all(&mut self, message: &str) -> Vec<Frame> {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         topics
             .iter()
-            .flat_map(|topic| self.close(topic, NOT_LISTENING))
+            .flat_map(|topic| self.close(topic, message))
             .collect()
     }
 
@@ -116,7 +126,7 @@ impl Session {
                 "Unauthorized: You do not have permissions to read from this Channel topic: {name}"
             ));
         }
-        if self.deaf {
+        if self.generation == 0 {
             return refuse(NOT_LISTENING.into());
         }
         self.channels.insert(
@@ -215,6 +225,13 @@ mod tests {
     use super::*;
     use crate::realtime::protocol::Vsn;
 
+    /// A session on a gateway that listens.
+    fn listening() -> Session {
+        let mut s = Session::default();
+        s.set_listening(1);
+        s
+    }
+
     fn frame(text: &str) -> Frame {
         Frame::decode(Vsn::V1, text).expect("frame")
     }
@@ -254,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_private_join_needs_a_token_and_then_receives_nudges() {
-        let mut s = Session::default();
+        let mut s = listening();
         let out = s.on_frame(join(true, "anon"), &tokens);
         assert_eq!(out[0].payload["status"], "error", "{out:?}");
         assert!(s.on_notice(&notice()).is_none());
@@ -284,7 +301,7 @@ mod tests {
 
     #[test]
     fn public_channels_get_no_private_nudges() {
-        let mut s = Session::default();
+        let mut s = listening();
         let out = s.on_frame(join(false, "anon"), &tokens);
         assert_eq!(out[0].payload["status"], "ok");
         assert!(s.on_notice(&notice()).is_none());
@@ -292,7 +309,7 @@ mod tests {
 
     #[test]
     fn heartbeats_leaves_and_unknown_topics_are_answered() {
-        let mut s = Session::default();
+        let mut s = listening();
         let hb = s.on_frame(
             frame(r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"9"}"#),
             &tokens,
@@ -328,7 +345,7 @@ mod tests {
 
     #[test]
     fn an_expired_token_closes_the_channel_unless_refreshed() {
-        let mut s = Session::default();
+        let mut s = listening();
         s.on_frame(join(true, "user"), &tokens);
         assert!(s.expire(99).is_empty());
         let refresh =
@@ -356,16 +373,18 @@ mod tests {
     #[test]
     fn while_the_database_is_not_listened_to_joins_are_refused_and_channels_closed() {
         let mut s = Session::default();
-        assert!(s.set_listening(false).is_empty(), "nothing joined yet");
         let out = s.on_frame(join(true, "user"), &tokens);
         assert_eq!(out[0].payload["status"], "error");
         assert_eq!(out[0].payload["response"]["reason"], NOT_LISTENING);
         assert_eq!(s.len(), 0);
 
-        assert!(s.set_listening(true).is_empty());
-        let out = s.on_frame(join(true, "user"), &tokens);
-        assert_eq!(out[0].payload["status"], "ok");
-        let out = s.set_listening(false);
+        assert!(s.set_listening(1).is_empty(), "nothing joined yet");
+        assert_eq!(
+            s.on_frame(join(true, "user"), &tokens)[0].payload["status"],
+            "ok"
+        );
+        assert!(s.set_listening(1).is_empty(), "the same LISTEN");
+        let out = s.set_listening(0);
         assert_eq!(
             (out[0].event.as_str(), out[1].event.as_str()),
             ("system", "phx_close")
@@ -373,5 +392,13 @@ mod tests {
         assert_eq!(out[0].payload["message"], NOT_LISTENING);
         assert_eq!(s.len(), 0);
         assert!(s.on_notice(&notice()).is_none());
+
+        // Lost and back while the socket was busy: seen as a new LISTEN.
+        s.set_listening(2);
+        s.on_frame(join(true, "user"), &tokens);
+        assert_eq!(s.set_listening(3).len(), 2, "closed: nudges were lost");
+        s.on_frame(join(true, "user"), &tokens);
+        assert_eq!(s.close_all("behind").len(), 2);
+        assert_eq!(s.len(), 0);
     }
 }

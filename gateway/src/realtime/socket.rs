@@ -28,8 +28,8 @@ const EXPIRY_TICK: Duration = Duration::from_secs(1);
 pub(super) struct Feeds {
     /// The database's nudges.
     pub(super) notices: broadcast::Receiver<Arc<Notice>>,
-    /// Whether the gateway's LISTEN connection is up.
-    pub(super) listening: watch::Receiver<bool>,
+    /// The gateway's LISTEN connection's generation (0: down).
+    pub(super) listening: watch::Receiver<u64>,
     /// The gateway is stopping.
     pub(super) stop: watch::Receiver<bool>,
 }
@@ -76,9 +76,10 @@ pub(super) async fn run(
             },
             notice = notices.recv() => match notice {
                 Ok(notice) => session.on_notice(&notice).into_iter().collect(),
+                // Nudges were lost: its tills rejoin and pull once.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(target: "ebb_gateway", skipped = n, "realtime socket behind");
-                    Vec::new()
+                    tracing::debug!(target: "ebb_gateway", skipped = n, "realtime socket behind; closing its channels");
+                    session.close_all("the socket fell behind; rejoin")
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
