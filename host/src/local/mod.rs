@@ -73,7 +73,7 @@ pub use keys::{KeyPlan, SPAN, Unmapped};
 pub use lease::Lease;
 pub use queue::{Claimed, QUEUE_STATES, QueueItem, Settle};
 pub use revive::Revived;
-pub use rewritten::Rewritten;
+pub use rewritten::{Rewritten, group as group_rewritten};
 pub use rows::RowState;
 pub use settle::Settlement;
 pub use status::{LocalStatus, TableStatus};

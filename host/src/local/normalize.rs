@@ -34,7 +34,8 @@ use super::inspect::{Affinity, Column, TableInfo, affinity, describe_conn};
 use super::values::{pk_text, to_json, to_sql};
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
-use dates::{Shape, Stamp};
+use dates::Shape;
+pub(crate) use dates::Stamp;
 
 /// How long a column's date shape is trusted before it is read again: long
 /// enough for a bulk pull to read it once, short enough to follow an app

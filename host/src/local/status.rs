@@ -253,7 +253,7 @@ impl Local {
             overwritten_local: overwritten_local.max(0) as u64,
             overwritten_remote: overwritten_remote.max(0) as u64,
             deferred_rows: self.deferred_count()?,
-            rewritten: self.rewritten(now)?.len() as u64,
+            rewritten: self.rewritten(now)?.iter().map(|r| r.rows).sum(),
             open_collisions: open_collisions.max(0) as u64,
         })
     }

@@ -28,6 +28,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
+use super::normalize::Stamp;
 use super::queue::any_queued;
 use super::values::{key_column, pk_text, to_sql};
 use super::{Context, LocalError, quote_ident};
@@ -339,11 +340,18 @@ impl StoredRows {
             .ctx(|| format!("reading a row of {table}"))?;
         Ok(stored.map(|stored| {
             (0..names.len())
-                .filter(|&i| !stored[i].as_ref().is_some_and(|v| same(&values[i], v)))
+                .filter(|&i| !stored[i].as_ref().is_some_and(|v| alike(&values[i], v)))
                 .map(|i| names[i].to_string())
                 .collect()
         }))
     }
+}
+
+/// [`same`], or text both sides spell as the same date or instant (an
+/// app's `+02:00` against the server's UTC): not a change of the value.
+fn alike(new: &SqlValue, stored: &SqlValue) -> bool {
+    same(new, stored)
+        || matches!((new, stored), (SqlValue::Text(a), SqlValue::Text(b)) if Stamp::same(a, b))
 }
 
 /// A stored value to compare with: `None` for text that is not UTF-8

@@ -13,7 +13,7 @@
 //! own push, whose answer comes back the same way.
 
 use super::{Engine, RoundReport, SyncError, now_ms};
-use crate::local::{Action, ApplyOp, RowState, StoredRows, TableSpec};
+use crate::local::{Action, ApplyOp, RowState, StoredRows, TableSpec, group_rewritten};
 use crate::model::PulledRow;
 use crate::remote::Remote;
 
@@ -93,21 +93,27 @@ impl<R: Remote> Engine<R> {
     }
 
     /// Announces the own writes of `table` a page took as the server
-    /// stored them (key, columns): a warning each (columns, never values),
-    /// the report, the metric, and `ebb status`.
+    /// stored them (key, columns): a warning per set of columns (how many
+    /// rows, the first keys; never values), the report, the metric, and
+    /// `ebb status`.
     pub(super) fn announce_rewritten(
         &mut self,
         table: &str,
         rows: &[(String, Vec<String>)],
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
-        for (pk, columns) in rows {
-            tracing::warn!(%table, %pk, columns = %columns.join(", "),
-                "the server stored this device's write with other values (a trigger, a default or a column type of its own); took the server's");
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let groups = group_rewritten(table, rows, now);
+        for g in &groups {
+            tracing::warn!(%table, rows = g.rows, columns = %g.columns.join(", "), keys = %g.keys.join(", "),
+                "the server stored this device's writes with other values (a trigger, a default or a column type of its own); took the server's");
         }
         report.changed_by_server += rows.len();
         self.metrics.count_changed_by_server(table, rows.len());
-        self.local.note_rewritten(table, rows, now_ms())?;
+        self.local.note_rewritten(&groups, now)?;
         Ok(())
     }
 }

@@ -113,6 +113,27 @@ impl Stamp {
         })
     }
 
+    /// Whether `a` and `b` are the same date, or the same instant spelled
+    /// two ways (a time without a zone read as UTC, as `render` reads it):
+    /// `2026-12-06 14:05:00` and `2026-12-06T16:05:00+02:00` are.
+    pub(crate) fn same(a: &str, b: &str) -> bool {
+        match (Stamp::parse(a), Stamp::parse(b)) {
+            (Some(x), Some(y)) => x.utc() == y.utc(),
+            _ => false,
+        }
+    }
+
+    /// (seconds since 1970 in UTC, or the day of a bare date; fraction).
+    fn utc(&self) -> (Option<i64>, i64, &str) {
+        match self.secs {
+            None => (None, self.days, ""),
+            Some(secs) => {
+                let at = self.days * 86_400 + i64::from(secs) - i64::from(self.offset.unwrap_or(0));
+                (Some(at), 0, self.frac.as_str())
+            }
+        }
+    }
+
     /// This instant spelled in `shape`: moved to UTC when it carries an
     /// offset (a time without a zone is taken as it is), fraction digits
     /// kept (padded to the shape's count, never cut). `None` when the shape
