@@ -47,6 +47,7 @@ mod schema;
 mod sent;
 mod settle;
 mod status;
+mod stored;
 mod triggers;
 mod values;
 mod write;
@@ -77,7 +78,7 @@ pub use rewritten::{Rewritten, group as group_rewritten};
 pub use rows::RowState;
 pub use settle::Settlement;
 pub use status::{LocalStatus, TableStatus};
-pub use write::StoredRows;
+pub use stored::StoredRows;
 
 /// Statements kept compiled per connection (`prepare_cached`).
 const STATEMENT_CACHE: usize = 256;

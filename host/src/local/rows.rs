@@ -8,8 +8,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::stored::StoredRows;
 use super::values::{parse_row, read_row, row_text};
-use super::write::StoredRows;
 use super::{Context, Local, LocalError, TableSpec};
 use crate::model::Row;
 
