@@ -93,7 +93,8 @@ impl<R: Remote> Engine<R> {
     }
 
     /// Announces the own writes of `table` a page took as the server
-    /// stored them (key, columns): a warning per set of columns (how many
+    /// stored them (key, columns), leaving out any a local constraint held
+    /// instead: a warning per set of columns (how many
     /// rows, the first keys; never values), the report, the metric, and
     /// `ebb status`.
     pub(super) fn announce_rewritten(
@@ -102,6 +103,24 @@ impl<R: Remote> Engine<R> {
         rows: &[(String, Vec<String>)],
         report: &mut RoundReport,
     ) -> Result<(), SyncError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // A row a local constraint refused was held as a conflict instead
+        // (announced as one): it was not taken.
+        let held: Vec<String> = self
+            .local
+            .conflicts(false)?
+            .into_iter()
+            .filter(|c| c.table == table)
+            .map(|c| c.pk)
+            .collect();
+        let taken: Vec<(String, Vec<String>)> = rows
+            .iter()
+            .filter(|(pk, _)| !held.contains(pk))
+            .cloned()
+            .collect();
+        let rows = taken.as_slice();
         if rows.is_empty() {
             return Ok(());
         }

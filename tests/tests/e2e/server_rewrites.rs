@@ -137,3 +137,42 @@ async fn money_a_numeric_column_rounds_comes_back_rounded() {
         .unwrap();
     assert_eq!(queued, 0, "taken, not pushed back");
 }
+
+/// The server's value is one the till's own rules refuse: the row is held
+/// as a conflict for a person (announced as such), not counted as taken.
+#[tokio::test]
+async fn a_rewrite_the_till_refuses_is_held_not_counted() {
+    let env = Env::new().await.unwrap();
+    env.db
+        .exec(
+            "CREATE FUNCTION bang() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN NEW.name := NEW.name || '!'; RETURN NEW; END $$;
+             CREATE TRIGGER bang BEFORE INSERT ON products
+                 FOR EACH ROW EXECUTE FUNCTION bang();",
+        )
+        .await
+        .unwrap();
+    let mut a = env.default_device().unwrap();
+    a.app()
+        .execute_batch(
+            "CREATE TRIGGER no_bangs BEFORE UPDATE OF name ON products
+             WHEN NEW.name LIKE '%!' BEGIN SELECT RAISE(ABORT, 'no bangs here'); END;",
+        )
+        .unwrap();
+    let p = rows::product("Tea", 5);
+    let id = rows::id_of(&p);
+    a.insert("products", &p).unwrap();
+    let mut changed = 0;
+    for _ in 0..2 {
+        env.settle().await.unwrap();
+        changed += a.sync_ok().await.unwrap().changed_by_server;
+    }
+    assert_eq!(changed, 0, "held, not taken");
+    assert_eq!(a.row("products", &id).unwrap().unwrap()["name"], "Tea");
+    let status = a
+        .engine()
+        .local()
+        .status(crate::common::now_ms(), std::time::Duration::from_secs(60))
+        .unwrap();
+    assert_eq!((status.open_conflicts, status.rewritten), (1, 0));
+}
