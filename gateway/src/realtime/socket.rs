@@ -35,7 +35,7 @@ pub(super) struct Feeds {
 }
 
 pub(super) async fn run(
-    ws: WebSocket,
+    mut ws: WebSocket,
     vsn: Vsn,
     shared: Arc<Shared>,
     apikey: String,
@@ -46,7 +46,6 @@ pub(super) async fn run(
         mut listening,
         mut stop,
     } = feeds;
-    let mut ws = ws;
     let mut session = Session::default();
     session.set_listening(*listening.borrow_and_update());
     let authorize = |token: Option<&str>| join_check(&shared, &apikey, token);

@@ -32,6 +32,7 @@ mod figures;
 mod fk;
 mod history;
 mod hold;
+mod horizon;
 mod identity;
 pub mod inspect;
 mod keys;

@@ -9,8 +9,9 @@
 //! write of a pulled row compares: unchanged, it is skipped; changed, it
 //! is written as the server has it and announced: a warning naming its
 //! columns (never their values), `RoundReport::changed_by_server`, the
-//! metric `ebb_changed_by_server_total` and `ebb status`. A row the app edited since is left to its
-//! own push, whose answer comes back the same way.
+//! metric `ebb_changed_by_server_total` and `ebb status`. A row the app
+//! edited since is left to its own push, whose answer comes back the same
+//! way.
 
 use super::{Engine, RoundReport, SyncError, now_ms};
 use crate::local::{Action, ApplyOp, RowState, StoredRows, TableSpec, group_rewritten};
@@ -30,34 +31,45 @@ pub(super) fn own_echo(device: &str, known: Option<&RowState>, pulled: &PulledRo
 }
 
 impl<R: Remote> Engine<R> {
-    /// Whether an own echo of a table without mapped keys, as pulled (not
-    /// normalized), already equals the stored row: then the server stored
-    /// it as sent and it is skipped without normalizing. A value spelled
-    /// otherwise by the server (a `timestamptz`'s date) is looked at again
-    /// normalized, by [`Engine::echo_op`].
-    pub(super) fn echo_as_stored(
+    /// Whether a pulled row of a table without mapped keys, known here
+    /// at its version already, must be looked at further: only an own echo
+    /// whose values, as pulled (not normalized), differ from the stored
+    /// row. Equal, the server stored it as sent and it is skipped without
+    /// normalizing; a value the server spells otherwise (a `timestamptz`'s
+    /// date) is looked at again normalized, by [`Engine::echo_op`].
+    pub(super) fn echo_differs(
         &self,
         stored: &mut Stored,
         spec: &TableSpec,
+        known: Option<&RowState>,
         pulled: &PulledRow,
     ) -> Result<bool, SyncError> {
-        let Some(content) = &pulled.row else {
-            return Ok(true);
+        let Some(content) = pulled.row.as_ref() else {
+            return Ok(false);
         };
+        if !own_echo(self.local.device_id(), known, pulled) {
+            return Ok(false);
+        }
         let rows = self.stored_rows(stored, spec)?;
         let changed = self.local.changed_columns(rows, &pulled.pk, content)?;
-        Ok(changed.is_some_and(|c| c.is_empty()))
+        Ok(!changed.is_some_and(|c| c.is_empty()))
     }
 
-    /// For an own echo (`row` normalized, nothing queued for it): the
-    /// write of what the server changed and the columns it changed,
-    /// `None` when it stored the row as sent.
+    /// For an own echo (`row` normalized): the write of what the server
+    /// changed and the columns it changed; `None` when it stored the row
+    /// as sent, or when the app edited the row since (looked up only if
+    /// the table has anything queued, `any_queued`): that edit's own push
+    /// comes back the same way.
     pub(super) fn echo_op(
         &self,
         stored: &mut Stored,
         spec: &TableSpec,
         row: PulledRow,
+        any_queued: bool,
     ) -> Result<Option<(ApplyOp, Vec<String>)>, SyncError> {
+        if any_queued && self.local.queue_item(&spec.name, &row.pk)?.is_some() {
+            return Ok(None);
+        }
         let Some(content) = row.row else {
             return Ok(None);
         };

@@ -238,8 +238,7 @@ impl<R: Remote> Engine<R> {
                     .local
                     .row_state_of(&spec.name, &pulled.pk, any_queued)?;
                 if plan::known_already(known.as_ref(), pulled.version)
-                    && (!echo::own_echo(self.local.device_id(), known.as_ref(), pulled)
-                        || self.echo_as_stored(&mut stored, spec, pulled)?)
+                    && !self.echo_differs(&mut stored, spec, known.as_ref(), pulled)?
                 {
                     continue;
                 }
@@ -282,8 +281,7 @@ impl<R: Remote> Engine<R> {
                 known = self.local.row_state_of(&spec.name, &pk, any_queued)?;
             }
             if echo::own_echo(self.local.device_id(), known.as_ref(), &row) {
-                let edited = any_queued && self.local.queue_item(&spec.name, &pk)?.is_some();
-                if !edited && let Some((op, columns)) = self.echo_op(&mut stored, spec, row)? {
+                if let Some((op, columns)) = self.echo_op(&mut stored, spec, row, any_queued)? {
                     counts.written += 1;
                     counts.rewritten.push((pk, columns));
                     ops.push(op);
