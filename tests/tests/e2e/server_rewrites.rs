@@ -6,7 +6,7 @@
 //! and pushes nothing back; a row the server stored as sent is not
 //! written again, and a row edited again meanwhile keeps the edit.
 
-use ebb_tests::{Env, Gateway, TestDb, rows};
+use ebb_tests::{Device, Env, Gateway, TestDb, rows};
 use serde_json::json;
 
 use super::integer_keys::{LOCAL, SERVER, TABLES, Till};
@@ -20,6 +20,18 @@ BEGIN
 END $$;
 CREATE TRIGGER shout BEFORE INSERT OR UPDATE ON products
     FOR EACH ROW EXECUTE FUNCTION shout();";
+
+/// Two rounds of `device` (its own rows come back in the second): how
+/// many changes it pushed, and how many rows the server stored otherwise.
+async fn two_rounds(env: &Env, device: &mut Device) -> (usize, usize) {
+    let (mut pushed, mut changed) = (0, 0);
+    for _ in 0..2 {
+        env.settle().await.unwrap();
+        let r = device.sync_ok().await.unwrap();
+        (pushed, changed) = (pushed + r.pushed, changed + r.changed_by_server);
+    }
+    (pushed, changed)
+}
 
 #[tokio::test]
 async fn a_write_the_server_stores_otherwise_is_taken_back_and_counted() {
@@ -38,11 +50,7 @@ async fn a_write_the_server_stores_otherwise_is_taken_back_and_counted() {
     a.insert("products", &loud).unwrap();
     a.insert("products", &quiet).unwrap();
 
-    let mut changed = 0;
-    for _ in 0..2 {
-        env.settle().await.unwrap();
-        changed += a.sync_ok().await.unwrap().changed_by_server;
-    }
+    let (_, changed) = two_rounds(&env, &mut a).await;
     assert_eq!(changed, 1, "the trigger's row, not the other");
     let local = a.engine().local();
     let noted = local.rewritten(crate::common::now_ms()).unwrap();
@@ -83,13 +91,7 @@ async fn a_write_the_server_stores_otherwise_is_taken_back_and_counted() {
         .unwrap();
     a.update("products", &quiet_id, &json!({"stock": 6}))
         .unwrap();
-    let (mut pushed, mut changed) = (0, 0);
-    for _ in 0..2 {
-        env.settle().await.unwrap();
-        let r = a.sync_ok().await.unwrap();
-        (pushed, changed) = (pushed + r.pushed, changed + r.changed_by_server);
-    }
-    assert_eq!((pushed, changed), (2, 1));
+    assert_eq!(two_rounds(&env, &mut a).await, (2, 1));
     let row = a.row("products", &loud_id).unwrap().unwrap();
     assert_eq!(row["name"], "SHOUT COFFEE");
     assert_eq!(a.row("products", &quiet_id).unwrap().unwrap()["stock"], 6);
@@ -162,11 +164,7 @@ async fn a_rewrite_the_till_refuses_is_held_not_counted() {
     let p = rows::product("Tea", 5);
     let id = rows::id_of(&p);
     a.insert("products", &p).unwrap();
-    let mut changed = 0;
-    for _ in 0..2 {
-        env.settle().await.unwrap();
-        changed += a.sync_ok().await.unwrap().changed_by_server;
-    }
+    let (_, changed) = two_rounds(&env, &mut a).await;
     assert_eq!(changed, 0, "held, not taken");
     assert_eq!(a.row("products", &id).unwrap().unwrap()["name"], "Tea");
     let status = a
