@@ -31,6 +31,7 @@ use super::cached::Cached;
 use super::fk::{Graph, deferred_violation};
 use super::hold::{self, Done};
 use super::queue::counter;
+use super::runs::Run;
 use super::schema::set_guard;
 use super::values::{Quiet, Writer};
 use super::{Context, Local, LocalError, TableSpec, deferred};
@@ -191,19 +192,42 @@ fn bulk_page(
     let mut writer = Writer::new(conn, &table.name)?;
     writer.quiet = Quiet::read(conn, &table.name)?;
     let mut done = Done::default();
+    // An initial sync's rows, written many to a statement (see `runs`).
+    let mut run = Run::default();
     for op in ops {
         check_counter(conn, table, &writer, op)?;
-        if !hold::is_upsert(&op.action) {
-            hold::guarded(conn, table, &writer, op, graph, now, &mut done)?;
-            continue;
-        }
-        match apply_one(conn, table, &writer, &op.pk, &op.action, now) {
+        let written = if Run::takes(&writer, op) {
+            run.add(conn, &writer, op)
+        } else {
+            // A row written alone between a run's rows (one read first, to
+            // look again) is another key, untouched by the run: the run
+            // goes on. Anything else waits for the run to be written.
+            let flushed = match Run::goes_on_past(op) {
+                true => Ok(()),
+                false => run.flush(conn, &writer),
+            };
+            match flushed {
+                Ok(()) => {}
+                Err(e) if hold::constraint(&e).is_some() => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            if !hold::is_upsert(&op.action) {
+                hold::guarded(conn, table, &writer, op, graph, now, &mut done)?;
+                continue;
+            }
+            apply_one(conn, table, &writer, &op.pk, &op.action, now)
+        };
+        match written {
             Ok(()) => {}
             Err(e) if hold::constraint(&e).is_some() => return Ok(false),
             Err(e) => return Err(e),
         }
     }
-    Ok(!deferred_violation(conn))
+    match run.flush(conn, &writer) {
+        Ok(()) => Ok(!deferred_violation(conn)),
+        Err(e) if hold::constraint(&e).is_some() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Fails with `Stale` when the row's queue counter is no longer the one the

@@ -44,6 +44,7 @@ mod retry;
 mod revive;
 mod rewritten;
 mod rows;
+mod runs;
 mod schema;
 mod sent;
 mod settle;

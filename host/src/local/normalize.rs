@@ -20,12 +20,13 @@
 //! [`SHAPE_TTL`], so a bulk pull does not query per row.
 
 mod dates;
+mod stored;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
 
@@ -36,6 +37,7 @@ use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
 use dates::Shape;
 pub(crate) use dates::Stamp;
+use stored::{mirror_type, quick, stored};
 
 /// How long a column's date shape is trusted before it is read again: long
 /// enough for a bulk pull to read it once, short enough to follow an app
@@ -112,6 +114,46 @@ impl Local {
     pub fn normalize(&self, table: &TableSpec, row: &Row) -> Result<Row, LocalError> {
         let info = self.described(&table.name)?;
         let mut scratch = self.scratch.borrow_mut();
+        // Most rows need no SQLite to say what it would store: built
+        // straight from the pulled values, each copied once.
+        let mut out = Row::with_capacity(row.len());
+        let mut quick_all = true;
+        for (key, value) in row {
+            let Some(column) = info.column(key) else {
+                continue;
+            };
+            if out.contains_key(&column.name) {
+                continue;
+            }
+            let redated = match value {
+                Value::String(text) => self.redate(&mut scratch, table, column, row, text)?,
+                _ => None,
+            };
+            let quick = match redated {
+                Some(text) => stored(&SqlValue::Text(text), affinity(&column.decl_type)),
+                None => quick(value, &column.decl_type),
+            };
+            let Some(quick) = quick else {
+                quick_all = false;
+                break;
+            };
+            out.insert(column.name.clone(), quick);
+        }
+        if quick_all {
+            return Ok(out);
+        }
+        self.mirrored(&mut scratch, table, &info, row)
+    }
+
+    /// `normalize` of a row with a value only SQLite can say what it
+    /// stores as: the row goes through the mirror table.
+    fn mirrored(
+        &self,
+        scratch: &mut Scratch,
+        table: &TableSpec,
+        info: &TableInfo,
+        row: &Row,
+    ) -> Result<Row, LocalError> {
         let mut names: Vec<String> = Vec::with_capacity(row.len());
         let mut decls: Vec<&str> = Vec::with_capacity(row.len());
         let mut values = Vec::with_capacity(row.len());
@@ -123,7 +165,7 @@ impl Local {
                 continue;
             }
             let redated = match value {
-                Value::String(text) => self.redate(&mut scratch, table, column, row, text)?,
+                Value::String(text) => self.redate(scratch, table, column, row, text)?,
                 _ => None,
             };
             names.push(column.name.clone());
@@ -132,19 +174,6 @@ impl Local {
                 Some(text) => SqlValue::Text(text),
                 None => to_sql(value, &column.decl_type),
             });
-        }
-        if names.is_empty() {
-            return Ok(Row::new());
-        }
-        // Most values need no SQLite to say what it would store (`stored`):
-        // only a row with one that does goes through the mirror table.
-        let quick: Option<Vec<Value>> = values
-            .iter()
-            .zip(&decls)
-            .map(|(v, d)| stored(v, affinity(d)))
-            .collect();
-        if let Some(quick) = quick {
-            return Ok(names.into_iter().zip(quick).collect());
         }
         let mirror = scratch.mirror(&decls)?;
         let conn = scratch.conn()?;
@@ -339,46 +368,6 @@ impl Scratch {
             .ctx(|| "creating a table for normalizing rows".into())?;
         self.tables.insert(signature, name.clone());
         Ok(name)
-    }
-}
-
-/// What SQLite stores and `to_json` reads back for `value` bound into a
-/// column of affinity `aff`, when that is plain without asking SQLite
-/// ("Datatypes In SQLite", 3 and 4.2); `None` when SQLite must say (text
-/// that may be a number in a numeric column, a REAL that may become an
-/// INTEGER, a REAL in a TEXT column).
-fn stored(value: &SqlValue, aff: Affinity) -> Option<Value> {
-    use Affinity::*;
-    Some(match (value, aff) {
-        (SqlValue::Null, _) => Value::Null,
-        (SqlValue::Integer(i), Integer | Numeric | Any | Blob) => Value::from(*i),
-        (SqlValue::Integer(i), Real) => to_json(ValueRef::Real(*i as f64)),
-        (SqlValue::Integer(i), Text) => Value::String(i.to_string()),
-        (SqlValue::Real(f), Real | Any | Blob) => to_json(ValueRef::Real(*f)),
-        // Numeric affinity keeps a REAL that is not a whole number.
-        (SqlValue::Real(f), Integer | Numeric) if f.is_finite() && f.fract() != 0.0 => {
-            to_json(ValueRef::Real(*f))
-        }
-        (SqlValue::Text(t), Text | Any | Blob) => Value::String(t.clone()),
-        // Text without a digit is never a well-formed number.
-        (SqlValue::Text(t), Integer | Real | Numeric) if !t.bytes().any(|b| b.is_ascii_digit()) => {
-            Value::String(t.clone())
-        }
-        (SqlValue::Blob(b), _) => to_json(ValueRef::Blob(b)),
-        _ => return None,
-    })
-}
-
-/// A declared type with the same affinity as `decl`, safe to splice into
-/// DDL (the app's own type text is not reused).
-fn mirror_type(decl: &str) -> &'static str {
-    match affinity(decl) {
-        Affinity::Integer => "INTEGER",
-        Affinity::Text => "TEXT",
-        Affinity::Blob => "BLOB",
-        Affinity::Real => "REAL",
-        Affinity::Numeric => "NUMERIC",
-        Affinity::Any => "",
     }
 }
 

@@ -260,3 +260,37 @@ fn plain_values_are_converted_as_sqlite_converts_them() {
         "most plain values take the quick path ({quick})"
     );
 }
+
+#[test]
+fn the_quick_conversion_of_pulled_values_is_the_bound_one() {
+    let values = [
+        json!(null),
+        json!(true),
+        json!(7),
+        json!(-2.5),
+        json!("abc"),
+        json!("12"),
+        json!(" 7 "),
+        json!("AP8="),
+        json!(""),
+        json!([1, 2]),
+        json!({"a": 1}),
+    ];
+    for decl in [
+        "INTEGER",
+        "TEXT",
+        "BLOB",
+        "REAL",
+        "NUMERIC",
+        "",
+        "VARCHAR(3)",
+    ] {
+        for value in &values {
+            assert_eq!(
+                quick(value, decl),
+                stored(&to_sql(value, decl), affinity(decl)),
+                "{value} into a column declared {decl:?}"
+            );
+        }
+    }
+}

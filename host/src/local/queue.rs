@@ -124,6 +124,12 @@ impl Local {
         if tables.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        // Nothing to claim (the next batch of a round that pushed its last,
+        // an edit's round after its one item): one read, no write
+        // transaction and no query per table and op.
+        if !claimable(&self.conn, now, revive_dead_after)? {
+            return Ok(Vec::new());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -273,6 +279,25 @@ struct Candidate {
     ord: usize,
     /// The version last seen (`_ebb_rows`), the change's base.
     base_version: Option<i64>,
+}
+
+/// Whether any item of any table may be claimed now (`candidates`' states,
+/// without their order): each state looked up in `_ebb_queue_state`.
+const CLAIMABLE: &str = "SELECT EXISTS (SELECT 1 FROM _ebb_queue WHERE state = 'pending')
+     OR EXISTS (SELECT 1 FROM _ebb_queue
+                WHERE state = 'retry' AND COALESCE(next_attempt_at, 0) <= ?1)
+     OR (?2 IS NOT NULL AND EXISTS (SELECT 1 FROM _ebb_queue
+                WHERE state = 'dead' AND COALESCE(claimed_at, queued_at) <= ?2))";
+
+fn claimable(
+    conn: &Connection,
+    now: i64,
+    revive_dead_after: Option<Duration>,
+) -> Result<bool, LocalError> {
+    let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
+    conn.prepare_cached(CLAIMABLE)
+        .and_then(|mut stmt| stmt.query_row(params![now, revive_before], |r| r.get(0)))
+        .ctx(|| "looking for items to claim".into())
 }
 
 /// One table's claimable items of one op, by counter.

@@ -148,32 +148,7 @@ impl Writer {
                 .ctx(|| format!("deleting a row of {table}"))?;
             return Ok(());
         };
-        let mut names: Vec<&str> = Vec::with_capacity(row.len() + 1);
-        let mut values = Vec::with_capacity(row.len() + 1);
-        let mut has_pk = false;
-        for (key, value) in row {
-            let Some(column) = self.info.column(key) else {
-                continue;
-            };
-            if names.contains(&column.name.as_str()) {
-                continue;
-            }
-            if column.name == pk_col {
-                if pk_text(value).as_deref() != Some(pk) {
-                    return Err(LocalError::BadPrimaryKey {
-                        table: table.to_string(),
-                        message: format!("a row for key {pk} carries another key"),
-                    });
-                }
-                has_pk = true;
-            }
-            names.push(&column.name);
-            values.push(to_sql(value, &column.decl_type));
-        }
-        if !has_pk {
-            names.push(pk_col);
-            values.push(SqlValue::Text(pk.to_string()));
-        }
+        let (names, values) = self.bind(pk, row)?;
         let mut last = self.last.borrow_mut();
         if last.upsert.is_empty()
             || !last
@@ -205,15 +180,71 @@ impl Writer {
         Ok(())
     }
 
+    /// The table's columns `row` carries (the key's added when it does
+    /// not) and their values as they are bound. Fails when the row
+    /// carries a key other than `pk`.
+    pub(crate) fn bind(
+        &self,
+        pk: &str,
+        row: &Row,
+    ) -> Result<(Vec<&str>, Vec<SqlValue>), LocalError> {
+        let pk_col = self.pk_col.as_str();
+        let mut names: Vec<&str> = Vec::with_capacity(row.len() + 1);
+        let mut values = Vec::with_capacity(row.len() + 1);
+        let mut has_pk = false;
+        for (key, value) in row {
+            let Some(column) = self.info.column(key) else {
+                continue;
+            };
+            if names.contains(&column.name.as_str()) {
+                continue;
+            }
+            if column.name == pk_col {
+                if pk_text(value).as_deref() != Some(pk) {
+                    return Err(LocalError::BadPrimaryKey {
+                        table: self.info.name.clone(),
+                        message: format!("a row for key {pk} carries another key"),
+                    });
+                }
+                has_pk = true;
+            }
+            names.push(&column.name);
+            values.push(to_sql(value, &column.decl_type));
+        }
+        if !has_pk {
+            names.push(pk_col);
+            values.push(SqlValue::Text(pk.to_string()));
+        }
+        Ok((names, values))
+    }
+
+    /// The key column's name.
+    pub(crate) fn key_column(&self) -> &str {
+        &self.pk_col
+    }
+
     /// Whether the next row is read before it is written: not in a table
     /// never synced, and not while the last [`MISSES`] rows read were all
     /// new here (pages 2.. of an initial sync: the read would only miss),
     /// except every [`PROBE`]th row, which looks again. Either way the
     /// row is written right; the read only spares unchanged columns.
     fn reads_first(&self) -> bool {
-        let written = self.written.get();
-        self.written.set(written.wrapping_add(1));
-        !self.quiet.fresh && (self.missed.get() < MISSES || written.is_multiple_of(PROBE))
+        let reads = self.next_reads_first();
+        self.written.set(self.written.get().wrapping_add(1));
+        reads
+    }
+
+    /// What [`Writer::reads_first`] will say of the next row, without
+    /// counting it.
+    pub(crate) fn next_reads_first(&self) -> bool {
+        !self.quiet.fresh
+            && (self.missed.get() < MISSES || self.written.get().is_multiple_of(PROBE))
+    }
+
+    /// Counts a row written without [`Writer::write`] (in a run, `runs`)
+    /// as one not read first.
+    pub(crate) fn count_unread(&self) {
+        self.written.set(self.written.get().wrapping_add(1));
     }
 
     /// Updates the stored row with key `pk` where `values` (of `names`)
@@ -329,6 +360,12 @@ pub(super) fn select_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
 
 /// `INSERT .. ON CONFLICT (pk) DO UPDATE` of these columns.
 fn upsert_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
+    upsert_rows_sql(table, pk_col, names, 1)
+}
+
+/// `INSERT .. VALUES (..), (..) ON CONFLICT (pk) DO UPDATE` of `rows`
+/// rows of these columns, bound row after row.
+pub(super) fn upsert_rows_sql(table: &str, pk_col: &str, names: &[&str], rows: usize) -> String {
     let updates: Vec<String> = names
         .iter()
         .filter(|n| **n != pk_col)
@@ -339,18 +376,23 @@ fn upsert_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
     } else {
         format!("UPDATE SET {}", updates.join(", "))
     };
+    let groups: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=names.len())
+                .map(|i| format!("?{}", r * names.len() + i))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
     format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {action}",
+        "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {action}",
         quote_ident(table),
         names
             .iter()
             .map(|n| quote_ident(n))
             .collect::<Vec<_>>()
             .join(", "),
-        (1..=names.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        groups.join(", "),
         quote_ident(pk_col),
     )
 }

@@ -1,0 +1,92 @@
+//! The local half of an initial sync alone: `N` pulled `products` rows
+//! (~235 B, as `tests/examples/bulk` seeds them) applied in pages of 4,000
+//! through `Local::apply` into a fresh SQLite file, with the capture
+//! triggers installed; no server, no network, no planning. Prints the
+//! wall time of the applies per row and the process's CPU per row
+//! (building the pages included). Asserts nothing about time.
+//!
+//!     cargo run --release -p ebb --example bench_apply -- 1000000
+
+use std::time::{Duration, Instant};
+
+use ebb::local::{Action, ApplyOp, Local, TableSpec};
+use ebb::model::Cursor;
+
+const PAGE: i64 = 4000;
+
+/// User plus system CPU seconds of this process.
+fn cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn page(from: i64, to: i64) -> Vec<ApplyOp> {
+    (from..to)
+        .map(|i| {
+            let id = format!("00000000-0000-4000-8000-{i:012x}");
+            let row = serde_json::json!({
+                "id": id, "sku": format!("BEV-{i}"),
+                "name": format!("Product {i} sparkling water, 330 ml can, case of 24"),
+                "category": "beverages", "price_cents": 100 + i % 900,
+                "sale_price_cents": null, "stock": i % 50, "updated_at": "2025-01-31T14:05:00Z"});
+            ApplyOp {
+                pk: id,
+                expect_counter: None,
+                action: Action::Write {
+                    row: row.as_object().cloned(),
+                    version: 1,
+                },
+            }
+        })
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rows: i64 = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 100_000,
+    };
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("till.db");
+    rusqlite::Connection::open(&path)?.execute_batch(
+        "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE, name TEXT,
+             category TEXT, price_cents INTEGER, sale_price_cents INTEGER,
+             stock INTEGER, updated_at TEXT)",
+    )?;
+    let mut local = Local::open(&path, Duration::from_secs(5))?;
+    let spec = TableSpec {
+        name: "products".into(),
+        pk: "id".into(),
+    };
+    local.install(std::slice::from_ref(&spec))?;
+    let (cpu_before, mut applying) = (cpu(), Duration::ZERO);
+    for from in (0..rows).step_by(PAGE as usize) {
+        let ops = page(from, (from + PAGE).min(rows));
+        let cursor = Cursor {
+            txid: "1".into(),
+            pk: ops.last().map(|o| o.pk.clone()).unwrap_or_default(),
+        };
+        let started = Instant::now();
+        local.apply(&spec, &ops, Some(&cursor), 0)?;
+        applying += started.elapsed();
+    }
+    let per_row = |s: f64| s * 1e6 / rows.max(1) as f64;
+    println!(
+        "applied {rows} rows: {:.2} us a row (wall of the applies), {:.2} us a row of CPU",
+        per_row(applying.as_secs_f64()),
+        per_row(cpu() - cpu_before)
+    );
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! What SQLite would store of one value, said without SQLite where that
+//! is plain (`stored`, `quick`), and the mirror column type for the rest.
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use serde_json::Value;
+
+use super::super::inspect::{Affinity, affinity};
+use super::super::values::{to_json, to_sql};
+
+/// What SQLite stores and `to_json` reads back for `value` bound into a
+/// column of affinity `aff`, when that is plain without asking SQLite
+/// ("Datatypes In SQLite", 3 and 4.2); `None` when SQLite must say (text
+/// that may be a number in a numeric column, a REAL that may become an
+/// INTEGER, a REAL in a TEXT column).
+pub(super) fn stored(value: &SqlValue, aff: Affinity) -> Option<Value> {
+    use Affinity::*;
+    Some(match (value, aff) {
+        (SqlValue::Null, _) => Value::Null,
+        (SqlValue::Integer(i), Integer | Numeric | Any | Blob) => Value::from(*i),
+        (SqlValue::Integer(i), Real) => to_json(ValueRef::Real(*i as f64)),
+        (SqlValue::Integer(i), Text) => Value::String(i.to_string()),
+        (SqlValue::Real(f), Real | Any | Blob) => to_json(ValueRef::Real(*f)),
+        // Numeric affinity keeps a REAL that is not a whole number.
+        (SqlValue::Real(f), Integer | Numeric) if f.is_finite() && f.fract() != 0.0 => {
+            to_json(ValueRef::Real(*f))
+        }
+        (SqlValue::Text(t), Text | Any | Blob) => Value::String(t.clone()),
+        // Text without a digit is never a well-formed number.
+        (SqlValue::Text(t), Integer | Real | Numeric) if !t.bytes().any(|b| b.is_ascii_digit()) => {
+            Value::String(t.clone())
+        }
+        (SqlValue::Blob(b), _) => to_json(ValueRef::Blob(b)),
+        _ => return None,
+    })
+}
+
+/// What SQLite would store of the pulled `value` in a column declared
+/// `decl`, as `stored` says of it bound as `write_row` binds it, without
+/// copying a text twice; `None` when only SQLite can say.
+pub(super) fn quick(value: &Value, decl: &str) -> Option<Value> {
+    let aff = affinity(decl);
+    match (value, aff) {
+        (Value::String(t), Affinity::Text | Affinity::Any) => Some(Value::String(t.clone())),
+        (Value::String(t), Affinity::Integer | Affinity::Real | Affinity::Numeric)
+            if !t.bytes().any(|b| b.is_ascii_digit()) =>
+        {
+            Some(Value::String(t.clone()))
+        }
+        _ => stored(&to_sql(value, decl), aff),
+    }
+}
+
+/// A declared type with the same affinity as `decl`, safe to splice into
+/// DDL (the app's own type text is not reused).
+pub(super) fn mirror_type(decl: &str) -> &'static str {
+    match affinity(decl) {
+        Affinity::Integer => "INTEGER",
+        Affinity::Text => "TEXT",
+        Affinity::Blob => "BLOB",
+        Affinity::Real => "REAL",
+        Affinity::Numeric => "NUMERIC",
+        Affinity::Any => "",
+    }
+}

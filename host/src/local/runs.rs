@@ -1,0 +1,175 @@
+//! An initial sync's rows written in multi-row statements: in a table
+//! never synced, with nothing queued and no open conflict, the pulled
+//! rows of a bulk page (`apply::bulk_page`) are gathered into runs of up
+//! to [`RUN_ROWS`] rows carrying the same columns, and each run is one
+//! `INSERT .. VALUES (..), (..) ON CONFLICT (key) DO UPDATE` into the
+//! app's table and one into `_ebb_rows`. Per statement SQLite steps,
+//! checks and keeps a statement journal (the first change of each page
+//! copied): per run instead of per row, which was most of the write at
+//! 1M rows, where nearly every row lands on a page that already exists.
+//!
+//! A run writes exactly what its rows written one by one would (the same
+//! upsert, the same `_ebb_rows` row: version and the row as its base), in
+//! the page's order. A row a local constraint refuses fails its whole
+//! run; `bulk_page` then rolls the page back and applies it row by row,
+//! which holds that row alone. A run's last rows, fewer than a run, go
+//! one by one (a statement per count of rows would be compiled per page).
+
+use rusqlite::Connection;
+use rusqlite::params_from_iter;
+use rusqlite::types::Value as SqlValue;
+
+use super::action::{Action, ApplyOp};
+use super::values::{Writer, row_text};
+use super::write::upsert_rows_sql;
+use super::{Context, LocalError, rows};
+
+/// Most rows in one run; fewer when the rows are wide, so a statement
+/// binds at most [`MAX_BOUND`] values.
+pub(crate) const RUN_ROWS: usize = 64;
+const MAX_BOUND: usize = 16_000;
+
+/// The rows gathered for the next multi-row statements.
+#[derive(Default)]
+pub(crate) struct Run {
+    /// The columns of the run's rows, and the statements for them.
+    names: Vec<String>,
+    upsert: String,
+    rows_sql: String,
+    /// Rows per statement for these columns.
+    size: usize,
+    /// The run's values, row after row.
+    values: Vec<SqlValue>,
+    rows: Vec<Pending>,
+}
+
+/// A row of the run: what `_ebb_rows` gets, and how many values it has.
+struct Pending {
+    pk: String,
+    version: i64,
+    base: Option<String>,
+}
+
+impl Run {
+    /// Whether `op` goes into a run: a pulled row to write, in a table
+    /// with nothing queued and no open conflict, that the writer would
+    /// not read first (a table never synced, or a page whose rows keep
+    /// being new here: see `Writer::write`). A row it would read first
+    /// (every so often, to look again) is written alone, as before.
+    pub(crate) fn takes(writer: &Writer, op: &ApplyOp) -> bool {
+        let quiet = writer.quiet;
+        quiet.queue
+            && quiet.conflicts
+            && matches!(op.action, Action::Write { row: Some(_), .. })
+            && !writer.next_reads_first()
+    }
+
+    /// Whether a run may stay unwritten past `op`, written alone: a
+    /// pulled row to write (another key: each is once in a page).
+    pub(crate) fn goes_on_past(op: &ApplyOp) -> bool {
+        matches!(op.action, Action::Write { row: Some(_), .. })
+    }
+
+    /// Adds the write of `op` (see [`Run::takes`]), writing the run when
+    /// it is full or the row carries other columns.
+    pub(crate) fn add(
+        &mut self,
+        conn: &Connection,
+        writer: &Writer,
+        op: &ApplyOp,
+    ) -> Result<(), LocalError> {
+        let Action::Write {
+            row: Some(row),
+            version,
+        } = &op.action
+        else {
+            return Ok(());
+        };
+        let (names, values) = writer.bind(&op.pk, row)?;
+        writer.count_unread();
+        if !self
+            .names
+            .iter()
+            .map(String::as_str)
+            .eq(names.iter().copied())
+        {
+            self.flush(conn, writer)?;
+            let table = writer.table();
+            self.size = (MAX_BOUND / names.len().max(1)).clamp(1, RUN_ROWS);
+            self.upsert = upsert_rows_sql(table, writer.key_column(), &names, self.size);
+            self.rows_sql = rows_sql(self.size);
+            self.names = names.iter().map(|n| n.to_string()).collect();
+        }
+        self.values.extend(values);
+        self.rows.push(Pending {
+            pk: op.pk.clone(),
+            version: *version,
+            base: row_text(Some(row)),
+        });
+        if self.rows.len() == self.size {
+            self.flush(conn, writer)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows gathered: a full run in its two statements, a
+    /// shorter one row by row.
+    pub(crate) fn flush(&mut self, conn: &Connection, writer: &Writer) -> Result<(), LocalError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let table = writer.table();
+        let context = || format!("writing rows of {table}");
+        if self.rows.len() == self.size {
+            conn.prepare_cached(&self.upsert)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
+                .ctx(context)?;
+            let marks = self.rows.drain(..).flat_map(|p| {
+                [
+                    SqlValue::Text(table.to_string()),
+                    SqlValue::Text(p.pk),
+                    SqlValue::Integer(p.version),
+                    p.base.map_or(SqlValue::Null, SqlValue::Text),
+                ]
+            });
+            conn.prepare_cached(&self.rows_sql)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(marks)))
+                .ctx(context)?;
+            return Ok(());
+        }
+        let single = upsert_rows_sql(
+            table,
+            writer.key_column(),
+            &self.names.iter().map(String::as_str).collect::<Vec<_>>(),
+            1,
+        );
+        let width = self.names.len();
+        let mut values = self.values.drain(..);
+        for p in self.rows.drain(..) {
+            conn.prepare_cached(&single)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(values.by_ref().take(width))))
+                .ctx(context)?;
+            rows::set_text(conn, table, &p.pk, p.version, p.base)?;
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT INTO _ebb_rows` of `rows` rows, as `rows::set` writes one.
+fn rows_sql(rows: usize) -> String {
+    let groups: Vec<String> = (0..rows)
+        .map(|r| {
+            let at = r * 4;
+            format!("(?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4)
+        })
+        .collect();
+    format!(
+        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES {}
+         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
+        groups.join(", ")
+    )
+}
+
+#[cfg(test)]
+#[path = "runs_tests.rs"]
+mod tests;

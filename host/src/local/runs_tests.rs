@@ -1,0 +1,140 @@
+//! Tests of writing an initial sync's rows in runs: the same rows and
+//! `_ebb_rows` as one by one, and a refused row held alone.
+
+use serde_json::{Value, json};
+
+use super::super::testutil::{exec, open_temp};
+use super::super::{Cursor, Local, TableSpec};
+use super::*;
+use crate::model::Row;
+
+fn spec() -> TableSpec {
+    TableSpec {
+        name: "items".into(),
+        pk: "id".into(),
+    }
+}
+
+fn write(pk: String, row: Value, version: i64) -> ApplyOp {
+    ApplyOp {
+        pk,
+        expect_counter: None,
+        action: Action::Write {
+            row: row.as_object().cloned(),
+            version,
+        },
+    }
+}
+
+/// Pulled items as an initial sync brings them: REAL prices, blobs as
+/// base64, text; every 150th leaves a column out (another run; between
+/// them, full runs and a short one), some hold a whole-number price.
+fn page(n: i64) -> Vec<ApplyOp> {
+    (1..=n)
+        .map(|i| {
+            let row = match i % 150 {
+                0 => json!({"id": format!("i{i}"), "qty": i, "note": format!("no price {i}")}),
+                7 => json!({"id": format!("i{i}"), "qty": i, "price": 3.0, "photo": "AP8=", "note": null}),
+                _ => json!({"id": format!("i{i}"), "qty": i, "price": i as f64 * 0.1, "photo": null,
+                            "note": format!("item {i}")}),
+            };
+            write(format!("i{i}"), row, 100 + i)
+        })
+        .collect()
+}
+
+/// Every item and its `_ebb_rows` row, in key order.
+fn contents(local: &Local) -> Vec<(String, Vec<rusqlite::types::Value>)> {
+    let mut stmt = local
+        .conn
+        .prepare(
+            "SELECT i.id, i.parent_id, i.qty, i.price, i.photo, i.note, r.version, r.base
+             FROM items i LEFT JOIN _ebb_rows r ON r.tbl = 'items' AND r.pk = i.id ORDER BY i.id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            (1..8).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn cursor() -> Cursor {
+    Cursor {
+        txid: "9".into(),
+        pk: String::new(),
+    }
+}
+
+#[test]
+fn runs_write_what_rows_one_by_one_write() {
+    let ops = page(300);
+    let (_a, mut runs) = open_temp();
+    runs.install(&[spec()]).unwrap();
+    runs.apply(&spec(), &ops, Some(&cursor()), 10).unwrap();
+    // One row a page: never a full run.
+    let (_b, mut one_by_one) = open_temp();
+    one_by_one.install(&[spec()]).unwrap();
+    for op in &ops {
+        one_by_one
+            .apply(&spec(), std::slice::from_ref(op), Some(&cursor()), 10)
+            .unwrap();
+    }
+    let written = contents(&runs);
+    assert_eq!(written.len(), 300);
+    assert_eq!(written, contents(&one_by_one));
+    let base: Row = serde_json::from_str(
+        &runs
+            .row_state("items", "i7")
+            .unwrap()
+            .map_or(String::new(), |s| serde_json::to_string(&s.base).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(base["photo"], json!("AP8="));
+    assert_eq!(
+        runs.row_state("items", "i299").unwrap().unwrap().version,
+        399
+    );
+    let queued: i64 = runs
+        .conn
+        .query_row("SELECT count(*) FROM _ebb_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0, "pulled rows are not captured");
+}
+
+#[test]
+fn a_refused_row_inside_a_run_is_held_alone() {
+    let (_dir, mut local) = open_temp();
+    exec(&local, "CREATE UNIQUE INDEX items_note ON items (note)");
+    local.install(&[spec()]).unwrap();
+    // A local row, never synced, whose note the 151st pulled row repeats.
+    exec(
+        &local,
+        "INSERT INTO items (id, note) VALUES ('mine', 'item 151')",
+    );
+    exec(&local, "DELETE FROM _ebb_queue");
+    local
+        .apply(&spec(), &page(300), Some(&cursor()), 10)
+        .unwrap();
+    assert_eq!(local.cursor("items").unwrap(), cursor());
+    let rows = contents(&local);
+    assert_eq!(
+        rows.len(),
+        300,
+        "the local row and every pulled row but one"
+    );
+    assert!(local.read_row(&spec(), "i151").unwrap().is_none());
+    assert!(local.row_state("items", "i151").unwrap().is_none());
+    assert_eq!(
+        local.row_state("items", "i152").unwrap().unwrap().version,
+        252
+    );
+    let open = local.conflicts(false).unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].pk, "i151");
+    assert!(open[0].reason.contains("UNIQUE"), "{}", open[0].reason);
+}
