@@ -30,7 +30,11 @@ fn write(pk: String, row: Value, version: i64) -> ApplyOp {
 /// base64, text; every 150th leaves a column out (another run; between
 /// them, full runs and a short one), some hold a whole-number price.
 fn page(n: i64) -> Vec<ApplyOp> {
-    (1..=n)
+    pages(1, n)
+}
+
+fn pages(from: i64, to: i64) -> Vec<ApplyOp> {
+    (from..=to)
         .map(|i| {
             let row = match i % 150 {
                 0 => json!({"id": format!("i{i}"), "qty": i, "note": format!("no price {i}")}),
@@ -72,10 +76,14 @@ fn cursor() -> Cursor {
 
 #[test]
 fn runs_write_what_rows_one_by_one_write() {
-    let ops = page(300);
+    // A table never synced, then a page whose rows keep being new here
+    // (runs after the first reads, with a row read first now and then).
+    let (first, second) = (page(300), pages(301, 700));
     let (_a, mut runs) = open_temp();
     runs.install(&[spec()]).unwrap();
-    runs.apply(&spec(), &ops, Some(&cursor()), 10).unwrap();
+    runs.apply(&spec(), &first, Some(&cursor()), 10).unwrap();
+    runs.apply(&spec(), &second, Some(&cursor()), 10).unwrap();
+    let ops: Vec<ApplyOp> = first.into_iter().chain(second).collect();
     // One row a page: never a full run.
     let (_b, mut one_by_one) = open_temp();
     one_by_one.install(&[spec()]).unwrap();
@@ -85,7 +93,7 @@ fn runs_write_what_rows_one_by_one_write() {
             .unwrap();
     }
     let written = contents(&runs);
-    assert_eq!(written.len(), 300);
+    assert_eq!(written.len(), 700);
     assert_eq!(written, contents(&one_by_one));
     let base: Row = serde_json::from_str(
         &runs
