@@ -3,7 +3,11 @@
 //! through `Local::apply` into a fresh SQLite file, with the capture
 //! triggers installed; no server, no network, no planning. Prints the
 //! wall time of the applies per row and the process's CPU per row
-//! (building the pages included). Asserts nothing about time.
+//! (building the pages included). Then, for the floor, SQLite's own cost
+//! of the same rows in another fresh file: the same table and indexes and
+//! an `_ebb_rows`-shaped table with each row's JSON, written by one
+//! prepared statement each, a transaction per page, ebb's connection
+//! settings. Asserts nothing about time.
 //!
 //!     cargo run --release -p ebb --example bench_apply -- 1000000
 
@@ -13,6 +17,10 @@ use ebb::local::{Action, ApplyOp, Local, TableSpec};
 use ebb::model::Cursor;
 
 const PAGE: i64 = 4000;
+
+const PRODUCTS: &str = "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE,
+    name TEXT, category TEXT, price_cents INTEGER, sale_price_cents INTEGER,
+    stock INTEGER, updated_at TEXT)";
 
 /// User plus system CPU seconds of this process.
 fn cpu() -> f64 {
@@ -60,11 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("till.db");
-    rusqlite::Connection::open(&path)?.execute_batch(
-        "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE, name TEXT,
-             category TEXT, price_cents INTEGER, sale_price_cents INTEGER,
-             stock INTEGER, updated_at TEXT)",
-    )?;
+    rusqlite::Connection::open(&path)?.execute_batch(PRODUCTS)?;
     let mut local = Local::open(&path, Duration::from_secs(5))?;
     let spec = TableSpec {
         name: "products".into(),
@@ -88,5 +92,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_row(applying.as_secs_f64()),
         per_row(cpu() - cpu_before)
     );
+    let floor = sqlite_alone(&dir.path().join("floor.db"), rows)?;
+    println!(
+        "SQLite alone, the same rows: {:.2} us a row",
+        per_row(floor.as_secs_f64())
+    );
     Ok(())
+}
+
+/// SQLite's own time for `rows` rows: each row inserted into the app's
+/// table and its JSON into a table shaped as `_ebb_rows`.
+fn sqlite_alone(path: &std::path::Path, rows: i64) -> rusqlite::Result<Duration> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.execute_batch(PRODUCTS)?;
+    conn.execute_batch(
+        "CREATE TABLE rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, version INTEGER NOT NULL,
+             base TEXT, PRIMARY KEY (tbl, pk))",
+    )?;
+    let mut took = Duration::ZERO;
+    for from in (0..rows).step_by(PAGE as usize) {
+        let ops = page(from, (from + PAGE).min(rows));
+        let started = Instant::now();
+        let tx = conn.transaction()?;
+        {
+            let mut app = tx.prepare_cached(
+                "INSERT INTO products (id, sku, name, category, price_cents, sale_price_cents,
+                     stock, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut state = tx.prepare_cached(
+                "INSERT INTO rows (tbl, pk, version, base) VALUES ('products', ?1, 1, ?2)",
+            )?;
+            for op in &ops {
+                let Action::Write { row: Some(row), .. } = &op.action else {
+                    continue;
+                };
+                let text = |k: &str| row.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                let int = |k: &str| row.get(k).and_then(|v| v.as_i64());
+                app.execute(rusqlite::params![
+                    op.pk,
+                    text("sku"),
+                    text("name"),
+                    text("category"),
+                    int("price_cents"),
+                    int("sale_price_cents"),
+                    int("stock"),
+                    text("updated_at"),
+                ])?;
+                let json = serde_json::to_string(row).unwrap_or_default();
+                state.execute(rusqlite::params![op.pk, json])?;
+            }
+        }
+        tx.commit()?;
+        took += started.elapsed();
+    }
+    Ok(took)
 }

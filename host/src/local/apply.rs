@@ -199,14 +199,8 @@ fn bulk_page(
         let written = if Run::takes(&writer, op) {
             run.add(conn, &writer, op)
         } else {
-            // A row written alone between a run's rows (one read first, to
-            // look again) is another key, untouched by the run: the run
-            // goes on. Anything else waits for the run to be written.
-            let flushed = match Run::goes_on_past(op) {
-                true => Ok(()),
-                false => run.flush(conn, &writer),
-            };
-            match flushed {
+            // In the page's order: the run gathered before this op first.
+            match run.flush(conn, &writer) {
                 Ok(()) => {}
                 Err(e) if hold::constraint(&e).is_some() => return Ok(false),
                 Err(e) => return Err(e),

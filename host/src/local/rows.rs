@@ -141,22 +141,11 @@ pub(crate) fn set(
     version: i64,
     base: Option<&Row>,
 ) -> Result<(), LocalError> {
-    set_text(conn, table, pk, version, row_text(base))
-}
-
-/// [`set`] of a base already written as text (`row_text`).
-pub(crate) fn set_text(
-    conn: &Connection,
-    table: &str,
-    pk: &str,
-    version: i64,
-    base: Option<String>,
-) -> Result<(), LocalError> {
     conn.prepare_cached(
         "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
     )
-    .and_then(|mut stmt| stmt.execute(params![table, pk, version, base]))
+    .and_then(|mut stmt| stmt.execute(params![table, pk, version, row_text(base)]))
     .ctx(|| format!("recording the sync state of a row of {table}"))?;
     Ok(())
 }

@@ -10,10 +10,15 @@
 //!
 //! A run writes exactly what its rows written one by one would (the same
 //! upsert, the same `_ebb_rows` row: version and the row as its base), in
-//! the page's order. A row a local constraint refuses fails its whole
-//! run; `bulk_page` then rolls the page back and applies it row by row,
-//! which holds that row alone. A run's last rows, fewer than a run, go
-//! one by one (a statement per count of rows would be compiled per page).
+//! the page's order: any other op, a row read first (every 64th, to look
+//! again) included, writes the run gathered before it first. A row a
+//! local constraint refuses fails its whole run; `bulk_page` then rolls
+//! the page back and applies it row by row, which holds that row alone.
+//! A run is as long as the rows between two such ops: each length gets
+//! its statement, compiled once per connection (the lengths between the
+//! rows read first repeat from page to page).
+
+use std::collections::HashMap;
 
 use rusqlite::Connection;
 use rusqlite::params_from_iter;
@@ -22,7 +27,7 @@ use rusqlite::types::Value as SqlValue;
 use super::action::{Action, ApplyOp};
 use super::values::{Writer, row_text};
 use super::write::upsert_rows_sql;
-use super::{Context, LocalError, rows};
+use super::{Context, LocalError};
 
 /// Most rows in one run; fewer when the rows are wide, so a statement
 /// binds at most [`MAX_BOUND`] values.
@@ -32,18 +37,19 @@ const MAX_BOUND: usize = 16_000;
 /// The rows gathered for the next multi-row statements.
 #[derive(Default)]
 pub(crate) struct Run {
-    /// The columns of the run's rows, and the statements for them.
+    /// The columns of the run's rows.
     names: Vec<String>,
-    upsert: String,
-    rows_sql: String,
-    /// Rows per statement for these columns.
+    /// Most rows in one run for these columns.
     size: usize,
+    /// The statements for these columns by number of rows: the upsert
+    /// into the app's table and the insert into `_ebb_rows`.
+    texts: HashMap<usize, (String, String)>,
     /// The run's values, row after row.
     values: Vec<SqlValue>,
     rows: Vec<Pending>,
 }
 
-/// A row of the run: what `_ebb_rows` gets, and how many values it has.
+/// A row of the run: what `_ebb_rows` gets.
 struct Pending {
     pk: String,
     version: i64,
@@ -55,19 +61,13 @@ impl Run {
     /// with nothing queued and no open conflict, that the writer would
     /// not read first (a table never synced, or a page whose rows keep
     /// being new here: see `Writer::write`). A row it would read first
-    /// (every so often, to look again) is written alone, as before.
+    /// (every so often, to look again) is written alone, after the run.
     pub(crate) fn takes(writer: &Writer, op: &ApplyOp) -> bool {
         let quiet = writer.quiet;
         quiet.queue
             && quiet.conflicts
             && matches!(op.action, Action::Write { row: Some(_), .. })
             && !writer.next_reads_first()
-    }
-
-    /// Whether a run may stay unwritten past `op`, written alone: a
-    /// pulled row to write (another key: each is once in a page).
-    pub(crate) fn goes_on_past(op: &ApplyOp) -> bool {
-        matches!(op.action, Action::Write { row: Some(_), .. })
     }
 
     /// Adds the write of `op` (see [`Run::takes`]), writing the run when
@@ -94,10 +94,8 @@ impl Run {
             .eq(names.iter().copied())
         {
             self.flush(conn, writer)?;
-            let table = writer.table();
             self.size = (MAX_BOUND / names.len().max(1)).clamp(1, RUN_ROWS);
-            self.upsert = upsert_rows_sql(table, writer.key_column(), &names, self.size);
-            self.rows_sql = rows_sql(self.size);
+            self.texts.clear();
             self.names = names.iter().map(|n| n.to_string()).collect();
         }
         self.values.extend(values);
@@ -112,45 +110,36 @@ impl Run {
         Ok(())
     }
 
-    /// Writes the rows gathered: a full run in its two statements, a
-    /// shorter one row by row.
+    /// Writes the rows gathered, in two statements.
     pub(crate) fn flush(&mut self, conn: &Connection, writer: &Writer) -> Result<(), LocalError> {
-        if self.rows.is_empty() {
+        let count = self.rows.len();
+        if count == 0 {
             return Ok(());
         }
         let table = writer.table();
+        let names = &self.names;
+        let (upsert, rows_insert) = self.texts.entry(count).or_insert_with(|| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            (
+                upsert_rows_sql(table, writer.key_column(), &names, count),
+                rows_sql(count),
+            )
+        });
         let context = || format!("writing rows of {table}");
-        if self.rows.len() == self.size {
-            conn.prepare_cached(&self.upsert)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
-                .ctx(context)?;
-            let marks = self.rows.drain(..).flat_map(|p| {
-                [
-                    SqlValue::Text(table.to_string()),
-                    SqlValue::Text(p.pk),
-                    SqlValue::Integer(p.version),
-                    p.base.map_or(SqlValue::Null, SqlValue::Text),
-                ]
-            });
-            conn.prepare_cached(&self.rows_sql)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(marks)))
-                .ctx(context)?;
-            return Ok(());
-        }
-        let single = upsert_rows_sql(
-            table,
-            writer.key_column(),
-            &self.names.iter().map(String::as_str).collect::<Vec<_>>(),
-            1,
-        );
-        let width = self.names.len();
-        let mut values = self.values.drain(..);
-        for p in self.rows.drain(..) {
-            conn.prepare_cached(&single)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(values.by_ref().take(width))))
-                .ctx(context)?;
-            rows::set_text(conn, table, &p.pk, p.version, p.base)?;
-        }
+        conn.prepare_cached(upsert)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
+            .ctx(context)?;
+        let marks = self.rows.drain(..).flat_map(|p| {
+            [
+                SqlValue::Text(table.to_string()),
+                SqlValue::Text(p.pk),
+                SqlValue::Integer(p.version),
+                p.base.map_or(SqlValue::Null, SqlValue::Text),
+            ]
+        });
+        conn.prepare_cached(rows_insert)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(marks)))
+            .ctx(context)?;
         Ok(())
     }
 }

@@ -79,13 +79,26 @@ fn runs_write_what_rows_one_by_one_write() {
     // A table never synced, then a page whose rows keep being new here
     // (runs after the first reads, with a row read first now and then).
     let (first, second) = (page(300), pages(301, 700));
+    // An app trigger that sees the order rows are inserted in.
+    let logged = "CREATE TABLE log (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT);
+        CREATE TRIGGER items_log AFTER INSERT ON items BEGIN
+            INSERT INTO log (id) VALUES (NEW.id); END;";
+    let log = |local: &Local| -> Vec<String> {
+        let mut stmt = local.conn.prepare("SELECT id FROM log ORDER BY n").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
     let (_a, mut runs) = open_temp();
+    exec(&runs, logged);
     runs.install(&[spec()]).unwrap();
     runs.apply(&spec(), &first, Some(&cursor()), 10).unwrap();
     runs.apply(&spec(), &second, Some(&cursor()), 10).unwrap();
     let ops: Vec<ApplyOp> = first.into_iter().chain(second).collect();
     // One row a page: never a full run.
     let (_b, mut one_by_one) = open_temp();
+    exec(&one_by_one, logged);
     one_by_one.install(&[spec()]).unwrap();
     for op in &ops {
         one_by_one
@@ -95,6 +108,8 @@ fn runs_write_what_rows_one_by_one_write() {
     let written = contents(&runs);
     assert_eq!(written.len(), 700);
     assert_eq!(written, contents(&one_by_one));
+    assert_eq!(log(&runs), log(&one_by_one), "inserted in the page's order");
+    assert_eq!(log(&runs).len(), 700);
     let base: Row = serde_json::from_str(
         &runs
             .row_state("items", "i7")
