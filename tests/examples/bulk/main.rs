@@ -35,6 +35,10 @@ use anyhow::{Context, Result, bail};
 use ebb_tests::{Device, DeviceSpec};
 use world::{GatewayCommand, World, cpu_of, peak_of, reset_peak};
 
+const USAGE: &str = "usage: bulk [--rows N] [--changed N] [--push N] [--edits N] \
+[--peer-baseline N] [--page N] [--batch N] [--shipped-rate-limit] [--gateway \"CMD ARGS\"] \
+[--prefix NAME]  (see the doc comment of tests/examples/bulk/main.rs)";
+
 struct Args {
     rows: i64,
     changed: i64,
@@ -75,7 +79,11 @@ fn parse() -> Result<Args> {
             "--shipped-rate-limit" => args.shipped_rate_limit = true,
             "--gateway" => args.gateway = Some(value("--gateway")?),
             "--prefix" => args.prefix = value("--prefix")?,
-            other => bail!("unknown option {other} (see the doc comment of tests/examples/bulk)"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
     Ok(args)
