@@ -196,30 +196,31 @@ fn bulk_page(
     let mut run = Run::default();
     for op in ops {
         check_counter(conn, table, &writer, op)?;
-        let written = if Run::takes(&writer, op) {
-            run.add(conn, &writer, op)
-        } else {
-            // In the page's order: the run gathered before this op first.
-            match run.flush(conn, &writer) {
-                Ok(()) => {}
-                Err(e) if hold::constraint(&e).is_some() => return Ok(false),
-                Err(e) => return Err(e),
+        if Run::takes(&writer, op) {
+            if refused(run.add(conn, &writer, op))? {
+                return Ok(false);
             }
-            if !hold::is_upsert(&op.action) {
-                hold::guarded(conn, table, &writer, op, graph, now, &mut done)?;
-                continue;
-            }
-            apply_one(conn, table, &writer, &op.pk, &op.action, now)
-        };
-        match written {
-            Ok(()) => {}
-            Err(e) if hold::constraint(&e).is_some() => return Ok(false),
-            Err(e) => return Err(e),
+            continue;
+        }
+        // In the page's order: the run gathered before this op first.
+        if refused(run.flush(conn, &writer))? {
+            return Ok(false);
+        }
+        if !hold::is_upsert(&op.action) {
+            hold::guarded(conn, table, &writer, op, graph, now, &mut done)?;
+        } else if refused(apply_one(conn, table, &writer, &op.pk, &op.action, now))? {
+            return Ok(false);
         }
     }
-    match run.flush(conn, &writer) {
-        Ok(()) => Ok(!deferred_violation(conn)),
-        Err(e) if hold::constraint(&e).is_some() => Ok(false),
+    Ok(!refused(run.flush(conn, &writer))? && !deferred_violation(conn))
+}
+
+/// Whether a write of the bulk pass was refused by a local constraint
+/// (the page then goes row by row); any other error is the page's.
+fn refused(written: Result<(), LocalError>) -> Result<bool, LocalError> {
+    match written {
+        Ok(()) => Ok(false),
+        Err(e) if hold::constraint(&e).is_some() => Ok(true),
         Err(e) => Err(e),
     }
 }

@@ -26,6 +26,7 @@ mod action;
 mod apply;
 mod apply_one;
 mod cached;
+mod claim;
 mod conflicts;
 mod deferred;
 mod figures;

@@ -114,92 +114,102 @@ impl Local {
     pub fn normalize(&self, table: &TableSpec, row: &Row) -> Result<Row, LocalError> {
         let info = self.described(&table.name)?;
         let mut scratch = self.scratch.borrow_mut();
+        let known = self.known(&mut scratch, table, &info, row)?;
         // Most rows need no SQLite to say what it would store: built
         // straight from the pulled values, each copied once.
-        let mut out = Row::with_capacity(row.len());
-        let mut quick_all = true;
-        for (key, value) in row {
-            let Some(column) = info.column(key) else {
-                continue;
-            };
-            if out.contains_key(&column.name) {
-                continue;
-            }
-            let redated = match value {
-                Value::String(text) => self.redate(&mut scratch, table, column, row, text)?,
-                _ => None,
-            };
-            let quick = match redated {
-                Some(text) => stored(&SqlValue::Text(text), affinity(&column.decl_type)),
-                None => quick(value, &column.decl_type),
-            };
-            let Some(quick) = quick else {
-                quick_all = false;
-                break;
-            };
-            out.insert(column.name.clone(), quick);
+        let quick: Option<Row> = known
+            .iter()
+            .map(|(column, value, redated)| {
+                let value = match redated {
+                    Some(text) => {
+                        stored(&SqlValue::Text(text.clone()), affinity(&column.decl_type))
+                    }
+                    None => quick(value, &column.decl_type),
+                }?;
+                Some((column.name.clone(), value))
+            })
+            .collect();
+        match quick {
+            Some(row) => Ok(row),
+            None => mirrored(&mut scratch, table, &known),
         }
-        if quick_all {
-            return Ok(out);
-        }
-        self.mirrored(&mut scratch, table, &info, row)
     }
 
-    /// `normalize` of a row with a value only SQLite can say what it
-    /// stores as: the row goes through the mirror table.
-    fn mirrored(
+    /// Each local column `row` carries, once (the first spelling of its
+    /// name), with its pulled value and that value spelled as the column
+    /// spells dates, when it is a date to re-spell (`redate`).
+    fn known<'r>(
         &self,
         scratch: &mut Scratch,
         table: &TableSpec,
-        info: &TableInfo,
-        row: &Row,
-    ) -> Result<Row, LocalError> {
-        let mut names: Vec<String> = Vec::with_capacity(row.len());
-        let mut decls: Vec<&str> = Vec::with_capacity(row.len());
-        let mut values = Vec::with_capacity(row.len());
+        info: &'r TableInfo,
+        row: &'r Row,
+    ) -> Result<Vec<Known<'r>>, LocalError> {
+        let mut known: Vec<Known<'r>> = Vec::with_capacity(row.len());
         for (key, value) in row {
             let Some(column) = info.column(key) else {
                 continue;
             };
-            if names.contains(&column.name) {
+            if known.iter().any(|(c, _, _)| c.name == column.name) {
                 continue;
             }
             let redated = match value {
                 Value::String(text) => self.redate(scratch, table, column, row, text)?,
                 _ => None,
             };
-            names.push(column.name.clone());
-            decls.push(mirror_type(&column.decl_type));
-            values.push(match redated {
-                Some(text) => SqlValue::Text(text),
-                None => to_sql(value, &column.decl_type),
-            });
+            known.push((column, value, redated));
         }
-        let mirror = scratch.mirror(&decls)?;
-        let conn = scratch.conn()?;
-        let columns: Vec<String> = (0..names.len()).map(|i| format!("c{i}")).collect();
-        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {mirror} ({cols}) VALUES ({marks}) RETURNING {cols}",
-            cols = columns.join(", "),
-            marks = marks.join(", "),
-        );
-        let context = || format!("normalizing a row of {}", table.name);
-        let back = {
-            let mut stmt = conn.prepare_cached(&sql).ctx(context)?;
-            stmt.query_row(params_from_iter(values), |r| {
-                let mut out = Row::new();
-                for (i, name) in names.iter().enumerate() {
-                    out.insert(name.clone(), to_json(r.get_ref(i)?));
-                }
-                Ok(out)
-            })
-            .ctx(context)?
-        };
-        conn.exec(&format!("DELETE FROM {mirror}"), [])
-            .ctx(context)?;
-        Ok(back)
+        Ok(known)
     }
+}
+
+/// A local column, the pulled value for it, and that value re-spelled as
+/// the column spells dates (see `Local::known`).
+type Known<'r> = (&'r Column, &'r Value, Option<String>);
+
+/// `normalize` of a row with a value only SQLite can say what it stores
+/// as: the row goes through the mirror table.
+fn mirrored(
+    scratch: &mut Scratch,
+    table: &TableSpec,
+    known: &[Known<'_>],
+) -> Result<Row, LocalError> {
+    let names: Vec<&str> = known.iter().map(|(c, _, _)| c.name.as_str()).collect();
+    let decls: Vec<&str> = known
+        .iter()
+        .map(|(c, _, _)| mirror_type(&c.decl_type))
+        .collect();
+    let values: Vec<SqlValue> = known
+        .iter()
+        .map(|(column, value, redated)| match redated {
+            Some(text) => SqlValue::Text(text.clone()),
+            None => to_sql(value, &column.decl_type),
+        })
+        .collect();
+    let mirror = scratch.mirror(&decls)?;
+    let conn = scratch.conn()?;
+    let columns: Vec<String> = (0..names.len()).map(|i| format!("c{i}")).collect();
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {mirror} ({cols}) VALUES ({marks}) RETURNING {cols}",
+        cols = columns.join(", "),
+        marks = marks.join(", "),
+    );
+    let context = || format!("normalizing a row of {}", table.name);
+    let back = {
+        let mut stmt = conn.prepare_cached(&sql).ctx(context)?;
+        stmt.query_row(params_from_iter(values), |r| {
+            let mut out = Row::new();
+            for (i, name) in names.iter().enumerate() {
+                out.insert(name.to_string(), to_json(r.get_ref(i)?));
+            }
+            Ok(out)
+        })
+        .ctx(context)?
+    };
+    conn.exec(&format!("DELETE FROM {mirror}"), [])
+        .ctx(context)?;
+    Ok(back)
 }
 
 impl Local {

@@ -1,5 +1,5 @@
-//! The push side of `_ebb_queue`: claim items, recover stuck ones, and
-//! list them (`settle` writes back how they ended).
+//! The push side of `_ebb_queue`: recover stuck items and list them
+//! (`claim` claims them for a push, `settle` writes back how they ended).
 //!
 //! Owns the queue state machine's storage: pending -> inflight -> deleted
 //! (applied) | retry | invalid | dead | pending (released, or edited in
@@ -8,18 +8,13 @@
 //! no edit is ever lost. Decides nothing about backoff or attempts (the
 //! caller passes them in). Called by `sync` and by `cli` (`ebb queue`).
 
-use std::time::Duration;
-
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Serialize;
 
 use super::cached::Cached;
-use super::normalize::described;
 use super::schema::next_counter;
-use super::sent;
-use super::values::RowReader;
-use super::{Context, Local, LocalError, TableSpec, millis};
+use super::{Context, Local, LocalError};
 
 /// Every state a queue item can be in (the CHECK on `_ebb_queue.state`,
 /// schema.rs).
@@ -107,104 +102,6 @@ pub(crate) fn op_text(op: Op) -> &'static str {
 }
 
 impl Local {
-    /// Claims up to `limit` items: 'pending', 'retry' due by `now`, or
-    /// 'dead' last claimed at least `revive_dead_after` ago (attempts reset;
-    /// `None` never revives). Only the given tables. Upserts first in table
-    /// order, then deletes in reverse table order, each by counter. Marks
-    /// them inflight and reads each row now (a vanished row is sent as a
-    /// delete), with the version last seen as its base. One short
-    /// transaction; every statement prepared once per connection.
-    pub fn claim(
-        &mut self,
-        tables: &[TableSpec],
-        limit: usize,
-        now: i64,
-        revive_dead_after: Option<Duration>,
-    ) -> Result<Vec<Claimed>, LocalError> {
-        if tables.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        // Nothing to claim (the next batch of a round that pushed its last,
-        // an edit's round after its one item): one read, no write
-        // transaction and no query per table and op.
-        if !claimable(&self.conn, now, revive_dead_after)? {
-            return Ok(Vec::new());
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(|| "starting claim".into())?;
-        let found = candidates(&tx, tables, limit, now, revive_dead_after)?;
-        let mut readers: Vec<Option<RowReader>> = vec![None; tables.len()];
-        let mut claimed = Vec::with_capacity(found.len());
-        for Candidate {
-            table,
-            pk,
-            op,
-            counter,
-            attempts,
-            state,
-            ord,
-            base_version,
-        } in found
-        {
-            let attempts = if state == "dead" { 0 } else { attempts };
-            tx.prepare_cached(
-                "UPDATE _ebb_queue SET state = 'inflight', sent_counter = counter,
-                     claimed_at = ?3, attempts = ?4
-                 WHERE tbl = ?1 AND pk = ?2",
-            )
-            .and_then(|mut stmt| stmt.execute(params![table, pk, now, attempts]))
-            .ctx(|| format!("claiming an item of {table}"))?;
-            let (row, unrepresentable) = match op.as_str() {
-                "upsert" => {
-                    let reader = match &mut readers[ord] {
-                        Some(reader) => reader,
-                        slot => {
-                            let info = described(&tx, &self.scratch, &tables[ord].name)?;
-                            slot.insert(RowReader::new(&info, &tables[ord]))
-                        }
-                    };
-                    reader
-                        .read(&tx, &pk)?
-                        .map_or((None, None), |(r, u)| (Some(r), u))
-                }
-                _ => (None, None),
-            };
-            // Kept until an answer settles it: the base of a merge if the
-            // answer is lost and the server applied it anyway.
-            sent::record(&tx, &table, &pk, counter, row.as_ref())?;
-            claimed.push((
-                ord,
-                Claimed {
-                    change: Change {
-                        op: if row.is_some() {
-                            Op::Upsert
-                        } else {
-                            Op::Delete
-                        },
-                        table,
-                        pk,
-                        base_version,
-                        row,
-                        device: self.device.clone(),
-                        counter,
-                    },
-                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
-                    unrepresentable,
-                },
-            ));
-        }
-        tx.commit().ctx(|| "committing claim".into())?;
-        // The query's order, and a vanished row turned an upsert into a
-        // delete: keep deletes last.
-        claimed.sort_by_key(|(ord, c)| match c.change.op {
-            Op::Upsert => (0, *ord as i64, c.change.counter),
-            Op::Delete => (1, -(*ord as i64), c.change.counter),
-        });
-        Ok(claimed.into_iter().map(|(_, c)| c).collect())
-    }
-
     /// Inflight items claimed before `before` go back to pending (stuck-item
     /// recovery). Returns how many.
     pub fn recover_inflight(&mut self, before: i64) -> Result<usize, LocalError> {
@@ -265,105 +162,6 @@ impl Local {
             .collect::<Result<_, _>>()
             .ctx(|| "listing the queue".into())
     }
-}
-
-/// A queue item that may be claimed now.
-struct Candidate {
-    table: String,
-    pk: String,
-    op: String,
-    counter: i64,
-    attempts: i64,
-    state: String,
-    /// Index of its table in the claimed tables.
-    ord: usize,
-    /// The version last seen (`_ebb_rows`), the change's base.
-    base_version: Option<i64>,
-}
-
-/// Whether any item of any table may be claimed now (`candidates`' states,
-/// without their order): each state looked up in `_ebb_queue_state`.
-const CLAIMABLE: &str = "SELECT EXISTS (SELECT 1 FROM _ebb_queue WHERE state = 'pending')
-     OR EXISTS (SELECT 1 FROM _ebb_queue
-                WHERE state = 'retry' AND COALESCE(next_attempt_at, 0) <= ?1)
-     OR (?2 IS NOT NULL AND EXISTS (SELECT 1 FROM _ebb_queue
-                WHERE state = 'dead' AND COALESCE(claimed_at, queued_at) <= ?2))";
-
-fn claimable(
-    conn: &Connection,
-    now: i64,
-    revive_dead_after: Option<Duration>,
-) -> Result<bool, LocalError> {
-    let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
-    conn.prepare_cached(CLAIMABLE)
-        .and_then(|mut stmt| stmt.query_row(params![now, revive_before], |r| r.get(0)))
-        .ctx(|| "looking for items to claim".into())
-}
-
-/// One table's claimable items of one op, by counter.
-const CANDIDATES: &str = "SELECT q.pk, q.counter, q.attempts, q.state, r.version
-     FROM _ebb_queue q LEFT JOIN _ebb_rows r ON r.tbl = q.tbl AND r.pk = q.pk
-     WHERE q.tbl = ?1 AND q.op = ?2
-       AND (+q.state = 'pending'
-            OR (+q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?3)
-            OR (+q.state = 'dead' AND ?4 IS NOT NULL
-                AND COALESCE(q.claimed_at, q.queued_at) <= ?4))
-     ORDER BY q.counter
-     LIMIT ?5";
-
-/// Up to `limit` claimable items in claim order: each table's upserts in
-/// table order, then each table's deletes in reverse order, each by
-/// counter. One query per (table, op), walking `_ebb_queue_claim` in counter
-/// order and stopping at the limit: the cost follows the batch, not the
-/// queue (sorting a 100k-item queue for every batch of 100 was most of a
-/// large push). The `+` keeps SQLite from choosing the state index instead.
-fn candidates(
-    conn: &Connection,
-    tables: &[TableSpec],
-    limit: usize,
-    now: i64,
-    revive_dead_after: Option<Duration>,
-) -> Result<Vec<Candidate>, LocalError> {
-    let revive_before = revive_dead_after.map(|d| now.saturating_sub(millis(d)));
-    let mut found: Vec<Candidate> = Vec::with_capacity(limit);
-    let upserts = tables.iter().enumerate().map(|(ord, t)| ("upsert", ord, t));
-    let deletes = tables
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(ord, t)| ("delete", ord, t));
-    let mut stmt = conn
-        .prepare_cached(CANDIDATES)
-        .ctx(|| "selecting items to claim".into())?;
-    for (op, ord, table) in upserts.chain(deletes) {
-        let left = limit - found.len();
-        if left == 0 {
-            break;
-        }
-        // A table listed twice is claimed once.
-        if tables[..ord].iter().any(|t| t.name == table.name) {
-            continue;
-        }
-        let left = i64::try_from(left).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![table.name, op, now, revive_before, left], |r| {
-                Ok(Candidate {
-                    table: table.name.clone(),
-                    pk: r.get(0)?,
-                    op: op.to_string(),
-                    counter: r.get(1)?,
-                    attempts: r.get(2)?,
-                    state: r.get(3)?,
-                    ord,
-                    base_version: r.get(4)?,
-                })
-            })
-            .ctx(|| format!("selecting items of {} to claim", table.name))?;
-        for row in rows {
-            found.push(row.ctx(|| format!("selecting items of {} to claim", table.name))?);
-        }
-    }
-    Ok(found)
 }
 
 /// The counter of a row's queue item, `None` when nothing is queued.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::super::testutil::{exec, open_temp, queue, specs};
 use super::*;
+use crate::local::claim::CANDIDATES;
 
 fn keys(claimed: &[Claimed]) -> Vec<(String, String, Op)> {
     claimed

@@ -1,7 +1,8 @@
-//! An initial sync's rows written in multi-row statements: in a table
-//! never synced, with nothing queued and no open conflict, the pulled
-//! rows of a bulk page (`apply::bulk_page`) are gathered into runs of up
-//! to [`RUN_ROWS`] rows carrying the same columns, and each run is one
+//! An initial sync's rows written in multi-row statements: pulled rows of
+//! a bulk page (`apply::bulk_page`) that the writer would not read first
+//! (a table never synced, or a page whose rows keep being new here), in a
+//! table with nothing queued and no open conflict, are gathered into runs
+//! of up to [`RUN_ROWS`] rows carrying the same columns, and each run is one
 //! `INSERT .. VALUES (..), (..) ON CONFLICT (key) DO UPDATE` into the
 //! app's table and one into `_ebb_rows`. Per statement SQLite steps,
 //! checks and keeps a statement journal (the first change of each page
@@ -31,7 +32,7 @@ use super::{Context, LocalError};
 
 /// Most rows in one run; fewer when the rows are wide, so a statement
 /// binds at most [`MAX_BOUND`] values.
-pub(crate) const RUN_ROWS: usize = 64;
+const RUN_ROWS: usize = 64;
 const MAX_BOUND: usize = 16_000;
 
 /// The rows gathered for the next multi-row statements.
