@@ -161,3 +161,83 @@ fn a_refused_row_inside_a_run_is_held_alone() {
     assert_eq!(open[0].pk, "i151");
     assert!(open[0].reason.contains("UNIQUE"), "{}", open[0].reason);
 }
+
+/// A till's sales as apps write them: integer ids, REAL money (one that
+/// a server might round, 1.005), text dates, a stock count; pulled into a
+/// table never synced, then a page of rows new here. Runs store exactly
+/// what the rows applied one by one store: every sale once, every amount
+/// to the bit.
+#[test]
+fn sales_with_integer_ids_real_money_and_text_dates_land_as_one_by_one() {
+    let schema = "CREATE TABLE sales (id INTEGER PRIMARY KEY, total REAL NOT NULL,
+        sold_at TEXT NOT NULL, qty INTEGER NOT NULL)";
+    let sales = TableSpec {
+        name: "sales".into(),
+        pk: "id".into(),
+    };
+    let sale = |i: i64| {
+        let total = [1.005, 19.99, 0.1 + 0.2, 1e-7, 12345.675][i as usize % 5] * (1 + i % 3) as f64;
+        let row = json!({"id": i, "total": total,
+                         "sold_at": format!("2026-12-{:02} 09:{:02}:00", 1 + i % 28, i % 60),
+                         "qty": 1 + i % 4});
+        write(i.to_string(), row, 10 + i)
+    };
+    let (first, second): (Vec<_>, Vec<_>) = (
+        (1..=250).map(sale).collect(),
+        (251..=600).map(sale).collect(),
+    );
+    let state = |local: &Local| -> Vec<(i64, f64, String, i64, i64, String)> {
+        let mut stmt = local
+            .conn
+            .prepare(
+                "SELECT s.id, s.total, s.sold_at, s.qty, r.version, r.base FROM sales s
+                 JOIN _ebb_rows r ON r.tbl = 'sales' AND r.pk = CAST(s.id AS TEXT) ORDER BY s.id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let (_a, mut runs) = open_temp();
+    exec(&runs, schema);
+    runs.install(std::slice::from_ref(&sales)).unwrap();
+    runs.apply(&sales, &first, Some(&cursor()), 10).unwrap();
+    runs.apply(&sales, &second, Some(&cursor()), 10).unwrap();
+    let (_b, mut one_by_one) = open_temp();
+    exec(&one_by_one, schema);
+    one_by_one.install(std::slice::from_ref(&sales)).unwrap();
+    for op in first.iter().chain(&second) {
+        one_by_one
+            .apply(&sales, std::slice::from_ref(op), Some(&cursor()), 10)
+            .unwrap();
+    }
+    let written = state(&runs);
+    assert_eq!(written.len(), 600, "every sale once");
+    let expected = state(&one_by_one);
+    assert_eq!(written.len(), expected.len());
+    for (got, want) in written.iter().zip(&expected) {
+        assert_eq!(
+            got.1.to_bits(),
+            want.1.to_bits(),
+            "sale {} total to the bit",
+            got.0
+        );
+        assert_eq!(got, want);
+    }
+    assert_eq!(written[0].1, 19.99 * 2.0, "sale 1's total as pulled");
+    assert_eq!(
+        written[4].1,
+        1.005 * 3.0,
+        "sale 5's total as pulled, not rounded"
+    );
+}
