@@ -91,7 +91,12 @@ fn base_config() -> wasmtime::Config {
 
 /// The pooling allocator: `POOL_SLOTS` concurrent calls, each memory slot
 /// as large as the largest `plugin_limits.memory` allowed (4 GiB, virtual
-/// until touched), with copy-on-write memory images.
+/// until touched), with copy-on-write memory images. Bounds are checked
+/// in the compiled code, not by page protection (`signals_based_traps`
+/// off): a slot then keeps the pages a call grew into read/write (reset
+/// like the rest), where with protection every call whose plugin grows
+/// its memory paid two `mprotect`s, each a TLB flush on every core (a
+/// quarter of the real validator's call, `examples/bench_policy`).
 pub(super) fn pooled_config() -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::new();
     // Totals fit POOL_SLOTS calls of the largest component allowed, so a
@@ -118,6 +123,7 @@ pub(super) fn pooled_config() -> wasmtime::Config {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .memory_reservation(MAX_MEMORY)
         .memory_guard_size(0)
+        .signals_based_traps(false)
         .memory_init_cow(true);
     config
 }

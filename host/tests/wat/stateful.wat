@@ -1,5 +1,6 @@
-;; Counts its calls in a global, in zeroed memory and in a byte of its data
-;; segment, and says so once any of them shows an earlier call: with a fresh
+;; Counts its calls in a global, in zeroed memory, in a byte of its data
+;; segment and in memory it grows (below and above the pool's kept-resident
+;; 256 KiB), and says so once any of them shows an earlier call: with a fresh
 ;; store per call (and a pool slot reset between calls) none ever does.
 (component
   (core module $M
@@ -19,6 +20,13 @@
       (if (i32.ne (i32.load8_u (i32.const 200)) (i32.const 120))
         (then (global.set $calls (i32.const 99))))
       (i32.store8 (i32.const 200) (i32.const 121))
+      ;; Grown memory: one page that stays resident, one handed back.
+      (drop (memory.grow (i32.const 8)))
+      (i32.store (i32.const 100000) (i32.add (i32.load (i32.const 100000)) (i32.const 1)))
+      (i32.store (i32.const 400000) (i32.add (i32.load (i32.const 400000)) (i32.const 1)))
+      (if (i32.or (i32.gt_u (i32.load (i32.const 100000)) (i32.const 1))
+                  (i32.gt_u (i32.load (i32.const 400000)) (i32.const 1)))
+        (then (global.set $calls (i32.const 99))))
       (if (i32.or (i32.gt_u (global.get $calls) (i32.const 1))
                   (i32.gt_u (i32.load (i32.const 60000)) (i32.const 1)))
         (then
