@@ -11,34 +11,15 @@
 //!
 //!     cargo run --release -p ebb --example bench_apply -- 1000000
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{PRODUCTS, cpu};
 use ebb::local::{Action, ApplyOp, Local, TableSpec};
 use ebb::model::Cursor;
 
 const PAGE: i64 = 4000;
-
-const PRODUCTS: &str = "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE,
-    name TEXT, category TEXT, price_cents INTEGER, sale_price_cents INTEGER,
-    stock INTEGER, updated_at TEXT)";
-
-/// User plus system CPU seconds of this process.
-fn cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn page(from: i64, to: i64) -> Vec<ApplyOp> {
     (from..to)

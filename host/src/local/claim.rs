@@ -51,19 +51,10 @@ impl Local {
             op,
             counter,
             attempts,
-            state,
             ord,
             base_version,
         } in found
         {
-            let attempts = if state == "dead" { 0 } else { attempts };
-            tx.prepare_cached(
-                "UPDATE _ebb_queue SET state = 'inflight', sent_counter = counter,
-                     claimed_at = ?3, attempts = ?4
-                 WHERE tbl = ?1 AND pk = ?2",
-            )
-            .and_then(|mut stmt| stmt.execute(params![table, pk, now, attempts]))
-            .ctx(|| format!("claiming an item of {table}"))?;
             let (row, unrepresentable) = match op.as_str() {
                 "upsert" => {
                     let reader = match &mut readers[ord] {
@@ -114,14 +105,14 @@ impl Local {
     }
 }
 
-/// A queue item that may be claimed now.
+/// A queue item claimed now (marked inflight by `candidates`).
 struct Candidate {
     table: String,
     pk: String,
     op: String,
     counter: i64,
+    /// Its attempts so far (0 again for a revived dead item).
     attempts: i64,
-    state: String,
     /// Index of its table in the claimed tables.
     ord: usize,
     /// The version last seen (`_ebb_rows`), the change's base.
@@ -147,22 +138,31 @@ fn claimable(
         .ctx(|| "looking for items to claim".into())
 }
 
-/// One table's claimable items of one op, by counter.
-pub(super) const CANDIDATES: &str = "SELECT q.pk, q.counter, q.attempts, q.state, r.version
-     FROM _ebb_queue q LEFT JOIN _ebb_rows r ON r.tbl = q.tbl AND r.pk = q.pk
-     WHERE q.tbl = ?1 AND q.op = ?2
-       AND (+q.state = 'pending'
-            OR (+q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?3)
-            OR (+q.state = 'dead' AND ?4 IS NOT NULL
-                AND COALESCE(q.claimed_at, q.queued_at) <= ?4))
-     ORDER BY q.counter
-     LIMIT ?5";
+/// Claims one table's claimable items of one op, by counter, up to a
+/// limit: marks them inflight (attempts reset for a revived dead item) and
+/// answers each with its version last seen. One statement: the items are
+/// picked off `_ebb_queue_claim` first, then updated (a statement per item
+/// was a third of a claim).
+pub(super) const CANDIDATES: &str = "UPDATE _ebb_queue
+     SET state = 'inflight', sent_counter = counter, claimed_at = ?3,
+         attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END
+     WHERE rowid IN (
+         SELECT q.rowid FROM _ebb_queue q
+         WHERE q.tbl = ?1 AND q.op = ?2
+           AND (+q.state = 'pending'
+                OR (+q.state = 'retry' AND COALESCE(q.next_attempt_at, 0) <= ?3)
+                OR (+q.state = 'dead' AND ?4 IS NOT NULL
+                    AND COALESCE(q.claimed_at, q.queued_at) <= ?4))
+         ORDER BY q.counter
+         LIMIT ?5)
+     RETURNING pk, counter, attempts,
+         (SELECT r.version FROM _ebb_rows r WHERE r.tbl = _ebb_queue.tbl AND r.pk = _ebb_queue.pk)";
 
-/// Up to `limit` claimable items in claim order: each table's upserts in
+/// Claims up to `limit` items in claim order: each table's upserts in
 /// table order, then each table's deletes in reverse order, each by
-/// counter. One query per (table, op), walking `_ebb_queue_claim` in counter
-/// order and stopping at the limit: the cost follows the batch, not the
-/// queue (sorting a 100k-item queue for every batch of 100 was most of a
+/// counter. One statement per (table, op), walking `_ebb_queue_claim` in
+/// counter order and stopping at the limit: the cost follows the batch, not
+/// the queue (sorting a 100k-item queue for every batch of 100 was most of a
 /// large push). The `+` keeps SQLite from choosing the state index instead.
 fn candidates(
     conn: &Connection,
@@ -181,7 +181,7 @@ fn candidates(
         .map(|(ord, t)| ("delete", ord, t));
     let mut stmt = conn
         .prepare_cached(CANDIDATES)
-        .ctx(|| "selecting items to claim".into())?;
+        .ctx(|| "claiming items".into())?;
     for (op, ord, table) in upserts.chain(deletes) {
         let left = limit - found.len();
         if left == 0 {
@@ -200,15 +200,17 @@ fn candidates(
                     op: op.to_string(),
                     counter: r.get(1)?,
                     attempts: r.get(2)?,
-                    state: r.get(3)?,
                     ord,
-                    base_version: r.get(4)?,
+                    base_version: r.get(3)?,
                 })
             })
-            .ctx(|| format!("selecting items of {} to claim", table.name))?;
+            .ctx(|| format!("claiming items of {}", table.name))?;
+        let from = found.len();
         for row in rows {
-            found.push(row.ctx(|| format!("selecting items of {} to claim", table.name))?);
+            found.push(row.ctx(|| format!("claiming items of {}", table.name))?);
         }
+        // RETURNING answers in no set order.
+        found[from..].sort_by_key(|c| c.counter);
     }
     Ok(found)
 }

@@ -320,7 +320,9 @@ impl Local {
     /// `keep` before `now`; `None` keeps them forever and deletes nothing.
     /// Open conflicts, held ones included, are never deleted. Deletes in
     /// short statements of [`PRUNE_BATCH`] rows; returns how many went.
-    /// `sync` calls it once per round with `sync.keep_resolved_conflicts`.
+    /// `sync` calls it once per round with `sync.keep_resolved_conflicts`;
+    /// a round with nothing to delete (nearly every one) makes one read,
+    /// not a write transaction.
     pub fn prune_conflicts(
         &mut self,
         keep: Option<Duration>,
@@ -330,6 +332,17 @@ impl Local {
             return Ok(0);
         };
         let cutoff = now.saturating_sub(millis(keep));
+        let due: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM _ebb_conflicts
+                                WHERE resolved_at IS NOT NULL AND resolved_at < ?1)",
+            )
+            .and_then(|mut stmt| stmt.query_row(params![cutoff], |r| r.get(0)))
+            .ctx(|| "looking for settled conflicts past their retention".into())?;
+        if !due {
+            return Ok(0);
+        }
         let mut deleted = 0;
         loop {
             let n = self

@@ -70,6 +70,21 @@ fn settle_one(conn: &Connection, item: &Settlement) -> Result<(), LocalError> {
         sent_counter,
         outcome,
     } = item;
+    // The usual end of a push, an item applied and not edited since it was
+    // sent, goes in one statement that also says so (a read of its counter
+    // first was a statement more per pushed row).
+    if let Settle::Applied { version, row } = outcome {
+        let gone = conn
+            .prepare_cached("DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2 AND counter = ?3")
+            .and_then(|mut stmt| stmt.execute(params![table, pk, sent_counter]))
+            .ctx(|| format!("settling an item of {table}"))?;
+        if gone == 1 {
+            rows::set(conn, table, pk, *version, row.as_ref())?;
+            // This answer settles every earlier send of the row too.
+            sent::forget(conn, table, pk, *sent_counter)?;
+            return Ok(());
+        }
+    }
     let Some(counter) = counter(conn, table, pk)? else {
         return Ok(());
     };
@@ -82,16 +97,11 @@ fn settle_one(conn: &Connection, item: &Settlement) -> Result<(), LocalError> {
     // (state, attempts (None = unchanged), next_attempt_at, error (None = unchanged))
     let (state, attempts, next, error): (&str, Option<u32>, Option<i64>, Option<Option<&str>>) =
         match outcome {
+            // Edited since it was sent (the unedited one went above): the
+            // answer is the row's state, the edit goes next round.
             Settle::Applied { version, row } => {
                 rows::set(conn, table, pk, *version, row.as_ref())?;
-                // This answer settles every earlier send of the row too.
                 sent::forget(conn, table, pk, *sent_counter)?;
-                if !edited {
-                    conn.prepare_cached("DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2")
-                        .and_then(|mut stmt| stmt.execute(params![table, pk]))
-                        .ctx(|| format!("settling an item of {table}"))?;
-                    return Ok(());
-                }
                 ("pending", Some(0), None, Some(None))
             }
             _ if edited => ("pending", Some(0), None, Some(None)),
