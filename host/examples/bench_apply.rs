@@ -15,8 +15,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PRODUCTS, cpu};
-use ebb::local::{Action, ApplyOp, Local, TableSpec};
+use common::{PRODUCTS, Till, cpu};
+use ebb::local::{Action, ApplyOp};
 use ebb::model::Cursor;
 
 const PAGE: i64 = 4000;
@@ -43,19 +43,13 @@ fn page(from: i64, to: i64) -> Vec<ApplyOp> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rows: i64 = match std::env::args().nth(1) {
-        Some(n) => n.parse()?,
-        None => 100_000,
-    };
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("till.db");
-    rusqlite::Connection::open(&path)?.execute_batch(PRODUCTS)?;
-    let mut local = Local::open(&path, Duration::from_secs(5))?;
-    let spec = TableSpec {
-        name: "products".into(),
-        pk: "id".into(),
-    };
-    local.install(std::slice::from_ref(&spec))?;
+    let Till {
+        rows,
+        path: _,
+        mut local,
+        spec,
+    } = Till::new(dir.path())?;
     let (cpu_before, mut applying) = (cpu(), Duration::ZERO);
     for from in (0..rows).step_by(PAGE as usize) {
         let ops = page(from, (from + PAGE).min(rows));

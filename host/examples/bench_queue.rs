@@ -14,26 +14,20 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PRODUCTS, cpu};
-use ebb::local::{Local, Settle, Settlement, TableSpec};
+use common::{Till, cpu};
+use ebb::local::{Settle, Settlement};
 
 const BATCH: usize = 1000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rows: i64 = match std::env::args().nth(1) {
-        Some(n) => n.parse()?,
-        None => 100_000,
-    };
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("till.db");
-    rusqlite::Connection::open(&path)?.execute_batch(PRODUCTS)?;
-    let mut local = Local::open(&path, Duration::from_secs(5))?;
-    let spec = TableSpec {
-        name: "products".into(),
-        pk: "id".into(),
-    };
+    let Till {
+        rows,
+        path,
+        mut local,
+        spec,
+    } = Till::new(dir.path())?;
     let tables = std::slice::from_ref(&spec);
-    local.install(tables)?;
     let mut app = rusqlite::Connection::open(&path)?;
     let tx = app.transaction()?;
     {

@@ -2,6 +2,9 @@
 //! app's `products` table, shaped as `tests/examples/bulk` seeds it, and
 //! this process's CPU time.
 
+// Each example is its own crate and uses only part of this.
+#![allow(dead_code)]
+
 /// The app's table: a text key, a UNIQUE `sku`, rows of ~235 B.
 pub const PRODUCTS: &str = "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE,
     name TEXT, category TEXT, price_cents INTEGER, sale_price_cents INTEGER,
@@ -23,4 +26,37 @@ pub fn cpu() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A till: a fresh SQLite file (in `dir`) with the app's `products` table
+/// and ebb installed on it; and the row count asked for on the command
+/// line (100,000 when none is).
+pub struct Till {
+    pub rows: i64,
+    pub path: std::path::PathBuf,
+    pub local: ebb::local::Local,
+    pub spec: ebb::local::TableSpec,
+}
+
+impl Till {
+    pub fn new(dir: &std::path::Path) -> Result<Till, Box<dyn std::error::Error>> {
+        let rows = match std::env::args().nth(1) {
+            Some(n) => n.parse()?,
+            None => 100_000,
+        };
+        let path = dir.join("till.db");
+        rusqlite::Connection::open(&path)?.execute_batch(PRODUCTS)?;
+        let mut local = ebb::local::Local::open(&path, std::time::Duration::from_secs(5))?;
+        let spec = ebb::local::TableSpec {
+            name: "products".into(),
+            pk: "id".into(),
+        };
+        local.install(std::slice::from_ref(&spec))?;
+        Ok(Till {
+            rows,
+            path,
+            local,
+            spec,
+        })
+    }
 }
