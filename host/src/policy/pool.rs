@@ -97,6 +97,15 @@ fn base_config() -> wasmtime::Config {
 /// like the rest), where with protection every call whose plugin grows
 /// its memory paid two `mprotect`s, each a TLB flush on every core (a
 /// quarter of the real validator's call, `examples/bench_policy`).
+///
+/// Wasmtime then compiles bounds checks without their Spectre hardening
+/// (it requires that), so a check could be passed speculatively. Nothing
+/// could read what such a load touched: a plugin has no clock, no thread
+/// and no shared memory to time its own accesses with (its one import is
+/// a bounded `log`), and every architectural access is still checked, with
+/// the slot reset between calls. A larger initial memory instead (1 MiB,
+/// no growth for the example validator) kept the `mprotect`s and was
+/// slower.
 pub(super) fn pooled_config() -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::new();
     // Totals fit POOL_SLOTS calls of the largest component allowed, so a
