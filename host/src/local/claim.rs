@@ -95,8 +95,8 @@ impl Local {
             ));
         }
         tx.commit().ctx(|| "committing claim".into())?;
-        // The query's order, and a vanished row turned an upsert into a
-        // delete: keep deletes last.
+        // Claim order (RETURNING answers in no set order, and a vanished
+        // row turned an upsert into a delete: deletes go last).
         claimed.sort_by_key(|(ord, c)| match c.change.op {
             Op::Upsert => (0, *ord as i64, c.change.counter),
             Op::Delete => (1, -(*ord as i64), c.change.counter),
@@ -205,12 +205,9 @@ fn candidates(
                 })
             })
             .ctx(|| format!("claiming items of {}", table.name))?;
-        let from = found.len();
         for row in rows {
             found.push(row.ctx(|| format!("claiming items of {}", table.name))?);
         }
-        // RETURNING answers in no set order.
-        found[from..].sort_by_key(|c| c.counter);
     }
     Ok(found)
 }

@@ -301,6 +301,35 @@ proptest! {
     }
 }
 
+/// Each batch is the oldest claimable changes, in counter order, whatever
+/// order the keys sort in or the claim statement answers in.
+#[test]
+fn batches_take_the_oldest_changes_in_counter_order() {
+    let (_dir, mut local) = open_temp();
+    local.install(&specs()).unwrap();
+    for i in (0..40).rev() {
+        exec(
+            &local,
+            &format!("INSERT INTO items (id, qty) VALUES ('k{i:02}', {i})"),
+        );
+    }
+    // Edited again before any claim: its change is now the newest.
+    exec(&local, "UPDATE items SET qty = 100 WHERE id = 'k39'");
+    let mut order = Vec::new();
+    loop {
+        let batch = local.claim(&specs(), 7, 0, None).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        let counters: Vec<i64> = batch.iter().map(|c| c.change.counter).collect();
+        assert!(counters.windows(2).all(|w| w[0] < w[1]), "{counters:?}");
+        order.extend(batch.into_iter().map(|c| c.change.pk));
+    }
+    let mut expected: Vec<String> = (0..39).rev().map(|i| format!("k{i:02}")).collect();
+    expected.push("k39".into());
+    assert_eq!(order, expected);
+}
+
 /// A claim reads its batch off the claim index in counter order; it never
 /// sorts the queue (which made a 100k-row push quadratic).
 #[test]
