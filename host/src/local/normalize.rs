@@ -33,6 +33,7 @@ use serde_json::Value;
 use super::cached::Cached;
 use super::inspect::{Affinity, Column, TableInfo, affinity, describe_conn};
 use super::values::{pk_text, to_json, to_sql};
+use super::write::value_rows;
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
 use dates::Shape;
@@ -189,11 +190,10 @@ fn mirrored(
     let mirror = scratch.mirror(&decls)?;
     let conn = scratch.conn()?;
     let columns: Vec<String> = (0..names.len()).map(|i| format!("c{i}")).collect();
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
-        "INSERT INTO {mirror} ({cols}) VALUES ({marks}) RETURNING {cols}",
+        "INSERT INTO {mirror} ({cols}) VALUES {marks} RETURNING {cols}",
         cols = columns.join(", "),
-        marks = marks.join(", "),
+        marks = value_rows(1, names.len()),
     );
     let context = || format!("normalizing a row of {}", table.name);
     let back = {

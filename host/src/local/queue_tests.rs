@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::super::testutil::{exec, open_temp, queue, specs};
 use super::*;
-use crate::local::claim::CANDIDATES;
 
 fn keys(claimed: &[Claimed]) -> Vec<(String, String, Op)> {
     claimed
@@ -299,56 +298,6 @@ proptest! {
             prop_assert_eq!(&queued, &dirty);
         }
     }
-}
-
-/// Each batch is the oldest claimable changes, in counter order, whatever
-/// order the keys sort in or the claim statement answers in.
-#[test]
-fn batches_take_the_oldest_changes_in_counter_order() {
-    let (_dir, mut local) = open_temp();
-    local.install(&specs()).unwrap();
-    for i in (0..40).rev() {
-        exec(
-            &local,
-            &format!("INSERT INTO items (id, qty) VALUES ('k{i:02}', {i})"),
-        );
-    }
-    // Edited again before any claim: its change is now the newest.
-    exec(&local, "UPDATE items SET qty = 100 WHERE id = 'k39'");
-    let mut order = Vec::new();
-    loop {
-        let batch = local.claim(&specs(), 7, 0, None).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        let counters: Vec<i64> = batch.iter().map(|c| c.change.counter).collect();
-        assert!(counters.windows(2).all(|w| w[0] < w[1]), "{counters:?}");
-        order.extend(batch.into_iter().map(|c| c.change.pk));
-    }
-    let mut expected: Vec<String> = (0..39).rev().map(|i| format!("k{i:02}")).collect();
-    expected.push("k39".into());
-    assert_eq!(order, expected);
-}
-
-/// A claim reads its batch off the claim index in counter order; it never
-/// sorts the queue (which made a 100k-row push quadratic).
-#[test]
-fn claim_walks_the_index_instead_of_sorting_the_queue() {
-    let (_dir, local) = open_temp();
-    let plan: Vec<String> = local
-        .conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES}"))
-        .unwrap()
-        .query_map(
-            rusqlite::params!["items", "upsert", 0, None::<i64>, 100],
-            |r| r.get::<_, String>(3),
-        )
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
-    assert!(plan.contains("USING INDEX _ebb_queue_claim"), "{plan}");
-    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
 
 #[test]

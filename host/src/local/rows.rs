@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::stored::StoredRows;
 use super::values::{parse_row, read_row, row_text};
+use super::write::value_rows;
 use super::{Context, Local, LocalError, TableSpec};
 use crate::model::Row;
 
@@ -148,4 +149,13 @@ pub(crate) fn set(
     .and_then(|mut stmt| stmt.execute(params![table, pk, version, row_text(base)]))
     .ctx(|| format!("recording the sync state of a row of {table}"))?;
     Ok(())
+}
+
+/// The statement `set` runs, for `rows` rows at once (`runs`).
+pub(super) fn set_rows_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES {}
+         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
+        value_rows(rows, 4)
+    )
 }

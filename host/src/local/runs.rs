@@ -26,6 +26,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
 
 use super::action::{Action, ApplyOp};
+use super::rows::set_rows_sql;
 use super::values::{Writer, row_text};
 use super::write::upsert_rows_sql;
 use super::{Context, LocalError};
@@ -123,7 +124,7 @@ impl Run {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             (
                 upsert_rows_sql(table, writer.key_column(), &names, count),
-                rows_sql(count),
+                set_rows_sql(count),
             )
         });
         let context = || format!("writing rows of {table}");
@@ -143,21 +144,6 @@ impl Run {
             .ctx(context)?;
         Ok(())
     }
-}
-
-/// `INSERT INTO _ebb_rows` of `rows` rows, as `rows::set` writes one.
-fn rows_sql(rows: usize) -> String {
-    let groups: Vec<String> = (0..rows)
-        .map(|r| {
-            let at = r * 4;
-            format!("(?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4)
-        })
-        .collect();
-    format!(
-        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES {}
-         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
-        groups.join(", ")
-    )
 }
 
 #[cfg(test)]

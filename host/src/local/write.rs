@@ -376,14 +376,6 @@ pub(super) fn upsert_rows_sql(table: &str, pk_col: &str, names: &[&str], rows: u
     } else {
         format!("UPDATE SET {}", updates.join(", "))
     };
-    let groups: Vec<String> = (0..rows)
-        .map(|r| {
-            let marks: Vec<String> = (1..=names.len())
-                .map(|i| format!("?{}", r * names.len() + i))
-                .collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect();
     format!(
         "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {action}",
         quote_ident(table),
@@ -392,7 +384,19 @@ pub(super) fn upsert_rows_sql(table: &str, pk_col: &str, names: &[&str], rows: u
             .map(|n| quote_ident(n))
             .collect::<Vec<_>>()
             .join(", "),
-        groups.join(", "),
+        value_rows(rows, names.len()),
         quote_ident(pk_col),
     )
+}
+
+/// The `VALUES` of `rows` rows of `width` values each, numbered in order:
+/// `(?1, ?2), (?3, ?4)`.
+pub(super) fn value_rows(rows: usize, width: usize) -> String {
+    let groups: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=width).map(|i| format!("?{}", r * width + i)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    groups.join(", ")
 }
