@@ -20,6 +20,7 @@
 //! [`SHAPE_TTL`], so a bulk pull does not query per row.
 
 mod dates;
+mod owned;
 mod stored;
 
 use std::collections::HashMap;

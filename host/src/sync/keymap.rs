@@ -27,6 +27,19 @@ pub(super) enum Localized {
 }
 
 impl<R: Remote> Engine<R> {
+    /// `pulled`, of a table without mapped keys, with its content
+    /// normalized in place (see `localize`).
+    pub(super) fn normalized(
+        &self,
+        spec: &TableSpec,
+        mut pulled: PulledRow,
+    ) -> Result<PulledRow, SyncError> {
+        if let Some(content) = pulled.row.take() {
+            pulled.row = Some(self.local.normalize_owned(spec, content)?);
+        }
+        Ok(pulled)
+    }
+
     /// Normalizes a pulled row to SQLite's types (PG's true / 1.50 / "42"
     /// become 1 / 1.5 / 42, so a base from a pull and one from a push mean
     /// the same thing) and translates its keys to local ids.

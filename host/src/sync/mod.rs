@@ -12,6 +12,7 @@ mod batches;
 mod conflict;
 mod early;
 mod echo;
+mod fetch;
 mod history;
 mod keymap;
 mod pace;

@@ -16,8 +16,9 @@ pub enum PullStep {
     /// A local edit is queued for this row: a conflict for the policy.
     Resolve(ConflictInput),
     /// This device's own change of the row is in doubt (sent, answer
-    /// lost): set the row aside until the row's next push settles it.
-    Defer,
+    /// lost): set the row (handed back) aside until the row's next push
+    /// settles it.
+    Defer(PulledRow),
     /// Another device created a different row under the same key (no
     /// common base): a key collision, held for a person, never settled by
     /// a policy taking a side.
@@ -96,7 +97,7 @@ pub fn pulled(device: &str, row: PulledRow, here: Here<'_>) -> PullStep {
     // Someone else wrote on top of what may be our own applied write: the
     // base we hold may miss it, so merging now could count it twice.
     if here.in_doubt {
-        return PullStep::Defer;
+        return PullStep::Defer(PulledRow { row: remote, ..row });
     }
     if collides(here.known.is_none(), here.row, remote.as_ref()) {
         return PullStep::Collide(ConflictInput {

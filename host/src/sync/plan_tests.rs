@@ -139,7 +139,7 @@ fn a_row_whose_own_change_is_in_doubt_waits() {
         in_doubt: true,
         ..Here::default()
     };
-    assert_eq!(pulled("me", r.clone(), here), PullStep::Defer);
+    assert_eq!(pulled("me", r.clone(), here), PullStep::Defer(r.clone()));
     // Nothing queued: nothing to merge, the row is taken.
     let idle = Here {
         queued: None,

@@ -3,10 +3,8 @@
 //! policy settle conflicts, and apply the page with its cursor in one
 //! local transaction.
 
-use std::time::Instant;
-
-use super::early::Early;
 use super::echo;
+use super::fetch::{Ahead, Replans};
 use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
@@ -37,19 +35,9 @@ impl<R: Remote> Engine<R> {
         // Rows set aside while this device's own change was in doubt
         // (`set_aside`: the table has some): the push before this pull
         // settled those changes, so plan them again.
-        let set_aside = match set_aside {
-            true => self.local.deferred(name)?,
-            false => Vec::new(),
-        };
-        if !set_aside.is_empty() {
-            let page = PullPage {
-                rows: set_aside,
-                next: Cursor::default(),
-                has_more: false,
-                horizon: String::new(),
-                in_flight: false,
-            };
-            self.apply_page(&spec, &page, None, report)?;
+        let mut replans = Replans::new(self.config.sync.max_replans, name);
+        if set_aside {
+            self.replan_set_aside(&spec, &mut replans, report)?;
         }
         let bar = self.progress.table(name);
         let mut ahead: Option<Ahead> = None;
@@ -94,12 +82,19 @@ impl<R: Remote> Engine<R> {
                 ahead = Some(self.fetch_ahead(name, &page.next, self.pull_pace.size()));
             }
             // On an error the page fetched ahead is dropped, so cancelled.
-            self.apply_page(&spec, &page, Some(&page.next), report)?;
+            let (next, has_more, rows) = (page.next.clone(), page.has_more, page.rows.len());
+            if !self.apply_page(&spec, page, Some(&next), report)? {
+                // The app edited one of its rows meanwhile: the cursor
+                // stays, and the page is asked for again (as it is now).
+                replans.another()?;
+                continue;
+            }
+            replans.reset();
             pages += 1;
-            bar.add_rows(page.rows.len() as u64);
-            self.metrics.add_pulled(name, page.rows.len() as u64);
+            bar.add_rows(rows as u64);
+            self.metrics.add_pulled(name, rows as u64);
             self.renew()?;
-            if !page.has_more || page.rows.is_empty() {
+            if !has_more || rows == 0 {
                 bar.finish();
                 if pages > 1
                     && let Err(e) = self.local.checkpoint()
@@ -111,110 +106,88 @@ impl<R: Remote> Engine<R> {
         }
     }
 
-    /// The page of `table` after `cursor`: the one fetched `ahead` when it
-    /// starts there (its answer is attempt 1), else asked now; and how long
-    /// the request took.
-    async fn fetch_page(
+    /// Plans again the rows of `spec` set aside (`Local::deferred`).
+    fn replan_set_aside(
         &mut self,
-        table: &str,
-        cursor: &Cursor,
-        ahead: Option<Ahead>,
-    ) -> Result<(PullPage, std::time::Duration), SyncError> {
-        let (first, mut ahead_took) = match ahead {
-            Some(mut a) if a.from == *cursor => {
-                let (answer, took) = a.page.answer().await;
-                (Some(answer), Some(took))
+        spec: &TableSpec,
+        replans: &mut Replans<'_>,
+        report: &mut RoundReport,
+    ) -> Result<(), SyncError> {
+        loop {
+            let rows = self.local.deferred(&spec.name)?;
+            if rows.is_empty() {
+                return Ok(());
             }
-            // Dropped, so cancelled: it was fetched from another cursor.
-            _ => (None, None),
-        };
-        let started = Instant::now();
-        let size = self.pull_pace.size();
-        let answer = self
-            .call_remote_or("ebb_pull", &|_| false, first, |remote| {
-                ahead_took = None;
-                remote.pull(table, cursor, size)
-            })
-            .await?;
-        let page = answer?;
-        Ok((page, ahead_took.unwrap_or_else(|| started.elapsed())))
-    }
-
-    /// Starts fetching the page of `table` after `from` on a task of its
-    /// own, so the server works while this one applies.
-    fn fetch_ahead(&self, table: &str, from: &Cursor, page_size: usize) -> Ahead {
-        let remote = std::sync::Arc::clone(&self.remote);
-        let (table, cursor) = (table.to_string(), from.clone());
-        let page = Early::start("rpc/ebb_pull", async move {
-            remote.pull(&table, &cursor, page_size).await
-        });
-        Ahead {
-            from: from.clone(),
-            page,
+            let page = PullPage {
+                rows,
+                next: Cursor::default(),
+                has_more: false,
+                horizon: String::new(),
+                in_flight: false,
+            };
+            if self.apply_page(spec, page, None, report)? {
+                replans.reset();
+                return Ok(());
+            }
+            replans.another()?;
         }
     }
 
     /// Plans and applies one page; `cursor` is where the table's pull
     /// goes on from (`None` for rows set aside earlier: they move nothing).
+    /// The plan takes the page's rows. `false`: a row of the page was
+    /// edited here between planning and applying, nothing was applied, and
+    /// the page is to be read again and planned anew.
     fn apply_page(
         &mut self,
         spec: &TableSpec,
-        page: &PullPage,
+        page: PullPage,
         cursor: Option<&Cursor>,
         report: &mut RoundReport,
-    ) -> Result<(), SyncError> {
-        // `sync.max_replans`: plans of a page whose rows the app keeps
-        // editing between planning and applying.
-        for _ in 0..self.config.sync.max_replans.max(1) {
-            let set_aside = cursor.is_none();
-            // Planning only reads: in one read transaction (one snapshot;
-            // the apply below checks every row's queue counter again).
-            let began = self.local.begin_reads()?;
-            let planned = self.plan_page(spec, page);
-            if began {
-                self.local.end_reads()?;
-            }
-            let (ops, counts) = planned?;
-            let applied = if set_aside {
-                self.local.apply_set_aside(spec, &ops, now_ms())
-            } else {
-                self.local.apply(spec, &ops, cursor, now_ms())
-            };
-            match applied {
-                Ok(()) => {
-                    for d in &counts.decided {
-                        self.keep_decision(&spec.name, d, report)?;
-                    }
-                    report.pulled += counts.written;
-                    self.announce_rewritten(&spec.name, &counts.rewritten, report)?;
-                    report.deferred += counts.deferred;
-                    report.resolved += counts.resolved;
-                    report.manual += counts.manual;
-                    for _ in 0..counts.resolved {
-                        self.metrics.count_conflict(&spec.name, "resolved");
-                    }
-                    for _ in 0..counts.manual {
-                        self.metrics.count_conflict(&spec.name, "manual");
-                    }
-                    return Ok(());
-                }
-                Err(LocalError::Stale { table, pk }) => {
-                    tracing::debug!(%table, %pk, "row edited while applying a page; planning again");
-                }
-                Err(e) => return Err(e.into()),
-            }
+    ) -> Result<bool, SyncError> {
+        let set_aside = cursor.is_none();
+        // Planning only reads: in one read transaction (one snapshot;
+        // the apply below checks every row's queue counter again).
+        let began = self.local.begin_reads()?;
+        let planned = self.plan_page(spec, page);
+        if began {
+            self.local.end_reads()?;
         }
-        Err(LocalError::Stale {
-            table: spec.name.clone(),
-            pk: String::from("(page edited continuously)"),
+        let (ops, counts) = planned?;
+        let applied = if set_aside {
+            self.local.apply_set_aside(spec, &ops, now_ms())
+        } else {
+            self.local.apply(spec, &ops, cursor, now_ms())
+        };
+        match applied {
+            Ok(()) => {}
+            Err(LocalError::Stale { table, pk }) => {
+                tracing::debug!(%table, %pk, "row edited while applying a page; planning again");
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
         }
-        .into())
+        for d in &counts.decided {
+            self.keep_decision(&spec.name, d, report)?;
+        }
+        report.pulled += counts.written;
+        self.announce_rewritten(&spec.name, &counts.rewritten, report)?;
+        report.deferred += counts.deferred;
+        report.resolved += counts.resolved;
+        report.manual += counts.manual;
+        for _ in 0..counts.resolved {
+            self.metrics.count_conflict(&spec.name, "resolved");
+        }
+        for _ in 0..counts.manual {
+            self.metrics.count_conflict(&spec.name, "manual");
+        }
+        Ok(true)
     }
 
     fn plan_page(
         &mut self,
         spec: &TableSpec,
-        page: &PullPage,
+        page: PullPage,
     ) -> Result<(Vec<ApplyOp>, Counts), SyncError> {
         let merges_deltas = self.policies.merges_deltas(&spec.name);
         let mut ops = Vec::with_capacity(page.rows.len());
@@ -231,47 +204,52 @@ impl<R: Remote> Engine<R> {
         let any_known = self.local.has_row_states(&spec.name)?;
         let any_queued = self.local.has_queued(&spec.name)?;
         let mut stored: echo::Stored = None;
-        for pulled in &page.rows {
+        for pulled in page.rows {
             let mut known = None;
             if plain && any_known {
                 known = self
                     .local
                     .row_state_of(&spec.name, &pulled.pk, any_queued)?;
                 if plan::known_already(known.as_ref(), pulled.version)
-                    && !self.echo_differs(&mut stored, spec, known.as_ref(), pulled)?
+                    && !self.echo_differs(&mut stored, spec, known.as_ref(), &pulled)?
                 {
                     continue;
                 }
             }
-            let row = match self.localize(spec, pulled)? {
-                Localized::Here(row) => row,
-                Localized::Absent => continue,
-                Localized::New { global, row } => {
-                    counts.written += 1;
-                    ops.push(ApplyOp {
-                        pk: format!("@{global}"),
-                        expect_counter: None,
-                        action: Action::Adopt {
-                            global,
-                            row,
-                            version: pulled.version,
-                            pulled: pulled.clone(),
-                        },
-                    });
-                    continue;
-                }
-                Localized::Waits(missing) => {
-                    tracing::info!(table = %spec.name, pk = %pulled.pk, column = %missing.column,
-                        parent = %missing.parent, "pulled row set aside until its parent arrives");
-                    counts.deferred += 1;
-                    ops.push(ApplyOp {
-                        pk: format!("@{}", pulled.pk),
-                        expect_counter: None,
-                        action: Action::Defer {
-                            pulled: pulled.clone(),
-                        },
-                    });
-                    continue;
+            // A table without mapped keys has its rows normalized in place.
+            // One with them keeps each row as pulled (`original`): a row of
+            // it set aside or adopted is localized again from that later.
+            let (row, original) = if plain {
+                (self.normalized(spec, pulled)?, None)
+            } else {
+                match self.localize(spec, &pulled)? {
+                    Localized::Here(row) => (row, Some(pulled)),
+                    Localized::Absent => continue,
+                    Localized::New { global, row } => {
+                        counts.written += 1;
+                        ops.push(ApplyOp {
+                            pk: format!("@{global}"),
+                            expect_counter: None,
+                            action: Action::Adopt {
+                                global,
+                                row,
+                                version: pulled.version,
+                                pulled,
+                            },
+                        });
+                        continue;
+                    }
+                    Localized::Waits(missing) => {
+                        tracing::info!(table = %spec.name, pk = %pulled.pk, column = %missing.column,
+                            parent = %missing.parent, "pulled row set aside until its parent arrives");
+                        counts.deferred += 1;
+                        ops.push(ApplyOp {
+                            pk: format!("@{}", pulled.pk),
+                            expect_counter: None,
+                            action: Action::Defer { pulled },
+                        });
+                        continue;
+                    }
                 }
             };
             // The pulled row goes into the plan by value; what is said
@@ -310,11 +288,11 @@ impl<R: Remote> Engine<R> {
             };
             let action = match plan::pulled(self.local.device_id(), row, here) {
                 plan::PullStep::Skip => continue,
-                plan::PullStep::Defer => {
+                plan::PullStep::Defer(row) => {
                     tracing::info!(table = %spec.name, pk = %pk, version = version,
                         "pulled row set aside: this device's own change of it is in doubt until its next push");
                     Action::Defer {
-                        pulled: pulled.clone(),
+                        pulled: original.unwrap_or(row),
                     }
                 }
                 plan::PullStep::Take(action) => action,
@@ -393,10 +371,4 @@ struct Counts {
     /// Conflicts the policy settled on its own, kept as history once the
     /// page is applied.
     decided: Vec<Decided>,
-}
-
-/// A page being fetched ahead, and the cursor it starts from.
-struct Ahead {
-    from: Cursor,
-    page: Early<PullPage>,
 }
