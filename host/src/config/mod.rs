@@ -140,9 +140,9 @@ pub struct SyncConfig {
     /// `wait_for_lock` (default false): `ebb sync --once` waits for another
     /// sync holding the lock instead of exiting with a message.
     pub wait_for_lock: bool,
-    /// `max_replans` (default 5): how many times a pulled page is planned
-    /// again when the app edits one of its rows between planning and
-    /// applying. After that the round ends with an error and the page is
+    /// `max_replans` (default 5): how many times a pulled page is read
+    /// again and planned again when the app edits one of its rows between
+    /// planning and applying. After that the round ends with an error and the page is
     /// pulled again next round. At least 1.
     pub max_replans: usize,
     /// `keep_resolved_conflicts` (default 90d; "0s" keeps forever): settled
