@@ -318,12 +318,6 @@ fn pool(settings: &GatewaySettings) -> Result<Pool, GatewayError> {
     );
     Pool::builder(manager)
         .max_size(settings.pool_size)
-        // The connection used last is handed out first (as pgbouncer does),
-        // not the one idle longest: a few connections serve the steady
-        // traffic with their plans of ebb's functions warm, instead of each
-        // request landing on the next one in turn, which plans them again
-        // (5-15 ms a connection after an ANALYZE or a new install).
-        .queue_mode(deadpool_postgres::QueueMode::Lifo)
         .wait_timeout(Some(settings.pool_wait_timeout))
         .create_timeout(Some(settings.pool_wait_timeout))
         .runtime(Runtime::Tokio1)

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 use rusqlite::params_from_iter;
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::action::{Action, ApplyOp};
 use super::rows::set_rows_sql;
@@ -36,9 +36,10 @@ use super::{Context, LocalError};
 const RUN_ROWS: usize = 64;
 const MAX_BOUND: usize = 16_000;
 
-/// The rows gathered for the next multi-row statements.
+/// The rows gathered for the next multi-row statements, borrowing the
+/// page's values (`'p`).
 #[derive(Default)]
-pub(crate) struct Run {
+pub(crate) struct Run<'p> {
     /// The columns of the run's rows.
     names: Vec<String>,
     /// Most rows in one run for these columns.
@@ -47,18 +48,18 @@ pub(crate) struct Run {
     /// into the app's table and the insert into `_ebb_rows`.
     texts: HashMap<usize, (String, String)>,
     /// The run's values, row after row.
-    values: Vec<SqlValue>,
-    rows: Vec<Pending>,
+    values: Vec<ToSqlOutput<'p>>,
+    rows: Vec<Pending<'p>>,
 }
 
 /// A row of the run: what `_ebb_rows` gets.
-struct Pending {
-    pk: String,
+struct Pending<'p> {
+    pk: &'p str,
     version: i64,
     base: Option<String>,
 }
 
-impl Run {
+impl<'p> Run<'p> {
     /// Whether `op` goes into a run: a pulled row to write, in a table
     /// with nothing queued and no open conflict, that the writer would
     /// not read first (a table never synced, or a page whose rows keep
@@ -78,7 +79,7 @@ impl Run {
         &mut self,
         conn: &Connection,
         writer: &Writer,
-        op: &ApplyOp,
+        op: &'p ApplyOp,
     ) -> Result<(), LocalError> {
         let Action::Write {
             row: Some(row),
@@ -87,7 +88,7 @@ impl Run {
         else {
             return Ok(());
         };
-        let (names, values) = writer.bind(&op.pk, row)?;
+        let (names, values) = writer.bind_ref(&op.pk, row)?;
         writer.count_unread();
         if !self
             .names
@@ -102,7 +103,7 @@ impl Run {
         }
         self.values.extend(values);
         self.rows.push(Pending {
-            pk: op.pk.clone(),
+            pk: &op.pk,
             version: *version,
             base: row_text(Some(row)),
         });
@@ -131,12 +132,15 @@ impl Run {
         conn.prepare_cached(upsert)
             .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
             .ctx(context)?;
+        let text = |t: &'p str| ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes()));
         let marks = self.rows.drain(..).flat_map(|p| {
             [
-                SqlValue::Text(table.to_string()),
-                SqlValue::Text(p.pk),
-                SqlValue::Integer(p.version),
-                p.base.map_or(SqlValue::Null, SqlValue::Text),
+                ToSqlOutput::Borrowed(ValueRef::Text(table.as_bytes())),
+                text(p.pk),
+                ToSqlOutput::Owned(SqlValue::Integer(p.version)),
+                p.base.map_or(ToSqlOutput::Borrowed(ValueRef::Null), |b| {
+                    ToSqlOutput::Owned(SqlValue::Text(b))
+                }),
             ]
         });
         conn.prepare_cached(rows_insert)

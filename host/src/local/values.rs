@@ -18,7 +18,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Number, Value};
 
@@ -87,8 +87,14 @@ pub(crate) fn to_json_checked(
 
 /// One JSON value for a column with the given declared type.
 pub(crate) fn to_sql(value: &Value, decl_type: &str) -> SqlValue {
-    match value {
-        Value::Null => SqlValue::Null,
+    owned(to_sql_ref(value, decl_type))
+}
+
+/// `to_sql`, borrowing the text of a string instead of copying it.
+pub(crate) fn to_sql_ref<'v>(value: &'v Value, decl_type: &str) -> ToSqlOutput<'v> {
+    let text = |s: &'v str| ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()));
+    ToSqlOutput::Owned(match value {
+        Value::Null => return ToSqlOutput::Borrowed(ValueRef::Null),
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
         Value::Number(n) => match n.as_i64() {
             Some(i) => SqlValue::Integer(i),
@@ -96,10 +102,20 @@ pub(crate) fn to_sql(value: &Value, decl_type: &str) -> SqlValue {
         },
         Value::String(s) if affinity(decl_type) == Affinity::Blob => match BASE64.decode(s) {
             Ok(bytes) => SqlValue::Blob(bytes),
-            Err(_) => SqlValue::Text(s.clone()),
+            Err(_) => return text(s),
         },
-        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::String(s) => return text(s),
         Value::Array(_) | Value::Object(_) => SqlValue::Text(value.to_string()),
+    })
+}
+
+/// A bound value as its own copy.
+pub(crate) fn owned(value: ToSqlOutput<'_>) -> SqlValue {
+    match value {
+        ToSqlOutput::Borrowed(v) => v.into(),
+        ToSqlOutput::Owned(v) => v,
+        // `to_sql_ref` makes neither of the others.
+        _ => SqlValue::Null,
     }
 }
 

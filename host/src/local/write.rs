@@ -24,12 +24,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use rusqlite::params_from_iter;
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
 use super::queue::any_queued;
-use super::values::{key_column, pk_text, to_sql};
+use super::values::{key_column, owned, pk_text, to_sql_ref};
 use super::{Context, LocalError, quote_ident};
 use crate::model::Row;
 
@@ -188,6 +188,16 @@ impl Writer {
         pk: &str,
         row: &Row,
     ) -> Result<(Vec<&str>, Vec<SqlValue>), LocalError> {
+        let (names, values) = self.bind_ref(pk, row)?;
+        Ok((names, values.into_iter().map(owned).collect()))
+    }
+
+    /// `bind`, the values borrowing `row`'s texts and `pk`.
+    pub(crate) fn bind_ref<'s, 'v>(
+        &'s self,
+        pk: &'v str,
+        row: &'v Row,
+    ) -> Result<(Vec<&'s str>, Vec<ToSqlOutput<'v>>), LocalError> {
         let pk_col = self.pk_col.as_str();
         let mut names: Vec<&str> = Vec::with_capacity(row.len() + 1);
         let mut values = Vec::with_capacity(row.len() + 1);
@@ -209,11 +219,11 @@ impl Writer {
                 has_pk = true;
             }
             names.push(&column.name);
-            values.push(to_sql(value, &column.decl_type));
+            values.push(to_sql_ref(value, &column.decl_type));
         }
         if !has_pk {
             names.push(pk_col);
-            values.push(SqlValue::Text(pk.to_string()));
+            values.push(ToSqlOutput::Borrowed(ValueRef::Text(pk.as_bytes())));
         }
         Ok((names, values))
     }

@@ -16,8 +16,8 @@ pub enum PullStep {
     /// A local edit is queued for this row: a conflict for the policy.
     Resolve(ConflictInput),
     /// This device's own change of the row is in doubt (sent, answer
-    /// lost): set the row (handed back) aside until the row's next push
-    /// settles it.
+    /// lost): set the row aside until the row's next push settles it (the
+    /// row is handed back, for a caller that kept no copy as pulled).
     Defer(PulledRow),
     /// Another device created a different row under the same key (no
     /// common base): a key collision, held for a person, never settled by

@@ -216,11 +216,14 @@ impl<R: Remote> Engine<R> {
                     continue;
                 }
             }
-            // A table without mapped keys has its rows normalized in place.
-            // One with them keeps each row as pulled (`original`): a row of
-            // it set aside or adopted is localized again from that later.
+            // A row is normalized in place. One that may be set aside or
+            // adopted is kept as pulled too (`original`): it is planned
+            // again from that later, as a fresh pull is. Only a table with
+            // something queued has rows set aside (a change of theirs in
+            // doubt), and one with mapped keys rows adopted or waiting.
             let (row, original) = if plain {
-                (self.normalized(spec, pulled)?, None)
+                let original = any_queued.then(|| pulled.clone());
+                (self.normalized(spec, pulled)?, original)
             } else {
                 match self.localize(spec, &pulled)? {
                     Localized::Here(row) => (row, Some(pulled)),

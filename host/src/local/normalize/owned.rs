@@ -166,8 +166,7 @@ mod tests {
                 owned.iter().collect::<Vec<_>>(),
                 copied.iter().collect::<Vec<_>>()
             );
-            // A row set aside keeps its normalized content and is
-            // normalized again when planned again: that changes nothing.
+            // Normalizing a normalized row changes nothing.
             let again = local.normalize_owned(&t, owned.clone()).unwrap();
             prop_assert_eq!(again.iter().collect::<Vec<_>>(), owned.iter().collect::<Vec<_>>());
         }
