@@ -93,6 +93,9 @@ pub struct RoundReport {
     pub completed_tables: Vec<String>,
     /// Inflight items of an earlier, interrupted round returned to pending.
     pub recovered: usize,
+    /// Pulled pages read again and planned anew because the app edited
+    /// one of their rows between planning and applying them.
+    pub replanned: usize,
     /// The error that ended the round early, if any.
     pub error: Option<String>,
 }

@@ -86,6 +86,7 @@ impl<R: Remote> Engine<R> {
             if !self.apply_page(&spec, page, Some(&next), report)? {
                 // The app edited one of its rows meanwhile: the cursor
                 // stays, and the page is asked for again (as it is now).
+                report.replanned += 1;
                 replans.another()?;
                 continue;
             }
@@ -129,6 +130,7 @@ impl<R: Remote> Engine<R> {
                 replans.reset();
                 return Ok(());
             }
+            report.replanned += 1;
             replans.another()?;
         }
     }

@@ -43,6 +43,7 @@ pub enum Effect {
 pub fn write(app: &Connection, plan: &Plan, op: &AppOp) -> Result<Effect> {
     Ok(match op {
         AppOp::Sell { product, n } => stock(app, plan, *product, -n)?,
+        AppOp::Held(op) => write(app, plan, op)?,
         AppOp::Restock { product, n } => stock(app, plan, *product, *n)?,
         AppOp::Pay {
             debt,

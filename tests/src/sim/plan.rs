@@ -117,6 +117,12 @@ pub enum AppOp {
     DeletePayment { payment: String },
     /// `DELETE FROM debts WHERE id = ...` (its payments cascade).
     DeleteDebt { debt: String },
+    /// The write `op` made while a round's call is out, with the app's
+    /// write lock taken as the call starts and the write committed a
+    /// moment later: the till plans the call's answer meanwhile, and waits
+    /// for the lock to apply it (a row edited between planning and
+    /// applying). Made at once outside a round.
+    Held(Box<AppOp>),
 }
 
 /// Back office SQL.
@@ -151,6 +157,7 @@ impl Step {
                 AppOp::Rename { .. } => "rename",
                 AppOp::DeletePayment { .. } => "delete-payment",
                 AppOp::DeleteDebt { .. } => "delete-debt",
+                AppOp::Held(_) => "held-write",
             },
             Step::Equal { .. } => "equal-sell",
             Step::Server(op) => match op {

@@ -83,6 +83,8 @@ pub(super) struct Sim<'p> {
     pub shared_plan: Arc<Plan>,
     /// App writes made while a round was out, not yet counted.
     pub inflight: Arc<Mutex<InflightWrites>>,
+    /// The threads of held writes (`AppOp::Held`) of the round out.
+    pub held: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
     pub ledger: Ledger,
     pub stats: Stats,
     pub trace: Vec<String>,
@@ -97,6 +99,7 @@ impl<'p> Sim<'p> {
             plan,
             shared_plan: Arc::new(plan.clone()),
             inflight: Arc::default(),
+            held: Arc::default(),
             ledger: Ledger::new(plan),
             stats: Stats::default(),
             trace: Vec::new(),

@@ -74,6 +74,7 @@ impl fmt::Display for AppOp {
             AppOp::Rename { customer, name } => write!(f, "rename customer {customer} {name:?}"),
             AppOp::DeletePayment { payment } => write!(f, "delete payment {}", short(payment)),
             AppOp::DeleteDebt { debt } => write!(f, "delete debt {}", short(debt)),
+            AppOp::Held(op) => write!(f, "{op}, the write lock held a moment"),
         }
     }
 }

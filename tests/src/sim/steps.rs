@@ -18,6 +18,11 @@ use super::till::{Round, Till};
 use ebb::remote::Remote;
 use ebb::sync::RoundReport;
 
+/// How long a held write (`AppOp::Held`) keeps the app's write lock
+/// before it writes and commits: far longer than a till takes to plan a
+/// page, far shorter than its busy timeout (5 s).
+const HELD_FOR: std::time::Duration = std::time::Duration::from_millis(400);
+
 impl Sim<'_> {
     /// Runs one step; returns what it did, for the trace.
     pub(super) async fn step<R: Remote, B: Backoffice>(
@@ -65,6 +70,13 @@ impl Sim<'_> {
                     .map(|(call, op)| (*call, self.inflight_write(t, op)))
                     .collect();
                 let round = t.round(faults, hooks).await?;
+                // A held write commits even when the round did not wait
+                // for it: counted with the round's.
+                for write in std::mem::take(&mut *lock(&self.held)) {
+                    if write.join().is_err() {
+                        bail!("a held write's thread panicked");
+                    }
+                }
                 let mut what = match round {
                     Round::Killed => {
                         self.stats.kills += 1;
@@ -114,6 +126,9 @@ impl Sim<'_> {
     /// A hook that makes the app write `op` on `till`'s second connection
     /// and leaves the effect for the step to count.
     fn inflight_write<R: Remote>(&self, till: &Till<R>, op: &AppOp) -> Hook {
+        if let AppOp::Held(op) = op {
+            return self.held_write(till, op);
+        }
         let conn = Arc::clone(&till.inflight);
         let plan = Arc::clone(&self.shared_plan);
         let sink = Arc::clone(&self.inflight);
@@ -121,6 +136,38 @@ impl Sim<'_> {
         Box::new(move || {
             let effect = app::write(&lock(&conn), &plan, &op).map_err(|e| format!("{e:#}"));
             lock(&sink).push((op, effect));
+        })
+    }
+
+    /// `op` as `AppOp::Held` makes it: the app's write lock taken as the
+    /// call starts, the write made and committed [`HELD_FOR`] later on a
+    /// thread of its own.
+    fn held_write<R: Remote>(&self, till: &Till<R>, op: &AppOp) -> Hook {
+        let conn = Arc::clone(&till.inflight);
+        let plan = Arc::clone(&self.shared_plan);
+        let sink = Arc::clone(&self.inflight);
+        let held = Arc::clone(&self.held);
+        let op = op.clone();
+        Box::new(move || {
+            let began = lock(&conn)
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| format!("taking the write lock: {e}"));
+            let write = std::thread::spawn(move || {
+                std::thread::sleep(HELD_FOR);
+                let conn = lock(&conn);
+                let effect = began.and_then(|()| {
+                    let effect = app::write(&conn, &plan, &op).map_err(|e| format!("{e:#}"));
+                    let end = match effect {
+                        Ok(_) => "COMMIT",
+                        Err(_) => "ROLLBACK",
+                    };
+                    conn.execute_batch(end)
+                        .map_err(|e| format!("{end}: {e}"))
+                        .and(effect)
+                });
+                lock(&sink).push((AppOp::Held(Box::new(op)), effect));
+            });
+            lock(&held).push(write);
         })
     }
 
@@ -229,6 +276,7 @@ pub(super) fn summary(r: &RoundReport) -> String {
         ("retrying", r.retrying),
         ("dead", r.dead),
         ("recovered", r.recovered),
+        ("replanned", r.replanned),
     ] {
         if n > 0 {
             s.push_str(&format!(" {what} {n}"));

@@ -6,7 +6,9 @@
 //!   two payments of 100 on a debt paid 200: 400;
 //! - a sale whose answer was lost (the server applied it) is counted once,
 //!   when another till sells in between, when the back office edits the
-//!   product instead, and when the till is killed instead of timing out.
+//!   product instead, and when the till is killed instead of timing out;
+//! - a sale made while the till plans a pulled page that holds the product
+//!   (after planning, before applying) is counted, and the page read again.
 
 use ebb_tests::sim::plan::{AppOp, Plan, ServerOp, Step};
 use ebb_tests::sim::{Fault, Mode, Outcome, run};
@@ -80,6 +82,7 @@ scenario!(
     a_lost_answer_is_counted_once,
     a_lost_answer_is_counted_once_around_a_back_office_edit,
     a_till_killed_after_the_server_applied_counts_once,
+    a_page_edited_between_planning_and_applying_is_read_again,
 );
 
 async fn equal_edits_from_the_same_base_both_count(mode: Mode) {
@@ -153,5 +156,37 @@ async fn a_till_killed_after_the_server_applied_counts_once(mode: Mode) {
     assert_eq!(
         column(&outcome, "products", &plan.products[0].id, "stock"),
         40 - 6
+    );
+}
+
+/// The back office changes product 0's price; till 0 pulls it, and the
+/// app sells one while the page is planned (the app holds its write lock
+/// from the pull's start and sells 400 ms later; the till waits for it to
+/// apply). The apply finds the sale queued since the plan, nothing is
+/// written, the page is read again and merged with the sale.
+async fn a_page_edited_between_planning_and_applying_is_read_again(mode: Mode) {
+    let mut plan = world(40, 0);
+    plan.steps = vec![
+        sync(0),
+        Step::Server(ServerOp::Price {
+            product: 0,
+            cents: 999,
+        }),
+        Step::Sync {
+            till: 0,
+            faults: vec![],
+            // Call 0: the pull of products, the round's first call.
+            during: vec![(0, AppOp::Held(Box::new(AppOp::Sell { product: 0, n: 1 })))],
+        },
+        sync(0),
+    ];
+    let outcome = must_pass(&plan, mode).await;
+    let id = &plan.products[0].id;
+    assert_eq!(column(&outcome, "products", id, "stock"), 40 - 1);
+    assert_eq!(column(&outcome, "products", id, "price_cents"), 999);
+    assert!(
+        outcome.trace.iter().any(|l| l.contains("replanned 1")),
+        "the page was not read again:\n{}",
+        outcome.trace.join("\n")
     );
 }
