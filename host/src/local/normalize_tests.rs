@@ -294,3 +294,67 @@ fn the_quick_conversion_of_pulled_values_is_the_bound_one() {
         }
     }
 }
+
+/// Text that `stored` keeps as text in a numeric column is what SQLite
+/// keeps: dates and times, and anything else with a character no numeric
+/// literal has; text SQLite may convert is left for SQLite to say.
+#[test]
+fn text_that_is_never_a_number_stays_text_as_sqlite_keeps_it() {
+    let texts = [
+        "2026-12-05 23:07:40",
+        "2026-12-05T23:07:40+00:00",
+        "2026-12-05T23:07:40.123Z",
+        "23:07",
+        "12/05/2026",
+        "5 apples",
+        "0x10",
+        "inf",
+        "NaN",
+        "1_000",
+        "\u{661}\u{662}",
+        "- 5",
+        "1e",
+        "e5",
+        "2026-12-05",
+        " 17 ",
+        "\t42\n",
+        "+5",
+        "-0",
+        "1.5e-3",
+        "3.",
+        ".5",
+        "1e400",
+        "9223372036854775808",
+    ];
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    for decl in [
+        "INTEGER",
+        "REAL",
+        "NUMERIC",
+        "DATETIME",
+        "DATE",
+        "BOOLEAN",
+        "DECIMAL(10,2)",
+    ] {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS t; CREATE TABLE t (v {decl})"
+        ))
+        .unwrap();
+        for text in texts {
+            conn.execute("DELETE FROM t", []).unwrap();
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [text])
+                .unwrap();
+            let back = conn
+                .query_row("SELECT v FROM t", [], |r| Ok(to_json(r.get_ref(0)?)))
+                .unwrap();
+            let said = stored(&SqlValue::Text(text.to_string()), affinity(decl));
+            if let Some(said) = &said {
+                assert_eq!(*said, back, "{text:?} into a column declared {decl}");
+            }
+            // Dates and times are said without SQLite (no mirror row).
+            if text.contains([':', '/', 'T']) {
+                assert!(said.is_some(), "{text:?} in {decl}: left to SQLite");
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::super::inspect::{Affinity, TableInfo, affinity};
 use super::super::{Local, LocalError, TableSpec};
-use super::{Scratch, SqlValue, quick, stored};
+use super::{Scratch, SqlValue, never_a_number, quick, stored};
 use crate::model::Row;
 
 impl Local {
@@ -91,7 +91,7 @@ fn kept(value: &Value, decl: &str) -> bool {
     match (value, affinity(decl)) {
         (Value::Null, _) => true,
         (Value::String(_), Text | Any) => true,
-        (Value::String(t), Integer | Real | Numeric) => !t.bytes().any(|b| b.is_ascii_digit()),
+        (Value::String(t), Integer | Real | Numeric) => never_a_number(t),
         (Value::Number(n), Integer | Numeric | Any | Blob) => n.is_i64(),
         _ => false,
     }

@@ -25,8 +25,7 @@ pub(super) fn stored(value: &SqlValue, aff: Affinity) -> Option<Value> {
             to_json(ValueRef::Real(*f))
         }
         (SqlValue::Text(t), Text | Any | Blob) => Value::String(t.clone()),
-        // Text without a digit is never a well-formed number.
-        (SqlValue::Text(t), Integer | Real | Numeric) if !t.bytes().any(|b| b.is_ascii_digit()) => {
+        (SqlValue::Text(t), Integer | Real | Numeric) if never_a_number(t) => {
             Value::String(t.clone())
         }
         (SqlValue::Blob(b), _) => to_json(ValueRef::Blob(b)),
@@ -42,12 +41,39 @@ pub(super) fn quick(value: &Value, decl: &str) -> Option<Value> {
     match (value, aff) {
         (Value::String(t), Affinity::Text | Affinity::Any) => Some(Value::String(t.clone())),
         (Value::String(t), Affinity::Integer | Affinity::Real | Affinity::Numeric)
-            if !t.bytes().any(|b| b.is_ascii_digit()) =>
+            if never_a_number(t) =>
         {
             Some(Value::String(t.clone()))
         }
         _ => stored(&to_sql(value, decl), aff),
     }
+}
+
+/// Whether `text` can never be read as a number by a column of numeric
+/// affinity, which converts only text that is a whole well-formed numeric
+/// literal ("Datatypes In SQLite", 3): text without a digit, or with a
+/// character no such literal has (a date's `:`, `/` or `T`, a letter
+/// other than an exponent's `e`). Stored as the text it is. What is left
+/// (`2026-12-05`, ` 17 `, `1e3`) SQLite says.
+pub(super) fn never_a_number(text: &str) -> bool {
+    !text.bytes().any(|b| b.is_ascii_digit())
+        || text.bytes().any(|b| {
+            !matches!(
+                b,
+                b'0'..=b'9'
+                    | b'.'
+                    | b'e'
+                    | b'E'
+                    | b'+'
+                    | b'-'
+                    | b' '
+                    | b'\t'
+                    | b'\n'
+                    | b'\x0b'
+                    | b'\x0c'
+                    | b'\r'
+            )
+        })
 }
 
 /// A declared type with the same affinity as `decl`, safe to splice into
