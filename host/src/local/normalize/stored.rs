@@ -51,28 +51,21 @@ pub(super) fn quick(value: &Value, decl: &str) -> Option<Value> {
 
 /// Whether `text` can never be read as a number by a column of numeric
 /// affinity, which converts only text that is a whole well-formed numeric
-/// literal ("Datatypes In SQLite", 3): text without a digit, or with a
+/// literal ("Datatypes In SQLite", 3): text without a digit, with a
 /// character no such literal has (a date's `:`, `/` or `T`, a letter
-/// other than an exponent's `e`). Stored as the text it is. What is left
-/// (`2026-12-05`, ` 17 `, `1e3`) SQLite says.
+/// other than an exponent's `e`), or with a sign inside it other than an
+/// exponent's (a date's `-`). Stored as the text it is. What is left
+/// (` 17 `, `-5`, `1e-3`) SQLite says.
 pub(super) fn never_a_number(text: &str) -> bool {
-    !text.bytes().any(|b| b.is_ascii_digit())
-        || text.bytes().any(|b| {
-            !matches!(
-                b,
-                b'0'..=b'9'
-                    | b'.'
-                    | b'e'
-                    | b'E'
-                    | b'+'
-                    | b'-'
-                    | b' '
-                    | b'\t'
-                    | b'\n'
-                    | b'\x0b'
-                    | b'\x0c'
-                    | b'\r'
-            )
+    let bytes = text.as_bytes();
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let start = bytes.iter().take_while(|&&b| space(b)).count();
+    !bytes.iter().any(u8::is_ascii_digit)
+        || bytes.iter().enumerate().any(|(i, &b)| match b {
+            b'0'..=b'9' | b'.' | b'e' | b'E' => false,
+            // A sign leads the number or its exponent, nowhere else.
+            b'+' | b'-' => i != start && !matches!(bytes[i - 1], b'e' | b'E'),
+            _ => !space(b),
         })
 }
 
