@@ -18,6 +18,21 @@ pub(crate) fn savepoint(conn: &Connection, sql: &str) -> Result<(), LocalError> 
     Ok(())
 }
 
+/// A row from another device, new here, written under a fresh local id
+/// with its sync state (no savepoint: a local constraint's refusal is the
+/// caller's to handle).
+pub(crate) fn adopt(
+    conn: &Connection,
+    table: &TableSpec,
+    writer: &Writer,
+    global: i64,
+    row: &crate::model::Row,
+    version: i64,
+) -> Result<(), LocalError> {
+    let local = keys::adopt(conn, table, writer, global, row)?;
+    rows::set(conn, &table.name, &local.to_string(), version, Some(row))
+}
+
 /// Carries out one action (no savepoint, no holding: see `hold::guarded`).
 pub(crate) fn apply_one(
     conn: &Connection,
@@ -37,11 +52,8 @@ pub(crate) fn apply_one(
             pulled,
         } => {
             savepoint(conn, "SAVEPOINT ebb_adopt")?;
-            match keys::adopt(conn, table, writer, *global, row) {
-                Ok(local) => {
-                    rows::set(conn, name, &local.to_string(), *version, Some(row))?;
-                    savepoint(conn, "RELEASE ebb_adopt")?;
-                }
+            match adopt(conn, table, writer, *global, row, *version) {
+                Ok(()) => savepoint(conn, "RELEASE ebb_adopt")?,
                 // Refused by a local constraint: set aside and tried again
                 // next pull, never dropped.
                 Err(LocalError::Sqlite { source, .. })

@@ -293,3 +293,73 @@ fn apply_waits_for_the_app_within_busy_timeout() {
     assert!(started.elapsed() < Duration::from_secs(5));
     tx.commit().unwrap();
 }
+
+/// Rows from another device adopted under fresh local ids: one a local
+/// UNIQUE constraint refuses is set aside alone (the bulk pass goes row by
+/// row for it), the others are written and mapped, the cursor moves.
+#[test]
+fn a_row_to_adopt_refused_by_a_local_constraint_is_set_aside_alone() {
+    let (_dir, mut local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE)",
+    );
+    let tags = TableSpec {
+        name: "tags".into(),
+        pk: "id".into(),
+    };
+    local.install(std::slice::from_ref(&tags)).unwrap();
+    exec(&local, "INSERT INTO tags (name) VALUES ('red')");
+    let adopt = |global: i64, name: &str| {
+        let content = row(json!({"id": global, "name": name}));
+        ApplyOp {
+            pk: format!("@{global}"),
+            expect_counter: None,
+            action: Action::Adopt {
+                global,
+                row: content.clone(),
+                version: 1,
+                pulled: crate::model::PulledRow {
+                    pk: global.to_string(),
+                    version: 1,
+                    txid: "9".into(),
+                    deleted: false,
+                    origin: Some("another".into()),
+                    row: Some(content),
+                },
+            },
+        }
+    };
+    let ops = [
+        adopt(1001, "blue"),
+        adopt(1002, "red"),
+        adopt(1003, "green"),
+    ];
+    let cursor = Cursor {
+        txid: "9".into(),
+        pk: "1003".into(),
+    };
+    local.apply(&tags, &ops, Some(&cursor), 0).unwrap();
+    let names: Vec<String> = local
+        .conn
+        .prepare("SELECT name FROM tags ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["red", "blue", "green"]);
+    let mapped: i64 = local
+        .conn
+        .query_row(
+            "SELECT count(*) FROM _ebb_keys WHERE tbl = 'tags'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(mapped, 2);
+    let aside = local.deferred("tags").unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].pk, "1002");
+    assert_eq!(local.cursor("tags").unwrap(), cursor);
+}
