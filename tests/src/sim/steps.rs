@@ -21,7 +21,7 @@ use ebb::sync::RoundReport;
 /// How long a held write (`AppOp::Held`) keeps the app's write lock
 /// before it writes and commits: far longer than a till takes to plan a
 /// page, far shorter than its busy timeout (5 s).
-const HELD_FOR: std::time::Duration = std::time::Duration::from_millis(400);
+const HELD_FOR: std::time::Duration = std::time::Duration::from_millis(1000);
 
 impl Sim<'_> {
     /// Runs one step; returns what it did, for the trace.

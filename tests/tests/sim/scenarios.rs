@@ -161,7 +161,7 @@ async fn a_till_killed_after_the_server_applied_counts_once(mode: Mode) {
 
 /// The back office changes product 0's price; till 0 pulls it, and the
 /// app sells one while the page is planned (the app holds its write lock
-/// from the pull's start and sells 400 ms later; the till waits for it to
+/// from the pull's start and sells a second later; the till waits for it to
 /// apply). The apply finds the sale queued since the plan, nothing is
 /// written, the page is read again and merged with the sale.
 async fn a_page_edited_between_planning_and_applying_is_read_again(mode: Mode) {
