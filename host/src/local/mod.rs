@@ -49,6 +49,7 @@ mod runs;
 mod schema;
 mod sent;
 mod settle;
+mod statements;
 mod status;
 mod stored;
 mod triggers;

@@ -33,8 +33,8 @@ use serde_json::Value;
 
 use super::cached::Cached;
 use super::inspect::{Affinity, Column, TableInfo, affinity, describe_conn};
+use super::statements::value_rows;
 use super::values::{pk_text, to_json, to_sql};
-use super::write::value_rows;
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
 use dates::Shape;

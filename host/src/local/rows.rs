@@ -8,9 +8,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::statements::value_rows;
 use super::stored::StoredRows;
 use super::values::{parse_row, read_row, row_text};
-use super::write::value_rows;
 use super::{Context, Local, LocalError, TableSpec};
 use crate::model::Row;
 

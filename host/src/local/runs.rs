@@ -27,8 +27,8 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::action::{Action, ApplyOp};
 use super::rows::set_rows_sql;
+use super::statements::upsert_rows_sql;
 use super::values::{Writer, row_text};
-use super::write::upsert_rows_sql;
 use super::{Context, LocalError};
 
 /// Most rows in one run; fewer when the rows are wide, so a statement

@@ -14,8 +14,9 @@ use rusqlite::types::Value as SqlValue;
 use super::LocalError;
 use super::inspect::TableInfo;
 use super::normalize::Stamp;
+use super::statements::select_sql;
 use super::values::{key_column, to_sql};
-use super::write::{read_stored, same, select_sql};
+use super::write::{read_stored, same};
 use crate::model::Row;
 
 /// Compares pulled rows (normalized) with the stored rows of one table,
