@@ -39,7 +39,7 @@ use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::Row;
 use dates::Shape;
 pub(crate) use dates::Stamp;
-use stored::{mirror_type, never_a_number, quick, stored};
+use stored::{kept, mirror_type, quick, stored};
 
 /// How long a column's date shape is trusted before it is read again: long
 /// enough for a bulk pull to read it once, short enough to follow an app

@@ -40,9 +40,11 @@ impl<R: Remote> Engine<R> {
         Ok(pulled)
     }
 
-    /// Normalizes a pulled row to SQLite's types (PG's true / 1.50 / "42"
-    /// become 1 / 1.5 / 42, so a base from a pull and one from a push mean
-    /// the same thing) and translates its keys to local ids.
+    /// Normalizes a pulled row of a table touched by mapped keys
+    /// (`keys.touches`; the others go through `normalized`) to SQLite's
+    /// types (PG's true / 1.50 / "42" become 1 / 1.5 / 42, so a base from a
+    /// pull and one from a push mean the same thing) and translates its
+    /// keys to local ids.
     pub(super) fn localize(
         &self,
         spec: &TableSpec,
@@ -60,9 +62,6 @@ impl<R: Remote> Engine<R> {
                 None => None,
             },
         };
-        if !self.keys.touches(&spec.name) {
-            return Ok(Localized::Here(row));
-        }
         let mapped = self.keys.is_mapped(&spec.name);
         let local = match (mapped, pulled.pk.parse::<i64>()) {
             (true, Ok(global)) => match self.local.local_key(&spec.name, global)? {

@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use super::super::inspect::{Affinity, TableInfo, affinity};
+use super::super::inspect::{TableInfo, affinity};
 use super::super::{Local, LocalError, TableSpec};
-use super::{Scratch, SqlValue, never_a_number, quick, stored};
+use super::{Scratch, SqlValue, kept, quick, stored};
 use crate::model::Row;
 
 impl Local {
@@ -82,19 +82,6 @@ struct Changes {
     values: Vec<(usize, Value)>,
     /// Some key names no local column (it is removed).
     unknown: bool,
-}
-
-/// Whether `quick` hands `value` back unchanged for a column declared
-/// `decl`, so it can stay where it is.
-fn kept(value: &Value, decl: &str) -> bool {
-    use Affinity::*;
-    match (value, affinity(decl)) {
-        (Value::Null, _) => true,
-        (Value::String(_), Text | Any) => true,
-        (Value::String(t), Integer | Real | Numeric) => never_a_number(t),
-        (Value::Number(n), Integer | Numeric | Any | Blob) => n.is_i64(),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

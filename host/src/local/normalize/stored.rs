@@ -37,15 +37,23 @@ pub(super) fn stored(value: &SqlValue, aff: Affinity) -> Option<Value> {
 /// `decl`, as `stored` says of it bound as `write_row` binds it, without
 /// copying a text twice; `None` when only SQLite can say.
 pub(super) fn quick(value: &Value, decl: &str) -> Option<Value> {
-    let aff = affinity(decl);
-    match (value, aff) {
-        (Value::String(t), Affinity::Text | Affinity::Any) => Some(Value::String(t.clone())),
-        (Value::String(t), Affinity::Integer | Affinity::Real | Affinity::Numeric)
-            if never_a_number(t) =>
-        {
-            Some(Value::String(t.clone()))
-        }
-        _ => stored(&to_sql(value, decl), aff),
+    match kept(value, decl) {
+        true => Some(value.clone()),
+        false => stored(&to_sql(value, decl), affinity(decl)),
+    }
+}
+
+/// Whether SQLite hands `value` back as it is from a column declared
+/// `decl` (what `quick` then answers), so a row normalized in place keeps
+/// it where it is.
+pub(super) fn kept(value: &Value, decl: &str) -> bool {
+    use Affinity::*;
+    match (value, affinity(decl)) {
+        (Value::Null, _) => true,
+        (Value::String(_), Text | Any) => true,
+        (Value::String(t), Integer | Real | Numeric) => never_a_number(t),
+        (Value::Number(n), Integer | Numeric | Any | Blob) => n.is_i64(),
+        _ => false,
     }
 }
 
