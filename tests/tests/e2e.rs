@@ -21,6 +21,8 @@ mod common;
 mod conflicts;
 #[path = "e2e/counters.rs"]
 mod counters;
+#[path = "e2e/dated_day.rs"]
+mod dated_day;
 #[path = "e2e/harness.rs"]
 mod harness;
 #[path = "e2e/hot_reload.rs"]
