@@ -9,6 +9,7 @@
 //! - [`device`]: a temp dir with the example app's SQLite file, its
 //!   policies.toml and an engine; `app()` plays the application.
 //! - [`rows`]: example rows with fresh uuids.
+//! - [`pos`]: the founding app's point-of-sale schema (integer keys).
 //! - [`sim`]: the deterministic simulation (a fake server with the same
 //!   contract, fault injection, tills, an oracle), for tests/tests/sim.rs
 //!   and tests/examples/chaos.rs.
@@ -21,6 +22,7 @@
 pub mod device;
 pub mod gateway;
 pub mod pg;
+pub mod pos;
 pub mod proxy;
 pub mod rows;
 pub mod sim;

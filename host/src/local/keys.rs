@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use super::cached::Cached;
 use super::fk::Graph;
+use super::key_lookup::KeyLookup;
 use super::schema::{meta_set, meta_text};
 use super::values::Writer;
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
@@ -40,11 +41,13 @@ pub struct KeyPlan {
 }
 
 #[derive(Debug, Clone, Default)]
-struct TableKeys {
-    pk: String,
-    mapped: bool,
+pub(crate) struct TableKeys {
+    /// The key column.
+    pub(crate) pk: String,
+    /// Whether the table's own ids are mapped.
+    pub(crate) mapped: bool,
     /// (column, mapped parent table).
-    refs: Vec<(String, String)>,
+    pub(crate) refs: Vec<(String, String)>,
 }
 
 /// A row's foreign key names a parent this device has not pulled yet.
@@ -63,6 +66,11 @@ impl KeyPlan {
 
     pub fn is_mapped(&self, table: &str) -> bool {
         self.tables.get(table).is_some_and(|t| t.mapped)
+    }
+
+    /// What is mapped of `table`; `None` for a table not synced.
+    pub(crate) fn of(&self, table: &str) -> Option<&TableKeys> {
+        self.tables.get(table)
     }
 
     /// Whether rows of `table` need translating (mapped, or pointing at a
@@ -170,12 +178,14 @@ impl Local {
     }
 
     /// Rewrites a row from the server (global keys) into local ids, key and
-    /// foreign keys. The key of a row new to this device is left global
-    /// (the caller adopts it); a foreign key to a parent this device does
-    /// not have yet is reported.
+    /// foreign keys, with the key map's answers in `lookup` (see
+    /// `Local::key_lookup`). The key of a row new to this device is left
+    /// global (the caller adopts it); a foreign key to a parent this
+    /// device does not have yet is reported.
     pub fn localize(
         &self,
         plan: &KeyPlan,
+        lookup: &KeyLookup,
         table: &str,
         row: &mut Row,
     ) -> Result<Result<(), Unmapped>, LocalError> {
@@ -184,7 +194,7 @@ impl Local {
         };
         if t.mapped
             && let Some(global) = row.get(&t.pk).and_then(as_id)
-            && let Some(local) = self.local_key(table, global)?
+            && let Some(local) = self.looked_up(lookup, table, global)?
         {
             row.insert(t.pk.clone(), Value::from(local));
         }
@@ -192,7 +202,7 @@ impl Local {
             let Some(global) = row.get(column).and_then(as_id) else {
                 continue;
             };
-            match self.local_key(parent, global)? {
+            match self.looked_up(lookup, parent, global)? {
                 Some(local) => {
                     row.insert(column.clone(), Value::from(local));
                 }
@@ -212,7 +222,8 @@ impl Local {
 /// Writes a row new to this device under a fresh local id and maps it to
 /// `global`; returns the local id. Inside the apply transaction (nobody
 /// else can take the id meanwhile); `row` is already localized but for its
-/// key.
+/// key. The id is the table's highest (or its AUTOINCREMENT sequence's)
+/// plus one, read once for a run of adoptions (`Writer::fresh_id`).
 pub(crate) fn adopt(
     conn: &Connection,
     table: &TableSpec,
@@ -220,13 +231,31 @@ pub(crate) fn adopt(
     global: i64,
     row: &Row,
 ) -> Result<i64, LocalError> {
+    let mut row = row.clone();
+    let mut insert = |id: i64| {
+        row.insert(table.pk.clone(), Value::from(id));
+        writer.insert_new(conn, id, &row).map(|()| id)
+    };
+    let local = match writer.fresh_id() {
+        // Refused, the id may have been taken after all (an app trigger
+        // inserting into this table): read the highest again, once.
+        Some(id) => match insert(id) {
+            Err(LocalError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+            {
+                insert(fresh_id(conn, table)?)?
+            }
+            other => other?,
+        },
+        None => insert(fresh_id(conn, table)?)?,
+    };
+    map(conn, &table.name, local, global)?;
+    Ok(local)
+}
+
+/// One more than the highest id `table` has held.
+fn fresh_id(conn: &Connection, table: &TableSpec) -> Result<i64, LocalError> {
     let name = table.name.as_str();
-    let sql = format!(
-        "SELECT max(COALESCE((SELECT max({}) FROM {}), 0),
-                    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))",
-        quote_ident(&table.pk),
-        quote_ident(name)
-    );
     let has_sequence: bool = conn
         .row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')",
@@ -235,7 +264,16 @@ pub(crate) fn adopt(
         )
         .ctx(|| "looking for sqlite_sequence".into())?;
     let top: i64 = if has_sequence {
-        conn.row(&sql, [name], |r| r.get(0))
+        conn.row(
+            &format!(
+                "SELECT max(COALESCE((SELECT max({}) FROM {}), 0),
+                            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))",
+                quote_ident(&table.pk),
+                quote_ident(name)
+            ),
+            [name],
+            |r| r.get(0),
+        )
     } else {
         conn.row(
             &format!(
@@ -248,17 +286,10 @@ pub(crate) fn adopt(
         )
     }
     .ctx(|| format!("taking a fresh id in {name}"))?;
-    let local = top
-        .checked_add(1)
-        .ok_or_else(|| LocalError::BadPrimaryKey {
-            table: name.to_string(),
-            message: "no integer id is left for a row from another device".into(),
-        })?;
-    let mut row = row.clone();
-    row.insert(table.pk.clone(), Value::from(local));
-    writer.write(conn, &local.to_string(), Some(&row))?;
-    map(conn, name, local, global)?;
-    Ok(local)
+    top.checked_add(1).ok_or_else(|| LocalError::BadPrimaryKey {
+        table: name.to_string(),
+        message: "no integer id is left for a row from another device".into(),
+    })
 }
 
 /// The global key of local id `local` of `table`: mapped already, or

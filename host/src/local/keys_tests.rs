@@ -87,12 +87,17 @@ fn rows_from_elsewhere_get_fresh_ids_and_children_point_at_them() {
     );
     // A child from the server names the parent by its global key.
     let mut child = row(json!({"id": "c", "parent_id": 2_000_000_000_001_i64}));
-    assert_eq!(local.localize(&plan, "items", &mut child).unwrap(), Ok(()));
+    assert_eq!(
+        local
+            .localize(&plan, &KeyLookup::default(), "items", &mut child)
+            .unwrap(),
+        Ok(())
+    );
     assert_eq!(child["parent_id"], json!(6));
     // One naming a parent not pulled yet is reported, not guessed.
     let mut orphan = row(json!({"id": "o", "parent_id": 4_000_000_000_001_i64}));
     let missing = local
-        .localize(&plan, "items", &mut orphan)
+        .localize(&plan, &KeyLookup::default(), "items", &mut orphan)
         .unwrap()
         .unwrap_err();
     assert_eq!(

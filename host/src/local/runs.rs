@@ -119,6 +119,7 @@ impl<'p> Run<'p> {
         if count == 0 {
             return Ok(());
         }
+        writer.forget_fresh_id();
         let table = writer.table();
         let names = &self.names;
         let (upsert, rows_insert) = self.texts.entry(count).or_insert_with(|| {

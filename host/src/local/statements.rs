@@ -20,6 +20,25 @@ pub(super) fn select_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
     )
 }
 
+/// A plain `INSERT` of these columns (no conflict clause).
+pub(super) fn insert_sql(table: &str, names: &[&str]) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        quote_ident(table),
+        column_list(names),
+        value_rows(1, names.len()),
+    )
+}
+
+/// `"a", "b"`.
+fn column_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| quote_ident(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `INSERT .. ON CONFLICT (pk) DO UPDATE` of these columns.
 pub(super) fn upsert_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
     upsert_rows_sql(table, pk_col, names, 1)
@@ -41,11 +60,7 @@ pub(super) fn upsert_rows_sql(table: &str, pk_col: &str, names: &[&str], rows: u
     format!(
         "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {action}",
         quote_ident(table),
-        names
-            .iter()
-            .map(|n| quote_ident(n))
-            .collect::<Vec<_>>()
-            .join(", "),
+        column_list(names),
         value_rows(rows, names.len()),
         quote_ident(pk_col),
     )

@@ -29,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
 use super::queue::any_queued;
-use super::statements::{select_sql, upsert_sql};
+use super::statements::{insert_sql, select_sql, upsert_sql};
 use super::values::{key_column, owned, pk_text, to_sql_ref};
 use super::{Context, LocalError, quote_ident};
 use crate::model::Row;
@@ -55,6 +55,10 @@ pub(crate) struct Writer {
     /// The UPDATE of each set of changed columns (indexes into the last
     /// row's columns) met on this page.
     updates: RefCell<HashMap<Vec<usize>, String>>,
+    /// The next fresh id for a row adopted (`keys::adopt`), while only
+    /// adoptions have written since it was read: any other write forgets
+    /// it, and the next adoption reads the table's highest id again.
+    fresh: Cell<Option<i64>>,
 }
 
 /// Rows in a row not found here after which a page stops reading rows
@@ -67,6 +71,8 @@ const PROBE: u32 = 64;
 struct Texts {
     names: Vec<String>,
     upsert: String,
+    /// A plain INSERT (a row adopted under a fresh id).
+    insert: String,
     /// Reads those columns of the row with a key.
     select: String,
 }
@@ -122,6 +128,7 @@ impl Writer {
             updates: Default::default(),
             missed: Cell::new(0),
             written: Cell::new(0),
+            fresh: Cell::new(None),
         })
     }
 
@@ -138,6 +145,7 @@ impl Writer {
         row: Option<&Row>,
     ) -> Result<(), LocalError> {
         let (table, pk_col) = (self.info.name.as_str(), self.pk_col.as_str());
+        self.forget_fresh_id();
         let Some(row) = row else {
             let sql = format!(
                 "DELETE FROM {} WHERE {} = ?1",
@@ -150,21 +158,7 @@ impl Writer {
             return Ok(());
         };
         let (names, values) = self.bind(pk, row)?;
-        let mut last = self.last.borrow_mut();
-        if last.upsert.is_empty()
-            || !last
-                .names
-                .iter()
-                .map(String::as_str)
-                .eq(names.iter().copied())
-        {
-            *last = Texts {
-                names: names.iter().map(|n| n.to_string()).collect(),
-                upsert: upsert_sql(table, pk_col, &names),
-                select: select_sql(table, pk_col, &names),
-            };
-            self.updates.borrow_mut().clear();
-        }
+        let last = self.texts(&names);
         if self.reads_first() {
             let stored = read_stored(conn, &last.select, table, pk, names.len())?;
             self.missed.set(match stored {
@@ -179,6 +173,59 @@ impl Writer {
             .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
+    }
+
+    /// The statements of the columns `names`, built when they are not
+    /// the last row's.
+    fn texts(&self, names: &[&str]) -> std::cell::RefMut<'_, Texts> {
+        let mut last = self.last.borrow_mut();
+        if last.upsert.is_empty()
+            || !last
+                .names
+                .iter()
+                .map(String::as_str)
+                .eq(names.iter().copied())
+        {
+            let (table, pk_col) = (self.info.name.as_str(), self.pk_col.as_str());
+            *last = Texts {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                upsert: upsert_sql(table, pk_col, names),
+                insert: insert_sql(table, names),
+                select: select_sql(table, pk_col, names),
+            };
+            self.updates.borrow_mut().clear();
+        }
+        last
+    }
+
+    /// Inserts `row` as a new row with key `id`, a fresh id
+    /// (`keys::adopt`): a plain INSERT, so an id taken after all is
+    /// refused, never written over. The next fresh id is `id + 1` until
+    /// another write.
+    pub(crate) fn insert_new(
+        &self,
+        conn: &Connection,
+        id: i64,
+        row: &Row,
+    ) -> Result<(), LocalError> {
+        let key = id.to_string();
+        let (names, values) = self.bind_ref(&key, row)?;
+        let texts = self.texts(&names);
+        conn.prepare_cached(&texts.insert)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+            .ctx(|| format!("writing a row of {}", self.info.name))?;
+        self.fresh.set(id.checked_add(1));
+        Ok(())
+    }
+
+    /// The next fresh id, while only adoptions wrote since it was read.
+    pub(crate) fn fresh_id(&self) -> Option<i64> {
+        self.fresh.get()
+    }
+
+    /// Forgets the next fresh id (a write other than an adoption).
+    pub(crate) fn forget_fresh_id(&self) {
+        self.fresh.set(None);
     }
 
     /// The table's columns `row` carries (the key's added when it does

@@ -8,7 +8,7 @@
 //! (`ebb_device_number`) before the first push that needs one.
 
 use super::{Engine, SyncError};
-use crate::local::{TableSpec, Unmapped};
+use crate::local::{KeyLookup, TableSpec, Unmapped};
 use crate::model::{Change, PulledRow, Row};
 use crate::remote::Remote;
 
@@ -44,10 +44,12 @@ impl<R: Remote> Engine<R> {
     /// (`keys.touches`; the others go through `normalized`) to SQLite's
     /// types (PG's true / 1.50 / "42" become 1 / 1.5 / 42, so a base from a
     /// pull and one from a push mean the same thing) and translates its
-    /// keys to local ids.
+    /// keys to local ids, with the key map's answers for its page in
+    /// `lookup` (`Local::key_lookup`).
     pub(super) fn localize(
         &self,
         spec: &TableSpec,
+        lookup: &KeyLookup,
         pulled: &PulledRow,
     ) -> Result<Localized, SyncError> {
         // The envelope copied, the content normalized (never copied twice).
@@ -64,7 +66,7 @@ impl<R: Remote> Engine<R> {
         };
         let mapped = self.keys.is_mapped(&spec.name);
         let local = match (mapped, pulled.pk.parse::<i64>()) {
-            (true, Ok(global)) => match self.local.local_key(&spec.name, global)? {
+            (true, Ok(global)) => match self.local.looked_up(lookup, &spec.name, global)? {
                 Some(local) => Some(local),
                 None if pulled.deleted => return Ok(Localized::Absent),
                 None => None,
@@ -72,7 +74,9 @@ impl<R: Remote> Engine<R> {
             _ => None,
         };
         if let Some(content) = &mut row.row
-            && let Err(missing) = self.local.localize(&self.keys, &spec.name, content)?
+            && let Err(missing) = self
+                .local
+                .localize(&self.keys, lookup, &spec.name, content)?
         {
             return Ok(Localized::Waits(missing));
         }
@@ -98,9 +102,12 @@ impl<R: Remote> Engine<R> {
         table: &str,
         mut row: Row,
     ) -> Result<Result<Row, Unmapped>, SyncError> {
+        let lookup = self
+            .local
+            .key_lookup(&self.keys, table, [("", Some(&row))])?;
         Ok(self
             .local
-            .localize(&self.keys, table, &mut row)?
+            .localize(&self.keys, &lookup, table, &mut row)?
             .map(|()| row))
     }
 

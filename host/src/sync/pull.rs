@@ -9,7 +9,7 @@ use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
-use crate::local::{Action, ApplyOp, ConflictRecord, LocalError, TableSpec};
+use crate::local::{Action, ApplyOp, ConflictRecord, KeyLookup, LocalError, TableSpec};
 use crate::model::{Cursor, PullPage};
 use crate::remote::Remote;
 
@@ -206,6 +206,15 @@ impl<R: Remote> Engine<R> {
         let any_known = self.local.has_row_states(&spec.name)?;
         let any_queued = self.local.has_queued(&spec.name)?;
         let mut stored: echo::Stored = None;
+        // The key map's answers for every key the page names, read at once.
+        let lookup = match plain {
+            true => KeyLookup::default(),
+            false => self.local.key_lookup(
+                &self.keys,
+                &spec.name,
+                page.rows.iter().map(|p| (p.pk.as_str(), p.row.as_ref())),
+            )?,
+        };
         for pulled in page.rows {
             let mut known = None;
             if plain && any_known {
@@ -227,7 +236,7 @@ impl<R: Remote> Engine<R> {
                 let original = any_queued.then(|| pulled.clone());
                 (self.normalized(spec, pulled)?, original)
             } else {
-                match self.localize(spec, &pulled)? {
+                match self.localize(spec, &lookup, &pulled)? {
                     Localized::Here(row) => (row, Some(pulled)),
                     Localized::Absent => continue,
                     Localized::New { global, row } => {

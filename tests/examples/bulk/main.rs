@@ -22,11 +22,13 @@
 //! `--peer-baseline N` (default 0: off),
 //! `--page N` / `--batch N` (default: the shipped policies.toml),
 //! `--shipped-rate-limit` (keep the shipped `[rate_limit]` instead of
-//! lifting it), `--gateway "CMD ARGS"` (else `EBB_GATEWAY`, else
+//! lifting it), `--pos` (the founding app's point of sale with integer
+//! keys instead, see `pos`: initial syncs and the push), `--gateway "CMD ARGS"` (else `EBB_GATEWAY`, else
 //! target/*/ebb-gateway), `--prefix NAME` (database
 //! names, else `EBB_BENCH_PREFIX`, else `ebb_bench`).
 
 mod baseline;
+mod pos;
 mod world;
 
 use std::time::Instant;
@@ -36,8 +38,8 @@ use ebb_tests::{Device, DeviceSpec};
 use world::{GatewayCommand, World, cpu_of, peak_of, reset_peak};
 
 const USAGE: &str = "usage: bulk [--rows N] [--changed N] [--push N] [--edits N] \
-[--peer-baseline N] [--page N] [--batch N] [--shipped-rate-limit] [--gateway \"CMD ARGS\"] \
-[--prefix NAME]  (see the doc comment of tests/examples/bulk/main.rs)";
+[--peer-baseline N] [--page N] [--batch N] [--shipped-rate-limit] [--pos] \
+[--gateway \"CMD ARGS\"] [--prefix NAME]  (see the doc comment of tests/examples/bulk/main.rs)";
 
 struct Args {
     rows: i64,
@@ -50,6 +52,7 @@ struct Args {
     shipped_rate_limit: bool,
     gateway: Option<String>,
     prefix: String,
+    pos: bool,
 }
 
 fn parse() -> Result<Args> {
@@ -64,6 +67,7 @@ fn parse() -> Result<Args> {
         shipped_rate_limit: false,
         gateway: None,
         prefix: std::env::var("EBB_BENCH_PREFIX").unwrap_or_else(|_| "ebb_bench".into()),
+        pos: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,6 +81,7 @@ fn parse() -> Result<Args> {
             "--page" => args.page = Some(value("--page")?.parse()?),
             "--batch" => args.batch = Some(value("--batch")?.parse()?),
             "--shipped-rate-limit" => args.shipped_rate_limit = true,
+            "--pos" => args.pos = true,
             "--gateway" => args.gateway = Some(value("--gateway")?),
             "--prefix" => args.prefix = value("--prefix")?,
             "--help" | "-h" => {
@@ -120,6 +125,9 @@ async fn main() -> Result<()> {
     );
     if args.shipped_rate_limit {
         println!("(rate limit: the shipped [rate_limit])");
+    }
+    if args.pos {
+        return pos::run(&args, (batch, max_batch), (page, max_page), &gateway).await;
     }
     pull(&args, &spec, &gateway).await?;
     if args.push > 0 {

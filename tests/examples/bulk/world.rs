@@ -1,5 +1,6 @@
 //! One benchmark world: a database of its own (named `<prefix>_<random>`,
-//! the example app's server schema and ebb's install script) and a gateway
+//! the example app's server schema, or the point of sale's, and ebb's
+//! install script) and a gateway
 //! in a separate process over it. Dropping the world stops that process
 //! (by its own handle) and drops that database; it never touches a
 //! database it did not create.
@@ -60,10 +61,22 @@ pub struct World {
 }
 
 impl World {
-    /// Creates the database and starts the gateway over it.
+    /// Creates the database (the example app's) and starts the gateway
+    /// over it.
     pub async fn create(prefix: &str, gateway: &GatewayCommand) -> Result<World> {
         let schema = std::fs::read_to_string(ebb_tests::repo_path("example/server.sql"))?;
-        let db = TestDb::create_named(prefix, &schema, &pg::EXAMPLE_TABLES).await?;
+        World::create_with(prefix, gateway, &schema, &pg::EXAMPLE_TABLES).await
+    }
+
+    /// Creates the database with another app's server schema and ebb
+    /// installed on `tables`, and starts the gateway over it.
+    pub async fn create_with(
+        prefix: &str,
+        gateway: &GatewayCommand,
+        schema: &str,
+        tables: &[(&str, &str)],
+    ) -> Result<World> {
+        let db = TestDb::create_named(prefix, schema, tables).await?;
         let conn_str = db.conn_str();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
