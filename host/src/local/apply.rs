@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::action::{Action, ApplyOp};
-use super::apply_one::{adopt, apply_one, savepoint};
+use super::action::ApplyOp;
+use super::apply_one::{apply_one, savepoint};
 use super::cached::Cached;
 use super::fk::{Graph, deferred_violation};
 use super::hold::{self, Done};
@@ -206,19 +206,7 @@ fn bulk_page(
         if refused(run.flush(conn, &writer))? {
             return Ok(false);
         }
-        if let Action::Adopt {
-            global,
-            row,
-            version,
-            ..
-        } = &op.action
-        {
-            // As an upsert is: no savepoint. One refused sends the page
-            // row by row, where it is set aside alone (`apply_one`).
-            if refused(adopt(conn, table, &writer, *global, row, *version))? {
-                return Ok(false);
-            }
-        } else if !hold::is_upsert(&op.action) {
+        if !hold::is_upsert(&op.action) {
             hold::guarded(conn, table, &writer, op, graph, now, &mut done)?;
         } else if refused(apply_one(conn, table, &writer, &op.pk, &op.action, now))? {
             return Ok(false);

@@ -26,6 +26,7 @@ use super::cached::Cached;
 use super::fk::Graph;
 use super::key_lookup::KeyLookup;
 use super::schema::{meta_set, meta_text};
+use super::statements::value_rows;
 use super::values::Writer;
 use super::{Context, Local, LocalError, TableSpec, quote_ident};
 use crate::model::{Change, Row};
@@ -231,11 +232,7 @@ pub(crate) fn adopt(
     global: i64,
     row: &Row,
 ) -> Result<i64, LocalError> {
-    let mut row = row.clone();
-    let mut insert = |id: i64| {
-        row.insert(table.pk.clone(), Value::from(id));
-        writer.insert_new(conn, id, &row).map(|()| id)
-    };
+    let insert = |id: i64| writer.insert_new(conn, id, row).map(|()| id);
     let local = match writer.fresh_id() {
         // Refused, the id may have been taken after all (an app trigger
         // inserting into this table): read the highest again, once.
@@ -243,19 +240,30 @@ pub(crate) fn adopt(
             Err(LocalError::Sqlite { source, .. })
                 if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
             {
-                insert(fresh_id(conn, table)?)?
+                insert(fresh_id(conn, writer)?)?
             }
             other => other?,
         },
-        None => insert(fresh_id(conn, table)?)?,
+        None => insert(fresh_id(conn, writer)?)?,
     };
     map(conn, &table.name, local, global)?;
     Ok(local)
 }
 
-/// One more than the highest id `table` has held.
-fn fresh_id(conn: &Connection, table: &TableSpec) -> Result<i64, LocalError> {
-    let name = table.name.as_str();
+/// The next fresh id of the writer's table for an adoption in a run
+/// (`runs`), counted taken.
+pub(crate) fn next_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalError> {
+    let id = match writer.fresh_id() {
+        Some(id) => id,
+        None => fresh_id(conn, writer)?,
+    };
+    writer.took_fresh_id(id);
+    Ok(id)
+}
+
+/// One more than the highest id the writer's table has held.
+fn fresh_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalError> {
+    let (name, pk) = (writer.table(), writer.key_column());
     let has_sequence: bool = conn
         .row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')",
@@ -268,7 +276,7 @@ fn fresh_id(conn: &Connection, table: &TableSpec) -> Result<i64, LocalError> {
             &format!(
                 "SELECT max(COALESCE((SELECT max({}) FROM {}), 0),
                             COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))",
-                quote_ident(&table.pk),
+                quote_ident(pk),
                 quote_ident(name)
             ),
             [name],
@@ -278,7 +286,7 @@ fn fresh_id(conn: &Connection, table: &TableSpec) -> Result<i64, LocalError> {
         conn.row(
             &format!(
                 "SELECT COALESCE(max({}), 0) FROM {}",
-                quote_ident(&table.pk),
+                quote_ident(pk),
                 quote_ident(name)
             ),
             [],
@@ -320,6 +328,14 @@ fn global_of(conn: &Connection, table: &str, local: i64, number: i64) -> Result<
         })?;
     map(conn, table, local, global)?;
     Ok(global)
+}
+
+/// The insert of `rows` mappings (table, local, global) at once (`runs`).
+pub(crate) fn map_rows_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO _ebb_keys (tbl, local, global) VALUES {}",
+        value_rows(rows, 3)
+    )
 }
 
 fn map(conn: &Connection, table: &str, local: i64, global: i64) -> Result<(), LocalError> {

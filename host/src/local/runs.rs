@@ -18,7 +18,14 @@
 //! A run is as long as the rows between two such ops: each length gets
 //! its statement, compiled once per connection (the lengths between the
 //! rows read first repeat from page to page).
+//!
+//! Rows of another device adopted under fresh local ids (`keys = "map"`)
+//! go into runs of their own: one plain multi-row `INSERT` into the app's
+//! table (an id taken after all refuses the run, never written over), one
+//! into `_ebb_keys` and one into `_ebb_rows`, the ids counted on from the
+//! table's highest (`keys::next_id`, read again after every run).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::Connection;
@@ -26,8 +33,9 @@ use rusqlite::params_from_iter;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::action::{Action, ApplyOp};
+use super::keys::{map_rows_sql, next_id};
 use super::rows::set_rows_sql;
-use super::statements::upsert_rows_sql;
+use super::statements::{insert_rows_sql, upsert_rows_sql};
 use super::values::{Writer, row_text};
 use super::{Context, LocalError};
 
@@ -44,19 +52,24 @@ pub(crate) struct Run<'p> {
     names: Vec<String>,
     /// Most rows in one run for these columns.
     size: usize,
+    /// Whether the run's rows are adopted (else pulled rows to write).
+    adopts: bool,
     /// The statements for these columns by number of rows: the upsert
-    /// into the app's table and the insert into `_ebb_rows`.
+    /// (an adoption's insert) into the app's table and the insert into
+    /// `_ebb_rows`.
     texts: HashMap<usize, (String, String)>,
     /// The run's values, row after row.
     values: Vec<ToSqlOutput<'p>>,
     rows: Vec<Pending<'p>>,
 }
 
-/// A row of the run: what `_ebb_rows` gets.
+/// A row of the run: what `_ebb_rows` gets, and an adopted row's
+/// (local id, global key) for `_ebb_keys`.
 struct Pending<'p> {
-    pk: &'p str,
+    pk: Cow<'p, str>,
     version: i64,
     base: Option<String>,
+    adopted: Option<(i64, i64)>,
 }
 
 impl<'p> Run<'p> {
@@ -65,12 +78,14 @@ impl<'p> Run<'p> {
     /// not read first (a table never synced, or a page whose rows keep
     /// being new here: see `Writer::write`). A row it would read first
     /// (every so often, to look again) is written alone, after the run.
+    /// An adoption always goes into a run: its row is new here.
     pub(crate) fn takes(writer: &Writer, op: &ApplyOp) -> bool {
         let quiet = writer.quiet;
-        quiet.queue
-            && quiet.conflicts
-            && matches!(op.action, Action::Write { row: Some(_), .. })
-            && !writer.next_reads_first()
+        matches!(op.action, Action::Adopt { .. })
+            || (quiet.queue
+                && quiet.conflicts
+                && matches!(op.action, Action::Write { row: Some(_), .. })
+                && !writer.next_reads_first())
     }
 
     /// Adds the write of `op` (see [`Run::takes`]), writing the run when
@@ -81,20 +96,45 @@ impl<'p> Run<'p> {
         writer: &Writer,
         op: &'p ApplyOp,
     ) -> Result<(), LocalError> {
-        let Action::Write {
-            row: Some(row),
-            version,
-        } = &op.action
-        else {
-            return Ok(());
+        let (row, version, global) = match &op.action {
+            Action::Write {
+                row: Some(row),
+                version,
+            } => (row, version, None),
+            Action::Adopt {
+                global,
+                row,
+                version,
+                ..
+            } => (row, version, Some(*global)),
+            _ => return Ok(()),
         };
-        let (names, values) = writer.bind_ref(&op.pk, row)?;
-        writer.count_unread();
-        if !self
-            .names
-            .iter()
-            .map(String::as_str)
-            .eq(names.iter().copied())
+        if self.adopts != global.is_some() {
+            self.flush(conn, writer)?;
+            self.adopts = global.is_some();
+            self.names.clear();
+        }
+        let (pk, adopted, (names, values)) = match global {
+            Some(global) => {
+                let id = next_id(conn, writer)?;
+                let bound = writer.bind_adopted(id, row)?;
+                (Cow::Owned(id.to_string()), Some((id, global)), bound)
+            }
+            None => {
+                writer.count_unread();
+                (
+                    Cow::Borrowed(op.pk.as_str()),
+                    None,
+                    writer.bind_ref(&op.pk, row)?,
+                )
+            }
+        };
+        if self.names.is_empty()
+            || !self
+                .names
+                .iter()
+                .map(String::as_str)
+                .eq(names.iter().copied())
         {
             self.flush(conn, writer)?;
             self.size = (MAX_BOUND / names.len().max(1)).clamp(1, RUN_ROWS);
@@ -103,9 +143,10 @@ impl<'p> Run<'p> {
         }
         self.values.extend(values);
         self.rows.push(Pending {
-            pk: &op.pk,
+            pk,
             version: *version,
             base: row_text(Some(row)),
+            adopted,
         });
         if self.rows.len() == self.size {
             self.flush(conn, writer)?;
@@ -119,26 +160,42 @@ impl<'p> Run<'p> {
         if count == 0 {
             return Ok(());
         }
-        writer.forget_fresh_id();
+        // Upserts may have taken ids; adoptions took the ones counted.
+        if !self.adopts {
+            writer.forget_fresh_id();
+        }
         let table = writer.table();
-        let names = &self.names;
-        let (upsert, rows_insert) = self.texts.entry(count).or_insert_with(|| {
+        let (names, adopts) = (&self.names, self.adopts);
+        let (write, rows_insert) = self.texts.entry(count).or_insert_with(|| {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            (
-                upsert_rows_sql(table, writer.key_column(), &names, count),
-                set_rows_sql(count),
-            )
+            let write = match adopts {
+                true => insert_rows_sql(table, &names, count),
+                false => upsert_rows_sql(table, writer.key_column(), &names, count),
+            };
+            (write, set_rows_sql(count))
         });
         let context = || format!("writing rows of {table}");
-        conn.prepare_cached(upsert)
+        conn.prepare_cached(write)
             .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
             .ctx(context)?;
-        let text = |t: &'p str| ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes()));
+        let name = || ToSqlOutput::Borrowed(ValueRef::Text(table.as_bytes()));
+        let int = |i: i64| ToSqlOutput::Owned(SqlValue::Integer(i));
+        if adopts {
+            let maps = self.rows.iter().filter_map(|p| p.adopted);
+            let maps = maps.flat_map(|(local, global)| [name(), int(local), int(global)]);
+            conn.prepare_cached(&map_rows_sql(count))
+                .and_then(|mut stmt| stmt.execute(params_from_iter(maps)))
+                .ctx(context)?;
+        }
         let marks = self.rows.drain(..).flat_map(|p| {
+            let pk = match p.pk {
+                Cow::Borrowed(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+                Cow::Owned(t) => ToSqlOutput::Owned(SqlValue::Text(t)),
+            };
             [
-                ToSqlOutput::Borrowed(ValueRef::Text(table.as_bytes())),
-                text(p.pk),
-                ToSqlOutput::Owned(SqlValue::Integer(p.version)),
+                name(),
+                pk,
+                int(p.version),
                 p.base.map_or(ToSqlOutput::Borrowed(ValueRef::Null), |b| {
                     ToSqlOutput::Owned(SqlValue::Text(b))
                 }),

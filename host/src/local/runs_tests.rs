@@ -241,3 +241,90 @@ fn sales_with_integer_ids_real_money_and_text_dates_land_as_one_by_one() {
         "sale 5's total as pulled, not rounded"
     );
 }
+
+/// Rows of another device adopted in runs (integer keys mapped): fresh
+/// ids after the highest, in the page's order, across runs split by a row
+/// of other columns and across pages; each mapped and given its sync
+/// state, exactly as applied one a page.
+#[test]
+fn adopted_rows_in_runs_land_as_one_by_one() {
+    let parents = TableSpec {
+        name: "parents".into(),
+        pk: "id".into(),
+    };
+    let adopt = |i: i64| {
+        let global = 7_000_000_000_000 + i;
+        let row = match i % 50 {
+            0 => json!({"id": global}),
+            _ => json!({"id": global, "name": format!("p{i}")}),
+        };
+        let row: Row = row.as_object().cloned().unwrap();
+        ApplyOp {
+            pk: format!("@{global}"),
+            expect_counter: None,
+            action: Action::Adopt {
+                global,
+                row: row.clone(),
+                version: 100 + i,
+                pulled: crate::model::PulledRow {
+                    pk: global.to_string(),
+                    version: 100 + i,
+                    txid: "9".into(),
+                    deleted: false,
+                    origin: Some("another".into()),
+                    row: Some(row),
+                },
+            },
+        }
+    };
+    let state = |local: &Local| -> Vec<(i64, Option<String>, i64, i64, String)> {
+        let mut stmt = local
+            .conn
+            .prepare(
+                "SELECT p.id, p.name, k.global, r.version, r.base FROM parents p
+                 JOIN _ebb_keys k ON k.tbl = 'parents' AND k.local = p.id
+                 JOIN _ebb_rows r ON r.tbl = 'parents' AND r.pk = CAST(p.id AS TEXT)
+                 ORDER BY p.id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let (first, second): (Vec<_>, Vec<_>) = (
+        (1..=130).map(adopt).collect(),
+        (131..=200).map(adopt).collect(),
+    );
+    let mut tills = Vec::new();
+    for one_a_page in [false, true] {
+        let (dir, mut local) = open_temp();
+        local.install(std::slice::from_ref(&parents)).unwrap();
+        exec(&local, "INSERT INTO parents (id, name) VALUES (1, 'mine')");
+        exec(&local, "DELETE FROM _ebb_queue");
+        for page in [&first, &second] {
+            let pages: Vec<&[ApplyOp]> = match one_a_page {
+                true => page.chunks(1).collect(),
+                false => vec![page.as_slice()],
+            };
+            for ops in pages {
+                local.apply(&parents, ops, Some(&cursor()), 10).unwrap();
+            }
+        }
+        tills.push((dir, local));
+    }
+    let written = state(&tills[0].1);
+    assert_eq!(written, state(&tills[1].1));
+    assert_eq!(written.len(), 200, "every row adopted once");
+    for (n, (id, name, global, version, base)) in written.iter().enumerate() {
+        let i = n as i64 + 1;
+        assert_eq!(*id, i + 1, "after the local row, in the page's order");
+        assert_eq!(*global, 7_000_000_000_000 + i);
+        assert_eq!(*version, 100 + i);
+        assert_eq!(name.is_none(), i % 50 == 0);
+        let base: Row = serde_json::from_str(base).unwrap();
+        assert_eq!(base["id"], json!(global), "the base as pulled");
+    }
+}

@@ -22,11 +22,16 @@ pub(super) fn select_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
 
 /// A plain `INSERT` of these columns (no conflict clause).
 pub(super) fn insert_sql(table: &str, names: &[&str]) -> String {
+    insert_rows_sql(table, names, 1)
+}
+
+/// A plain `INSERT .. VALUES (..), (..)` of `rows` rows of these columns.
+pub(super) fn insert_rows_sql(table: &str, names: &[&str], rows: usize) -> String {
     format!(
         "INSERT INTO {} ({}) VALUES {}",
         quote_ident(table),
         column_list(names),
-        value_rows(1, names.len()),
+        value_rows(rows, names.len()),
     )
 }
 

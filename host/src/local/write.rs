@@ -23,13 +23,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use rusqlite::Connection;
 use rusqlite::params_from_iter;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OptionalExtension};
 
 use super::inspect::{TableInfo, describe_conn};
 use super::queue::any_queued;
 use super::statements::{insert_sql, select_sql, upsert_sql};
+use super::stored::{read_stored, same};
 use super::values::{key_column, owned, pk_text, to_sql_ref};
 use super::{Context, LocalError, quote_ident};
 use crate::model::Row;
@@ -208,8 +209,7 @@ impl Writer {
         id: i64,
         row: &Row,
     ) -> Result<(), LocalError> {
-        let key = id.to_string();
-        let (names, values) = self.bind_ref(&key, row)?;
+        let (names, values) = self.bind_adopted(id, row)?;
         let texts = self.texts(&names);
         conn.prepare_cached(&texts.insert)
             .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
@@ -221,6 +221,11 @@ impl Writer {
     /// The next fresh id, while only adoptions wrote since it was read.
     pub(crate) fn fresh_id(&self) -> Option<i64> {
         self.fresh.get()
+    }
+
+    /// Counts `id` taken by an adoption not yet written (a run's).
+    pub(crate) fn took_fresh_id(&self, id: i64) {
+        self.fresh.set(id.checked_add(1));
     }
 
     /// Forgets the next fresh id (a write other than an adoption).
@@ -246,6 +251,25 @@ impl Writer {
         pk: &'v str,
         row: &'v Row,
     ) -> Result<(Vec<&'s str>, Vec<ToSqlOutput<'v>>), LocalError> {
+        self.bind_with(pk, row, None)
+    }
+
+    /// `bind_ref` of a row adopted under the fresh local id `id`: the
+    /// row's own key (global) left out, `id` bound last as its key.
+    pub(crate) fn bind_adopted<'s, 'v>(
+        &'s self,
+        id: i64,
+        row: &'v Row,
+    ) -> Result<(Vec<&'s str>, Vec<ToSqlOutput<'v>>), LocalError> {
+        self.bind_with("", row, Some(id))
+    }
+
+    fn bind_with<'s, 'v>(
+        &'s self,
+        pk: &'v str,
+        row: &'v Row,
+        adopted: Option<i64>,
+    ) -> Result<(Vec<&'s str>, Vec<ToSqlOutput<'v>>), LocalError> {
         let pk_col = self.pk_col.as_str();
         let mut names: Vec<&str> = Vec::with_capacity(row.len() + 1);
         let mut values = Vec::with_capacity(row.len() + 1);
@@ -258,6 +282,9 @@ impl Writer {
                 continue;
             }
             if column.name == pk_col {
+                if adopted.is_some() {
+                    continue;
+                }
                 if pk_text(value).as_deref() != Some(pk) {
                     return Err(LocalError::BadPrimaryKey {
                         table: self.info.name.clone(),
@@ -269,7 +296,10 @@ impl Writer {
             names.push(&column.name);
             values.push(to_sql_ref(value, &column.decl_type));
         }
-        if !has_pk {
+        if let Some(id) = adopted {
+            names.push(pk_col);
+            values.push(ToSqlOutput::Owned(SqlValue::Integer(id)));
+        } else if !has_pk {
             names.push(pk_col);
             values.push(ToSqlOutput::Borrowed(ValueRef::Text(pk.as_bytes())));
         }
@@ -352,52 +382,5 @@ impl Writer {
             .and_then(|mut stmt| stmt.execute(params_from_iter(bound)))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
-    }
-}
-
-/// The `n` columns `select` reads of the stored row with key `pk` of
-/// `table`, as [`comparable`] values; `None` when there is no such row.
-pub(super) fn read_stored(
-    conn: &Connection,
-    select: &str,
-    table: &str,
-    pk: &str,
-    n: usize,
-) -> Result<Option<Vec<Option<SqlValue>>>, LocalError> {
-    conn.prepare_cached(select)
-        .and_then(|mut stmt| {
-            stmt.query_row([pk], |r| {
-                (0..n)
-                    .map(|i| r.get_ref(i).map(comparable))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .optional()
-        })
-        .ctx(|| format!("reading a row of {table}"))
-}
-
-/// A stored value to compare with: `None` for text that is not UTF-8
-/// (never equal to a value pulled, so the column is written).
-fn comparable(value: ValueRef<'_>) -> Option<SqlValue> {
-    match value {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .ok()
-            .map(|text| SqlValue::Text(text.to_owned())),
-        other => Some(other.into()),
-    }
-}
-
-/// Whether storing `new` over `stored` leaves the stored value as it is:
-/// the same type and the same value (a REAL to the bit). A value SQLite
-/// would convert on storing (text into an INTEGER column) counts as
-/// different: that costs a write, never a lost one.
-pub(super) fn same(new: &SqlValue, stored: &SqlValue) -> bool {
-    match (new, stored) {
-        (SqlValue::Null, SqlValue::Null) => true,
-        (SqlValue::Integer(a), SqlValue::Integer(b)) => a == b,
-        (SqlValue::Real(a), SqlValue::Real(b)) => a.to_bits() == b.to_bits(),
-        (SqlValue::Text(a), SqlValue::Text(b)) => a == b,
-        (SqlValue::Blob(a), SqlValue::Blob(b)) => a == b,
-        _ => false,
     }
 }
