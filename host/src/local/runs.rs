@@ -23,7 +23,8 @@
 //! go into runs of their own: one plain multi-row `INSERT` into the app's
 //! table (an id taken after all refuses the run, never written over), one
 //! into `_ebb_keys` and one into `_ebb_rows`, the ids counted on from the
-//! table's highest (`keys::next_id`, read again after every run).
+//! table's highest (`keys::next_id`; read again after a run of upserts,
+//! which may have taken ids, never in the middle of a run of adoptions).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
