@@ -47,6 +47,8 @@ mod no_echo;
 mod one_request;
 #[path = "e2e/plugins.rs"]
 mod plugins;
+#[path = "e2e/pos_random.rs"]
+mod pos_random;
 #[path = "e2e/price_change.rs"]
 mod price_change;
 #[path = "e2e/replay.rs"]

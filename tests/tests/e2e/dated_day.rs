@@ -3,7 +3,7 @@
 //! the server at noon, and the tills' date columns declared `TEXT` or
 //! `DATETIME`. Through the real gateway on real PostgreSQL.
 
-use super::integer_keys::{Day, Till};
+use super::integer_keys::{Day, Till, settle_both};
 
 /// The founding app's dates: `created_at TEXT DEFAULT CURRENT_TIMESTAMP`
 /// on the tills (`DATE_TYPE` stands for the declared type), `timestamptz`
@@ -143,17 +143,8 @@ async fn busy_dated_day(date_type: &str) {
                 .unwrap();
         }
     }
-    // Items the lost answers left waiting for their backoff go now.
-    for _ in 0..20 {
-        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-        t1.sync(&db).await.unwrap();
-        t2.sync(&db).await.unwrap();
-        if t1.queued().unwrap() + t2.queued().unwrap() == 0 {
-            break;
-        }
-    }
-    t1.sync(&db).await.unwrap();
-    t2.sync(&db).await.unwrap();
+    // Items a lost answer left waiting for their backoff go now.
+    settle_both(&db, &mut t1, &mut t2).await.unwrap();
     assert_eq!(db.count("sales").await.unwrap(), 60);
     assert_eq!(db.count("sale_items").await.unwrap(), 60);
 
@@ -249,20 +240,7 @@ async fn busy_dated_day(date_type: &str) {
             .query_row("SELECT sum(stock) FROM products", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stock, 1000 - sold);
-        let status = till
-            .engine
-            .local()
-            .status(0, std::time::Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(status.open_conflicts, 0, "{status:?}");
-        assert_eq!(status.deferred_rows, 0, "{status:?}");
-        assert_eq!(status.rewritten, 0, "text dates come back as sent");
-        assert_eq!(
-            status.overwritten_local + status.overwritten_remote,
-            0,
-            "{status:?}"
-        );
-        assert!(status.queue.values().all(|n| *n == 0), "{status:?}");
+        till.assert_settled("text dates come back as sent");
     }
     let stock: i64 = server
         .query_one("SELECT sum(stock)::bigint FROM products", &[])

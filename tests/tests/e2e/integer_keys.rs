@@ -82,6 +82,29 @@ impl Till {
         Ok(sale)
     }
 
+    /// Asserts that nothing on this till is held, set aside, in conflict,
+    /// overwritten, announced as changed by the server or left queued
+    /// (`what` names the case in the message).
+    pub(crate) fn assert_settled(&self, what: &str) {
+        let status = self
+            .engine
+            .local()
+            .status(0, std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(status.open_conflicts, 0, "{what}: {status:?}");
+        assert_eq!(status.deferred_rows, 0, "{what}: {status:?}");
+        assert_eq!(
+            status.rewritten, 0,
+            "{what}: nothing changed by the server: {status:?}"
+        );
+        assert_eq!(
+            status.overwritten_local + status.overwritten_remote,
+            0,
+            "{what}: {status:?}"
+        );
+        assert!(status.queue.values().all(|n| *n == 0), "{what}: {status:?}");
+    }
+
     /// Items waiting to be pushed, in any state.
     pub(crate) fn queued(&self) -> Result<i64> {
         Ok(self
@@ -190,6 +213,21 @@ async fn two_tills_minting_the_same_ids_keep_every_sale() {
     t1.sync(&db).await.unwrap();
     t2.sync(&db).await.unwrap();
     assert_eq!(t2.count("sales").unwrap(), 3);
+}
+
+/// Syncs both tills until neither has anything queued (items a lost
+/// answer left waiting for their backoff go), then each once more.
+pub(crate) async fn settle_both(db: &TestDb, t1: &mut Till, t2: &mut Till) -> Result<()> {
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        t1.sync(db).await?;
+        t2.sync(db).await?;
+        if t1.queued()? + t2.queued()? == 0 {
+            break;
+        }
+    }
+    t1.sync(db).await?;
+    t2.sync(db).await
 }
 
 /// Two tills behind a proxy that can lose answers, both holding Tea and
