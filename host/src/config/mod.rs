@@ -161,7 +161,8 @@ pub struct SyncConfig {
 #[derive(Debug, Clone)]
 pub struct RetryConfig {
     /// `max_attempts` (default 5): tries of one item (or one request within
-    /// a round) before it is marked dead. At least 1.
+    /// a round) before it is marked dead; a round in which the server could
+    /// not be reached at all charges no item. At least 1.
     pub max_attempts: u32,
     /// `initial_backoff` (default 1s).
     pub initial_backoff: Duration,

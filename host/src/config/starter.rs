@@ -82,7 +82,8 @@ url = "https://your-project.supabase.co"
 # keep_resolved_conflicts = "90d"
 
 [retry]
-# Tries of one item before it is marked dead.
+# Tries of one item before it is marked dead (a round that cannot reach the
+# server at all costs no item a try).
 # max_attempts = 5
 # Exponential backoff between tries, randomised by +/- jitter (0 to 1).
 # initial_backoff = "1s"

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use super::backoff::{ItemFate, item_fate};
+use super::backoff::{self, ItemFate, item_fate};
 use super::early::Answered;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms};
 use crate::local::{Claimed, LocalError, Settle, Settlement, TableSpec};
@@ -211,7 +211,11 @@ impl<R: Remote> Engine<R> {
     }
 
     /// The whole request failed: retryable errors cost each item an
-    /// attempt; permanent ones (auth, config) are not the items' fault.
+    /// attempt; permanent ones (auth, config) are not the items' fault, nor
+    /// is a server that could not be reached (a till offline, an outage):
+    /// its items wait for the next round at the attempt they were at, so
+    /// an outage longer than `max_attempts` rounds kills none of them and
+    /// they go as soon as the server answers again.
     fn fail_all(
         &mut self,
         items: &[Claimed],
@@ -223,7 +227,21 @@ impl<R: Remote> Engine<R> {
         for item in items {
             let c = &item.change;
             failed.insert(c.table.clone());
-            if e.is_retryable() {
+            if matches!(e, RemoteError::Network { .. }) {
+                let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
+                report.retrying += 1;
+                let unit: f64 = rand::rng().random();
+                let wait = backoff::delay(item.attempts.max(1), &self.config.retry, unit, None);
+                let next_attempt_at = now_ms().saturating_add(wait.as_millis() as i64);
+                settles.push(settlement(
+                    c,
+                    Settle::Retry {
+                        attempts: item.attempts,
+                        next_attempt_at,
+                        error,
+                    },
+                ));
+            } else if e.is_retryable() {
                 let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
                 settles.push(self.fail_item(c, item.attempts, error, report));
             } else {

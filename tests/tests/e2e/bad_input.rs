@@ -144,3 +144,50 @@ async fn awkward_text_round_trips_byte_exact() {
         .unwrap();
     assert_eq!(bytes, c["notes"].as_str().unwrap().as_bytes());
 }
+
+/// A till offline (the server cannot be reached) for more rounds than
+/// `max_attempts`: its sale is never charged an attempt, never dies, and is
+/// pushed in the first round after the server is back (before, it died
+/// after `max_attempts` rounds and waited `retry_dead_after`, an hour by
+/// default, after the outage).
+#[tokio::test]
+async fn an_outage_longer_than_the_retries_kills_no_sale() {
+    let env = Env::new().await.unwrap();
+    let spec = DeviceSpec {
+        max_attempts: 2,
+        ..DeviceSpec::default()
+    };
+    let mut a = env.device(&spec).unwrap();
+    let c = rows::customer("Ada");
+    a.insert("customers", &c).unwrap();
+    env.proxy.set_down(true);
+    for _ in 0..5 {
+        let r = a.sync().await.unwrap();
+        assert!(r.error.is_some(), "{r:?}");
+        assert_eq!(r.dead, 0, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (state, attempts): (String, i64) = a
+        .app()
+        .query_row("SELECT state, attempts FROM _ebb_queue", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("retry", 0),
+        "waiting, uncharged"
+    );
+    let status = a.engine.local().status(0, Duration::from_secs(60)).unwrap();
+    assert_eq!(status.queue.get("retry"), Some(&1), "shown as retrying");
+    env.proxy.set_down(false);
+    // Due within the first retry's backoff (10-50 ms here).
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    env.settle().await.unwrap();
+    let r = a.sync().await.unwrap();
+    assert_eq!(r.pushed, 1, "{r:?}");
+    assert_eq!(
+        env.db.row("customers", &rows::id_of(&c)).await.unwrap(),
+        Some(c)
+    );
+}

@@ -127,11 +127,15 @@ async fn every_documented_metric_is_served_with_a_series() {
         .unwrap();
     sync_all(&env, &mut [&mut b, &mut a]).await.unwrap();
 
-    // The server is down: the request fails and `a`'s new item dies.
-    env.proxy.set_down(true);
+    // The server answers 503 (`max_attempts` is 1 here): the request
+    // fails and `a`'s new item dies. (A server that cannot be reached at
+    // all costs no attempt: `bad_input`.)
+    let body = r#"{"code":"PGRST000","message":"database down","details":null,"hint":null}"#;
+    for rpc in ["ebb_push", "ebb_push_pull"] {
+        env.proxy.answer_instead(rpc, 503, body, 1);
+    }
     a.insert("customers", &rows::customer("Bo")).unwrap();
     let report = a.sync().await.unwrap();
-    env.proxy.set_down(false);
     assert!(report.error.is_some(), "{report:?}");
     assert_eq!(report.dead, 1, "{report:?}");
 
