@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
+use super::super::action::{Action, ApplyOp};
 use super::super::testutil::{exec, open_temp, specs};
 use super::*;
-use crate::model::Op;
+use crate::model::{Cursor, Op};
 
 fn plan(local: &Local) -> KeyPlan {
     let tables: Vec<(TableSpec, bool)> = specs()
@@ -128,4 +129,124 @@ fn the_device_number_belongs_to_the_device_id() {
         None,
         "a copied file asks again"
     );
+}
+
+/// The app's `tags` table made by `schema`, synced, holding tag 1 "red".
+fn tags_table(local: &mut Local, schema: &str) -> TableSpec {
+    exec(local, schema);
+    let tags = TableSpec {
+        name: "tags".into(),
+        pk: "id".into(),
+    };
+    local.install(std::slice::from_ref(&tags)).unwrap();
+    exec(local, "INSERT INTO tags (name) VALUES ('red')");
+    tags
+}
+
+/// A tag from another device, to adopt under a fresh local id.
+fn adopt_op(global: i64, name: &str) -> ApplyOp {
+    let content = row(json!({"id": global, "name": name}));
+    ApplyOp {
+        pk: format!("@{global}"),
+        expect_counter: None,
+        action: Action::Adopt {
+            global,
+            row: content.clone(),
+            version: 1,
+            pulled: crate::model::PulledRow {
+                pk: global.to_string(),
+                version: 1,
+                txid: "9".into(),
+                deleted: false,
+                origin: Some("another".into()),
+                row: Some(content),
+            },
+        },
+    }
+}
+
+/// The tags' names in id order, and how many are mapped.
+fn tags_of(local: &Local) -> (Vec<(i64, String)>, i64) {
+    let names = local
+        .conn
+        .prepare("SELECT id, name FROM tags ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mapped = local
+        .conn
+        .query_row(
+            "SELECT count(*) FROM _ebb_keys WHERE tbl = 'tags'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (names, mapped)
+}
+
+/// Rows from another device adopted under fresh local ids: one a local
+/// UNIQUE constraint refuses is set aside alone (the bulk pass goes row by
+/// row for it), the others are written and mapped, the cursor moves.
+#[test]
+fn a_row_to_adopt_refused_by_a_local_constraint_is_set_aside_alone() {
+    let (_dir, mut local) = open_temp();
+    let tags = tags_table(
+        &mut local,
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE)",
+    );
+    let ops = [
+        adopt_op(1001, "blue"),
+        adopt_op(1002, "red"),
+        adopt_op(1003, "green"),
+    ];
+    let cursor = Cursor {
+        txid: "9".into(),
+        pk: "1003".into(),
+    };
+    local.apply(&tags, &ops, Some(&cursor), 0).unwrap();
+    let (names, mapped) = tags_of(&local);
+    let names: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["red", "blue", "green"]);
+    assert_eq!(mapped, 2);
+    let aside = local.deferred("tags").unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].pk, "1002");
+    assert_eq!(local.cursor("tags").unwrap(), cursor);
+}
+
+/// Adoptions in a row take the ids after the table's highest, read once;
+/// when something else takes the next id meanwhile (here an app trigger
+/// inserting into the same table), the adoption reads the highest again:
+/// no row is written over and none is set aside.
+#[test]
+fn adoptions_take_fresh_ids_and_never_write_over_a_row() {
+    let (_dir, mut local) = open_temp();
+    let tags = tags_table(
+        &mut local,
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);
+         CREATE TRIGGER shadow AFTER INSERT ON tags WHEN NEW.name = 'blue' BEGIN
+             INSERT INTO tags (id, name) VALUES (NEW.id + 1, 'blue shadow');
+         END;",
+    );
+    let ops = [
+        adopt_op(1001, "blue"),
+        adopt_op(1002, "green"),
+        adopt_op(1003, "white"),
+    ];
+    local.apply(&tags, &ops, None, 0).unwrap();
+    let (names, mapped) = tags_of(&local);
+    let expect = [
+        (1, "red"),
+        (2, "blue"),
+        (3, "blue shadow"),
+        (4, "green"),
+        (5, "white"),
+    ];
+    let names: Vec<(i64, &str)> = names.iter().map(|(i, n)| (*i, n.as_str())).collect();
+    assert_eq!(names, expect);
+    assert_eq!(mapped, 3);
+    assert!(local.deferred("tags").unwrap().is_empty());
+    assert_eq!(local.local_key("tags", 1002).unwrap(), Some(4));
 }

@@ -130,12 +130,11 @@ impl<'p> Run<'p> {
                 )
             }
         };
-        if self.names.is_empty()
-            || !self
-                .names
-                .iter()
-                .map(String::as_str)
-                .eq(names.iter().copied())
+        if !self
+            .names
+            .iter()
+            .map(String::as_str)
+            .eq(names.iter().copied())
         {
             self.flush(conn, writer)?;
             self.size = (MAX_BOUND / names.len().max(1)).clamp(1, RUN_ROWS);

@@ -10,11 +10,7 @@ use super::quote_ident;
 pub(super) fn select_sql(table: &str, pk_col: &str, names: &[&str]) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = ?1",
-        names
-            .iter()
-            .map(|n| quote_ident(n))
-            .collect::<Vec<_>>()
-            .join(", "),
+        column_list(names),
         quote_ident(table),
         quote_ident(pk_col),
     )

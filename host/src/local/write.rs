@@ -214,7 +214,7 @@ impl Writer {
         conn.prepare_cached(&texts.insert)
             .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
             .ctx(|| format!("writing a row of {}", self.info.name))?;
-        self.fresh.set(id.checked_add(1));
+        self.took_fresh_id(id);
         Ok(())
     }
 

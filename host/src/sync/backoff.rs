@@ -45,10 +45,16 @@ pub fn item_fate(attempts: u32, cfg: &RetryConfig, now: i64, unit: f64) -> ItemF
     if attempts >= cfg.max_attempts {
         return ItemFate::Dead;
     }
-    let wait = delay(attempts, cfg, unit, None);
     ItemFate::Retry {
-        at: now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+        at: retry_at(attempts, cfg, now, unit),
     }
+}
+
+/// When an item that failed `attempts` times (charged, see
+/// [`item_fate`]) is tried again: `now` plus [`delay`].
+pub fn retry_at(attempts: u32, cfg: &RetryConfig, now: i64, unit: f64) -> i64 {
+    let wait = delay(attempts, cfg, unit, None);
+    now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

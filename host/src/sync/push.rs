@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use super::backoff::{self, ItemFate, item_fate};
+use super::backoff::{ItemFate, item_fate, retry_at};
 use super::early::Answered;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms};
 use crate::local::{Claimed, LocalError, Settle, Settlement, TableSpec};
@@ -227,29 +227,39 @@ impl<R: Remote> Engine<R> {
         for item in items {
             let c = &item.change;
             failed.insert(c.table.clone());
-            if matches!(e, RemoteError::Network { .. }) {
+            if e.is_retryable() {
                 let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
-                report.retrying += 1;
-                let unit: f64 = rand::rng().random();
-                let wait = backoff::delay(item.attempts.max(1), &self.config.retry, unit, None);
-                let next_attempt_at = now_ms().saturating_add(wait.as_millis() as i64);
-                settles.push(settlement(
-                    c,
-                    Settle::Retry {
-                        attempts: item.attempts,
-                        next_attempt_at,
-                        error,
-                    },
-                ));
-            } else if e.is_retryable() {
-                let error = format!("{} {} {:?}: {e}", c.table, c.pk, c.op);
-                settles.push(self.fail_item(c, item.attempts, error, report));
+                settles.push(match e {
+                    RemoteError::Network { .. } => self.wait_item(c, item.attempts, error, report),
+                    _ => self.fail_item(c, item.attempts, error, report),
+                });
             } else {
                 settles.push(settlement(c, Settle::Release));
             }
         }
         self.local.settle_all(&settles)?;
         Ok(())
+    }
+
+    /// A failed item not charged an attempt (the server was not reached):
+    /// retried later at the attempt it was at, never dead. Counts it in
+    /// `report`; the caller writes the returned settlement.
+    fn wait_item(
+        &self,
+        c: &Change,
+        attempts: u32,
+        error: String,
+        report: &mut RoundReport,
+    ) -> Settlement {
+        report.retrying += 1;
+        let unit: f64 = rand::rng().random();
+        let next_attempt_at = retry_at(attempts, &self.config.retry, now_ms(), unit);
+        let settle = Settle::Retry {
+            attempts,
+            next_attempt_at,
+            error,
+        };
+        settlement(c, settle)
     }
 
     /// How a failed item ends: retried later, or dead. Counts it in
