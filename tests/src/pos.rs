@@ -1,7 +1,16 @@
 //! The founding app's shape: a point of sale with integer AUTOINCREMENT
 //! ids (`keys = "map"`), REAL money and a stock counter, as its SQLite
 //! schema ([`LOCAL`]) and its server schema ([`SERVER`]). Used by the
-//! end-to-end tests of integer keys and by the bulk benchmark's `--pos`.
+//! end-to-end tests of integer keys and by the bulk benchmark's `--pos`,
+//! which open their tills with [`open_till`].
+
+use anyhow::Result;
+use ebb::remote::postgrest::Client;
+use ebb::sync::Engine;
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use crate::device::open_app;
 
 /// The till's tables.
 pub const LOCAL: &str = "
@@ -35,3 +44,33 @@ pub const TABLES: [(&str, &str); 3] = [("products", "id"), ("sales", "id"), ("sa
 /// merged as a counter.
 pub const POLICIES: &str = "[tables.products]\nkeys = \"map\"\nconflict = \"merge\"\n\
 delta_fields = [\"stock\"]\n[tables.sales]\nkeys = \"map\"\n[tables.sale_items]\nkeys = \"map\"\n";
+
+/// A till of the point of sale: its temp dir, its app connection and its
+/// engine over the real PostgREST client.
+pub struct PosTill {
+    pub dir: TempDir,
+    pub engine: Engine<Client>,
+    pub app: Connection,
+}
+
+/// Opens a till whose server's REST root is `rest_root` (key `key`),
+/// its app database made by `schema`, its policies.toml holding
+/// `settings` (TOML sections such as `[sync]` or `[retry]`) and
+/// [`POLICIES`].
+pub fn open_till(rest_root: &str, key: &str, schema: &str, settings: &str) -> Result<PosTill> {
+    let dir = tempfile::tempdir()?;
+    let app = open_app(&dir.path().join("pos.db"))?;
+    app.execute_batch(schema)?;
+    std::fs::write(dir.path().join("api_key"), key)?;
+    let toml = format!(
+        "database = \"pos.db\"\n[remote]\nurl = \"{}\"\nrest_root = \"{rest_root}\"\n\
+         api_key_file = \"api_key\"\n{settings}[ops]\nlisten = \"\"\n{POLICIES}",
+        rest_root.trim_end_matches("/rest/v1"),
+    );
+    let path = dir.path().join("policies.toml");
+    std::fs::write(&path, toml)?;
+    let config = ebb::config::load(&path)?;
+    let remote = Client::new(&config.remote, &config.rate_limit)?;
+    let engine = Engine::new(config, remote)?;
+    Ok(PosTill { dir, engine, app })
+}

@@ -9,8 +9,7 @@
 use anyhow::{Context, Result, bail};
 use ebb::remote::postgrest::Client;
 use ebb::sync::Engine;
-use ebb_tests::device::open_app;
-use ebb_tests::pos::{LOCAL, POLICIES, SERVER, TABLES};
+use ebb_tests::pos::{LOCAL, SERVER, TABLES, open_till};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
@@ -28,32 +27,17 @@ struct Till {
 
 impl Till {
     fn new(world: &World, batch: (usize, usize), page: (usize, usize)) -> Result<Till> {
-        let dir = tempfile::tempdir()?;
-        let app = open_app(&dir.path().join("pos.db"))?;
-        app.execute_batch(LOCAL)?;
-        std::fs::write(dir.path().join("api_key"), world.key())?;
-        let root = world.rest_root();
-        let toml = format!(
-            "database = \"pos.db\"\n[remote]\nurl = \"{}\"\nrest_root = \"{root}\"\n\
-             api_key_file = \"api_key\"\n[sync]\nbatch_size = {}\nmax_batch_size = {}\n\
-             pull_page_size = {}\nmax_pull_page_size = {}\n\
-             [rate_limit]\nrequests_per_second = 10000\nburst = 10000\nrows_per_second = 0\n\
-             [ops]\nlisten = \"\"\n{POLICIES}",
-            root.trim_end_matches("/rest/v1"),
-            batch.0,
-            batch.1,
-            page.0,
-            page.1
+        let settings = format!(
+            "[sync]\nbatch_size = {}\nmax_batch_size = {}\npull_page_size = {}\n\
+             max_pull_page_size = {}\n\
+             [rate_limit]\nrequests_per_second = 10000\nburst = 10000\nrows_per_second = 0\n",
+            batch.0, batch.1, page.0, page.1
         );
-        let path = dir.path().join("policies.toml");
-        std::fs::write(&path, toml)?;
-        let config = ebb::config::load(&path)?;
-        let remote = Client::new(&config.remote, &config.rate_limit)?;
-        let engine = Engine::new(config, remote)?;
+        let till = open_till(&world.rest_root(), world.key(), LOCAL, &settings)?;
         Ok(Till {
-            _dir: dir,
-            engine,
-            app,
+            _dir: till.dir,
+            engine: till.engine,
+            app: till.app,
         })
     }
 

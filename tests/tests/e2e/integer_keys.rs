@@ -4,12 +4,10 @@
 //! every till's own ids unchanged. Through the real gateway on real
 //! PostgreSQL.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use ebb::remote::postgrest::Client;
 use ebb::sync::Engine;
-use ebb_tests::device::open_app;
+use ebb_tests::pos::open_till;
 use ebb_tests::{FaultProxy, Gateway, TestDb};
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -30,29 +28,13 @@ impl Till {
     /// A till whose server is at `addr` (the gateway, or a proxy before
     /// it) and whose app database is made by `schema`.
     pub(crate) fn with_schema(addr: std::net::SocketAddr, key: &str, schema: &str) -> Result<Till> {
-        let dir = tempfile::tempdir()?;
-        let db: PathBuf = dir.path().join("pos.db");
-        let app = open_app(&db)?;
-        app.execute_batch(schema)?;
-        std::fs::write(dir.path().join("api_key"), key)?;
-        let root = format!("http://{addr}/rest/v1");
-        let toml = format!(
-            "database = \"pos.db\"\n[remote]\nurl = \"http://{}\"\nrest_root = \"{root}\"\n\
-             api_key_file = \"api_key\"\n[retry]\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"\n\
-             [rate_limit]\nrequests_per_second = 10000\nburst = 10000\n[ops]\nlisten = \"\"\n\
-             {}",
-            addr,
-            ebb_tests::pos::POLICIES
-        );
-        let path = dir.path().join("policies.toml");
-        std::fs::write(&path, toml)?;
-        let config = ebb::config::load(&path)?;
-        let remote = Client::new(&config.remote, &config.rate_limit)?;
-        let engine = Engine::new(config, remote)?;
+        let settings = "[retry]\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"\n\
+                        [rate_limit]\nrequests_per_second = 10000\nburst = 10000\n";
+        let till = open_till(&format!("http://{addr}/rest/v1"), key, schema, settings)?;
         Ok(Till {
-            _dir: dir,
-            engine,
-            app,
+            _dir: till.dir,
+            engine: till.engine,
+            app: till.app,
         })
     }
 
