@@ -100,6 +100,12 @@ impl FaultProxy {
             .push(Box::new(hook));
     }
 
+    /// Forgets the hooks not run yet (a round that ended without the
+    /// request they waited for).
+    pub fn clear_hooks(&self) {
+        lock(&self.faults).hooks.clear();
+    }
+
     /// The next `times` requests to `rpc` get `status` and the JSON `body`
     /// from the proxy itself; the upstream never sees them.
     pub fn answer_instead(&self, rpc: &str, status: u16, body: &str, times: usize) {

@@ -38,6 +38,21 @@ impl Till {
         })
     }
 
+    /// The process died mid-round: a new engine on the same file, with
+    /// the dead one's lease made to look expired (as it would be, a lease
+    /// later).
+    pub(crate) fn restart(&mut self) -> Result<()> {
+        self.app.execute(
+            "UPDATE _ebb_meta SET value = 0 WHERE key = 'lease_expires_at'",
+            [],
+        )?;
+        let config = ebb::config::load(&self._dir.path().join("policies.toml"))?;
+        let remote = Client::new(&config.remote, &config.rate_limit)?;
+        // The old engine (and its connection) goes here.
+        self.engine = Engine::new(config, remote)?;
+        Ok(())
+    }
+
     pub(crate) async fn sync(&mut self, db: &TestDb) -> Result<()> {
         db.settle().await?;
         let report = self.engine.run_once().await.context("round")?;

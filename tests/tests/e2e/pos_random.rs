@@ -2,17 +2,23 @@
 //! (`keys = "map"`), through the real gateway behind a proxy that loses
 //! answers and goes down: sales of one to three items (stock decremented
 //! on the till), bursts of sales, restocks on the server, price changes on
-//! till 1, and rounds in random order. At the end every sale is on the
+//! till 1, and rounds in random order, some of them ended by the till's
+//! process dying (once the server answered its push or its pull, or at a
+//! random moment: a new engine then opens the same file). At the end every sale is on the
 //! server and on both tills once, each item on its own sale and product,
 //! stock counts every unit once per product, and nothing is held, in
 //! conflict or queued. A sale whose pushes failed too many rounds in a
 //! row is dead, shown in status, and arrives once retried. A failure
-//! prints its seed; `EBB_SEED=<seed>` replays it.
+//! prints its seed; `EBB_SEED=<seed>` replays it (a kill at a random
+//! moment lands where the clock says, so its replay may differ).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
 
 use super::integer_keys::{Day, LOCAL, SERVER, Till, settle_both};
 
@@ -91,6 +97,7 @@ async fn a_random_day_of_sales_keeps_every_sale_and_unit() {
     let mut stock: BTreeMap<&str, i64> = PRODUCTS.iter().map(|p| (*p, 500)).collect();
     let mut items: Vec<(String, String, i64)> = Vec::new();
     let mut sales = 0;
+    let mut kills = 0;
     for _ in 0..120 {
         match rng.random_range(0..10) {
             0..=4 => {
@@ -133,20 +140,41 @@ async fn a_random_day_of_sales_keeps_every_sale_and_unit() {
                 } else {
                     &mut t2
                 };
-                let fault = rng.random_range(0..4);
-                match fault {
+                // The till's process dies: once the server answered its
+                // push or its pull (the answer never read), or at a random
+                // moment of the round.
+                let kill = Arc::new(Notify::new());
+                let mut die_in = Duration::MAX;
+                match rng.random_range(0..7) {
                     0 => proxy.cut_responses("ebb_push", 1),
                     1 => proxy.cut_responses("ebb_pull_all", 1),
                     2 => proxy.set_down(true),
+                    3 | 4 => {
+                        let rpc = ["ebb_push", "ebb_pull_all"][rng.random_range(0..2)];
+                        let kill = kill.clone();
+                        proxy.on_request(rpc, move || kill.notify_one());
+                    }
+                    5 => die_in = Duration::from_micros(rng.random_range(0..20_000)),
                     _ => {}
                 }
                 db.settle().await.unwrap();
                 // A fault may fail the round; the next ones settle it.
-                let _ = till.engine.run_once().await;
+                let died = tokio::select! {
+                    biased;
+                    () = kill.notified() => true,
+                    () = tokio::time::sleep(die_in) => true,
+                    _ = till.engine.run_once() => false,
+                };
+                proxy.clear_hooks();
                 proxy.set_down(false);
+                if died {
+                    kills += 1;
+                    till.restart().unwrap();
+                }
             }
         }
     }
+    eprintln!("seed {seed}: {sales} sales, {kills} rounds killed");
     // Items a lost answer left waiting for their backoff go now.
     settle_both(&db, &mut t1, &mut t2).await.unwrap();
     // A change whose push failed in `max_attempts` rounds (5: the proxy
