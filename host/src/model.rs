@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod wire_page;
+
 /// One row as a JSON object: column name -> value. SQLite INTEGER and REAL
 /// become JSON numbers, TEXT a string, NULL null, BLOB a base64 string.
 pub type Row = Map<String, Value>;
@@ -113,8 +115,11 @@ pub struct PulledRow {
     pub row: Option<Row>,
 }
 
-/// One page of `ebb_pull`.
+/// One page of `ebb_pull`. Read from either wire form of its rows
+/// (objects, or arrays with the page's column names once: see
+/// [`wire_page`]); written as objects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "wire_page::WirePage")]
 pub struct PullPage {
     pub rows: Vec<PulledRow>,
     /// Where the next page starts (equal to the request's cursor when

@@ -28,8 +28,8 @@ use serde::de::DeserializeOwned;
 pub use key::ApiKey;
 use token::Bearer;
 use wire::{
-    DescribeBody, DeviceBody, PullAllAnswer, PullAllBody, PullBody, PushAnswer, PushBody,
-    PushPullAnswer, PushPullBody,
+    AskCursor, DescribeBody, DeviceBody, PullAllAnswer, PullAllBody, PullBody, PushAnswer,
+    PushBody, PushPullAnswer, PushPullBody,
 };
 pub use wire::{ServerColumn, ServerNudges};
 
@@ -328,7 +328,7 @@ impl Remote for Client {
     ) -> Result<PullPage, RemoteError> {
         let body = PullBody {
             tbl: table,
-            cursor,
+            cursor: AskCursor::new(cursor),
             page,
         };
         let answer: PullPage = self.call(&self.pull_url, &body).await?;
@@ -342,7 +342,7 @@ impl Remote for Client {
         page: usize,
     ) -> Result<Vec<PullPage>, RemoteError> {
         let body = PullAllBody {
-            cursors: tables.iter().map(|(t, c)| (t.as_str(), c)).collect(),
+            cursors: AskCursor::all(tables),
             page,
         };
         let answer: PullAllAnswer = self.call(&self.pull_all_url, &body).await?;
@@ -359,7 +359,7 @@ impl Remote for Client {
     ) -> Result<PushedAndPulled, RemoteError> {
         let body = PushPullBody {
             changes,
-            cursors: tables.iter().map(|(t, c)| (t.as_str(), c)).collect(),
+            cursors: AskCursor::all(tables),
             page,
         };
         let answer: PushPullAnswer = self.call(&self.push_pull_url, &body).await?;

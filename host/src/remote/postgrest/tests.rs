@@ -278,7 +278,7 @@ async fn push_and_pull_send_the_contract() {
     let body = f.seen.lock().unwrap().body.clone().unwrap();
     assert_eq!(
         body,
-        json!({"tbl": "orders", "cursor": {"txid": "900", "pk": "z"}, "page": 50})
+        json!({"tbl": "orders", "cursor": {"txid": "900", "pk": "z", "rows": "arrays"}, "page": 50})
     );
     assert!(!format!("{client:?}").contains(KEY));
 }
@@ -303,7 +303,7 @@ async fn pull_all_sends_every_cursor_and_answers_in_the_order_asked() {
     let body = f.seen.lock().unwrap().body.clone().unwrap();
     assert_eq!(
         body,
-        json!({"cursors": {"orders": {"txid": "", "pk": ""}, "items": {"txid": "5", "pk": "i0"}},
+        json!({"cursors": {"orders": {"txid": "", "pk": "", "rows": "arrays"}, "items": {"txid": "5", "pk": "i0", "rows": "arrays"}},
                "page": 10})
     );
     // A page bigger than asked, or a table left out, is not followed.

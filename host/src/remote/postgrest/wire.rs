@@ -52,17 +52,41 @@ pub struct ServerNudges {
     pub tables: BTreeMap<String, Option<String>>,
 }
 
+/// A cursor as sent: where the page starts, asking for its rows as
+/// arrays with the column names once (`model::wire_page`). An install from
+/// before arrays ignores the ask and answers objects, which are read too.
+#[derive(Serialize)]
+pub(super) struct AskCursor<'a> {
+    #[serde(flatten)]
+    at: &'a Cursor,
+    rows: &'static str,
+}
+
+impl<'a> AskCursor<'a> {
+    pub(super) fn new(at: &'a Cursor) -> AskCursor<'a> {
+        AskCursor { at, rows: "arrays" }
+    }
+
+    /// Each table's cursor, keyed by table.
+    pub(super) fn all(tables: &'a [(String, Cursor)]) -> BTreeMap<&'a str, AskCursor<'a>> {
+        tables
+            .iter()
+            .map(|(t, c)| (t.as_str(), AskCursor::new(c)))
+            .collect()
+    }
+}
+
 #[derive(Serialize)]
 pub(super) struct PullBody<'a> {
     pub(super) tbl: &'a str,
-    pub(super) cursor: &'a Cursor,
+    pub(super) cursor: AskCursor<'a>,
     pub(super) page: usize,
 }
 
 /// `ebb_pull_all`: each table's cursor; the answer maps each to its page.
 #[derive(Serialize)]
 pub(super) struct PullAllBody<'a> {
-    pub(super) cursors: BTreeMap<&'a str, &'a Cursor>,
+    pub(super) cursors: BTreeMap<&'a str, AskCursor<'a>>,
     pub(super) page: usize,
 }
 
@@ -72,7 +96,7 @@ pub(super) type PullAllAnswer = BTreeMap<String, PullPage>;
 #[derive(Serialize)]
 pub(super) struct PushPullBody<'a> {
     pub(super) changes: &'a [Change],
-    pub(super) cursors: BTreeMap<&'a str, &'a Cursor>,
+    pub(super) cursors: BTreeMap<&'a str, AskCursor<'a>>,
     pub(super) page: usize,
 }
 

@@ -26,7 +26,7 @@ BEGIN
                 public.ebb_pull(text, jsonb, integer), public.ebb_pull_all(jsonb, integer), public._ebb_strip(jsonb),
                 public.ebb_push_pull(jsonb, jsonb, integer),
                 _ebb.prior(text, text, text, bigint, text, bigint, bigint), _ebb.rls_print(oid),
-                _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text),
+                _ebb.policy_columns(oid), _ebb.transient(text), _ebb.pull_query(text, text, text, boolean),
                 _ebb.zoned(oid), _ebb.utc(anyelement, jsonb), _ebb.sent_row(text, boolean, text),
                 _ebb.push_columns(oid, text, jsonb), _ebb.push_query(text, text, text, text, boolean),
                 _ebb.push_new_query(text, text, text, boolean), _ebb.lock_query(text, text, text),

@@ -19,12 +19,14 @@ CREATE TABLE IF NOT EXISTS public._ebb_tables (
     pk  text NOT NULL
 );
 ALTER TABLE public._ebb_tables ADD COLUMN IF NOT EXISTS rls text;
--- The table's own page statement for ebb_pull and the columns it was
+-- The table's own page statements for ebb_pull (rows as objects, and as
+-- arrays when the table has few enough columns) and the columns they were
 -- written for (pull.sql).
 ALTER TABLE public._ebb_tables
     ADD COLUMN IF NOT EXISTS pull_fn text,
     ADD COLUMN IF NOT EXISTS pull_cols text,
-    ADD COLUMN IF NOT EXISTS pull_any text;
+    ADD COLUMN IF NOT EXISTS pull_any text,
+    ADD COLUMN IF NOT EXISTS pull_rows text;
 -- The table's own statements for a pushed change, the key type and the
 -- columns they were written for (push.sql).
 ALTER TABLE public._ebb_tables

@@ -29,8 +29,17 @@ $do$;
 -- The statement of one page of a table (see ebb_pull), for the table's
 -- key column `pkcol` and its own columns `cols` ("t.a, t.b"): $1 the
 -- horizon, $2 the cursor's txid, $3 its key, $4 the page size. Answers
--- (rows json, has_more, last txid, last key).
-CREATE OR REPLACE FUNCTION _ebb.pull_query(pkcol text, tbl text, cols text) RETURNS text
+-- (rows json, has_more, last txid, last key). Each row is an object
+-- {"pk", "version", "txid", "deleted", "origin", "row"} with the row as an
+-- object; with `arrays`, the array [pk, version, txid, deleted, origin,
+-- row] with the row as the array of its values in the order of `cols`
+-- (which ebb_pull then names once in the page): a third less of the
+-- server's time a row (no key written per field) and a third less to
+-- send. `arrays` only for at most 90 columns (json_build_array takes 100
+-- arguments). It had no `arrays` before: that one is dropped.
+DROP FUNCTION IF EXISTS _ebb.pull_query(text, text, text);
+CREATE OR REPLACE FUNCTION _ebb.pull_query(pkcol text, tbl text, cols text, arrays boolean)
+RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog
 AS $fn$
@@ -41,7 +50,7 @@ AS $fn$
                 -- yields one page and stops.
                 (SELECT t._ebb_txid AS txid, t.%1$I::text COLLATE "C" AS pk, t._ebb_version AS version,
                        false AS deleted, t._ebb_origin AS origin,
-                       (SELECT row_to_json(r) FROM (SELECT %3$s) r) AS row
+                       %4$s AS row
                 FROM public.%2$I t
                 WHERE t._ebb_txid < $1 AND t._ebb_txid >= $2
                   AND (t._ebb_txid, t.%1$I::text COLLATE "C") > ($2, $3 COLLATE "C")
@@ -60,14 +69,17 @@ AS $fn$
             ORDER BY u.txid, u.pk
             LIMIT $4 + 1
         )
-        SELECT coalesce(json_agg(json_build_object(
-                   'pk', k.pk, 'version', k.version, 'txid', k.txid::text, 'deleted', k.deleted,
-                   'origin', k.origin, 'row', k.row) ORDER BY k.n) FILTER (WHERE k.n <= $4), '[]'::json),
+        SELECT coalesce(json_agg(%5$s ORDER BY k.n) FILTER (WHERE k.n <= $4), '[]'::json),
                count(*) > $4,
                max(k.txid::text) FILTER (WHERE k.n = least($4, (SELECT count(*) FROM k))),
                max(k.pk) FILTER (WHERE k.n = least($4, (SELECT count(*) FROM k)))
         FROM k
-    $q$, pkcol, tbl, cols)
+    $q$, pkcol, tbl, cols,
+    CASE WHEN arrays THEN format('json_build_array(%s)', cols)
+         ELSE format('(SELECT row_to_json(r) FROM (SELECT %s) r)', cols) END,
+    CASE WHEN arrays THEN 'json_build_array(k.pk, k.version, k.txid::text, k.deleted, k.origin, k.row)'
+         ELSE $e$json_build_object('pk', k.pk, 'version', k.version, 'txid', k.txid::text,
+                 'deleted', k.deleted, 'origin', k.origin, 'row', k.row)$e$ END)
 $fn$;
 
 -- Whether a table has anything after a cursor ($1 txid, $2 key): the
@@ -102,6 +114,12 @@ DECLARE
     fn       text;
     fn_cols  text;
     fn_any   text;
+    fn_rows  text;
+    names    json;
+    ncols    integer;
+    -- The caller reads rows as arrays (a cursor {"rows": "arrays"}; a
+    -- till from before arrays asks nothing and gets objects).
+    arrays   boolean := coalesce(ebb_pull.cursor->>'rows' = 'arrays', false);
     any_after boolean;
     rel      oid := to_regclass(format('public.%I', ebb_pull.tbl));
     snap     pg_snapshot := pg_current_snapshot();
@@ -114,7 +132,8 @@ DECLARE
     last_txid text;
     last_pk  text;
 BEGIN
-    SELECT t.pk, t.rls, t.pull_fn, t.pull_cols, t.pull_any INTO pkcol, rls, fn, fn_cols, fn_any
+    SELECT t.pk, t.rls, t.pull_fn, t.pull_cols, t.pull_any, t.pull_rows
+    INTO pkcol, rls, fn, fn_cols, fn_any, fn_rows
     FROM public._ebb_tables t WHERE t.tbl = ebb_pull.tbl;
     IF pkcol IS NULL OR rel IS NULL THEN
         RAISE EXCEPTION 'ebb_pull: table "%" is not synced by ebb (not in _ebb_tables)', ebb_pull.tbl
@@ -147,10 +166,16 @@ BEGIN
         has_more := false;
     ELSE
         -- The row's own columns, as to_json would name them (not ebb's).
-        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum),
+               json_agg(a.attname ORDER BY a.attnum), count(*)
+        INTO cols, names, ncols
         FROM pg_attribute a
         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
           AND left(a.attname, 5) <> '_ebb_';
+        arrays := arrays AND ncols <= 90;
+        IF arrays THEN
+            fn := fn_rows;
+        END IF;
 
         -- The table's own function (planned once per session) while its
         -- columns are those it was written for; else the same query, planned
@@ -160,13 +185,15 @@ BEGIN
             INTO page_rows, has_more, last_txid, last_pk
             USING horizon, from_txid, c_pk, page;
         ELSE
-            EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols)
+            EXECUTE _ebb.pull_query(pkcol, ebb_pull.tbl, cols, arrays)
             INTO page_rows, has_more, last_txid, last_pk
             USING horizon, from_txid, c_pk, page;
         END IF;
     END IF;
 
     RETURN json_build_object(
+        -- The names of a row's values, when rows are arrays.
+        'cols', CASE WHEN arrays AND any_after IS DISTINCT FROM false THEN names END,
         'rows', page_rows,
         'next', json_build_object('txid', coalesce(last_txid, c_txid), 'pk', coalesce(last_pk, c_pk)),
         'has_more', has_more,
@@ -235,19 +262,27 @@ DECLARE
     name text := 'pull_' || md5(p_tbl);
     rel  oid := to_regclass(format('public.%I', p_tbl));
     cols text;
+    ncols integer;
 BEGIN
-    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum), count(*) INTO cols, ncols
     FROM pg_attribute a
     WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
       AND left(a.attname, 5) <> '_ebb_';
     PERFORM pg_temp._ebb_install_fn(name, 'xid8, xid8, text, integer',
         'RETURNS TABLE (o_rows json, o_more boolean, o_txid text, o_pk text)', 'STABLE',
-        format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols)),
+        format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols, false)),
         format('ebb: one page of public.%I for ebb_pull', p_tbl));
+    IF ncols <= 90 THEN
+        PERFORM pg_temp._ebb_install_fn(name || '_rows', 'xid8, xid8, text, integer',
+            'RETURNS TABLE (o_rows json, o_more boolean, o_txid text, o_pk text)', 'STABLE',
+            format('BEGIN RETURN QUERY %s; END', _ebb.pull_query(p_pk, p_tbl, cols, true)),
+            format('ebb: one page of public.%I for ebb_pull, rows as arrays', p_tbl));
+    END IF;
     PERFORM pg_temp._ebb_install_fn(name || '_any', 'xid8, text', 'RETURNS boolean', 'STABLE',
         format('BEGIN RETURN %s; END', _ebb.pull_any(p_pk, p_tbl)),
         format('ebb: whether public.%I has anything after a cursor, for ebb_pull', p_tbl));
-    UPDATE public._ebb_tables SET pull_fn = name, pull_cols = cols, pull_any = name || '_any'
+    UPDATE public._ebb_tables SET pull_fn = name, pull_cols = cols, pull_any = name || '_any',
+        pull_rows = CASE WHEN ncols <= 90 THEN name || '_rows' END
     WHERE tbl = p_tbl;
 END
 $fn$;

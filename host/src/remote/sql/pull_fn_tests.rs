@@ -1,13 +1,14 @@
 //! The page statement each table gets as a function of its own
 //! (`_ebb.pull_<md5 of the table's name>`): ebb_pull answers with it exactly what the
 //! statement planned per call answers, and stops using it when the table's
-//! columns change (until the install script runs again).
+//! columns change (until the install script runs again). Rows asked for as
+//! arrays are the rows a till from before arrays gets as objects.
 
 use serde_json::Value;
 
 use super::install_sql;
 use super::testdb::{ScratchDb, example_tables};
-use super::tests::pull;
+use super::tests::{pull, pull_as};
 use crate::model::{Cursor, PullPage};
 
 async fn pull_fn(c: &tokio_postgres::Client, table: &str) -> Option<String> {
@@ -44,9 +45,11 @@ async fn the_tables_own_function_answers_as_the_statement_planned_per_call() {
     .expect("rows");
     let first = pull(&c, "products", &Cursor::default(), 2).await;
     let rest = pull(&c, "products", &first.next, 2).await;
-    c.batch_execute("UPDATE public._ebb_tables SET pull_fn = NULL WHERE tbl = 'products'")
-        .await
-        .expect("off");
+    c.batch_execute(
+        "UPDATE public._ebb_tables SET pull_fn = NULL, pull_rows = NULL WHERE tbl = 'products'",
+    )
+    .await
+    .expect("off");
     let planned = pull(&c, "products", &Cursor::default(), 2).await;
     let planned_rest = pull(&c, "products", &planned.next, 2).await;
     for (own, per_call) in [(&first, &planned), (&rest, &planned_rest)] {
@@ -166,4 +169,114 @@ async fn settle_pull_refused(c: &tokio_postgres::Client, cursor: &Cursor) {
             .is_some_and(|e| e.message().contains("apply `ebb remote-sql` again")),
         "{err:?}"
     );
+}
+
+/// The same pages as objects (a till that does not ask) and as arrays,
+/// through the table's own functions and planned per call, tombstones and
+/// an empty page included; a table of more columns than arrays take keeps
+/// its rows as objects inside them.
+#[tokio::test]
+async fn rows_as_arrays_are_the_rows_as_objects() {
+    let db = ScratchDb::with_example().await;
+    let c = db.connect().await;
+    c.batch_execute(
+        "INSERT INTO products (id, name, price_cents) VALUES ('a', 'one', 5), ('b', 'tw\"o', 7);
+         DELETE FROM products WHERE id = 'a';
+         INSERT INTO products (id, name) VALUES ('c', 'three');",
+    )
+    .await
+    .expect("rows");
+    let objects = |cursor: &Cursor| serde_json::to_value(cursor).expect("cursor");
+    let walk = |arrays: bool| {
+        let c = &c;
+        async move {
+            let mut pages = Vec::new();
+            let mut at = Cursor::default();
+            loop {
+                let page = if arrays {
+                    pull(c, "products", &at, 2).await
+                } else {
+                    pull_as(c, "products", objects(&at), 2).await
+                };
+                at = page.next.clone();
+                let more = page.has_more;
+                // Each pull settles the server first: the horizon moves.
+                pages.push(PullPage {
+                    horizon: String::new(),
+                    ..page
+                });
+                if !more {
+                    break;
+                }
+            }
+            let empty = pull(c, "products", &at, 2).await;
+            pages.push(PullPage {
+                horizon: String::new(),
+                ..empty
+            });
+            pages
+        }
+    };
+    let as_objects = walk(false).await;
+    assert_eq!(as_objects.iter().map(|p| p.rows.len()).sum::<usize>(), 3);
+    assert_eq!(walk(true).await, as_objects);
+    c.batch_execute(
+        "UPDATE public._ebb_tables SET pull_fn = NULL, pull_rows = NULL WHERE tbl = 'products'",
+    )
+    .await
+    .expect("off");
+    assert_eq!(walk(true).await, as_objects, "planned per call");
+
+    // What is sent: arrays with the names once, none for an empty page.
+    let answer = |cursor: Value| {
+        let c = &c;
+        async move {
+            let row = c
+                .query_one(
+                    "SELECT public.ebb_pull('products', $1::jsonb, 10)::jsonb",
+                    &[&cursor],
+                )
+                .await
+                .expect("ebb_pull");
+            row.get::<_, Value>(0)
+        }
+    };
+    let sent = answer(serde_json::json!({"rows": "arrays"})).await;
+    assert_eq!(sent["cols"][0], "id", "{sent}");
+    assert!(
+        sent["rows"][1].is_array() && sent["rows"][1][5].is_array(),
+        "{sent}"
+    );
+    let old = answer(serde_json::json!({})).await;
+    assert!(old["cols"].is_null() && old["rows"][0].is_object(), "{old}");
+    let mut after = serde_json::to_value(&as_objects[as_objects.len() - 1].next).unwrap();
+    after["rows"] = "arrays".into();
+    assert!(
+        answer(after).await["cols"].is_null(),
+        "an empty page names nothing"
+    );
+
+    // 95 columns: more than json_build_array takes.
+    let columns: Vec<String> = (1..95).map(|i| format!("c{i} int DEFAULT {i}")).collect();
+    c.batch_execute(&format!(
+        "CREATE TABLE wide (id text PRIMARY KEY, {});",
+        columns.join(", ")
+    ))
+    .await
+    .expect("wide table");
+    let tables = [
+        example_tables(),
+        vec![("wide".to_string(), "id".to_string())],
+    ]
+    .concat();
+    c.batch_execute(&install_sql(&tables))
+        .await
+        .expect("install");
+    c.batch_execute("INSERT INTO wide (id) VALUES ('w')")
+        .await
+        .expect("row");
+    let wide = pull(&c, "wide", &Cursor::default(), 10).await;
+    let wide_objects = pull_as(&c, "wide", objects(&Cursor::default()), 10).await;
+    assert_eq!(wide.rows, wide_objects.rows);
+    assert_eq!(rows_of(&wide)[0]["c94"], 94);
 }

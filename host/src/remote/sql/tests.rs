@@ -42,15 +42,28 @@ pub(super) async fn push(client: &tokio_postgres::Client, changes: Value) -> Vec
     serde_json::from_value(out["results"].clone()).expect("results are model::PushResult")
 }
 
-/// Pulls after everything written so far is below the horizon.
+/// Pulls after everything written so far is below the horizon, rows as
+/// arrays (as the till asks).
 pub(super) async fn pull(
     client: &tokio_postgres::Client,
     table: &str,
     cursor: &Cursor,
     page: i32,
 ) -> PullPage {
+    let mut cursor = serde_json::to_value(cursor).expect("cursor json");
+    cursor["rows"] = "arrays".into();
+    pull_as(client, table, cursor, page).await
+}
+
+/// [`pull`] with the cursor `cursor` as sent (a till from before arrays
+/// sends `{"txid", "pk"}` alone).
+pub(super) async fn pull_as(
+    client: &tokio_postgres::Client,
+    table: &str,
+    cursor: Value,
+    page: i32,
+) -> PullPage {
     settle(client).await;
-    let cursor = serde_json::to_value(cursor).expect("cursor json");
     let row = client
         .query_one(
             "SELECT public.ebb_pull($1, $2::jsonb, $3)",
