@@ -133,4 +133,8 @@ pub struct PullPage {
     /// at it). The same horizon held for long is reported as pull lag.
     #[serde(default)]
     pub in_flight: bool,
+    /// The size of the answer the page came in alone (`ebb_pull`), 0 when
+    /// it came with others or is not known: pull pages are sized by it.
+    #[serde(skip)]
+    pub bytes: usize,
 }

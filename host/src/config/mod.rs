@@ -114,9 +114,13 @@ pub struct SyncConfig {
     /// `max_batch_size` (default 2000, never below `batch_size`): the
     /// most changes one push request grows to.
     pub max_batch_size: usize,
-    /// `max_pull_page_size` (default 4000, never below `pull_page_size`):
+    /// `max_pull_page_size` (default 8000, never below `pull_page_size`):
     /// the most rows one pull request grows to.
     pub max_pull_page_size: usize,
+    /// `max_pull_page_bytes` (default 4 MiB): the most one pull answer
+    /// grows to in bytes, whatever its rows (a page of wide rows stays
+    /// smaller): bounds the client's memory.
+    pub max_pull_page_bytes: u64,
     /// `answer_time` (default 1s): a full batch or page answered within
     /// half of this doubles the next one (up to the max); one answered
     /// slower halves it (down to one). Bounds the server's time per request.

@@ -77,8 +77,10 @@ pub struct RawSync {
     pub pull_page_size: Option<u64>,
     /// `max_batch_size` (default 2000).
     pub max_batch_size: Option<u64>,
-    /// `max_pull_page_size` (default 4000).
+    /// `max_pull_page_size` (default 8000).
     pub max_pull_page_size: Option<u64>,
+    /// `max_pull_page_bytes` (default "4MiB").
+    pub max_pull_page_bytes: Option<RawSize>,
     /// `answer_time` (default "1s").
     pub answer_time: Option<String>,
     /// `local_cache` (default "16MiB").

@@ -67,9 +67,17 @@ pub(super) fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigEr
         max_pull_page_size: count(
             "sync.max_pull_page_size",
             s.and_then(|s| s.max_pull_page_size),
-            4000,
+            8000,
         )?
         .max(pull_page_size),
+        max_pull_page_bytes: match cx.size(
+            "sync.max_pull_page_bytes",
+            s.and_then(|s| s.max_pull_page_bytes.as_ref()),
+            4 << 20,
+        )? {
+            0 => return Err(cx.invalid("sync.max_pull_page_bytes", "must be more than 0")),
+            n => n,
+        },
         local_cache: cx.size(
             "sync.local_cache",
             s.and_then(|s| s.local_cache.as_ref()),

@@ -52,6 +52,7 @@ impl TryFrom<WirePage> for PullPage {
             has_more: page.has_more,
             horizon: page.horizon,
             in_flight: page.in_flight,
+            bytes: 0,
         })
     }
 }

@@ -177,7 +177,8 @@ impl<R: Remote> Engine<R> {
         let s = &config.sync;
         let (push_pace, pull_pace) = (
             Pace::new(s.batch_size, s.max_batch_size, s.answer_time),
-            Pace::new(s.pull_page_size, s.max_pull_page_size, s.answer_time),
+            Pace::new(s.pull_page_size, s.max_pull_page_size, s.answer_time)
+                .with_max_bytes(s.max_pull_page_bytes),
         );
         Ok(Engine {
             config,

@@ -21,6 +21,8 @@ pub(crate) struct Pace {
     now: usize,
     max: usize,
     answer_time: Duration,
+    /// The most bytes one answer is to carry (pull pages), `None` for none.
+    max_bytes: Option<u64>,
 }
 
 impl Pace {
@@ -31,6 +33,16 @@ impl Pace {
             now: start,
             max: max.max(start),
             answer_time,
+            max_bytes: None,
+        }
+    }
+
+    /// The same, and no answer to grow past `max_bytes` (pull pages: the
+    /// client holds two at once).
+    pub(crate) fn with_max_bytes(self, max_bytes: u64) -> Pace {
+        Pace {
+            max_bytes: Some(max_bytes),
+            ..self
         }
     }
 
@@ -47,6 +59,21 @@ impl Pace {
         } else if sent >= self.now && took <= self.answer_time / 2 {
             self.now = self.now.saturating_mul(2).min(self.max);
         }
+    }
+
+    /// An answer of `rows` came in `bytes` (after [`Pace::answered`]): the
+    /// next carries as many rows of that size as `max_bytes` holds at
+    /// most, and one at least. An answer of unknown size (0) says nothing.
+    pub(crate) fn sized(&mut self, rows: usize, bytes: usize) {
+        let Some(max_bytes) = self.max_bytes else {
+            return;
+        };
+        if rows == 0 || bytes == 0 {
+            return;
+        }
+        let per_row = (bytes as u64).div_ceil(rows as u64);
+        let fits = usize::try_from(max_bytes / per_row).unwrap_or(usize::MAX);
+        self.now = self.now.min(fits).max(1);
     }
 
     /// The server could not finish a request of `sent` (it timed out, or
@@ -107,5 +134,36 @@ mod tests {
         // The max is never below the start.
         let pace = Pace::new(5000, 10, ms(1000));
         assert_eq!((pace.size(), pace.max), (5000, 5000));
+    }
+
+    #[test]
+    fn pages_of_wide_rows_stay_within_the_bytes() {
+        let mut pace = Pace::new(2000, 8000, ms(1000)).with_max_bytes(4 << 20);
+        // Rows of ~235 B: the rows' max binds.
+        for _ in 0..4 {
+            let n = pace.size();
+            pace.answered(n, ms(50));
+            pace.sized(n, n * 235);
+        }
+        assert_eq!(pace.size(), 8000);
+        // Rows of 2 KiB: 2048 of them fill 4 MiB.
+        pace.answered(8000, ms(50));
+        pace.sized(8000, 8000 * 2048);
+        assert_eq!(pace.size(), 2048);
+        pace.answered(2048, ms(50));
+        pace.sized(2048, 2048 * 2048);
+        assert_eq!(pace.size(), 2048, "grown and sized again");
+        // A row bigger than the whole: one a page, never none.
+        pace.sized(1, 5 << 20);
+        assert_eq!(pace.size(), 1);
+        // Size unknown (pages that came together): nothing said.
+        pace.answered(1, ms(50));
+        pace.sized(2, 0);
+        assert_eq!(pace.size(), 2);
+        // No max in bytes (pushes): rows only.
+        let mut push = Pace::new(1000, 2000, ms(1000));
+        push.answered(1000, ms(50));
+        push.sized(1000, 1 << 30);
+        assert_eq!(push.size(), 2000);
     }
 }

@@ -54,6 +54,7 @@ impl<R: Remote> Engine<R> {
                     // A page shorter than asked is the table's end, not the
                     // server's pace: only a full one grows the next.
                     self.pull_pace.answered(page.rows.len(), took);
+                    self.pull_pace.sized(page.rows.len(), page.bytes);
                     page
                 }
             };
@@ -125,6 +126,7 @@ impl<R: Remote> Engine<R> {
                 has_more: false,
                 horizon: String::new(),
                 in_flight: false,
+                bytes: 0,
             };
             if self.apply_page(spec, page, None, report)? {
                 replans.reset();

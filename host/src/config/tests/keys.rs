@@ -31,8 +31,9 @@ fn defaults_of_every_key() {
     assert_eq!(s.push_delay, Duration::from_millis(50));
     assert_eq!(
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
-        (2000, 4000, S(1))
+        (2000, 8000, S(1))
     );
+    assert_eq!(s.max_pull_page_bytes, 4 << 20);
     assert_eq!((s.local_cache, s.local_wal), (16 << 20, 64 << 20));
     let r = &c.retry;
     assert_eq!(
@@ -75,6 +76,7 @@ batch_size = 7
 pull_page_size = 9
 max_batch_size = 3
 max_pull_page_size = 90
+max_pull_page_bytes = "64KiB"
 answer_time = "250ms"
 local_cache = 1048576
 local_wal = "2MiB"
@@ -149,6 +151,7 @@ max_log = 0
         (7, 90, Duration::from_millis(250))
     );
     assert_eq!((s.local_cache, s.local_wal), (1 << 20, 2 << 20));
+    assert_eq!(s.max_pull_page_bytes, 64 << 10);
     let r = &c.retry;
     assert_eq!(
         (r.max_attempts, r.initial_backoff, r.max_backoff, r.jitter),

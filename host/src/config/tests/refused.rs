@@ -134,6 +134,11 @@ fn refused_values_name_their_key() {
             "minimum of 1",
         ),
         (
+            "[sync]\nmax_pull_page_bytes = \"0KiB\"\n",
+            "sync.max_pull_page_bytes",
+            "more than 0",
+        ),
+        (
             "[sync]\nanswer_time = \"0s\"\n",
             "sync.answer_time",
             "longer than zero",

@@ -35,6 +35,7 @@ batch_size = 50
 pull_page_size = 200
 max_batch_size = 400
 max_pull_page_size = 800
+max_pull_page_bytes = "1MiB"
 answer_time = "2s"
 local_cache = "4MiB"
 local_wal = "32MiB"

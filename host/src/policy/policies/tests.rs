@@ -69,6 +69,7 @@ fn config(tables: Vec<TableConfig>) -> Config {
             pull_page_size: 500,
             max_batch_size: 100,
             max_pull_page_size: 500,
+            max_pull_page_bytes: 4 << 20,
             answer_time: Duration::from_secs(1),
             local_cache: 16 << 20,
             local_wal: 64 << 20,

@@ -191,6 +191,15 @@ impl Client {
         url: &str,
         body: &impl Serialize,
     ) -> Result<T, RemoteError> {
+        self.call_sized(url, body).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Self::call`], with the size of the answer's body in bytes.
+    async fn call_sized<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &impl Serialize,
+    ) -> Result<(T, usize), RemoteError> {
         let body = serde_json::to_vec(body).map_err(|e| RemoteError::Protocol {
             endpoint: url.to_owned(),
             message: format!("cannot encode the request: {e}"),
@@ -245,6 +254,7 @@ impl Client {
             return Err(self.scrub(err, &bearer));
         }
         serde_json::from_slice(&bytes)
+            .map(|answer| (answer, bytes.len()))
             .map_err(|e| self.scrub(response::unexpected_answer(url, &bytes, &e), &bearer))
     }
 
@@ -331,7 +341,8 @@ impl Remote for Client {
             cursor: AskCursor::new(cursor),
             page,
         };
-        let answer: PullPage = self.call(&self.pull_url, &body).await?;
+        let (mut answer, bytes): (PullPage, usize) = self.call_sized(&self.pull_url, &body).await?;
+        answer.bytes = bytes;
         self.limiter.charge(answer.rows.len());
         self.readable(&self.pull_url, answer, page)
     }

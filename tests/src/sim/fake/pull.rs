@@ -82,6 +82,7 @@ pub fn page(
         None => cursor.clone(),
     };
     Ok(PullPage {
+        bytes: 0,
         rows: found,
         next,
         has_more,
