@@ -275,7 +275,11 @@ async fn push_and_pull_send_the_contract() {
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].row.as_ref().unwrap()["name"], "Ä \"q\"");
     assert_eq!(page.next.txid, "901");
-    assert!(page.bytes > 100, "the answer's size, for pacing: {}", page.bytes);
+    assert!(
+        page.bytes > 100,
+        "the answer's size, for pacing: {}",
+        page.bytes
+    );
     let body = f.seen.lock().unwrap().body.clone().unwrap();
     assert_eq!(
         body,
