@@ -53,6 +53,8 @@ mod pos_random;
 mod price_change;
 #[path = "e2e/replay.rs"]
 mod replay;
+#[path = "e2e/reused_ids.rs"]
+mod reused_ids;
 #[path = "e2e/rls_tombstones.rs"]
 mod rls_tombstones;
 #[path = "e2e/sandbox_in_sync.rs"]

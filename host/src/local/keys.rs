@@ -345,6 +345,40 @@ fn map(conn: &Connection, table: &str, local: i64, global: i64) -> Result<(), Lo
     Ok(())
 }
 
+/// Forgets the key of `table`'s local row `pk` adopted from another
+/// device once the row is gone for good (its delete pulled, or this
+/// device's delete applied on the server), with the row's sync state:
+/// SQLite may give the id to the next row (an `INTEGER PRIMARY KEY`
+/// without AUTOINCREMENT takes the highest id + 1), and that row is this
+/// device's own, to be pushed under a key of its own. Pushed under the
+/// deleted row's key, it met another till's new sale on one key and one of
+/// them was lost. A key this device minted (its number * `SPAN` + the id)
+/// is kept, with the row's state: the id's next row goes back under it as
+/// a row inserted again after its delete. `false`: nothing was forgotten.
+pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, LocalError> {
+    let Ok(local) = pk.parse::<i64>() else {
+        return Ok(false);
+    };
+    // The stored number's device is not checked: a key minted under an
+    // earlier id of this file is this file's own all the same.
+    let own = meta_text(conn, "device_number")?
+        .and_then(|s| s.rsplit_once(' ')?.1.parse::<i64>().ok())
+        .and_then(|n| n.checked_mul(SPAN)?.checked_add(local));
+    let mapped = conn
+        .prepare_cached(
+            "DELETE FROM _ebb_keys WHERE tbl = ?1 AND local = ?2 AND (?3 IS NULL OR global <> ?3)",
+        )
+        .and_then(|mut s| s.execute(params![table, local, own]))
+        .ctx(|| format!("forgetting a key of {table}"))?;
+    if mapped == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
+        .and_then(|mut s| s.execute(params![table, pk]))
+        .ctx(|| format!("forgetting the sync state of a row of {table}"))?;
+    Ok(true)
+}
+
 /// The local id in a queue item's key text.
 fn local_id(table: &str, pk: &str) -> Result<i64, LocalError> {
     pk.parse().map_err(|_| LocalError::BadPrimaryKey {

@@ -1,0 +1,103 @@
+//! Integer ids without AUTOINCREMENT (`INTEGER PRIMARY KEY`, `keys =
+//! "map"`): SQLite gives a new row the highest id + 1, so the id of a
+//! deleted last row comes back for the next one. A till that adopted
+//! another till's sale under an id, saw it deleted, and reuses that id
+//! for a sale of its own must push it as a new sale, not as the deleted
+//! one: every sale made arrives once, on the server and on both tills.
+
+use super::integer_keys::{Day, LOCAL, SERVER, Till, settle_both};
+
+/// (payment, total) of every sale on a till, sorted.
+fn sales(till: &Till) -> Vec<(String, f64)> {
+    let mut stmt = till
+        .app
+        .prepare("SELECT payment, total FROM sales ORDER BY payment")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every sale, on the server and on both tills, is `want` (payment, total).
+async fn check(server: &tokio_postgres::Client, t1: &Till, t2: &Till, want: &[(&str, f64)]) {
+    let want: Vec<(String, f64)> = want.iter().map(|(p, t)| (p.to_string(), *t)).collect();
+    let on_server: Vec<(String, f64)> = server
+        .query("SELECT payment, total FROM sales ORDER BY payment", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(on_server, want, "every sale once on the server");
+    assert_eq!(sales(t1), want, "till 1");
+    assert_eq!(sales(t2), want, "till 2");
+}
+
+#[tokio::test]
+async fn a_reused_id_is_a_new_sale_not_the_deleted_one() {
+    let local = LOCAL.replace(" AUTOINCREMENT", "");
+    let Day {
+        db,
+        mut t1,
+        mut t2,
+        tea_2,
+        _gateway,
+        proxy: _proxy,
+        ..
+    } = Day::open(SERVER, &local, "").await.unwrap();
+    // Sale A on till 1; till 2 adopts it (its first sale: id 1 there).
+    t1.sell(1, 1, 2.5, "A").unwrap();
+    t1.sync(&db).await.unwrap();
+    t2.sync(&db).await.unwrap();
+    let adopted: i64 = t2
+        .app
+        .query_row("SELECT id FROM sales WHERE payment = 'A'", [], |r| r.get(0))
+        .unwrap();
+    // Till 1 deletes sale A (a void); till 2 sees it go.
+    t1.app
+        .execute_batch("DELETE FROM sale_items; DELETE FROM sales;")
+        .unwrap();
+    t1.sync(&db).await.unwrap();
+    t2.sync(&db).await.unwrap();
+    assert!(sales(&t2).is_empty());
+    // Both tills sell again: each reuses its freed id.
+    let b = t2.sell(tea_2, 2, 2.5, "B").unwrap();
+    assert_eq!(b, adopted, "SQLite reused the id of the deleted sale");
+    let c = t1.sell(1, 3, 2.5, "C").unwrap();
+    assert_eq!(c, 1);
+    settle_both(&db, &mut t2, &mut t1).await.unwrap();
+    let server = db.connect().await.unwrap();
+    check(&server, &t1, &t2, &[("B", 5.0), ("C", 7.5)]).await;
+
+    // Now till 2 voids a sale it adopted (D, till 1's), and reuses its id
+    // for a sale of its own (E) once the void went through; till 1 reuses
+    // D's id too (F), under D's own key again.
+    let d = t1.sell(1, 1, 2.5, "D").unwrap();
+    settle_both(&db, &mut t1, &mut t2).await.unwrap();
+    let adopted: i64 = t2
+        .app
+        .query_row("SELECT id FROM sales WHERE payment = 'D'", [], |r| r.get(0))
+        .unwrap();
+    t2.app
+        .execute_batch(&format!(
+            "DELETE FROM sale_items WHERE sale_id = {adopted}; DELETE FROM sales WHERE id = {adopted};"
+        ))
+        .unwrap();
+    settle_both(&db, &mut t2, &mut t1).await.unwrap();
+    let e = t2.sell(tea_2, 4, 2.5, "E").unwrap();
+    assert_eq!(e, adopted, "SQLite reused the id of the voided sale");
+    let f = t1.sell(1, 5, 2.5, "F").unwrap();
+    assert_eq!(f, d);
+    settle_both(&db, &mut t1, &mut t2).await.unwrap();
+    check(
+        &server,
+        &t1,
+        &t2,
+        &[("B", 5.0), ("C", 7.5), ("E", 10.0), ("F", 12.5)],
+    )
+    .await;
+    for till in [&t1, &t2] {
+        till.assert_settled("reused ids");
+    }
+}
