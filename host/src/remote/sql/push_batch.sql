@@ -26,8 +26,12 @@
 -- - no row: the key exists (or a concurrent insert of it committed first;
 --   ON CONFLICT waited for it). Nothing was written; _ebb_push_one decides
 --   with the row locked.
--- Errors (constraints, row level security) are the ones the long way's
--- INSERT would raise on the same row.
+-- An error (a constraint, row level security) undoes it too, and
+-- _ebb_push_one decides: for a new key it raises the same error on the
+-- same row; an exact retry of our own insert whose row another device
+-- deleted since (with its parent: the insert breaks a foreign key) gets
+-- the stored answer there, where the short way refused it and the till's
+-- change died (found in session 14).
 --
 -- A run of two or more such fresh inserts in a row (same table and device,
 -- rows carrying the same columns: the bulk of a first push) first takes a
@@ -68,6 +72,8 @@ DECLARE
     msg     text;
     detail  text;
     short   boolean;
+    -- This change's insert was tried the short way.
+    tried   boolean;
     -- The table of the previous change and what the short way needs of it
     -- (changes come grouped by table): NULL pk = not synced, take the long way.
     t_name  text;
@@ -289,6 +295,7 @@ BEGIN
         LOOP
             BEGIN
                 res := NULL;
+                tried := false;
                 IF short AND t_type IS NOT NULL AND coalesce((c->>'base_version')::bigint, 0) = 0 THEN
                     v_sent := c->>'pk';
                     IF t_type = 'text' THEN
@@ -299,6 +306,7 @@ BEGIN
                     -- A key the server spells otherwise: the long way refuses it.
                     IF v_pk = v_sent THEN
                         v_row := c->'row' || jsonb_build_object(t_pk, v_pk);
+                        tried := true;
                         PERFORM set_config('ebb.origin', c->>'device', true);
                         PERFORM set_config('ebb.push', jsonb_build_object('tbl', t_name,
                             'device', c->>'device', 'changes', jsonb_build_array(jsonb_build_object(
@@ -334,9 +342,19 @@ BEGIN
                     IF _ebb.transient(code) THEN
                         RAISE;
                     END IF;
-                    res := jsonb_build_object('status', 'rejected', 'code', code,
-                        'message', msg || coalesce(': ' || nullif(detail, ''), ''));
-                    EXIT;
+                    -- Refused on the short way: the long way decides. The key
+                    -- may have history the short way cannot see: an exact
+                    -- retry of our insert that another device deleted since,
+                    -- with its parent, breaks the foreign key when inserted
+                    -- again, where the long way answers what it answered.
+                    -- A new key is refused there with the same error.
+                    IF tried THEN
+                        short := false;
+                    ELSE
+                        res := jsonb_build_object('status', 'rejected', 'code', code,
+                            'message', msg || coalesce(': ' || nullif(detail, ''), ''));
+                        EXIT;
+                    END IF;
             END;
         END LOOP;
         results := results || res;
