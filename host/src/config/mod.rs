@@ -114,7 +114,7 @@ pub struct SyncConfig {
     /// `max_batch_size` (default 2000, never below `batch_size`): the
     /// most changes one push request grows to.
     pub max_batch_size: usize,
-    /// `max_pull_page_size` (default 8000, never below `pull_page_size`):
+    /// `max_pull_page_size` (default 6000, never below `pull_page_size`):
     /// the most rows one pull request grows to.
     pub max_pull_page_size: usize,
     /// `max_pull_page_bytes` (default 4 MiB): the most one pull answer

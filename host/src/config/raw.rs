@@ -77,7 +77,7 @@ pub struct RawSync {
     pub pull_page_size: Option<u64>,
     /// `max_batch_size` (default 2000).
     pub max_batch_size: Option<u64>,
-    /// `max_pull_page_size` (default 8000).
+    /// `max_pull_page_size` (default 6000).
     pub max_pull_page_size: Option<u64>,
     /// `max_pull_page_bytes` (default "4MiB").
     pub max_pull_page_bytes: Option<RawSize>,

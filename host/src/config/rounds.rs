@@ -67,7 +67,7 @@ pub(super) fn sync(cx: &Ctx, s: Option<&RawSync>) -> Result<SyncConfig, ConfigEr
         max_pull_page_size: count(
             "sync.max_pull_page_size",
             s.and_then(|s| s.max_pull_page_size),
-            8000,
+            6000,
         )?
         .max(pull_page_size),
         max_pull_page_bytes: match cx.size(

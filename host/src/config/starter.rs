@@ -61,7 +61,7 @@ url = "https://your-project.supabase.co"
 # batch_size = 1000
 # pull_page_size = 2000
 # max_batch_size = 2000
-# max_pull_page_size = 8000
+# max_pull_page_size = 6000
 # The most bytes one pull answer grows to, whatever its rows.
 # max_pull_page_bytes = "4MiB"
 # answer_time = "1s"

@@ -31,7 +31,7 @@ fn defaults_of_every_key() {
     assert_eq!(s.push_delay, Duration::from_millis(50));
     assert_eq!(
         (s.max_batch_size, s.max_pull_page_size, s.answer_time),
-        (2000, 8000, S(1))
+        (2000, 6000, S(1))
     );
     assert_eq!(s.max_pull_page_bytes, 4 << 20);
     assert_eq!((s.local_cache, s.local_wal), (16 << 20, 64 << 20));
