@@ -359,8 +359,7 @@ pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, L
     let Ok(local) = pk.parse::<i64>() else {
         return Ok(false);
     };
-    // The stored number's device is not checked: a key minted under an
-    // earlier id of this file is this file's own all the same.
+    // A key minted under an earlier device id of this file is its own too.
     let own = meta_text(conn, "device_number")?
         .and_then(|s| s.rsplit_once(' ')?.1.parse::<i64>().ok())
         .and_then(|n| n.checked_mul(SPAN)?.checked_add(local));

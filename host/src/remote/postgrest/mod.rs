@@ -161,28 +161,9 @@ impl Client {
                 endpoint: url.to_owned(),
                 message: format!("no page for table {table:?}"),
             })?;
-            pages.push(self.readable(url, page_of, page)?);
+            pages.push(response::readable(url, page_of, page)?);
         }
         Ok(pages)
-    }
-
-    /// `answer` as a page of at most `page` rows that can be followed.
-    fn readable(&self, url: &str, answer: PullPage, page: usize) -> Result<PullPage, RemoteError> {
-        let bad = |message: String| RemoteError::Protocol {
-            endpoint: url.to_owned(),
-            message,
-        };
-        if answer.rows.len() > page {
-            return Err(bad(format!(
-                "{} rows for a page of {page}",
-                answer.rows.len()
-            )));
-        }
-        if answer.has_more && answer.rows.is_empty() {
-            // Following it would ask for the same page forever.
-            return Err(bad("an empty page that says it has more".into()));
-        }
-        Ok(answer)
     }
 
     /// One RPC: take a token, POST the JSON body, map the answer.
@@ -344,7 +325,7 @@ impl Remote for Client {
         let (mut answer, bytes): (PullPage, usize) = self.call_sized(&self.pull_url, &body).await?;
         answer.bytes = bytes;
         self.limiter.charge(answer.rows.len());
-        self.readable(&self.pull_url, answer, page)
+        response::readable(&self.pull_url, answer, page)
     }
 
     async fn pull_all(

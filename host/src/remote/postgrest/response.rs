@@ -1,5 +1,6 @@
 //! Turning what reqwest and the server said into [`RemoteError`]s: the
-//! PostgREST error body, `Retry-After`, and transport failures.
+//! PostgREST error body, `Retry-After`, transport failures, and pages that
+//! cannot be followed.
 //!
 //! Pure functions (the clock is passed in), called by `Client` after each
 //! request. Nothing here sees the request headers, so no message can carry
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::model::PullPage;
 use crate::remote::RemoteError;
 
 /// How much of a body that is not PostgREST's JSON is kept as the message.
@@ -147,6 +149,25 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// `rest_root` that points at a website), the function's value wrapped as
 /// `[{"ebb_pull": ...}]` (a PostgREST clone not in PostgREST-compatible
 /// mode), or an empty body. The body itself is never echoed.
+/// `answer` as a page of at most `page` rows that can be followed.
+pub fn readable(url: &str, answer: PullPage, page: usize) -> Result<PullPage, RemoteError> {
+    let bad = |message: String| RemoteError::Protocol {
+        endpoint: url.to_owned(),
+        message,
+    };
+    if answer.rows.len() > page {
+        return Err(bad(format!(
+            "{} rows for a page of {page}",
+            answer.rows.len()
+        )));
+    }
+    if answer.has_more && answer.rows.is_empty() {
+        // Following it would ask for the same page forever.
+        return Err(bad("an empty page that says it has more".into()));
+    }
+    Ok(answer)
+}
+
 pub fn unexpected_answer(url: &str, body: &[u8], err: &serde_json::Error) -> RemoteError {
     let function = url.rsplit('/').next().unwrap_or_default();
     let text = String::from_utf8_lossy(body);
