@@ -73,10 +73,7 @@ pub(crate) fn apply_one(
         }
         Action::Write { row, version } => {
             writer.write(conn, pk, row.as_ref())?;
-            // A delete frees a mapped id for another row (`keys::forget`).
-            if row.is_some() || !keys::forget(conn, name, pk)? {
-                rows::set(conn, name, pk, *version, row.as_ref())?;
-            }
+            rows::agreed(conn, name, pk, *version, row.as_ref())?;
             if !writer.quiet.queue {
                 conn.exec(
                     "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",

@@ -121,10 +121,10 @@ impl Local {
     /// This device's number, when one was given to its current device id.
     pub fn device_number(&self) -> Result<Option<i64>, LocalError> {
         let stored = meta_text(&self.conn, "device_number")?;
-        Ok(stored.and_then(|s| {
-            let (device, n) = s.rsplit_once(' ')?;
-            (device == self.device).then(|| n.parse().ok()).flatten()
-        }))
+        Ok(stored
+            .as_deref()
+            .and_then(stored_number)
+            .and_then(|(device, n)| (device == self.device).then_some(n)))
     }
 
     /// Keeps the number the server gave this device id.
@@ -319,13 +319,10 @@ fn global_of(conn: &Connection, table: &str, local: i64, number: i64) -> Result<
             ),
         });
     }
-    let global = number
-        .checked_mul(SPAN)
-        .and_then(|g| g.checked_add(local))
-        .ok_or_else(|| LocalError::BadPrimaryKey {
-            table: table.to_string(),
-            message: format!("device number {number} is too large to mint keys"),
-        })?;
+    let global = own_key(number, local).ok_or_else(|| LocalError::BadPrimaryKey {
+        table: table.to_string(),
+        message: format!("device number {number} is too large to mint keys"),
+    })?;
     map(conn, table, local, global)?;
     Ok(global)
 }
@@ -346,23 +343,19 @@ fn map(conn: &Connection, table: &str, local: i64, global: i64) -> Result<(), Lo
 }
 
 /// Forgets the key of `table`'s local row `pk` adopted from another
-/// device once the row is gone for good (its delete pulled, or this
-/// device's delete applied on the server), with the row's sync state:
-/// SQLite may give the id to the next row (an `INTEGER PRIMARY KEY`
-/// without AUTOINCREMENT takes the highest id + 1), and that row is this
-/// device's own, to be pushed under a key of its own. Pushed under the
-/// deleted row's key, it met another till's new sale on one key and one of
-/// them was lost. A key this device minted (its number * `SPAN` + the id)
-/// is kept, with the row's state: the id's next row goes back under it as
-/// a row inserted again after its delete. `false`: nothing was forgotten.
+/// device, with the row's sync state, once the row is gone for good: SQLite
+/// may give its id to this device's next row (no AUTOINCREMENT), which must
+/// not go under the deleted row's key (docs/design.md, "A reused id is a
+/// new row"). A key this device minted is kept. `false`: nothing forgotten.
 pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, LocalError> {
     let Ok(local) = pk.parse::<i64>() else {
         return Ok(false);
     };
     // A key minted under an earlier device id of this file is its own too.
     let own = meta_text(conn, "device_number")?
-        .and_then(|s| s.rsplit_once(' ')?.1.parse::<i64>().ok())
-        .and_then(|n| n.checked_mul(SPAN)?.checked_add(local));
+        .as_deref()
+        .and_then(stored_number)
+        .and_then(|(_, n)| own_key(n, local));
     let mapped = conn
         .prepare_cached(
             "DELETE FROM _ebb_keys WHERE tbl = ?1 AND local = ?2 AND (?3 IS NULL OR global <> ?3)",
@@ -376,6 +369,17 @@ pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, L
         .and_then(|mut s| s.execute(params![table, pk]))
         .ctx(|| format!("forgetting the sync state of a row of {table}"))?;
     Ok(true)
+}
+
+/// The key device `number` mints for its local id `local`.
+fn own_key(number: i64, local: i64) -> Option<i64> {
+    number.checked_mul(SPAN)?.checked_add(local)
+}
+
+/// (device id, number) as `set_device_number` stores them.
+fn stored_number(text: &str) -> Option<(&str, i64)> {
+    let (device, n) = text.rsplit_once(' ')?;
+    Some((device, n.parse().ok()?))
 }
 
 /// The local id in a queue item's key text.

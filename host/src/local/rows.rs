@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::statements::value_rows;
 use super::stored::StoredRows;
 use super::values::{parse_row, read_row, row_text};
-use super::{Context, Local, LocalError, TableSpec};
+use super::{Context, Local, LocalError, TableSpec, keys};
 use crate::model::Row;
 
 /// What ebb last agreed with the server about one row.
@@ -133,6 +133,21 @@ pub(crate) fn get(
     };
     let base = parse_row(base, &format!("_ebb_rows base of {table} {pk}"))?;
     Ok(Some(RowState { version, base }))
+}
+
+/// [`set`] for a write both sides now agree on (pulled, or pushed and
+/// applied); a delete frees an adopted id instead (`keys::forget`).
+pub(crate) fn agreed(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    version: i64,
+    row: Option<&Row>,
+) -> Result<(), LocalError> {
+    if row.is_none() && keys::forget(conn, table, pk)? {
+        return Ok(());
+    }
+    set(conn, table, pk, version, row)
 }
 
 pub(crate) fn set(

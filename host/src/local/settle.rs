@@ -11,7 +11,7 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::queue::counter;
-use super::{Context, Local, LocalError, Settle, keys, rows, sent};
+use super::{Context, Local, LocalError, Settle, rows, sent};
 
 /// How one claimed item ended, for [`Local::settle_all`].
 #[derive(Debug, Clone, PartialEq)]
@@ -79,11 +79,7 @@ fn settle_one(conn: &Connection, item: &Settlement) -> Result<(), LocalError> {
             .and_then(|mut stmt| stmt.execute(params![table, pk, sent_counter]))
             .ctx(|| format!("settling an item of {table}"))?;
         if gone == 1 {
-            // A delete applied frees a mapped id for another row
-            // (`keys::forget`).
-            if row.is_some() || !keys::forget(conn, table, pk)? {
-                rows::set(conn, table, pk, *version, row.as_ref())?;
-            }
+            rows::agreed(conn, table, pk, *version, row.as_ref())?;
             // This answer settles every earlier send of the row too.
             sent::forget(conn, table, pk, *sent_counter)?;
             return Ok(());

@@ -144,11 +144,6 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The error for a 2xx answer that is not the JSON the RPC returns, naming
-/// the likely cause: an HTML page (a proxy, a login portal, or a
-/// `rest_root` that points at a website), the function's value wrapped as
-/// `[{"ebb_pull": ...}]` (a PostgREST clone not in PostgREST-compatible
-/// mode), or an empty body. The body itself is never echoed.
 /// `answer` as a page of at most `page` rows that can be followed.
 pub fn readable(url: &str, answer: PullPage, page: usize) -> Result<PullPage, RemoteError> {
     let bad = |message: String| RemoteError::Protocol {
@@ -168,6 +163,11 @@ pub fn readable(url: &str, answer: PullPage, page: usize) -> Result<PullPage, Re
     Ok(answer)
 }
 
+/// The error for a 2xx answer that is not the JSON the RPC returns, naming
+/// the likely cause: an HTML page (a proxy, a login portal, or a
+/// `rest_root` that points at a website), the function's value wrapped as
+/// `[{"ebb_pull": ...}]` (a PostgREST clone not in PostgREST-compatible
+/// mode), or an empty body. The body itself is never echoed.
 pub fn unexpected_answer(url: &str, body: &[u8], err: &serde_json::Error) -> RemoteError {
     let function = url.rsplit('/').next().unwrap_or_default();
     let text = String::from_utf8_lossy(body);
