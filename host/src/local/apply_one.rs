@@ -9,7 +9,7 @@ use super::cached::Cached;
 use super::conflicts::{Incoming, record};
 use super::queue::{counter, touch};
 use super::values::{Writer, read_row};
-use super::{Context, LocalError, TableSpec, deferred, keys, rows};
+use super::{Context, LocalError, TableSpec, deferred, keys, park, rows};
 use crate::model::Op;
 
 /// Runs a SAVEPOINT / RELEASE / ROLLBACK TO statement (compiled once).
@@ -31,6 +31,19 @@ pub(crate) fn adopt(
 ) -> Result<(), LocalError> {
     let local = keys::adopt(conn, table, writer, global, row)?;
     rows::set(conn, &table.name, &local.to_string(), version, Some(row))
+}
+
+/// `park::unpark` of a row to write (none for a delete).
+fn unparked(
+    conn: &Connection,
+    writer: &Writer,
+    pk: &str,
+    row: Option<&crate::model::Row>,
+) -> Result<Option<(String, crate::model::Row)>, LocalError> {
+    match row {
+        Some(row) => park::unpark(conn, writer, pk, row),
+        None => Ok(None),
+    }
 }
 
 /// Carries out one action (no savepoint, no holding: see `hold::guarded`).
@@ -72,8 +85,13 @@ pub(crate) fn apply_one(
             }
         }
         Action::Write { row, version } => {
-            writer.write(conn, pk, row.as_ref())?;
-            rows::agreed(conn, name, pk, *version, row.as_ref())?;
+            let unparked = unparked(conn, writer, pk, row.as_ref())?;
+            let (pk, row) = match &unparked {
+                Some((pk, row)) => (pk.as_str(), Some(row)),
+                None => (pk, row.as_ref()),
+            };
+            writer.write(conn, pk, row)?;
+            rows::agreed(conn, name, pk, *version, row)?;
             if !writer.quiet.queue {
                 conn.exec(
                     "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",
@@ -94,7 +112,12 @@ pub(crate) fn apply_one(
             supersede(conn, writer, pk, now)?;
         }
         Action::WriteAndPush { row, version, base } => {
-            writer.write(conn, pk, row.as_ref())?;
+            let unparked = unparked(conn, writer, pk, row.as_ref())?;
+            let (pk, row) = match &unparked {
+                Some((pk, row)) => (pk.as_str(), Some(row)),
+                None => (pk, row.as_ref()),
+            };
+            writer.write(conn, pk, row)?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
             let op = if row.is_some() {
                 Op::Upsert

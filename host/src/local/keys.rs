@@ -261,7 +261,10 @@ pub(crate) fn next_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalEr
     Ok(id)
 }
 
-/// One more than the highest id the writer's table has held.
+/// One more than the highest id the writer's table has held, and than any
+/// id mapped in it: a key this device minted stays mapped after its row's
+/// delete (the app may reuse the id, under that key again), so a row
+/// adopted now must not take that id.
 fn fresh_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalError> {
     let (name, pk) = (writer.table(), writer.key_column());
     let has_sequence: bool = conn
@@ -275,7 +278,8 @@ fn fresh_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalError> {
         conn.row(
             &format!(
                 "SELECT max(COALESCE((SELECT max({}) FROM {}), 0),
-                            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0))",
+                            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0),
+                            COALESCE((SELECT max(local) FROM _ebb_keys WHERE tbl = ?1), 0))",
                 quote_ident(pk),
                 quote_ident(name)
             ),
@@ -285,11 +289,12 @@ fn fresh_id(conn: &Connection, writer: &Writer) -> Result<i64, LocalError> {
     } else {
         conn.row(
             &format!(
-                "SELECT COALESCE(max({}), 0) FROM {}",
+                "SELECT max(COALESCE((SELECT max({}) FROM {}), 0),
+                            COALESCE((SELECT max(local) FROM _ebb_keys WHERE tbl = ?1), 0))",
                 quote_ident(pk),
                 quote_ident(name)
             ),
-            [],
+            [name],
             |r| r.get(0),
         )
     }

@@ -40,6 +40,7 @@ mod key_lookup;
 mod keys;
 mod lease;
 mod normalize;
+mod park;
 mod queue;
 mod requests;
 mod retry;
@@ -304,7 +305,17 @@ impl Local {
     /// as configured) and installs or refreshes the capture triggers; drops
     /// ebb's triggers on tables no longer configured. Idempotent.
     pub fn install(&mut self, tables: &[TableSpec]) -> Result<(), LocalError> {
-        triggers::install(&mut self.conn, tables, triggers::TRIGGER_VERSION).map(|_| ())
+        self.install_mapped(tables, &[])
+    }
+
+    /// [`Local::install`], where the tables named in `mapped` have their
+    /// keys mapped (`keys = "map"`).
+    pub fn install_mapped(
+        &mut self,
+        tables: &[TableSpec],
+        mapped: &[&str],
+    ) -> Result<(), LocalError> {
+        triggers::install(&mut self.conn, tables, mapped, triggers::TRIGGER_VERSION).map(|_| ())
     }
 
     /// This database's device id (a uuid v4 generated once, kept in

@@ -24,11 +24,13 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::cached::Cached;
+use super::park::park;
 use super::schema::meta_set;
 use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal};
 
 /// Bump when the trigger SQL changes: installed triggers are then replaced.
-pub(crate) const TRIGGER_VERSION: i64 = 1;
+/// 2: a mapped table's delete of an adopted row is parked (`park`).
+pub(crate) const TRIGGER_VERSION: i64 = 2;
 
 /// Unix milliseconds inside SQL, without application functions.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -38,10 +40,12 @@ const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
 const GUARD_OFF: &str = "COALESCE((SELECT active FROM _ebb_guard WHERE id = 1), 0) = 0";
 
 /// Verifies the tables, then installs what is missing or different and drops
-/// what is no longer wanted. Returns how many triggers were (re)created.
+/// what is no longer wanted (`mapped`: the tables whose keys are mapped).
+/// Returns how many triggers were (re)created.
 pub(crate) fn install(
     conn: &mut Connection,
     tables: &[TableSpec],
+    mapped: &[&str],
     version: i64,
 ) -> Result<usize, LocalError> {
     let tx = conn
@@ -50,7 +54,8 @@ pub(crate) fn install(
     let mut wanted = Vec::new();
     for spec in tables {
         let pk = verify(&tx, spec)?;
-        wanted.extend(trigger_sql(&spec.name, &pk, version));
+        let keyed = mapped.contains(&spec.name.as_str());
+        wanted.extend(trigger_sql(&spec.name, &pk, keyed, version));
     }
     let existing = installed(&tx)?;
     for (name, sql) in &existing {
@@ -181,9 +186,15 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
     )
 }
 
-/// The three capture triggers of one table: (name, SQL as sqlite_master
+/// The three capture triggers of one table (`mapped`: its keys are; its
+/// deletes of adopted rows are then parked): (name, SQL as sqlite_master
 /// stores it, i.e. without the final semicolon).
-pub(crate) fn trigger_sql(table: &str, pk: &str, version: i64) -> Vec<(String, String)> {
+pub(crate) fn trigger_sql(
+    table: &str,
+    pk: &str,
+    mapped: bool,
+    version: i64,
+) -> Vec<(String, String)> {
     let t = quote_ident(table);
     let lit = quote_literal(table);
     let new_key = format!("NEW.{}", quote_ident(pk));
@@ -200,15 +211,25 @@ pub(crate) fn trigger_sql(table: &str, pk: &str, version: i64) -> Vec<(String, S
     let new_set = format!("{new_key} IS NOT NULL");
     let old_set = format!("{old_key} IS NOT NULL");
     let moved = format!("{old_key} IS NOT NULL AND {old_key} IS NOT {new_key}");
+    let parked = if mapped {
+        park(&lit, &old_key)
+    } else {
+        String::new()
+    };
     vec![
         make("ins", "INSERT", enqueue(&lit, &new_key, "upsert", &new_set)),
         make(
             "upd",
             "UPDATE",
             enqueue(&lit, &old_key, "delete", &moved)
+                + &parked
                 + &enqueue(&lit, &new_key, "upsert", &new_set),
         ),
-        make("del", "DELETE", enqueue(&lit, &old_key, "delete", &old_set)),
+        make(
+            "del",
+            "DELETE",
+            enqueue(&lit, &old_key, "delete", &old_set) + &parked,
+        ),
     ]
 }
 
@@ -272,9 +293,9 @@ mod tests {
     #[test]
     fn reinstall_is_idempotent_and_version_bump_replaces() {
         let (_dir, mut local) = open_temp();
-        assert_eq!(install(&mut local.conn, &specs(), 1).unwrap(), 6);
-        assert_eq!(install(&mut local.conn, &specs(), 1).unwrap(), 0);
-        assert_eq!(install(&mut local.conn, &specs(), 2).unwrap(), 6);
+        assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 6);
+        assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 0);
+        assert_eq!(install(&mut local.conn, &specs(), &[], 2).unwrap(), 6);
         let sql: Vec<(String, String)> = installed(&local.conn).unwrap();
         assert_eq!(sql.len(), 6);
         assert!(sql.iter().all(|(_, s)| s.contains("v2")), "{sql:?}");

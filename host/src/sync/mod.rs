@@ -149,7 +149,14 @@ impl<R: Remote> Engine<R> {
         let mut local = Local::open(&config.database, config.sync.busy_timeout)?;
         local.set_cache(config.sync.local_cache, config.sync.local_wal)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
-        local.install(&specs)?;
+        let map = crate::config::KeyMode::Map;
+        let mapped: Vec<&str> = config
+            .tables
+            .iter()
+            .filter(|t| t.keys == map)
+            .map(|t| t.name.as_str())
+            .collect();
+        local.install_mapped(&specs, &mapped)?;
         let mut policies = Policies::load(&config)?;
         // A resolver's merged row must be a row of this table: same key,
         // exactly its columns (else it goes to a person, never wedges).
@@ -161,7 +168,7 @@ impl<R: Remote> Engine<R> {
         let mapped: Vec<(TableSpec, bool)> = config
             .tables
             .iter()
-            .map(|t| (spec(t), t.keys == crate::config::KeyMode::Map))
+            .map(|t| (spec(t), t.keys == map))
             .collect();
         let declared: Vec<(String, String, String)> = config
             .tables
