@@ -16,7 +16,7 @@
 //! key or the token (the listener keeps them). Called by the daemon only.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -30,10 +30,19 @@ use crate::remote::realtime::{Listener, Nudge, Settings, Status};
 /// How often the database's files are looked at.
 pub(super) const WRITE_POLL: Duration = Duration::from_millis(10);
 
-/// Looks after a change that still say [`Woken::Write`]: a commit's frames
-/// reach the `-wal` file a moment before the commit is visible to another
-/// connection, so the queue is asked again on the next few looks.
-const RECHECKS: u8 = 4;
+/// After a change of the files, and after each round, the queue is asked
+/// again this long after, then twice as long after each time, up to
+/// [`RECHECK_UNTIL`]: a commit's frames reach the `-wal` file before the
+/// commit is visible to another connection, and between the two the app's
+/// connection syncs the file (`synchronous = FULL`, SQLite's default),
+/// which a loaded machine or a slow disk can stretch well past a few
+/// looks (a write missed so waited for the next `sync.interval`). The
+/// round's own settling takes the files as they are, so a commit that
+/// became visible just after the round asked the queue is found the same
+/// way. At most nine looks of the queue (a read of one row) a change.
+const RECHECK_FIRST: Duration = Duration::from_millis(10);
+/// The last gap between two looks of [`RECHECK_FIRST`]'s sequence.
+const RECHECK_UNTIL: Duration = Duration::from_millis(2_560);
 
 /// What woke the daemon.
 #[derive(Debug)]
@@ -114,8 +123,9 @@ pub(super) struct Wake {
     status: Option<watch::Receiver<Status>>,
     files: Files,
     tick: Interval,
-    /// Looks left that report a write although the files did not change.
-    recheck: u8,
+    /// The next look that reports a write although the files did not
+    /// change, and the gap after it (`None`: no more).
+    recheck: Option<(Instant, Duration)>,
 }
 
 impl Wake {
@@ -143,7 +153,7 @@ impl Wake {
             status,
             files: Files::new(&config.database),
             tick,
-            recheck: 0,
+            recheck: None,
         };
         (wake, first)
     }
@@ -152,7 +162,7 @@ impl Wake {
     /// round just run) wake nothing.
     pub(super) fn settle(&mut self) {
         self.files.changed();
-        self.recheck = 0;
+        self.recheck = first_recheck(Instant::now());
     }
 
     /// Waits for the next wake-up. Cancel-safe: nothing is lost when
@@ -170,18 +180,32 @@ impl Wake {
                     None => self.status = None,
                 },
                 _ = self.tick.tick() => {
+                    let now = Instant::now();
                     if self.files.changed() {
-                        self.recheck = RECHECKS;
+                        self.recheck = first_recheck(now);
                         return Woken::Write;
                     }
-                    if self.recheck > 0 {
-                        self.recheck -= 1;
+                    if let Some((at, gap)) = self.recheck
+                        && now >= at
+                    {
+                        self.recheck = next_recheck(now, gap);
                         return Woken::Write;
                     }
                 }
             }
         }
     }
+}
+
+/// The first look of the queue after a change (or a round) at `now`.
+fn first_recheck(now: Instant) -> Option<(Instant, Duration)> {
+    Some((now + RECHECK_FIRST, RECHECK_FIRST))
+}
+
+/// The look after one taken at `now`, `gap` after the one before it.
+fn next_recheck(now: Instant, gap: Duration) -> Option<(Instant, Duration)> {
+    let gap = gap * 2;
+    (gap <= RECHECK_UNTIL).then_some((now + gap, gap))
 }
 
 async fn recv(nudges: &mut Option<mpsc::Receiver<Nudge>>) -> Option<Nudge> {
@@ -250,6 +274,18 @@ mod tests {
         assert!(!files.changed(), "seen once");
         std::fs::write(dir.path().join("app.db-wal"), b"frame, frame").expect("write");
         assert!(files.changed());
+    }
+
+    #[test]
+    fn the_queue_is_asked_again_doubling_for_a_few_seconds() {
+        let start = Instant::now();
+        let mut looks = vec![];
+        let mut next = first_recheck(start);
+        while let Some((at, gap)) = next {
+            looks.push(at.duration_since(start).as_millis());
+            next = next_recheck(at, gap);
+        }
+        assert_eq!(looks, [10, 30, 70, 150, 310, 630, 1270, 2550, 5110]);
     }
 
     #[test]
