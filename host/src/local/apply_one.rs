@@ -86,10 +86,9 @@ pub(crate) fn apply_one(
         }
         Action::Write { row, version } => {
             let unparked = unparked(conn, writer, pk, row.as_ref())?;
-            let (pk, row) = match &unparked {
-                Some((pk, row)) => (pk.as_str(), Some(row)),
-                None => (pk, row.as_ref()),
-            };
+            let (pk, row) = unparked
+                .as_ref()
+                .map_or((pk, row.as_ref()), |(pk, row)| (pk.as_str(), Some(row)));
             writer.write(conn, pk, row)?;
             rows::agreed(conn, name, pk, *version, row)?;
             if !writer.quiet.queue {
@@ -113,10 +112,9 @@ pub(crate) fn apply_one(
         }
         Action::WriteAndPush { row, version, base } => {
             let unparked = unparked(conn, writer, pk, row.as_ref())?;
-            let (pk, row) = match &unparked {
-                Some((pk, row)) => (pk.as_str(), Some(row)),
-                None => (pk, row.as_ref()),
-            };
+            let (pk, row) = unparked
+                .as_ref()
+                .map_or((pk, row.as_ref()), |(pk, row)| (pk.as_str(), Some(row)));
             writer.write(conn, pk, row)?;
             rows::set(conn, name, pk, *version, base.as_ref())?;
             let op = if row.is_some() {

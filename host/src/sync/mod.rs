@@ -150,13 +150,17 @@ impl<R: Remote> Engine<R> {
         local.set_cache(config.sync.local_cache, config.sync.local_wal)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
         let map = crate::config::KeyMode::Map;
-        let mapped: Vec<&str> = config
+        let mapped: Vec<(TableSpec, bool)> = config
             .tables
             .iter()
-            .filter(|t| t.keys == map)
-            .map(|t| t.name.as_str())
+            .map(|t| (spec(t), t.keys == map))
             .collect();
-        local.install_mapped(&specs, &mapped)?;
+        let mapped_names: Vec<&str> = mapped
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        local.install_mapped(&specs, &mapped_names)?;
         let mut policies = Policies::load(&config)?;
         // A resolver's merged row must be a row of this table: same key,
         // exactly its columns (else it goes to a person, never wedges).
@@ -165,11 +169,6 @@ impl<R: Remote> Engine<R> {
             let columns = info.columns.into_iter().map(|c| c.name).collect();
             policies.set_shape(&spec.name, &spec.pk, columns);
         }
-        let mapped: Vec<(TableSpec, bool)> = config
-            .tables
-            .iter()
-            .map(|t| (spec(t), t.keys == map))
-            .collect();
         let declared: Vec<(String, String, String)> = config
             .tables
             .iter()
