@@ -67,17 +67,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_row(applying.as_secs_f64()),
         per_row(cpu() - cpu_before)
     );
-    let floor = sqlite_alone(&dir.path().join("floor.db"), rows)?;
-    println!(
-        "SQLite alone, the same rows: {:.2} us a row",
-        per_row(floor.as_secs_f64())
-    );
+    for (name, base, shape) in [
+        ("with each row's JSON", true, ""),
+        ("without the JSON", false, ""),
+        (
+            "without the JSON, state WITHOUT ROWID",
+            false,
+            "WITHOUT ROWID",
+        ),
+    ] {
+        let path = dir.path().join(format!("floor-{}.db", name.len()));
+        let floor = sqlite_alone(&path, rows, base, shape)?;
+        println!(
+            "SQLite alone, the same rows, {name}: {:.2} us a row",
+            per_row(floor.as_secs_f64())
+        );
+    }
     Ok(())
 }
 
 /// SQLite's own time for `rows` rows: each row inserted into the app's
 /// table and its JSON into a table shaped as `_ebb_rows`.
-fn sqlite_alone(path: &std::path::Path, rows: i64) -> rusqlite::Result<Duration> {
+fn sqlite_alone(
+    path: &std::path::Path,
+    rows: i64,
+    with_base: bool,
+    shape: &str,
+) -> rusqlite::Result<Duration> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
@@ -85,10 +101,10 @@ fn sqlite_alone(path: &std::path::Path, rows: i64) -> rusqlite::Result<Duration>
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.execute_batch(PRODUCTS)?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "CREATE TABLE rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, version INTEGER NOT NULL,
-             base TEXT, PRIMARY KEY (tbl, pk))",
-    )?;
+             base TEXT, PRIMARY KEY (tbl, pk)) {shape}"
+    ))?;
     let mut took = Duration::ZERO;
     for from in (0..rows).step_by(PAGE as usize) {
         let ops = page(from, (from + PAGE).min(rows));
@@ -118,7 +134,7 @@ fn sqlite_alone(path: &std::path::Path, rows: i64) -> rusqlite::Result<Duration>
                     int("stock"),
                     text("updated_at"),
                 ])?;
-                let json = serde_json::to_string(row).unwrap_or_default();
+                let json = with_base.then(|| serde_json::to_string(row).unwrap_or_default());
                 state.execute(rusqlite::params![op.pk, json])?;
             }
         }

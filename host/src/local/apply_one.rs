@@ -90,7 +90,14 @@ pub(crate) fn apply_one(
                 .as_ref()
                 .map_or((pk, row.as_ref()), |(pk, row)| (pk.as_str(), Some(row)));
             writer.write(conn, pk, row)?;
-            rows::agreed(conn, name, pk, *version, row)?;
+            match row {
+                // Written whole, and the app's queued edit (if any) is
+                // dropped just below: the row as stored is the base.
+                Some(whole) if unparked.is_none() && whole.len() == writer.column_count() => {
+                    rows::agreed_here(conn, name, pk, *version)?
+                }
+                _ => rows::agreed(conn, name, pk, *version, row)?,
+            }
             if !writer.quiet.queue {
                 conn.exec(
                     "DELETE FROM _ebb_queue WHERE tbl = ?1 AND pk = ?2",

@@ -25,6 +25,7 @@
 mod action;
 mod apply;
 mod apply_one;
+mod base;
 mod cached;
 mod claim;
 mod conflicts;

@@ -143,7 +143,7 @@ mod tests {
             &local,
             &format!(
                 "INSERT INTO _ebb_keys VALUES ('parents', 1, {adopted}), ('parents', 2, {own});
-                 INSERT INTO _ebb_rows VALUES ('parents', '1', 4, NULL), ('parents', '2', 4, NULL);"
+                 INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES ('parents', '1', 4, NULL), ('parents', '2', 4, NULL);"
             ),
         );
         exec(&local, "DELETE FROM parents");

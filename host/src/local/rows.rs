@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::statements::value_rows;
 use super::stored::StoredRows;
-use super::values::{parse_row, read_row, row_text};
-use super::{Context, Local, LocalError, TableSpec, keys};
+use super::values::{read_row, row_text};
+use super::{Context, Local, LocalError, TableSpec, base, keys};
 use crate::model::Row;
 
 /// What ebb last agreed with the server about one row.
@@ -121,17 +121,19 @@ pub(crate) fn get(
     table: &str,
     pk: &str,
 ) -> Result<Option<RowState>, LocalError> {
-    let found: Option<(i64, Option<String>)> = conn
-        .prepare_cached("SELECT version, base FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
+    let found: Option<(i64, Option<String>, i64)> = conn
+        .prepare_cached("SELECT version, base, base_kind FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
         .and_then(|mut stmt| {
-            stmt.query_row(params![table, pk], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            stmt.query_row(params![table, pk], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
         })
         .ctx(|| format!("reading the sync state of a row of {table}"))?;
-    let Some((version, base)) = found else {
+    let Some((version, base, kind)) = found else {
         return Ok(None);
     };
-    let base = parse_row(base, &format!("_ebb_rows base of {table} {pk}"))?;
+    let base = base::read(conn, table, pk, kind, base)?;
     Ok(Some(RowState { version, base }))
 }
 
@@ -150,6 +152,25 @@ pub(crate) fn agreed(
     set(conn, table, pk, version, row)
 }
 
+/// [`agreed`] for a row ebb just wrote whole into the app's table with
+/// nothing of the app's left on it: its base is the row as stored
+/// (`base::HERE`), kept there until the app's next write to it.
+pub(crate) fn agreed_here(
+    conn: &Connection,
+    table: &str,
+    pk: &str,
+    version: i64,
+) -> Result<(), LocalError> {
+    conn.prepare_cached(
+        "INSERT INTO _ebb_rows (tbl, pk, version, base, base_kind) VALUES (?1, ?2, ?3, NULL, 1)
+         ON CONFLICT (tbl, pk) DO UPDATE
+         SET version = excluded.version, base = NULL, base_kind = 1",
+    )
+    .and_then(|mut stmt| stmt.execute(params![table, pk, version]))
+    .ctx(|| format!("recording the sync state of a row of {table}"))?;
+    Ok(())
+}
+
 pub(crate) fn set(
     conn: &Connection,
     table: &str,
@@ -158,19 +179,29 @@ pub(crate) fn set(
     base: Option<&Row>,
 ) -> Result<(), LocalError> {
     conn.prepare_cached(
-        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
+        "INSERT INTO _ebb_rows (tbl, pk, version, base, base_kind) VALUES (?1, ?2, ?3, ?4, 0)
+         ON CONFLICT (tbl, pk) DO UPDATE
+         SET version = excluded.version, base = excluded.base, base_kind = 0",
     )
     .and_then(|mut stmt| stmt.execute(params![table, pk, version, row_text(base)]))
     .ctx(|| format!("recording the sync state of a row of {table}"))?;
     Ok(())
 }
 
-/// The statement `set` runs, for `rows` rows at once (`runs`).
-pub(super) fn set_rows_sql(rows: usize) -> String {
+/// The statement `set` runs, for `rows` rows at once (`runs`), binding
+/// (table, key, version, base) per row; with `here`, binding (table, key,
+/// version) and marking each base as the app's row as it stands
+/// (`base::HERE`).
+pub(super) fn set_rows_sql(rows: usize, here: bool) -> String {
+    let (width, tail) = match here {
+        true => (3, format!(", NULL, {})", base::HERE)),
+        false => (4, format!(", {})", base::STORED)),
+    };
+    // Each group `(?1, ?2, ?3)` closes with the columns not bound.
+    let values = value_rows(rows, width).replace(')', &tail);
     format!(
-        "INSERT INTO _ebb_rows (tbl, pk, version, base) VALUES {}
-         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base",
-        value_rows(rows, 4)
+        "INSERT INTO _ebb_rows (tbl, pk, version, base, base_kind) VALUES {values}
+         ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, base = excluded.base,
+         base_kind = excluded.base_kind"
     )
 }

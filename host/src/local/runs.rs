@@ -9,9 +9,10 @@
 //! copied): per run instead of per row, which was most of the write at
 //! 1M rows, where nearly every row lands on a page that already exists.
 //!
-//! A run writes exactly what its rows written one by one would (the same
-//! upsert, the same `_ebb_rows` row: version and the row as its base), in
-//! the page's order: any other op, a row read first (every 64th, to look
+//! A run writes what its rows written one by one would (the same upsert,
+//! the same `_ebb_rows` row: version and base), in the page's order,
+//! except that a row written as pulled keeps its base in the app's table
+//! (`base::HERE`) instead of a copy of it: any other op, a row read first (every 64th, to look
 //! again) included, writes the run gathered before it first. A row a
 //! local constraint refuses fails its whole run; `bulk_page` then rolls
 //! the page back and applies it row by row, which holds that row alone.
@@ -55,6 +56,9 @@ pub(crate) struct Run<'p> {
     size: usize,
     /// Whether the run's rows are adopted (else pulled rows to write).
     adopts: bool,
+    /// Whether the run's rows carry every column of the table: only then
+    /// is the row as stored its base (`base::HERE`), key for key.
+    whole: bool,
     /// The statements for these columns by number of rows: the upsert
     /// (an adoption's insert) into the app's table and the insert into
     /// `_ebb_rows`.
@@ -64,8 +68,9 @@ pub(crate) struct Run<'p> {
     rows: Vec<Pending<'p>>,
 }
 
-/// A row of the run: what `_ebb_rows` gets, and an adopted row's
-/// (local id, global key) for `_ebb_keys`.
+/// A row of the run: what `_ebb_rows` gets (an adopted row's base; the
+/// others' is the app's row), and an adopted row's (local id, global key)
+/// for `_ebb_keys`.
 struct Pending<'p> {
     pk: Cow<'p, str>,
     version: i64,
@@ -140,12 +145,18 @@ impl<'p> Run<'p> {
             self.size = (MAX_BOUND / names.len().max(1)).clamp(1, RUN_ROWS);
             self.texts.clear();
             self.names = names.iter().map(|n| n.to_string()).collect();
+            self.whole = names.len() == writer.column_count();
         }
         self.values.extend(values);
+        // A row written as pulled with every column keeps its base in the
+        // app's table (`base::HERE`); an adopted one's differs from it by
+        // its key, and a row without some column would gain it.
+        let here = self.whole && !self.adopts;
+        let base = (!here).then(|| row_text(Some(row))).flatten();
         self.rows.push(Pending {
             pk,
             version: *version,
-            base: row_text(Some(row)),
+            base,
             adopted,
         });
         if self.rows.len() == self.size {
@@ -166,13 +177,14 @@ impl<'p> Run<'p> {
         }
         let table = writer.table();
         let (names, adopts) = (&self.names, self.adopts);
+        let here = self.whole && !adopts;
         let (write, rows_insert) = self.texts.entry(count).or_insert_with(|| {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let write = match adopts {
                 true => insert_rows_sql(table, &names, count),
                 false => upsert_rows_sql(table, writer.key_column(), &names, count),
             };
-            (write, set_rows_sql(count))
+            (write, set_rows_sql(count, here))
         });
         let context = || format!("writing rows of {table}");
         conn.prepare_cached(write)
@@ -192,14 +204,12 @@ impl<'p> Run<'p> {
                 Cow::Borrowed(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
                 Cow::Owned(t) => ToSqlOutput::Owned(SqlValue::Text(t)),
             };
-            [
-                name(),
-                pk,
-                int(p.version),
+            let base = (!here).then(|| {
                 p.base.map_or(ToSqlOutput::Borrowed(ValueRef::Null), |b| {
                     ToSqlOutput::Owned(SqlValue::Text(b))
-                }),
-            ]
+                })
+            });
+            [name(), pk, int(p.version)].into_iter().chain(base)
         });
         conn.prepare_cached(rows_insert)
             .and_then(|mut stmt| stmt.execute(params_from_iter(marks)))

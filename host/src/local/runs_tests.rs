@@ -47,24 +47,38 @@ fn pages(from: i64, to: i64) -> Vec<ApplyOp> {
         .collect()
 }
 
-/// Every item and its `_ebb_rows` row, in key order.
-fn contents(local: &Local) -> Vec<(String, Vec<rusqlite::types::Value>)> {
+/// Every item, its version and its base (wherever it is kept), in key
+/// order.
+fn contents(local: &Local) -> Vec<(String, Vec<rusqlite::types::Value>, String)> {
     let mut stmt = local
         .conn
         .prepare(
-            "SELECT i.id, i.parent_id, i.qty, i.price, i.photo, i.note, r.version, r.base
+            "SELECT i.id, i.parent_id, i.qty, i.price, i.photo, i.note, r.version
              FROM items i LEFT JOIN _ebb_rows r ON r.tbl = 'items' AND r.pk = i.id ORDER BY i.id",
         )
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            (1..8).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    let rows: Vec<(String, Vec<rusqlite::types::Value>)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                (1..7).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.into_iter()
+        .map(|(pk, values)| {
+            let base = base_text(local, "items", &pk);
+            (pk, values, base)
+        })
+        .collect()
+}
+
+/// The base of a row as JSON text, wherever it is kept (`base`).
+fn base_text(local: &Local, table: &str, pk: &str) -> String {
+    let base = local.row_state(table, pk).unwrap().and_then(|s| s.base);
+    serde_json::to_string(&base).unwrap()
 }
 
 fn cursor() -> Cursor {
@@ -190,23 +204,23 @@ fn sales_with_integer_ids_real_money_and_text_dates_land_as_one_by_one() {
         let mut stmt = local
             .conn
             .prepare(
-                "SELECT s.id, s.total, s.sold_at, s.qty, r.version, r.base FROM sales s
+                "SELECT s.id, s.total, s.sold_at, s.qty, r.version FROM sales s
                  JOIN _ebb_rows r ON r.tbl = 'sales' AND r.pk = CAST(s.id AS TEXT) ORDER BY s.id",
             )
             .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        let rows: Vec<(i64, f64, String, i64, i64)> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.into_iter()
+            .map(|(id, total, sold_at, qty, version)| {
+                let base = base_text(local, "sales", &id.to_string());
+                (id, total, sold_at, qty, version, base)
+            })
+            .collect()
     };
     let (_a, mut runs) = open_temp();
     exec(&runs, schema);

@@ -146,6 +146,11 @@ CREATE TABLE IF NOT EXISTS _ebb_history (
     round_ms_max INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // Where a row's base is (`base`): the rows an initial sync writes keep
+    // theirs in the app's table until the app's first write to them.
+    r#"
+ALTER TABLE _ebb_rows ADD COLUMN base_kind INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Creates or migrates ebb's tables; returns the device id (generated on

@@ -23,6 +23,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::base;
 use super::cached::Cached;
 use super::park::park;
 use super::schema::meta_set;
@@ -30,7 +31,8 @@ use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal}
 
 /// Bump when the trigger SQL changes: installed triggers are then replaced.
 /// 2: a mapped table's delete of an adopted row is parked (`park`).
-pub(crate) const TRIGGER_VERSION: i64 = 2;
+/// 3: a base kept lazily is captured before the app's first write (`base`).
+pub(crate) const TRIGGER_VERSION: i64 = 3;
 
 /// Unix milliseconds inside SQL, without application functions.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -53,9 +55,9 @@ pub(crate) fn install(
         .ctx(|| "starting trigger installation".into())?;
     let mut wanted = Vec::new();
     for spec in tables {
-        let pk = verify(&tx, spec)?;
+        let (pk, columns) = verify(&tx, spec)?;
         let keyed = mapped.contains(&spec.name.as_str());
-        wanted.extend(trigger_sql(&spec.name, &pk, keyed, version));
+        wanted.extend(trigger_sql(&spec.name, &pk, &columns, keyed, version));
     }
     let existing = installed(&tx)?;
     for (name, sql) in &existing {
@@ -67,7 +69,7 @@ pub(crate) fn install(
     for spec in tables {
         let capturing = format!("_ebb_ins_{}", spec.name);
         if !existing.iter().any(|(n, _)| *n == capturing) {
-            let pk = verify(&tx, spec)?;
+            let (pk, _) = verify(&tx, spec)?;
             backfill(&tx, &spec.name, &pk)?;
         }
     }
@@ -120,8 +122,9 @@ fn backfill(conn: &Connection, table: &str, pk: &str) -> Result<usize, LocalErro
 }
 
 /// Checks that the table exists and has exactly the configured one-column
-/// primary key; returns the column's name as declared.
-fn verify(conn: &Connection, spec: &TableSpec) -> Result<String, LocalError> {
+/// primary key; returns the key column's name as declared, and the
+/// names of all columns.
+fn verify(conn: &Connection, spec: &TableSpec) -> Result<(String, Vec<String>), LocalError> {
     let info = inspect::describe_conn(conn, &spec.name)?;
     let keys: Vec<&inspect::Column> = info.columns.iter().filter(|c| c.pk).collect();
     let bad = |message: String| LocalError::BadPrimaryKey {
@@ -140,7 +143,10 @@ fn verify(conn: &Connection, spec: &TableSpec) -> Result<String, LocalError> {
             "primary key \"{}\" is a BLOB (ebb needs INTEGER or TEXT keys)",
             key.name
         ))),
-        [key] => Ok(key.name.clone()),
+        [key] => Ok((
+            key.name.clone(),
+            info.columns.iter().map(|c| c.name.clone()).collect(),
+        )),
         many => Err(bad(format!(
             "composite primary key ({}) is not supported",
             many.iter()
@@ -186,12 +192,15 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
     )
 }
 
-/// The three capture triggers of one table (`mapped`: its keys are; its
-/// deletes of adopted rows are then parked): (name, SQL as sqlite_master
-/// stores it, i.e. without the final semicolon).
+/// The capture triggers of one table (`mapped`: its keys are; its
+/// deletes of adopted rows are then parked), the update and delete ones
+/// and one before an insert keeping a lazy base first (`base`, over
+/// `columns`): (name, SQL as sqlite_master stores it, i.e. without the
+/// final semicolon).
 pub(crate) fn trigger_sql(
     table: &str,
     pk: &str,
+    columns: &[String],
     mapped: bool,
     version: i64,
 ) -> Vec<(String, String)> {
@@ -203,11 +212,12 @@ pub(crate) fn trigger_sql(
     let make = |kind: &str, event: &str, body: String| {
         let name = format!("_ebb_{kind}_{table}");
         let sql = format!(
-            "CREATE TRIGGER {} AFTER {event} ON {t} WHEN {GUARD_OFF}\nBEGIN\n{tag}{body}END",
+            "CREATE TRIGGER {} {event} ON {t} WHEN {GUARD_OFF}\nBEGIN\n{tag}{body}END",
             quote_ident(&name)
         );
         (name, sql)
     };
+    let capture = base::capture_old(&lit, &old_key, columns);
     let new_set = format!("{new_key} IS NOT NULL");
     let old_set = format!("{old_key} IS NOT NULL");
     let moved = format!("{old_key} IS NOT NULL AND {old_key} IS NOT {new_key}");
@@ -217,18 +227,28 @@ pub(crate) fn trigger_sql(
         String::new()
     };
     vec![
-        make("ins", "INSERT", enqueue(&lit, &new_key, "upsert", &new_set)),
+        make(
+            "base",
+            "BEFORE INSERT",
+            base::capture_replaced(table, pk, columns),
+        ),
+        make(
+            "ins",
+            "AFTER INSERT",
+            enqueue(&lit, &new_key, "upsert", &new_set),
+        ),
         make(
             "upd",
-            "UPDATE",
-            enqueue(&lit, &old_key, "delete", &moved)
+            "AFTER UPDATE",
+            capture.clone()
+                + &enqueue(&lit, &old_key, "delete", &moved)
                 + &parked
                 + &enqueue(&lit, &new_key, "upsert", &new_set),
         ),
         make(
             "del",
-            "DELETE",
-            enqueue(&lit, &old_key, "delete", &old_set) + &parked,
+            "AFTER DELETE",
+            capture + &enqueue(&lit, &old_key, "delete", &old_set) + &parked,
         ),
     ]
 }
@@ -293,14 +313,26 @@ mod tests {
     #[test]
     fn reinstall_is_idempotent_and_version_bump_replaces() {
         let (_dir, mut local) = open_temp();
-        assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 6);
+        assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 8);
         assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 0);
-        assert_eq!(install(&mut local.conn, &specs(), &[], 2).unwrap(), 6);
+        assert_eq!(install(&mut local.conn, &specs(), &[], 2).unwrap(), 8);
         let sql: Vec<(String, String)> = installed(&local.conn).unwrap();
-        assert_eq!(sql.len(), 6);
+        assert_eq!(sql.len(), 8);
         assert!(sql.iter().all(|(_, s)| s.contains("v2")), "{sql:?}");
         exec(&local, "INSERT INTO parents (id, name) VALUES (7, 'a')");
         assert_eq!(queue(&local, "parents", "7").op, Op::Upsert);
+    }
+
+    #[test]
+    fn a_column_the_app_adds_is_in_the_triggers_after_the_next_install() {
+        let (_dir, mut local) = open_temp();
+        assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap(), 8);
+        exec(&local, "ALTER TABLE items ADD COLUMN size TEXT");
+        // The base kept before an insert, an update and a delete lists it.
+        assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap(), 3);
+        let sql = installed(&local.conn).unwrap();
+        let with_size = sql.iter().filter(|(_, s)| s.contains("\"size\""));
+        assert_eq!(with_size.count(), 3, "{sql:?}");
     }
 
     #[test]
@@ -315,7 +347,7 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(names.len(), 3);
+        assert_eq!(names.len(), 4);
         assert!(names.iter().all(|n| n.ends_with("_parents")), "{names:?}");
         exec(&local, "INSERT INTO items (id, qty) VALUES ('z', 1)");
         assert!(local.queue_item("items", "z").unwrap().is_none());

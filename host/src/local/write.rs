@@ -311,6 +311,11 @@ impl Writer {
         &self.pk_col
     }
 
+    /// How many columns the table has.
+    pub(crate) fn column_count(&self) -> usize {
+        self.info.columns.len()
+    }
+
     /// Whether the next row is read before it is written: not in a table
     /// never synced, and not while the last [`MISSES`] rows read were all
     /// new here (pages 2.. of an initial sync: the read would only miss),
