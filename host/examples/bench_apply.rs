@@ -5,9 +5,11 @@
 //! wall time of the applies per row and the process's CPU per row
 //! (building the pages included). Then, for the floor, SQLite's own cost
 //! of the same rows in another fresh file: the same table and indexes and
-//! an `_ebb_rows`-shaped table with each row's JSON, written by one
-//! prepared statement each, a transaction per page, ebb's connection
-//! settings. Asserts nothing about time.
+//! an `_ebb_rows`-shaped table, written by one prepared statement each, a
+//! transaction per page, ebb's connection settings; three times: with
+//! each row's JSON in it (the base as it was stored until session 16),
+//! without (as `local::base` keeps an initial sync's), and without in a
+//! `WITHOUT ROWID` table. Asserts nothing about time.
 //!
 //!     cargo run --release -p ebb --example bench_apply -- 1000000
 
