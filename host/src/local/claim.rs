@@ -203,6 +203,9 @@ fn mark_claimed(
         .enumerate()
         .rev()
         .map(|(ord, t)| ("delete", ord, t));
+    let mut any = conn
+        .prepare_cached(ANY_CLAIMABLE)
+        .ctx(|| "looking for items to claim".into())?;
     let mut stmt = conn
         .prepare_cached(MARK_CLAIMED)
         .ctx(|| "claiming items".into())?;
@@ -215,13 +218,10 @@ fn mark_claimed(
         if tables[..ord].iter().any(|t| t.name == table.name) {
             continue;
         }
-        let any: bool = conn
-            .prepare_cached(ANY_CLAIMABLE)
-            .and_then(|mut any| {
-                any.query_row(params![table.name, op, now, revive_before], |r| r.get(0))
-            })
+        let waiting: bool = any
+            .query_row(params![table.name, op, now, revive_before], |r| r.get(0))
             .ctx(|| format!("looking for items of {} to claim", table.name))?;
-        if !any {
+        if !waiting {
             continue;
         }
         let left = i64::try_from(left).unwrap_or(i64::MAX);

@@ -10,10 +10,10 @@
 //! 1M rows, where nearly every row lands on a page that already exists.
 //!
 //! A run writes what its rows written one by one would (the same upsert,
-//! the same `_ebb_rows` row: version and base), in the page's order,
-//! except that a row written as pulled keeps its base in the app's table
-//! (`base::HERE`) instead of a copy of it: any other op, a row read first (every 64th, to look
-//! again) included, writes the run gathered before it first. A row a
+//! the same `_ebb_rows` row: version and base; a row written whole keeps
+//! its base in the app's table, `base::HERE`), in the page's order: any
+//! other op, a row read first (every 64th, to look again) included,
+//! writes the run gathered before it first. A row a
 //! local constraint refuses fails its whole run; `bulk_page` then rolls
 //! the page back and applies it row by row, which holds that row alone.
 //! A run is as long as the rows between two such ops: each length gets
@@ -57,7 +57,7 @@ pub(crate) struct Run<'p> {
     /// Whether the run's rows are adopted (else pulled rows to write).
     adopts: bool,
     /// Whether the run's rows carry every column of the table: only then
-    /// is the row as stored its base (`base::HERE`), key for key.
+    /// is the row as stored its base, key for key (see [`Run::here`]).
     whole: bool,
     /// The statements for these columns by number of rows: the upsert
     /// (an adoption's insert) into the app's table and the insert into
@@ -148,11 +148,7 @@ impl<'p> Run<'p> {
             self.whole = names.len() == writer.column_count();
         }
         self.values.extend(values);
-        // A row written as pulled with every column keeps its base in the
-        // app's table (`base::HERE`); an adopted one's differs from it by
-        // its key, and a row without some column would gain it.
-        let here = self.whole && !self.adopts;
-        let base = (!here).then(|| row_text(Some(row))).flatten();
+        let base = (!self.here()).then(|| row_text(Some(row))).flatten();
         self.rows.push(Pending {
             pk,
             version: *version,
@@ -163,6 +159,14 @@ impl<'p> Run<'p> {
             self.flush(conn, writer)?;
         }
         Ok(())
+    }
+
+    /// Whether the run's rows keep their base in the app's table
+    /// (`base::HERE`): rows written as pulled with every column. An
+    /// adopted row's stored base differs from its row by its key, and a
+    /// row without some column would gain it.
+    fn here(&self) -> bool {
+        self.whole && !self.adopts
     }
 
     /// Writes the rows gathered, in two statements.
@@ -176,8 +180,8 @@ impl<'p> Run<'p> {
             writer.forget_fresh_id();
         }
         let table = writer.table();
+        let here = self.here();
         let (names, adopts) = (&self.names, self.adopts);
-        let here = self.whole && !adopts;
         let (write, rows_insert) = self.texts.entry(count).or_insert_with(|| {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let write = match adopts {
