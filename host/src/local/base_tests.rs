@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use super::super::testutil::{exec, open_temp, other_connection};
-use super::super::{Action, ApplyOp, Cursor, Local, TableSpec};
+use super::super::{Action, ApplyOp, Local, TableSpec};
 use super::*;
+use crate::model::Cursor;
 
 fn items() -> TableSpec {
     TableSpec {

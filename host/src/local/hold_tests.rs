@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 
 use super::super::testutil::{exec, open_temp, queue, specs};
-use super::super::{ConflictRecord, Cursor, Local};
+use super::super::{ConflictRecord, Local};
 use super::*;
+use crate::model::Cursor;
 use crate::model::Op;
 
 fn row(value: Value) -> Row {

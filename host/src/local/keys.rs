@@ -347,42 +347,13 @@ fn map(conn: &Connection, table: &str, local: i64, global: i64) -> Result<(), Lo
     Ok(())
 }
 
-/// Forgets the key of `table`'s local row `pk` adopted from another
-/// device, with the row's sync state, once the row is gone for good: SQLite
-/// may give its id to this device's next row (no AUTOINCREMENT), which must
-/// not go under the deleted row's key (docs/design.md, "A reused id is a
-/// new row"). A key this device minted is kept. `false`: nothing forgotten.
-pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, LocalError> {
-    let Ok(local) = pk.parse::<i64>() else {
-        return Ok(false);
-    };
-    // A key minted under an earlier device id of this file is its own too.
-    let own = meta_text(conn, "device_number")?
-        .as_deref()
-        .and_then(stored_number)
-        .and_then(|(_, n)| own_key(n, local));
-    let mapped = conn
-        .prepare_cached(
-            "DELETE FROM _ebb_keys WHERE tbl = ?1 AND local = ?2 AND (?3 IS NULL OR global <> ?3)",
-        )
-        .and_then(|mut s| s.execute(params![table, local, own]))
-        .ctx(|| format!("forgetting a key of {table}"))?;
-    if mapped == 0 {
-        return Ok(false);
-    }
-    conn.prepare_cached("DELETE FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
-        .and_then(|mut s| s.execute(params![table, pk]))
-        .ctx(|| format!("forgetting the sync state of a row of {table}"))?;
-    Ok(true)
-}
-
 /// The key device `number` mints for its local id `local`.
-fn own_key(number: i64, local: i64) -> Option<i64> {
+pub(super) fn own_key(number: i64, local: i64) -> Option<i64> {
     number.checked_mul(SPAN)?.checked_add(local)
 }
 
 /// (device id, number) as `set_device_number` stores them.
-fn stored_number(text: &str) -> Option<(&str, i64)> {
+pub(super) fn stored_number(text: &str) -> Option<(&str, i64)> {
     let (device, n) = text.rsplit_once(' ')?;
     Some((device, n.parse().ok()?))
 }

@@ -15,7 +15,8 @@
 //! device id, renewed for a copied file), `triggers`
 //! (capture), `values` (JSON <-> SQLite values, row reads and writes),
 //! `write` (the page writer of `apply`), `queue` (claim, list), `settle` (how pushed items ended), `rows`
-//! (`_ebb_rows`), `apply` (pulled rows), `hold` (pulled rows a local
+//! (`_ebb_rows`), `base` (where a row's merge base is kept), `cursors`
+//! (pull positions and last syncs), `apply` (pulled rows), `hold` (pulled rows a local
 //! constraint refuses become conflicts), `retry` (held conflicts applied
 //! again once clear), `fk` (foreign keys for `apply`), `normalize` (remote
 //! rows as SQLite stores them), `lease`, `conflicts`, `status`, `inspect` (table
@@ -29,6 +30,7 @@ mod base;
 mod cached;
 mod claim;
 mod conflicts;
+mod cursors;
 mod deferred;
 mod figures;
 mod fk;
@@ -65,12 +67,9 @@ mod testutil;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
-
-use cached::Cached;
+use rusqlite::Connection;
 
 use crate::config::TableConfig;
-use crate::model::Cursor;
 
 pub use action::{Action, ApplyOp};
 pub use conflicts::{Choice, ConflictRecord, Incoming};
@@ -324,67 +323,6 @@ impl Local {
     pub fn device_id(&self) -> &str {
         &self.device
     }
-
-    /// The pull position of `table` (the default cursor before the first pull).
-    pub fn cursor(&self, table: &str) -> Result<Cursor, LocalError> {
-        let found = self
-            .conn
-            .row(
-                "SELECT txid, pk FROM _ebb_cursors WHERE tbl = ?1",
-                [table],
-                |r| {
-                    Ok(Cursor {
-                        txid: r.get(0)?,
-                        pk: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .ctx(|| format!("reading the cursor of {table}"))?;
-        Ok(found.unwrap_or_default())
-    }
-
-    /// The pull positions of `tables`, read in one read transaction (one
-    /// WAL read lock instead of one per table).
-    pub fn cursors<'a>(
-        &self,
-        tables: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Vec<(String, Cursor)>, LocalError> {
-        let began = self.begin_reads()?;
-        let read: Result<Vec<_>, _> = tables
-            .into_iter()
-            .map(|t| Ok((t.to_string(), self.cursor(t)?)))
-            .collect();
-        if began {
-            self.end_reads()?;
-        }
-        read
-    }
-
-    /// Records that each of `tables` finished a complete sync at `now`
-    /// (one transaction; a round records its tables with its own record,
-    /// `record_round`).
-    pub fn set_last_sync(&mut self, tables: &[String], now: i64) -> Result<(), LocalError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(|| "starting to record the last syncs".into())?;
-        write_last_syncs(&tx, tables, now)?;
-        tx.commit().ctx(|| "committing the last syncs".into())
-    }
-}
-
-/// Writes `now` as the last complete sync of each of `tables`.
-fn write_last_syncs(conn: &Connection, tables: &[String], now: i64) -> Result<(), LocalError> {
-    for table in tables {
-        conn.exec(
-            "INSERT INTO _ebb_cursors (tbl, last_sync_at) VALUES (?1, ?2)
-             ON CONFLICT (tbl) DO UPDATE SET last_sync_at = excluded.last_sync_at",
-            rusqlite::params![table, now],
-        )
-        .ctx(|| format!("recording the last sync of {table}"))?;
-    }
-    Ok(())
 }
 
 /// Quotes an SQL identifier ("" doubling).

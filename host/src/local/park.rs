@@ -1,5 +1,6 @@
-//! Parking the delete of an adopted row (`keys = "map"`): the SQL a
-//! mapped table's capture triggers run once they queued a delete.
+//! The delete of an adopted row (`keys = "map"`): parked by the SQL a
+//! mapped table's capture triggers run once they queued it, and its key
+//! forgotten once the row is gone for good (`forget`).
 //!
 //! Without AUTOINCREMENT, SQLite gives a new row the highest id + 1, so
 //! the id of a deleted last row comes back. When the deleted row was
@@ -13,7 +14,7 @@
 //! never came (`_ebb_sent`) and its key mapping move there, and the id is
 //! free for a row of this device's own. The parked delete is pushed under
 //! the adopted key like any other and forgotten once applied
-//! (`keys::forget`). No app row has a negative id of that size (a global
+//! (`forget`). No app row has a negative id of that size (a global
 //! key is at least 10^12), so a parked id meets none.
 //!
 //! Not parked: the delete of a row whose key this device minted (the
@@ -25,14 +26,15 @@
 //! A parked row that comes back (another device's edit of it won over
 //! this delete) is written under a fresh id (`unpark`), as a row adopted.
 //!
-//! Called by `triggers` for the tables whose keys are mapped, and by
-//! `apply_one`.
+//! Called by `triggers` for the tables whose keys are mapped, by
+//! `apply_one`, and by `rows::agreed` (`forget`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::cached::Cached;
-use super::keys::{self, SPAN};
+use super::keys::{self, SPAN, own_key, stored_number};
+use super::schema::meta_text;
 use super::values::Writer;
 use super::{Context, LocalError};
 use crate::model::Row;
@@ -106,6 +108,35 @@ pub(super) fn unpark(
     let mut row = row.clone();
     row.insert(writer.key_column().to_string(), Value::from(fresh));
     Ok(Some((key, row)))
+}
+
+/// Forgets the key of `table`'s local row `pk` adopted from another
+/// device, with the row's sync state, once the row is gone for good: SQLite
+/// may give its id to this device's next row (no AUTOINCREMENT), which must
+/// not go under the deleted row's key (docs/design.md, "A reused id is a
+/// new row"). A key this device minted is kept. `false`: nothing forgotten.
+pub(crate) fn forget(conn: &Connection, table: &str, pk: &str) -> Result<bool, LocalError> {
+    let Ok(local) = pk.parse::<i64>() else {
+        return Ok(false);
+    };
+    // A key minted under an earlier device id of this file is its own too.
+    let own = meta_text(conn, "device_number")?
+        .as_deref()
+        .and_then(stored_number)
+        .and_then(|(_, n)| own_key(n, local));
+    let mapped = conn
+        .prepare_cached(
+            "DELETE FROM _ebb_keys WHERE tbl = ?1 AND local = ?2 AND (?3 IS NULL OR global <> ?3)",
+        )
+        .and_then(|mut s| s.execute(params![table, local, own]))
+        .ctx(|| format!("forgetting a key of {table}"))?;
+    if mapped == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM _ebb_rows WHERE tbl = ?1 AND pk = ?2")
+        .and_then(|mut s| s.execute(params![table, pk]))
+        .ctx(|| format!("forgetting the sync state of a row of {table}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::statements::value_rows;
 use super::stored::StoredRows;
 use super::values::{read_row, row_text};
-use super::{Context, Local, LocalError, TableSpec, base, keys};
+use super::{Context, Local, LocalError, TableSpec, base, park};
 use crate::model::Row;
 
 /// What ebb last agreed with the server about one row.
@@ -138,7 +138,7 @@ pub(crate) fn get(
 }
 
 /// [`set`] for a write both sides now agree on (pulled, or pushed and
-/// applied); a delete frees an adopted id instead (`keys::forget`).
+/// applied); a delete frees an adopted id instead (`park::forget`).
 pub(crate) fn agreed(
     conn: &Connection,
     table: &str,
@@ -146,7 +146,7 @@ pub(crate) fn agreed(
     version: i64,
     row: Option<&Row>,
 ) -> Result<(), LocalError> {
-    if row.is_none() && keys::forget(conn, table, pk)? {
+    if row.is_none() && park::forget(conn, table, pk)? {
         return Ok(());
     }
     set(conn, table, pk, version, row)

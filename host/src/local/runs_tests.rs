@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 
 use super::super::testutil::{exec, open_temp};
-use super::super::{Cursor, Local, TableSpec};
+use super::super::{Local, TableSpec};
 use super::*;
+use crate::model::Cursor;
 use crate::model::Row;
 
 fn spec() -> TableSpec {

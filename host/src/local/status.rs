@@ -94,7 +94,7 @@ impl Local {
         }
         let error = error.map_or(Value::Null, |e| Value::Text(e.to_string()));
         meta_set(&tx, "last_error", error)?;
-        super::write_last_syncs(&tx, synced, now)?;
+        super::cursors::write_last_syncs(&tx, synced, now)?;
         if let Some(owner) = release {
             super::lease::release(&tx, owner)?;
         }
