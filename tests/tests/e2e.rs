@@ -9,6 +9,8 @@
 mod adaptive_batch;
 #[path = "e2e/api_daemon.rs"]
 mod api_daemon;
+#[path = "e2e/app_triggers.rs"]
+mod app_triggers;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
 #[path = "e2e/cascade.rs"]

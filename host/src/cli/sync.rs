@@ -127,6 +127,12 @@ fn print_report(report: &RoundReport, json: bool) -> anyhow::Result<()> {
             report.changed_by_server
         );
     }
+    if report.skipped_writes > 0 {
+        say!(
+            "{} write(s) an app trigger made to a synced table while ebb applied pulled rows were skipped: the device that made the change synced them (the log names the tables)",
+            report.skipped_writes
+        );
+    }
     if report.recovered > 0 {
         say!(
             "recovered {} items left in flight by an interrupted sync",

@@ -134,7 +134,7 @@ impl Local {
             .ctx(|| format!("starting to apply pulled rows of {}", table.name))?;
         tx.pragma_update(None, "defer_foreign_keys", true)
             .ctx(|| "deferring foreign keys".into())?;
-        set_guard(&tx, true)?;
+        set_guard(&tx, Some(&table.name))?;
         if replaces_set_aside {
             deferred::clear(&tx, &table.name)?;
         }
@@ -149,7 +149,7 @@ fn finish_apply(
     cursor: Option<&Cursor>,
 ) -> Result<(), LocalError> {
     store_cursor(&tx, table, cursor)?;
-    set_guard(&tx, false)?;
+    set_guard(&tx, None)?;
     tx.commit()
         .ctx(|| format!("committing pulled rows of {}", table.name))
 }

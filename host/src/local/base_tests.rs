@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::super::testutil::{exec, open_temp, other_connection};
-use super::super::{Action, ApplyOp, Local, TableSpec};
+use super::super::testutil::{exec, open_temp, other_connection, pulled_write};
+use super::super::{ApplyOp, Local, TableSpec};
 use super::*;
 use crate::model::Cursor;
 
@@ -13,17 +13,6 @@ fn items() -> TableSpec {
     TableSpec {
         name: "items".into(),
         pk: "id".into(),
-    }
-}
-
-fn write(pk: &str, row: Value, version: i64) -> ApplyOp {
-    ApplyOp {
-        pk: pk.into(),
-        expect_counter: None,
-        action: Action::Write {
-            row: row.as_object().cloned(),
-            version,
-        },
     }
 }
 
@@ -44,7 +33,7 @@ fn pulled() -> Vec<ApplyOp> {
         .enumerate()
         .map(|(i, row)| {
             let pk = row["id"].as_str().unwrap_or_default().to_string();
-            write(&pk, row, 10 + i as i64)
+            pulled_write(&pk, row, 10 + i as i64)
         })
         .collect()
 }
@@ -123,7 +112,7 @@ fn a_row_ebb_writes_again_is_its_own_base_until_the_app_writes() {
     let next = json!({"id": "a", "parent_id": null, "qty": 4, "price": 2.5,
                       "photo": null, "note": "new"});
     local
-        .apply(&items(), &[write("a", next.clone(), 20)], None, 11)
+        .apply(&items(), &[pulled_write("a", next.clone(), 20)], None, 11)
         .unwrap();
     assert_eq!(kind(&local, "a"), (HERE, None));
     assert_eq!(base(&local, "a"), next.as_object().cloned());
@@ -137,7 +126,12 @@ fn a_row_pulled_without_some_column_keeps_a_stored_base() {
     let (_dir, mut local) = synced();
     let partial = json!({"id": "a", "qty": 4, "price": 2.5, "note": "new"});
     local
-        .apply(&items(), &[write("a", partial.clone(), 20)], None, 11)
+        .apply(
+            &items(),
+            &[pulled_write("a", partial.clone(), 20)],
+            None,
+            11,
+        )
         .unwrap();
     let (stored, text) = kind(&local, "a");
     assert_eq!(stored, STORED);

@@ -272,8 +272,8 @@ impl Local {
         }
         tx.pragma_update(None, "defer_foreign_keys", true)
             .ctx(|| "deferring foreign keys".into())?;
-        set_guard(&tx, true)?;
         let (table, pk) = (record.table.as_str(), record.pk.as_str());
+        set_guard(&tx, Some(table))?;
         let remote = record.remote.as_ref();
         rows::set(&tx, table, pk, record.remote_version, remote)?;
         let resolution = match choice {
@@ -304,7 +304,7 @@ impl Local {
             params![id, now, resolution],
         )
         .ctx(|| format!("marking conflict {id} resolved"))?;
-        set_guard(&tx, false)?;
+        set_guard(&tx, None)?;
         tx.commit()
             .ctx(|| format!("committing the resolution of conflict {id}"))
     }

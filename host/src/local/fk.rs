@@ -27,6 +27,7 @@ pub(crate) struct ForeignKey {
     /// REFERENCES clause names none).
     pub to: Vec<String>,
     pub on_delete: String,
+    pub on_update: String,
 }
 
 /// Every foreign key in the database, loaded once per apply transaction.
@@ -40,13 +41,13 @@ impl Graph {
         let context = || String::from("reading the foreign keys of the app's tables");
         let mut stmt = conn
             .prepare_cached(
-                "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_delete
+                "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_delete, f.on_update
                  FROM sqlite_master m, pragma_foreign_key_list(m.name) f
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
                  ORDER BY m.name, f.id, f.seq",
             )
             .ctx(context)?;
-        type Part = (String, i64, String, String, Option<String>, String);
+        type Part = (String, i64, String, String, Option<String>, String, String);
         let parts: Vec<Part> = stmt
             .query_map([], |r| {
                 Ok((
@@ -56,13 +57,14 @@ impl Graph {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })
             .ctx(context)?
             .collect::<Result<_, _>>()
             .ctx(context)?;
         let mut keys: Vec<(i64, ForeignKey, Vec<Option<String>>)> = Vec::new();
-        for (child, id, parent, from, to, on_delete) in parts {
+        for (child, id, parent, from, to, on_delete, on_update) in parts {
             match keys.last_mut() {
                 Some((last, key, tos)) if *last == id && key.child == child => {
                     key.from.push(from);
@@ -76,6 +78,7 @@ impl Graph {
                         from: vec![from],
                         to: Vec::new(),
                         on_delete: on_delete.to_ascii_uppercase(),
+                        on_update: on_update.to_ascii_uppercase(),
                     },
                     vec![to],
                 )),
@@ -119,6 +122,26 @@ impl Graph {
             for key in self.incoming(&next) {
                 if key.on_delete == "CASCADE" && reached.insert(key.child.clone()) {
                     todo.push(key.child.clone());
+                }
+            }
+        }
+        reached
+    }
+
+    /// The tables, lower-cased, whose writes SQLite may carry into
+    /// `table` itself through a foreign key action (CASCADE, SET NULL or
+    /// SET DEFAULT, on delete or update), transitively, through tables of
+    /// any kind.
+    pub(crate) fn acting_on(&self, table: &str) -> BTreeSet<String> {
+        let acts = |a: &str| matches!(a, "CASCADE" | "SET NULL" | "SET DEFAULT");
+        let mut reached = BTreeSet::new();
+        let mut todo = vec![table.to_string()];
+        while let Some(next) = todo.pop() {
+            for key in self.outgoing(&next) {
+                if (acts(&key.on_delete) || acts(&key.on_update))
+                    && reached.insert(key.parent.to_ascii_lowercase())
+                {
+                    todo.push(key.parent.clone());
                 }
             }
         }

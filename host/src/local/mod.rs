@@ -54,6 +54,7 @@ mod runs;
 mod schema;
 mod sent;
 mod settle;
+mod skip;
 mod statements;
 mod status;
 mod stored;
@@ -84,6 +85,7 @@ pub use revive::Revived;
 pub use rewritten::{Rewritten, group as group_rewritten};
 pub use rows::RowState;
 pub use settle::Settlement;
+pub use skip::Skipped;
 pub use status::{LocalStatus, TableStatus};
 pub use stored::StoredRows;
 

@@ -45,13 +45,13 @@ impl Local {
         let held = list_held(&tx)?;
         tx.pragma_update(None, "defer_foreign_keys", true)
             .ctx(|| "deferring foreign keys".into())?;
-        set_guard(&tx, true)?;
         let graph = Graph::load(&tx)?;
         let mut ids = Vec::with_capacity(held.len());
         let mut start = 0;
         while start < held.len() {
             let name = held[start].1.clone();
             let end = start + held[start..].iter().take_while(|h| h.1 == name).count();
+            set_guard(&tx, Some(&name))?;
             let table = TableSpec {
                 pk: key_column(&inspect::describe_conn(&tx, &name)?)?,
                 name,
@@ -84,7 +84,7 @@ impl Local {
                 .ctx(|| format!("reading conflict {id}"))?;
             closed += usize::from(resolved.is_some());
         }
-        set_guard(&tx, false)?;
+        set_guard(&tx, None)?;
         tx.commit().ctx(|| "committing retried held rows".into())?;
         Ok(closed)
     }

@@ -1,7 +1,7 @@
 //! ebb's own tables in the app's SQLite file, and their migrations.
 //!
 //! Owns the DDL of `_ebb_meta`, `_ebb_guard`, `_ebb_queue`, `_ebb_rows`,
-//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent`, `_ebb_deferred`, `_ebb_keys` and `_ebb_history`, and the small
+//! `_ebb_cursors`, `_ebb_conflicts`, `_ebb_requests`, `_ebb_sent`, `_ebb_deferred`, `_ebb_keys`, `_ebb_history` and `_ebb_skipped`, and the small
 //! helpers every other file uses on them (meta keys, the change counter,
 //! the guard). It never touches the app's tables. Called by `Local::open`,
 //! which runs the migrations explicitly, once per open, in one
@@ -151,6 +151,19 @@ CREATE TABLE IF NOT EXISTS _ebb_history (
     r#"
 ALTER TABLE _ebb_rows ADD COLUMN base_kind INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Which table ebb is applying pulled rows of (`_ebb_guard.tbl`), and the
+    // writes an app trigger made meanwhile to another synced table, skipped
+    // (`skip`).
+    r#"
+ALTER TABLE _ebb_guard ADD COLUMN tbl TEXT;
+CREATE TABLE IF NOT EXISTS _ebb_skipped (
+    tbl TEXT NOT NULL,
+    by_tbl TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    announced INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tbl, by_tbl)
+);
+"#,
 ];
 
 /// Creates or migrates ebb's tables; returns the device id (generated on
@@ -260,11 +273,16 @@ pub(crate) fn next_counter(conn: &Connection) -> Result<i64, LocalError> {
     .ctx(|| "taking the next change counter".into())
 }
 
-/// Sets or clears the capture guard. Only ever called inside a transaction
-/// that clears it again before commit, so no other connection sees it set.
-pub(crate) fn set_guard(conn: &Connection, on: bool) -> Result<(), LocalError> {
-    conn.exec("UPDATE _ebb_guard SET active = ?1 WHERE id = 1", [on])
-        .ctx(|| "setting the capture guard".into())?;
+/// Sets the capture guard while ebb writes rows of `applying` (the table
+/// whose pulled, retried or chosen rows it writes; see `skip`), or clears
+/// it (`None`). Only ever called inside a transaction that clears it again
+/// before commit, so no other connection sees it set.
+pub(crate) fn set_guard(conn: &Connection, applying: Option<&str>) -> Result<(), LocalError> {
+    conn.exec(
+        "UPDATE _ebb_guard SET active = ?1, tbl = ?2 WHERE id = 1",
+        rusqlite::params![applying.is_some(), applying],
+    )
+    .ctx(|| "setting the capture guard".into())?;
     Ok(())
 }
 

@@ -53,6 +53,9 @@ pub struct LocalStatus {
     /// Open conflicts that are key collisions (two devices created
     /// different rows under one key).
     pub open_collisions: u64,
+    /// Writes an app trigger made to a synced table while ebb wrote rows
+    /// of another, skipped since ebb was installed (`Local::skipped`).
+    pub skipped_writes: u64,
 }
 
 /// How far back `ebb status` counts overwritten writes ("in the last 24 h").
@@ -209,6 +212,7 @@ impl Local {
             deferred_rows: self.deferred_count()?,
             rewritten: self.rewritten(now)?.iter().map(|r| r.rows).sum(),
             open_collisions: open_collisions.max(0) as u64,
+            skipped_writes: self.skipped()?.iter().map(|s| s.rows).sum(),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{Local, QueueItem, TableSpec};
+use super::{Action, ApplyOp, Local, QueueItem, TableSpec};
 
 pub(crate) const APP_SCHEMA: &str = "
 CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT);
@@ -41,6 +41,18 @@ pub(crate) fn specs() -> Vec<TableSpec> {
             pk: "id".into(),
         },
     ]
+}
+
+/// A pulled row (`None` for JSON null: a delete) to write at `version`.
+pub(crate) fn pulled_write(pk: &str, row: serde_json::Value, version: i64) -> ApplyOp {
+    ApplyOp {
+        pk: pk.into(),
+        expect_counter: None,
+        action: Action::Write {
+            row: row.as_object().cloned(),
+            version,
+        },
+    }
 }
 
 /// Runs app SQL on ebb's own connection (triggers fire as for the app).

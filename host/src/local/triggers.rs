@@ -6,7 +6,9 @@
 //! (table, pk), so repeated edits coalesce. A row `inflight` or in
 //! `conflict` keeps its state (only the counter moves); any other state
 //! goes back to `pending` with a fresh set of attempts. The guard row in
-//! `_ebb_guard` switches capture off while ebb applies pulled rows.
+//! `_ebb_guard` switches capture off while ebb applies pulled rows, and
+//! `skip`'s triggers, installed beside these, keep an app trigger from
+//! writing another synced table meanwhile.
 //!
 //! Installation is idempotent and versioned: the version is written into
 //! the trigger text, so a trigger whose stored SQL differs from what this
@@ -25,14 +27,18 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::base;
 use super::cached::Cached;
+use super::fk::Graph;
 use super::park::park;
 use super::schema::meta_set;
+use super::skip;
 use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal};
 
 /// Bump when the trigger SQL changes: installed triggers are then replaced.
 /// 2: a mapped table's delete of an adopted row is parked (`park`).
 /// 3: a base kept lazily is captured before the app's first write (`base`).
-pub(crate) const TRIGGER_VERSION: i64 = 3;
+/// 4: an app trigger's write to a synced table while ebb writes another's
+/// rows is skipped (`skip`).
+pub(crate) const TRIGGER_VERSION: i64 = 4;
 
 /// Unix milliseconds inside SQL, without application functions.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -53,11 +59,14 @@ pub(crate) fn install(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(|| "starting trigger installation".into())?;
+    let graph = Graph::load(&tx)?;
     let mut wanted = Vec::new();
     for spec in tables {
         let (pk, columns) = verify(&tx, spec)?;
         let keyed = mapped.contains(&spec.name.as_str());
         wanted.extend(trigger_sql(&spec.name, &pk, &columns, keyed, version));
+        let exempt = graph.acting_on(&spec.name);
+        wanted.extend(skip::trigger_sql(&spec.name, &exempt, version));
     }
     let existing = installed(&tx)?;
     for (name, sql) in &existing {

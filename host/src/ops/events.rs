@@ -32,6 +32,8 @@ pub struct RoundCounts {
     pub overwritten_remote: usize,
     /// This device's writes the server stored with other values, taken.
     pub changed_by_server: usize,
+    /// Writes an app trigger made while ebb applied pulled rows, skipped.
+    pub skipped_writes: usize,
     /// Why the round ended early, if it did.
     pub error: Option<String>,
     /// Wall time, milliseconds.
@@ -52,6 +54,7 @@ impl RoundCounts {
             overwritten_local: r.overwritten_local,
             overwritten_remote: r.overwritten_remote,
             changed_by_server: r.changed_by_server,
+            skipped_writes: r.skipped_writes,
             error: r.error.clone(),
             ms,
         }

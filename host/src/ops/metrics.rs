@@ -43,6 +43,7 @@ struct Inner {
     conflicts: Counters<2>,
     overwritten: Counters<2>,
     changed_by_server: Counters<1>,
+    skipped_writes: Counters<2>,
     push_errors: Counters<1>,
     requests: Counters<2>,
     items_invalid: Counter,
@@ -119,6 +120,11 @@ impl Metrics {
             "ebb_changed_by_server",
             "This device's writes the server stored with other values (a trigger, a default, a column type), taken here, per table",
         );
+        let skipped_writes = register(
+            &mut r,
+            "ebb_skipped_writes",
+            "Writes an app trigger made to a synced table (table) while ebb applied pulled rows of another (by), skipped",
+        );
         let push_errors = register(
             &mut r,
             "ebb_push_errors",
@@ -174,6 +180,7 @@ impl Metrics {
                 conflicts,
                 overwritten,
                 changed_by_server,
+                skipped_writes,
                 push_errors,
                 requests,
                 items_invalid,
@@ -229,6 +236,13 @@ impl Metrics {
                 .get_or_create(&key)
                 .inc_by(n as u64);
         }
+    }
+
+    /// `n` writes an app trigger made to `table` while ebb applied pulled
+    /// rows of `by` were skipped (`local::skip`).
+    pub fn count_skipped_writes(&self, table: &str, by: &str, n: u64) {
+        let key = labels(["table", "by"], [table, by]);
+        self.inner.skipped_writes.get_or_create(&key).inc_by(n);
     }
 
     /// A request attempt failed with `kind` (`RemoteError::kind()`).

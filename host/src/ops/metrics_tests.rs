@@ -334,6 +334,7 @@ fn every_documented_family_is_served_once_fed_and_no_other() {
     m.count_conflict("orders", "resolved");
     m.count_overwritten("orders", "local");
     m.count_changed_by_server("orders", 1);
+    m.count_skipped_writes("orders", "items", 1);
     m.count_push_error("network");
     m.count_request("ebb_push", "error");
     m.count_invalid(1);

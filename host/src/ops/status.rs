@@ -41,6 +41,10 @@ pub struct StatusView {
     /// Writes of this device the server stored with other values (a
     /// trigger, a default, a column type) in the last 24 hours, taken here.
     pub rewritten: u64,
+    /// Writes an app trigger made to a synced table while ebb wrote pulled
+    /// rows of another, skipped since ebb was installed (the device that
+    /// made the original change synced their result).
+    pub skipped_writes: u64,
 }
 
 /// One synced table.
@@ -110,6 +114,13 @@ pub fn render_text(status: &StatusView) -> String {
             out,
             "stored otherwise by the server in the last 24 h: {} write(s) of this device, taken as stored (the log names the columns)",
             status.rewritten
+        );
+    }
+    if status.skipped_writes > 0 {
+        let _ = writeln!(
+            out,
+            "skipped:    {} write(s) an app trigger made to a synced table while ebb applied pulled rows (the device that made the change synced them; the log names the tables)",
+            status.skipped_writes
         );
     }
 
@@ -263,6 +274,7 @@ mod tests {
             overwritten_remote: 0,
             deferred_rows: 1,
             rewritten: 0,
+            skipped_writes: 0,
         }
     }
 

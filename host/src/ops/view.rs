@@ -33,6 +33,7 @@ pub fn status_view(config: &Config, status: &LocalStatus, now: i64) -> StatusVie
         overwritten_remote: status.overwritten_remote,
         deferred_rows: status.deferred_rows,
         rewritten: status.rewritten,
+        skipped_writes: status.skipped_writes,
     }
 }
 

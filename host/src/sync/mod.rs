@@ -21,6 +21,7 @@ mod pull;
 mod pull_all;
 mod push;
 mod retry;
+mod skipped;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -89,6 +90,9 @@ pub struct RoundReport {
     /// trigger, a default or a column type of its own), now written here
     /// as the server has them (`echo`).
     pub changed_by_server: usize,
+    /// Writes an app trigger made to a synced table while ebb applied
+    /// pulled rows of another, skipped (`local::Skipped`).
+    pub skipped_writes: usize,
     /// Tables whose push and pull both completed (their last_sync_at moved).
     pub completed_tables: Vec<String>,
     /// Inflight items of an earlier, interrupted round returned to pending.
@@ -346,6 +350,7 @@ impl<R: Remote> Engine<R> {
         if retried > 0 {
             tracing::info!(retried, "rows held by a local constraint applied");
         }
+        self.announce_skipped(report)?;
         if pull_failures.is_empty() {
             if self.combined == pull_all::Combined::Rest {
                 self.combined = pull_all::Combined::Ask;

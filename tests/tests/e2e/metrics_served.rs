@@ -1,7 +1,8 @@
 //! `/metrics` serves every metric docs/operations.md documents, each with
 //! a series, after real rounds that meet each case (a plugin validating and
 //! rejecting a row, a plugin resolving a conflict, a merge overwriting a
-//! local edit, the server down until an item dies), and serves no other.
+//! local edit, an app trigger's write skipped, the server down until an
+//! item dies), and serves no other.
 //! Counters are checked to have really counted, so a metric declared but
 //! never fed (as `ebb_plugin_calls_total` once was) fails here.
 
@@ -101,6 +102,16 @@ async fn every_documented_metric_is_served_with_a_series() {
         .await
         .unwrap();
 
+    // `a`'s app trigger marks a product when customer "Cy" is added, which
+    // only `b` adds: pulled, its write is skipped (`local::skip`).
+    a.app()
+        .execute_batch(
+            "CREATE TRIGGER cy_marks_tea AFTER INSERT ON customers WHEN NEW.name = 'Cy' BEGIN
+                 UPDATE products SET stock = stock - 1 WHERE name = 'Tea';
+             END;",
+        )
+        .unwrap();
+
     // The products validator accepts one row and rejects the other.
     let p = rows::product("Tea", 10);
     let c = rows::customer(" Ada");
@@ -122,6 +133,7 @@ async fn every_documented_metric_is_served_with_a_series() {
     b.update("products", &pid, &json!({"stock": 8})).unwrap();
     b.update("customers", &cid, &json!({"name": "Ada B"}))
         .unwrap();
+    b.insert("customers", &rows::customer("Cy")).unwrap();
     a.update("products", &pid, &json!({"stock": 7})).unwrap();
     a.update("customers", &cid, &json!({"name": "Ada A"}))
         .unwrap();
@@ -171,6 +183,7 @@ async fn every_documented_metric_is_served_with_a_series() {
         r#"ebb_plugin_calls_total{table="products",kind="resolve",result="ok"}"#,
         r#"ebb_overwritten_total{table="customers",side="local"}"#,
         r#"ebb_changed_by_server_total{table="customers"} 1"#,
+        r#"ebb_skipped_writes_total{table="products",by="customers"} 1"#,
         r#"ebb_conflicts_total{table="products",outcome="resolved"}"#,
         r#"ebb_queue_depth{state="dead"} 1"#,
         r#"ebb_queue_depth{state="invalid"} 1"#,
