@@ -14,13 +14,16 @@
 //! itself (ebb's own writes) and every table from which a foreign key
 //! action can reach X (SQLite's own writes, `fk::Graph::acting_on`).
 //! Writes to tables ebb does not sync (a search index, a local log) go
-//! ahead as before. Installed by `triggers::install`; `sync` announces
-//! the counts ([`Local::skipped_news`]) and `ebb status` shows them.
+//! ahead as before. This file gives the conditions and statements;
+//! `triggers` puts them into the capture triggers (the one before an
+//! insert is shared with `base`, so ebb's own inserts pay for one trigger
+//! before them, not two). `sync` announces the counts
+//! ([`Local::skipped_news`]) and `ebb status` shows them.
 
 use std::collections::BTreeSet;
 
 use super::cached::Cached;
-use super::{Context, Local, LocalError, quote_ident, quote_literal};
+use super::{Context, Local, LocalError, quote_literal};
 
 /// Writes to one table skipped while ebb wrote rows of another.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -33,39 +36,57 @@ pub struct Skipped {
     pub rows: u64,
 }
 
-/// The skipping triggers of `table` (name, SQL as sqlite_master stores
-/// it): `exempt` are the tables, lower-cased, whose rows ebb may be
-/// writing when a write to `table` is SQLite's own.
-pub(super) fn trigger_sql(
-    table: &str,
-    exempt: &BTreeSet<String>,
-    version: i64,
-) -> Vec<(String, String)> {
-    let mut names: Vec<String> = exempt.iter().map(|t| quote_literal(t)).collect();
-    names.push(quote_literal(&table.to_ascii_lowercase()));
-    names.sort();
-    names.dedup();
-    let lit = quote_literal(table);
-    ["INSERT", "UPDATE", "DELETE"]
-        .into_iter()
-        .map(|event| {
-            let name = format!("_ebb_skip_{}_{table}", &event[..3].to_ascii_lowercase());
-            let sql = format!(
-                "CREATE TRIGGER {} BEFORE {event} ON {}
-WHEN (SELECT lower(tbl) FROM _ebb_guard WHERE id = 1 AND active = 1) NOT IN ({})
-BEGIN
-  -- ebb capture trigger v{version}
-  INSERT INTO _ebb_skipped (tbl, by_tbl, n) SELECT {lit}, tbl, 1 FROM _ebb_guard WHERE id = 1
+/// Whether `_ebb_guard.tbl` is `table` or one of `exempt`, ignoring case:
+/// equalities joined by OR, `table` first, since a constant `IN (...)` list
+/// of three or more builds a table on every row a trigger fires for.
+fn own_or_exempt(table: &str, exempt: &BTreeSet<String>) -> String {
+    let mut names = vec![table.to_string()];
+    names.extend(
+        exempt
+            .iter()
+            .filter(|t| !t.eq_ignore_ascii_case(table))
+            .cloned(),
+    );
+    let tests: Vec<String> = names
+        .iter()
+        .map(|t| format!("tbl = {} COLLATE NOCASE", quote_literal(t)))
+        .collect();
+    format!("({})", tests.join(" OR "))
+}
+
+/// True while ebb writes rows of a table whose writes to `table` are not
+/// its own or SQLite's (`exempt`): the WHEN of the update and delete
+/// triggers, false for the app's own writes.
+pub(super) fn when_skipped(table: &str, exempt: &BTreeSet<String>) -> String {
+    format!(
+        "(SELECT active = 1 AND tbl IS NOT NULL AND NOT {} FROM _ebb_guard WHERE id = 1) IS 1",
+        own_or_exempt(table, exempt)
+    )
+}
+
+/// False only while ebb writes rows of `table` or of an `exempt` table:
+/// the WHEN of the trigger before an insert, which also keeps a lazy base
+/// for the app's own writes, so ebb's own inserts (an initial sync's
+/// rows) run no trigger before them at all.
+pub(super) fn when_not_own(table: &str, exempt: &BTreeSet<String>) -> String {
+    format!(
+        "(SELECT active = 1 AND {} FROM _ebb_guard WHERE id = 1) IS NOT 1",
+        own_or_exempt(table, exempt)
+    )
+}
+
+/// The statements that count a write to `table` and skip it, when ebb is
+/// writing rows of another table (the trigger's WHEN has ruled out those
+/// of `table` and the exempt ones).
+pub(super) fn skip_statements(table: &str) -> String {
+    let writing = "FROM _ebb_guard WHERE id = 1 AND active = 1 AND tbl IS NOT NULL";
+    format!(
+        "  INSERT INTO _ebb_skipped (tbl, by_tbl, n) SELECT {}, tbl, 1 {writing}
     ON CONFLICT (tbl, by_tbl) DO UPDATE SET n = n + 1;
-  SELECT RAISE(IGNORE);
-END",
-                quote_ident(&name),
-                quote_ident(table),
-                names.join(", "),
-            );
-            (name, sql)
-        })
-        .collect()
+  SELECT RAISE(IGNORE) WHERE EXISTS (SELECT 1 {writing});
+",
+        quote_literal(table)
+    )
 }
 
 impl Local {

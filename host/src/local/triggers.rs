@@ -22,6 +22,8 @@
 //! UNIQUE column), SQLite fires no delete trigger for it unless the app's
 //! connection enables `recursive_triggers`, so that deletion is not captured.
 
+use std::collections::BTreeSet;
+
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -64,9 +66,10 @@ pub(crate) fn install(
     for spec in tables {
         let (pk, columns) = verify(&tx, spec)?;
         let keyed = mapped.contains(&spec.name.as_str());
-        wanted.extend(trigger_sql(&spec.name, &pk, &columns, keyed, version));
         let exempt = graph.acting_on(&spec.name);
-        wanted.extend(skip::trigger_sql(&spec.name, &exempt, version));
+        wanted.extend(trigger_sql(
+            &spec.name, &pk, &columns, keyed, &exempt, version,
+        ));
     }
     let existing = installed(&tx)?;
     for (name, sql) in &existing {
@@ -201,16 +204,20 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
     )
 }
 
-/// The capture triggers of one table (`mapped`: its keys are; its
-/// deletes of adopted rows are then parked), the update and delete ones
-/// and one before an insert keeping a lazy base first (`base`, over
-/// `columns`): (name, SQL as sqlite_master stores it, i.e. without the
-/// final semicolon).
+/// The triggers of one table (`mapped`: its keys are; its deletes of
+/// adopted rows are then parked; `exempt`: see `skip`), as (name, SQL as
+/// sqlite_master stores it, i.e. without the final semicolon):
+/// - after an insert, update and delete, the capture into `_ebb_queue`,
+///   the update and delete ones keeping a lazy base first (`base`, over
+///   `columns`);
+/// - before an insert, the lazy base of a row an `INSERT OR REPLACE`
+///   replaces, and `skip`; before an update and a delete, `skip`.
 pub(crate) fn trigger_sql(
     table: &str,
     pk: &str,
     columns: &[String],
     mapped: bool,
+    exempt: &BTreeSet<String>,
     version: i64,
 ) -> Vec<(String, String)> {
     let t = quote_ident(table);
@@ -218,10 +225,10 @@ pub(crate) fn trigger_sql(
     let new_key = format!("NEW.{}", quote_ident(pk));
     let old_key = format!("OLD.{}", quote_ident(pk));
     let tag = format!("  -- ebb capture trigger v{version}\n");
-    let make = |kind: &str, event: &str, body: String| {
+    let make = |kind: &str, event: &str, when: &str, body: String| {
         let name = format!("_ebb_{kind}_{table}");
         let sql = format!(
-            "CREATE TRIGGER {} {event} ON {t} WHEN {GUARD_OFF}\nBEGIN\n{tag}{body}END",
+            "CREATE TRIGGER {} {event} ON {t} WHEN {when}\nBEGIN\n{tag}{body}END",
             quote_ident(&name)
         );
         (name, sql)
@@ -235,20 +242,36 @@ pub(crate) fn trigger_sql(
     } else {
         String::new()
     };
+    let skipped = skip::when_skipped(table, exempt);
     vec![
         make(
-            "base",
+            "pre_ins",
             "BEFORE INSERT",
-            base::capture_replaced(table, pk, columns),
+            &skip::when_not_own(table, exempt),
+            skip::skip_statements(table) + &base::capture_replaced(table, pk, columns, GUARD_OFF),
+        ),
+        make(
+            "pre_upd",
+            "BEFORE UPDATE",
+            &skipped,
+            skip::skip_statements(table),
+        ),
+        make(
+            "pre_del",
+            "BEFORE DELETE",
+            &skipped,
+            skip::skip_statements(table),
         ),
         make(
             "ins",
             "AFTER INSERT",
+            GUARD_OFF,
             enqueue(&lit, &new_key, "upsert", &new_set),
         ),
         make(
             "upd",
             "AFTER UPDATE",
+            GUARD_OFF,
             capture.clone()
                 + &enqueue(&lit, &old_key, "delete", &moved)
                 + &parked
@@ -257,6 +280,7 @@ pub(crate) fn trigger_sql(
         make(
             "del",
             "AFTER DELETE",
+            GUARD_OFF,
             capture + &enqueue(&lit, &old_key, "delete", &old_set) + &parked,
         ),
     ]

@@ -7,16 +7,10 @@
 
 use std::time::Duration;
 
+use ebb_tests::pos::STOCK_TRIGGERS;
 use ebb_tests::{Gateway, TestDb};
 
 use crate::integer_keys::{LOCAL, SERVER, TABLES, Till};
-
-/// The app's trigger, with nothing of ebb's in it: SQLite fires it on
-/// every insert, the app's and ebb's.
-const STOCK_TRIGGER: &str = "
-CREATE TRIGGER sale_takes_stock AFTER INSERT ON sale_items BEGIN
-    UPDATE products SET stock = stock - NEW.quantity WHERE id = NEW.product_id;
-END;";
 
 fn sell(till: &Till, product: i64, qty: i64) {
     till.app
@@ -62,7 +56,7 @@ async fn sync(till: &mut Till, db: &TestDb) -> usize {
 async fn a_sale_pulled_from_another_till_takes_its_stock_once() {
     let db = TestDb::create_with(SERVER, &TABLES).await.unwrap();
     let gateway = Gateway::start(&db.conn_str()).await.unwrap();
-    let schema = format!("{LOCAL}{STOCK_TRIGGER}");
+    let schema = format!("{LOCAL}{STOCK_TRIGGERS}");
     let mut t1 = Till::with_schema(gateway.addr(), gateway.key(), &schema).unwrap();
     let mut t2 = Till::with_schema(gateway.addr(), gateway.key(), &schema).unwrap();
     t1.app
