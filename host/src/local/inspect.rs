@@ -122,7 +122,14 @@ pub(crate) enum Affinity {
 }
 
 pub(crate) fn affinity(decl_type: &str) -> Affinity {
-    // Case-insensitive, without an uppercase copy: this runs per value.
+    // This runs per value: the types most columns are declared with first.
+    match decl_type {
+        "TEXT" | "text" => return Affinity::Text,
+        "INTEGER" | "integer" => return Affinity::Integer,
+        "REAL" | "real" => return Affinity::Real,
+        _ => {}
+    }
+    // Case-insensitive, without an uppercase copy.
     let t = decl_type.as_bytes();
     let has = |word: &str| {
         t.windows(word.len())
@@ -228,5 +235,9 @@ mod tests {
         assert_eq!(affinity("DOUBLE PRECISION"), Affinity::Real);
         assert_eq!(affinity("DECIMAL(10,2)"), Affinity::Numeric);
         assert_eq!(affinity("BOOLEAN"), Affinity::Numeric);
+        for (t, a) in [("TEXT", Affinity::Text), ("integer", Affinity::Integer)] {
+            assert_eq!(affinity(t), a, "the quick path agrees");
+        }
+        assert_eq!(affinity("Real"), Affinity::Real);
     }
 }

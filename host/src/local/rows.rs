@@ -5,6 +5,8 @@
 //! versions from `_ebb_rows` in its own query), and by `sync` through
 //! `Local::row_state` / `Local::read_row`.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -51,6 +53,32 @@ impl Local {
                 })
             })
             .ctx(|| format!("reading the sync state of a row of {table}"))
+    }
+
+    /// The versions last seen of those of `pks` known in `table`, in one
+    /// query (a page's rows, planned in one read transaction): what
+    /// [`Local::row_state_of`] without the base gives each, at a fraction
+    /// of a statement a row (7.8k instructions a row of an initial sync's
+    /// pages after the first, callgrind).
+    pub fn row_versions<'k>(
+        &self,
+        table: &str,
+        pks: impl IntoIterator<Item = &'k str>,
+    ) -> Result<HashMap<String, i64>, LocalError> {
+        // Sorted, the index is walked in order.
+        let mut pks: Vec<&str> = pks.into_iter().collect();
+        pks.sort_unstable();
+        let list = serde_json::Value::from(pks).to_string();
+        self.conn
+            .prepare_cached(
+                "SELECT r.pk, r.version FROM json_each(?2) AS j
+                 CROSS JOIN _ebb_rows AS r ON r.tbl = ?1 AND r.pk = j.value",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![table, list], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<HashMap<String, i64>, _>>()
+            })
+            .ctx(|| format!("reading the sync state of a page of {table}"))
     }
 
     /// A comparer of pulled rows with the stored rows of `table`, for

@@ -66,8 +66,8 @@ pub(super) fn when_skipped(table: &str, exempt: &BTreeSet<String>) -> String {
 
 /// False only while ebb writes rows of `table` or of an `exempt` table:
 /// the WHEN of the trigger before an insert, which also keeps a lazy base
-/// for the app's own writes, so ebb's own inserts (an initial sync's
-/// rows) run no trigger before them at all.
+/// for the app's own writes: ebb's own inserts (an initial sync's rows)
+/// find it false and run none of the trigger's statements.
 pub(super) fn when_not_own(table: &str, exempt: &BTreeSet<String>) -> String {
     format!(
         "(SELECT active = 1 AND {} FROM _ebb_guard WHERE id = 1) IS NOT 1",

@@ -9,7 +9,7 @@ use super::history::Decided;
 use super::keymap::Localized;
 use super::pull_all::Fetched;
 use super::{Engine, RoundReport, SyncError, blocking, now_ms, plan};
-use crate::local::{Action, ApplyOp, ConflictRecord, KeyLookup, LocalError, TableSpec};
+use crate::local::{Action, ApplyOp, ConflictRecord, KeyLookup, LocalError, RowState, TableSpec};
 use crate::model::{Cursor, PullPage};
 use crate::remote::Remote;
 
@@ -217,12 +217,27 @@ impl<R: Remote> Engine<R> {
                 page.rows.iter().map(|p| (p.pk.as_str(), p.row.as_ref())),
             )?,
         };
+        // Without a queue the rows' versions are all a plan needs of
+        // them: read for the whole page at once.
+        let versions = match plain && any_known && !any_queued {
+            true => Some(
+                self.local
+                    .row_versions(&spec.name, page.rows.iter().map(|p| p.pk.as_str()))?,
+            ),
+            false => None,
+        };
         for pulled in page.rows {
             let mut known = None;
             if plain && any_known {
-                known = self
-                    .local
-                    .row_state_of(&spec.name, &pulled.pk, any_queued)?;
+                known = match &versions {
+                    Some(versions) => versions.get(&pulled.pk).map(|&version| RowState {
+                        version,
+                        base: None,
+                    }),
+                    None => self
+                        .local
+                        .row_state_of(&spec.name, &pulled.pk, any_queued)?,
+                };
                 if plan::known_already(known.as_ref(), pulled.version)
                     && !self.echo_differs(&mut stored, spec, known.as_ref(), &pulled)?
                 {
