@@ -3,6 +3,10 @@
 //! call, which was a fifth of the client's CPU in a one-edit round (the
 //! round's status, cursors, lease and bookkeeping statements).
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, Params, Row};
 
 pub(crate) trait Cached {
@@ -14,6 +18,14 @@ pub(crate) trait Cached {
 
     /// `Connection::execute`, with the statement kept compiled.
     fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+
+    /// The rows of a two-column query as a map of the first to the second,
+    /// with the statement kept compiled.
+    fn pairs<K, V, P>(&self, sql: &str, params: P) -> rusqlite::Result<HashMap<K, V>>
+    where
+        K: FromSql + Eq + Hash,
+        V: FromSql,
+        P: Params;
 }
 
 impl Cached for Connection {
@@ -27,6 +39,17 @@ impl Cached for Connection {
 
     fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn pairs<K, V, P>(&self, sql: &str, params: P) -> rusqlite::Result<HashMap<K, V>>
+    where
+        K: FromSql + Eq + Hash,
+        V: FromSql,
+        P: Params,
+    {
+        self.prepare_cached(sql)?
+            .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
     }
 }
 

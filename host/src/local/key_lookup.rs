@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::params;
 use serde_json::Value;
 
+use super::cached::Cached;
 use super::keys::{KeyPlan, as_id};
 use super::{Context, Local, LocalError};
 use crate::model::Row;
@@ -79,14 +80,11 @@ impl Local {
     fn mapped_of(&self, table: &str, globals: &[i64]) -> Result<HashMap<i64, i64>, LocalError> {
         let list = Value::from(globals.to_vec()).to_string();
         self.conn
-            .prepare_cached(
+            .pairs(
                 "SELECT k.global, k.local FROM json_each(?2) AS j
                  CROSS JOIN _ebb_keys AS k ON k.tbl = ?1 AND k.global = j.value",
+                params![table, list],
             )
-            .and_then(|mut stmt| {
-                stmt.query_map(params![table, list], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<HashMap<i64, i64>, _>>()
-            })
             .ctx(|| format!("reading the key map of {table}"))
     }
 }

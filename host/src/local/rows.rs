@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::cached::Cached;
 use super::statements::value_rows;
 use super::stored::StoredRows;
 use super::values::{read_row, row_text};
@@ -70,14 +71,11 @@ impl Local {
         pks.sort_unstable();
         let list = serde_json::Value::from(pks).to_string();
         self.conn
-            .prepare_cached(
+            .pairs(
                 "SELECT r.pk, r.version FROM json_each(?2) AS j
                  CROSS JOIN _ebb_rows AS r ON r.tbl = ?1 AND r.pk = j.value",
+                params![table, list],
             )
-            .and_then(|mut stmt| {
-                stmt.query_map(params![table, list], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<HashMap<String, i64>, _>>()
-            })
             .ctx(|| format!("reading the sync state of a page of {table}"))
     }
 
