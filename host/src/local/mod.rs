@@ -42,6 +42,7 @@ pub mod inspect;
 mod key_lookup;
 mod keys;
 mod lease;
+mod nested;
 mod normalize;
 mod park;
 mod queue;
@@ -261,6 +262,7 @@ impl Local {
             true,
         )
         .ctx(|| "enabling the query planner stability guarantee".into())?;
+        nested::register(&conn)?;
         let device = schema::migrate(&mut conn)?;
         let device = identity::confirm(&mut conn, path, device)?;
         Ok(Local {

@@ -87,6 +87,9 @@ impl<'p> Run<'p> {
     /// An adoption always goes into a run: its row is new here.
     pub(crate) fn takes(writer: &Writer, op: &ApplyOp) -> bool {
         let quiet = writer.quiet;
+        if writer.one_by_one() {
+            return false;
+        }
         matches!(op.action, Action::Adopt { .. })
             || (quiet.queue
                 && quiet.conflicts

@@ -14,7 +14,7 @@
 //! itself (ebb's own writes) and every table from which a foreign key
 //! action can reach X (SQLite's own writes, `fk::Graph::acting_on`).
 //! Writes to tables ebb does not sync (a search index, a local log) go
-//! ahead as before. This file gives the conditions and statements;
+//! ahead as before; writes to the very table ebb is writing are `nested`'s. This file gives the conditions and statements;
 //! `triggers` puts them into the capture triggers (the one before an
 //! insert is shared with `base`, so ebb's own inserts pay for one trigger
 //! before them, not two). `sync` announces the counts

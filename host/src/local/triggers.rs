@@ -30,6 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::base;
 use super::cached::Cached;
 use super::fk::Graph;
+use super::nested;
 use super::park::park;
 use super::schema::meta_set;
 use super::skip;
@@ -92,6 +93,14 @@ pub(crate) fn install(
                 .ctx(|| format!("creating trigger {name}"))?;
             created += 1;
         }
+    }
+    for table in nested::install(&tx, tables, &graph)? {
+        tracing::warn!(
+            table = %table,
+            "an app trigger names this table, whose own foreign key actions write it too: \
+             ebb cannot tell the two apart, so writes the app's triggers make to it while ebb \
+             writes its pulled rows go ahead, uncounted"
+        );
     }
     meta_set(&tx, "trigger_version", Value::Integer(version))?;
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();

@@ -28,6 +28,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::inspect::{TableInfo, describe_conn};
+use super::nested::{self, own};
 use super::queue::any_queued;
 use super::statements::{insert_sql, select_sql, upsert_sql};
 use super::stored::{read_stored, same};
@@ -60,6 +61,9 @@ pub(crate) struct Writer {
     /// adoptions have written since it was read: any other write forgets
     /// it, and the next adoption reads the table's highest id again.
     fresh: Cell<Option<i64>>,
+    /// Whether the table is guarded against its app triggers' writes
+    /// (`nested`): its rows are then written one to a statement.
+    nested: bool,
 }
 
 /// Rows in a row not found here after which a page stops reading rows
@@ -130,7 +134,14 @@ impl Writer {
             missed: Cell::new(0),
             written: Cell::new(0),
             fresh: Cell::new(None),
+            nested: nested::guarded(conn, table)?,
         })
+    }
+
+    /// Whether the table's rows must be written one to a statement
+    /// (`nested::guarded`).
+    pub(crate) fn one_by_one(&self) -> bool {
+        self.nested
     }
 
     /// The table's name.
@@ -154,7 +165,7 @@ impl Writer {
                 quote_ident(pk_col)
             );
             conn.prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.execute([pk]))
+                .and_then(|mut stmt| own(table, || stmt.execute([pk])))
                 .ctx(|| format!("deleting a row of {table}"))?;
             return Ok(());
         };
@@ -171,7 +182,7 @@ impl Writer {
             }
         }
         conn.prepare_cached(&last.upsert)
-            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+            .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(values))))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
     }
@@ -212,7 +223,7 @@ impl Writer {
         let (names, values) = self.bind_adopted(id, row)?;
         let texts = self.texts(&names);
         conn.prepare_cached(&texts.insert)
-            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+            .and_then(|mut stmt| own(&self.info.name, || stmt.execute(params_from_iter(values))))
             .ctx(|| format!("writing a row of {}", self.info.name))?;
         self.took_fresh_id(id);
         Ok(())
@@ -384,7 +395,7 @@ impl Writer {
         bound.push(SqlValue::Text(pk.to_string()));
         bound.extend(changed.iter().filter_map(|&i| values[i].take()));
         conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params_from_iter(bound)))
+            .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(bound))))
             .ctx(|| format!("writing a row of {table}"))?;
         Ok(())
     }
