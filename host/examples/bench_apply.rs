@@ -11,7 +11,11 @@
 //! without (as `local::base` keeps an initial sync's), and without in a
 //! `WITHOUT ROWID` table. Asserts nothing about time.
 //!
-//!     cargo run --release -p ebb --example bench_apply -- 1000000
+//!     cargo run --release -p ebb --example bench_apply -- 1000000 [--stamped]
+//!
+//! `--stamped` gives `products` an app trigger stamping `updated_at`
+//! (see `common`): the cost of a table ebb guards against its app's
+//! triggers (`local::nested`).
 
 mod common;
 

@@ -46,6 +46,16 @@ impl Till {
         };
         let path = dir.join("till.db");
         rusqlite::Connection::open(&path)?.execute_batch(PRODUCTS)?;
+        // `--stamped`: the app stamps a product's `updated_at` with its own
+        // trigger, so ebb guards the table against it (`local::nested`)
+        // and writes its pulled rows one to a statement.
+        if std::env::args().any(|a| a == "--stamped") {
+            rusqlite::Connection::open(&path)?.execute_batch(
+                "CREATE TRIGGER products_stamped AFTER UPDATE ON products BEGIN
+                     UPDATE products SET updated_at = datetime('now') WHERE id = NEW.id;
+                 END",
+            )?;
+        }
         let mut local = ebb::local::Local::open(&path, std::time::Duration::from_secs(5))?;
         let spec = ebb::local::TableSpec {
             name: "products".into(),

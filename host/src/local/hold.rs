@@ -287,9 +287,13 @@ pub(crate) fn is_upsert(action: &Action) -> bool {
     )
 }
 
-/// The SQLite message of a constraint or datatype error, `None` for any
+/// The SQLite message of a constraint or datatype error, or the error of
+/// a write an app trigger skipped (`LocalError::Ignored`); `None` for any
 /// other error.
 pub(crate) fn constraint(err: &LocalError) -> Option<String> {
+    if let LocalError::Ignored { .. } = err {
+        return Some(err.to_string());
+    }
     let LocalError::Sqlite {
         source: rusqlite::Error::SqliteFailure(e, message),
         ..

@@ -46,6 +46,7 @@ mod nested;
 mod normalize;
 mod park;
 mod queue;
+mod quiet;
 mod requests;
 mod retry;
 mod revive;
@@ -170,6 +171,14 @@ pub enum LocalError {
         pk: String,
         state: Option<String>,
     },
+    /// An app trigger's `RAISE(IGNORE)` skipped ebb's write of a pulled
+    /// row, which would otherwise keep its local state unannounced. The
+    /// row is held as one a local constraint refuses (`hold`).
+    #[error(
+        "table \"{table}\", pk {pk}: an app trigger skipped ebb's write of this row \
+         (RAISE(IGNORE) before it)"
+    )]
+    Ignored { table: String, pk: String },
 }
 
 /// Attaches "what ebb was doing" to a rusqlite error.

@@ -17,7 +17,8 @@
 //!   counts in `_ebb_skipped`, any later write to X inside that statement:
 //!   one the app's trigger makes.
 //!
-//! Only on tables some app trigger names ([`install`] reads their SQL),
+//! Only on tables named in the body of some app trigger ([`install`]
+//! reads their SQL),
 //! and never on a table that a foreign key action of its own can write (a
 //! cascade to its own rows is SQLite's write, not the app's, and comes
 //! after the row too): those are returned, for the start to say so.
@@ -137,13 +138,23 @@ pub(super) fn install(
     Ok(unguarded)
 }
 
-/// Whether trigger text `sql` (lower case) names `table` as a word.
+/// Whether the body of trigger text `sql` (lower case: what follows its
+/// `BEGIN`) names `table` as a word: only a statement there can write it
+/// (a full-text index's triggers on `products` write `products_fts`, and
+/// leave `products` unguarded).
 fn names(sql: &str, table: &str) -> bool {
-    let table = table.to_ascii_lowercase();
+    let body = words(sql, "begin").next().map_or(sql, |at| &sql[at..]);
+    words(body, &table.to_ascii_lowercase()).next().is_some()
+}
+
+/// Where `word` (lower case) stands in `text` as a whole word.
+fn words<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
     let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
-    sql.match_indices(&table).any(|(at, _)| {
-        !part(sql[..at].chars().next_back()) && !part(sql[at + table.len()..].chars().next())
-    })
+    text.match_indices(word)
+        .map(|(at, _)| at)
+        .filter(move |&at| {
+            !part(text[..at].chars().next_back()) && !part(text[at + word.len()..].chars().next())
+        })
 }
 
 /// The six TEMP triggers of `table`.

@@ -36,6 +36,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::action::{Action, ApplyOp};
 use super::keys::{map_rows_sql, next_id};
+use super::quiet::ignored;
 use super::rows::set_rows_sql;
 use super::statements::{insert_rows_sql, upsert_rows_sql};
 use super::values::{Writer, row_text};
@@ -194,9 +195,15 @@ impl<'p> Run<'p> {
             (write, set_rows_sql(count, here))
         });
         let context = || format!("writing rows of {table}");
-        conn.prepare_cached(write)
+        let written = conn
+            .prepare_cached(write)
             .and_then(|mut stmt| stmt.execute(params_from_iter(self.values.drain(..))))
             .ctx(context)?;
+        // Fewer rows than the run's: an app trigger skipped some (the page
+        // then goes row by row, which holds each such row).
+        if written < count && (adopts || names.len() > 1) {
+            return Err(ignored(table, &format!("(one of a run of {count})")));
+        }
         let name = || ToSqlOutput::Borrowed(ValueRef::Text(table.as_bytes()));
         let int = |i: i64| ToSqlOutput::Owned(SqlValue::Integer(i));
         if adopts {

@@ -243,7 +243,8 @@ pub(crate) fn write_row(
     Writer::new(conn, table)?.write(conn, pk, row)
 }
 
-pub(crate) use super::write::{Quiet, Writer};
+pub(crate) use super::quiet::Quiet;
+pub(crate) use super::write::Writer;
 
 /// The one primary key column of a table.
 pub(crate) fn key_column(info: &TableInfo) -> Result<String, LocalError> {

@@ -29,7 +29,8 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 use super::inspect::{TableInfo, describe_conn};
 use super::nested::{self, own};
-use super::queue::any_queued;
+use super::quiet::Quiet;
+use super::quiet::ignored;
 use super::statements::{insert_sql, select_sql, upsert_sql};
 use super::stored::{read_stored, same};
 use super::values::{key_column, owned, pk_text, to_sql_ref};
@@ -80,37 +81,6 @@ struct Texts {
     insert: String,
     /// Reads those columns of the row with a key.
     select: String,
-}
-
-/// A table with nothing queued or no open conflict at the start of a page:
-/// the per-row queue and conflict statements of an apply are then known
-/// to find nothing, and are skipped (an initial sync is all such rows).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Quiet {
-    /// No queue item of the table.
-    pub(crate) queue: bool,
-    /// No open conflict of the table.
-    pub(crate) conflicts: bool,
-    /// No row of the table was ever synced (an initial pull): a pulled row
-    /// is upserted without reading the row first (see [`Writer::write`]).
-    pub(crate) fresh: bool,
-}
-
-impl Quiet {
-    pub(crate) fn read(conn: &Connection, table: &str) -> Result<Quiet, LocalError> {
-        let conflicts = conn
-            .prepare_cached(
-                "SELECT NOT EXISTS (SELECT 1 FROM _ebb_conflicts
-                 WHERE tbl = ?1 AND resolved_at IS NULL)",
-            )
-            .and_then(|mut stmt| stmt.query_row([table], |r| r.get::<_, bool>(0)))
-            .ctx(|| format!("looking at the conflicts of {table}"))?;
-        Ok(Quiet {
-            queue: !any_queued(conn, table)?,
-            conflicts,
-            fresh: !super::rows::any(conn, table)?,
-        })
-    }
 }
 
 impl Writer {
@@ -164,9 +134,15 @@ impl Writer {
                 quote_ident(table),
                 quote_ident(pk_col)
             );
-            conn.prepare_cached(&sql)
+            let deleted = conn
+                .prepare_cached(&sql)
                 .and_then(|mut stmt| own(table, || stmt.execute([pk])))
                 .ctx(|| format!("deleting a row of {table}"))?;
+            if deleted == 0
+                && read_stored(conn, &select_sql(table, pk_col, &[pk_col]), table, pk, 1)?.is_some()
+            {
+                return Err(ignored(table, pk));
+            }
             return Ok(());
         };
         let (names, values) = self.bind(pk, row)?;
@@ -181,9 +157,15 @@ impl Writer {
                 return self.update(conn, pk, &names, values, &stored);
             }
         }
-        conn.prepare_cached(&last.upsert)
+        let written = conn
+            .prepare_cached(&last.upsert)
             .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(values))))
             .ctx(|| format!("writing a row of {table}"))?;
+        // Nothing written though some column is set (an upsert of the key
+        // alone does nothing to a row that exists).
+        if written == 0 && names.iter().any(|n| *n != pk_col) {
+            return Err(ignored(table, pk));
+        }
         Ok(())
     }
 
@@ -222,9 +204,13 @@ impl Writer {
     ) -> Result<(), LocalError> {
         let (names, values) = self.bind_adopted(id, row)?;
         let texts = self.texts(&names);
-        conn.prepare_cached(&texts.insert)
+        let written = conn
+            .prepare_cached(&texts.insert)
             .and_then(|mut stmt| own(&self.info.name, || stmt.execute(params_from_iter(values))))
             .ctx(|| format!("writing a row of {}", self.info.name))?;
+        if written == 0 {
+            return Err(ignored(&self.info.name, &id.to_string()));
+        }
         self.took_fresh_id(id);
         Ok(())
     }
@@ -394,9 +380,13 @@ impl Writer {
         let mut bound = Vec::with_capacity(changed.len() + 1);
         bound.push(SqlValue::Text(pk.to_string()));
         bound.extend(changed.iter().filter_map(|&i| values[i].take()));
-        conn.prepare_cached(sql)
+        let written = conn
+            .prepare_cached(sql)
             .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(bound))))
             .ctx(|| format!("writing a row of {table}"))?;
+        if written == 0 {
+            return Err(ignored(table, pk));
+        }
         Ok(())
     }
 }

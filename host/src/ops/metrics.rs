@@ -123,7 +123,7 @@ impl Metrics {
         let skipped_writes = register(
             &mut r,
             "ebb_skipped_writes",
-            "Writes an app trigger made to a synced table (table) while ebb applied pulled rows of another (by), skipped",
+            "Writes an app trigger made to a synced table (table) while ebb applied pulled rows of a table (by, the same one for a trigger writing its own table), skipped",
         );
         let push_errors = register(
             &mut r,
