@@ -64,10 +64,33 @@ async fn datetime_columns_keep_text_dates_through_lost_answers() {
     busy_dated_day("DATETIME").await;
 }
 
+/// The same day where the app stamps a product's `updated_at` with its own
+/// trigger on every update, from its own clock (each till's clock tells
+/// another time): a product pulled keeps the stamp of the till that
+/// changed it, and is not stamped again by the till that pulls it
+/// (`local::nested`), whose writes are counted as skipped.
+#[tokio::test]
+async fn a_products_own_stamp_trigger_keeps_the_stamp_of_the_till_that_changed_it() {
+    busy_dated_day_with("TEXT", Some(STAMP)).await;
+}
+
+/// The app's stamp of a product's `updated_at`, from a table of its own.
+const STAMP: &str = "
+CREATE TABLE clock (now TEXT NOT NULL);
+CREATE TRIGGER products_touched AFTER UPDATE ON products BEGIN
+    UPDATE products SET updated_at = (SELECT now FROM clock) WHERE id = NEW.id;
+END;
+";
+
 /// The busy day of the tests above, the tills' date columns declared
 /// `date_type`.
 async fn busy_dated_day(date_type: &str) {
-    let local = LOCAL_DATED.replace("DATE_TYPE", date_type);
+    busy_dated_day_with(date_type, None).await;
+}
+
+/// [`busy_dated_day`], with `stamp` added to the tills' schema.
+async fn busy_dated_day_with(date_type: &str, stamp: Option<&str>) {
+    let local = LOCAL_DATED.replace("DATE_TYPE", date_type) + stamp.unwrap_or("");
     // A server whose own time zone is not UTC: a till's text date has no
     // zone, and read in New York's it would be stored five hours late.
     let Day {
@@ -86,6 +109,13 @@ async fn busy_dated_day(date_type: &str) {
     )
     .await
     .unwrap();
+    if stamp.is_some() {
+        for (till, now) in [(&t1, "2026-12-06 10:00:00"), (&t2, "2026-12-06 11:00:00")] {
+            till.app
+                .execute("INSERT INTO clock (now) VALUES (?1)", [now])
+                .unwrap();
+        }
+    }
     let server = db.connect().await.unwrap();
     let zone: String = server
         .query_one("SELECT current_setting('TimeZone')", &[])
@@ -240,7 +270,9 @@ async fn busy_dated_day(date_type: &str) {
             .query_row("SELECT sum(stock) FROM products", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stock, 1000 - sold);
-        till.assert_settled("text dates come back as sent");
+        if stamp.is_none() {
+            till.assert_settled("text dates come back as sent");
+        }
     }
     let stock: i64 = server
         .query_one("SELECT sum(stock)::bigint FROM products", &[])
@@ -258,4 +290,30 @@ async fn busy_dated_day(date_type: &str) {
         proxy.seen("ebb_push") >= 12,
         "the lost answers were retried"
     );
+    if stamp.is_some() {
+        for (_, at) in &updated {
+            assert!(at.starts_with("2026-12-06 1"), "a till's stamp: {at}");
+        }
+        for till in [&t1, &t2] {
+            let status = till
+                .engine
+                .local()
+                .status(0, std::time::Duration::from_secs(60))
+                .unwrap();
+            // Both tills stamp a product they sell from: the merge keeps
+            // one stamp and says it overwrote the other, which is all
+            // that may differ from the day without the trigger.
+            assert!(status.skipped_writes > 0, "{status:?}");
+            assert_eq!(
+                (
+                    status.open_conflicts,
+                    status.deferred_rows,
+                    status.rewritten
+                ),
+                (0, 0, 0),
+                "{status:?}"
+            );
+            assert!(status.queue.values().all(|n| *n == 0), "{status:?}");
+        }
+    }
 }
