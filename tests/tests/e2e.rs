@@ -53,6 +53,8 @@ mod plugins;
 mod pos_random;
 #[path = "e2e/price_change.rs"]
 mod price_change;
+#[path = "e2e/replace_import.rs"]
+mod replace_import;
 #[path = "e2e/replay.rs"]
 mod replay;
 #[path = "e2e/reused_ids.rs"]

@@ -45,18 +45,24 @@ pub(super) fn capture_old(table_lit: &str, key: &str, columns: &[String]) -> Str
 }
 
 /// The statement of the trigger run before an insert: keeps the values of
-/// the row with the new row's key, when one is there to be replaced
-/// (`INSERT OR REPLACE` fires no delete trigger), its base is `HERE` and
-/// `when` holds.
-pub(super) fn capture_replaced(table: &str, pk: &str, columns: &[String], when: &str) -> String {
+/// the row with key `key` (the new row's, or one clashing with it on
+/// another UNIQUE index), when one is there to be replaced (`INSERT OR
+/// REPLACE` fires no delete trigger), its base is `HERE` and `when` holds.
+pub(super) fn capture_replaced(
+    table: &str,
+    pk: &str,
+    columns: &[String],
+    key: &str,
+    when: &str,
+) -> String {
     let t = quote_ident(table);
-    let key = quote_ident(pk);
     let values = literals(columns, &t);
     format!(
         "  UPDATE _ebb_rows SET base_kind = {CAPTURED},
-      base = (SELECT {values} FROM {t} WHERE {t}.{key} = NEW.{key})
-    WHERE tbl = {table_lit} AND pk = CAST(NEW.{key} AS TEXT) AND base_kind = {HERE} AND ({when});
+      base = (SELECT {values} FROM {t} WHERE {t}.{pk} = {key})
+    WHERE tbl = {table_lit} AND pk = CAST({key} AS TEXT) AND base_kind = {HERE} AND ({when});
 ",
+        pk = quote_ident(pk),
         table_lit = quote_literal(table)
     )
 }

@@ -93,17 +93,29 @@ impl Local {
         declared: &[(String, String, String)],
     ) -> Result<KeyPlan, LocalError> {
         let graph = Graph::load(&self.conn)?;
-        let mapped = |name: &str| tables.iter().any(|(s, m)| *m && s.name == name);
+        // The mapped table a reference names, as configured: SQLite's
+        // names ignore case, so `REFERENCES Products (id)` is `products`.
+        let mapped = |name: &str| {
+            tables
+                .iter()
+                .find(|(s, m)| *m && s.name.eq_ignore_ascii_case(name))
+                .map(|(s, _)| s.name.clone())
+        };
         let mut plan = KeyPlan::default();
         for (spec, is_mapped) in tables {
             let mut refs: Vec<(String, String)> = graph
                 .outgoing(&spec.name)
-                .filter(|k| k.from.len() == 1 && mapped(&k.parent))
-                .map(|k| (k.from[0].clone(), k.parent.clone()))
+                .filter(|k| k.from.len() == 1)
+                .filter_map(|k| Some((k.from[0].clone(), mapped(&k.parent)?)))
                 .collect();
             for (table, column, parent) in declared {
-                if table == &spec.name && mapped(parent) && !refs.iter().any(|(c, _)| c == column) {
-                    refs.push((column.clone(), parent.clone()));
+                let Some(parent) = mapped(parent) else {
+                    continue;
+                };
+                if table.eq_ignore_ascii_case(&spec.name)
+                    && !refs.iter().any(|(c, _)| c.eq_ignore_ascii_case(column))
+                {
+                    refs.push((column.clone(), parent));
                 }
             }
             plan.tables.insert(

@@ -9,7 +9,12 @@ use super::*;
 use crate::model::{Cursor, Op};
 
 fn plan(local: &Local) -> KeyPlan {
-    let tables: Vec<(TableSpec, bool)> = specs()
+    plan_for(local, specs())
+}
+
+/// The key plan of `tables`, `parents` the one mapped.
+fn plan_for(local: &Local, tables: Vec<TableSpec>) -> KeyPlan {
+    let tables: Vec<(TableSpec, bool)> = tables
         .into_iter()
         .map(|s| {
             let mapped = s.name == "parents";
@@ -278,4 +283,33 @@ fn an_app_triggers_insert_beside_an_adopted_row_is_skipped() {
     let skipped = local.skipped_news().unwrap();
     assert_eq!(skipped.len(), 1);
     assert_eq!((skipped[0].table.as_str(), skipped[0].rows), ("tags", 1));
+}
+
+/// SQLite's names ignore case: a reference to `Parents` is one to the
+/// mapped `parents`, and its column is translated as any other.
+#[test]
+fn a_reference_spelled_in_another_case_is_followed() {
+    let (_dir, mut local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE lines (id TEXT PRIMARY KEY, parent_id INTEGER REFERENCES Parents (id))",
+    );
+    let lines = TableSpec {
+        name: "lines".into(),
+        pk: "id".into(),
+    };
+    let mut all = specs();
+    all.push(lines.clone());
+    local.install(&all).unwrap();
+    let plan = plan_for(&local, all);
+    assert!(plan.touches("lines"));
+    let mut changes = vec![
+        change("parents", "7", json!({"id": 7, "name": "a"})),
+        change("lines", "x", json!({"id": "x", "parent_id": 7})),
+    ];
+    local.globalize(&plan, 3, &mut changes).unwrap();
+    assert_eq!(
+        changes[1].row.as_ref().unwrap()["parent_id"],
+        json!(3_000_000_000_007_i64)
+    );
 }

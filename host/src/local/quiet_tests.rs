@@ -88,3 +88,36 @@ fn a_pulled_write_an_app_trigger_skips_is_held_not_taken_as_written() {
     assert_eq!(local.retry_held(110).unwrap(), 0);
     assert_eq!(local.conflicts(false).unwrap().len(), 3);
 }
+
+/// A table whose UNIQUE column says `ON CONFLICT REPLACE`: a pulled row
+/// clashing with a local one is refused and held, where the table's own
+/// rule would have deleted the local row, uncaptured, to make room.
+#[test]
+fn a_tables_own_replace_rule_never_deletes_a_local_row_for_a_pulled_one() {
+    let (_dir, mut local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE skus (id INTEGER PRIMARY KEY, sku TEXT UNIQUE ON CONFLICT REPLACE, n INTEGER)",
+    );
+    let skus = TableSpec {
+        name: "skus".into(),
+        pk: "id".into(),
+    };
+    local.install(std::slice::from_ref(&skus)).unwrap();
+    exec(&local, "INSERT INTO skus (id, sku, n) VALUES (1, 'A', 1)");
+    // An initial sync's page (runs), then a change of a row synced since.
+    let page = [
+        pulled_write("2", json!({"id": 2, "sku": "A", "n": 2}), 2),
+        pulled_write("3", json!({"id": 3, "sku": "B", "n": 3}), 3),
+    ];
+    local.apply(&skus, &page, None, 100).unwrap();
+    let later = [pulled_write("3", json!({"id": 3, "sku": "A", "n": 4}), 4)];
+    local.apply(&skus, &later, None, 100).unwrap();
+    assert_eq!(
+        (n(&local, 1), n(&local, 2), n(&local, 3)),
+        (Some(1), None, Some(3))
+    );
+    for pk in ["2", "3"] {
+        assert!(held_reason(&local, pk).contains("UNIQUE"), "{pk}");
+    }
+}

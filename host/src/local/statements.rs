@@ -1,7 +1,10 @@
 //! The SQL texts of writing rows into an app's table: the read of a
 //! row's columns, the upsert of one row or of many, and the numbered
 //! `VALUES` groups they bind. Built from quoted identifiers only; every
-//! value is bound. Used by `write`, `runs`, `stored`, `rows` and
+//! value is bound. Writes say `OR ABORT`: a table's own `ON CONFLICT
+//! REPLACE` (`sku TEXT UNIQUE ON CONFLICT REPLACE`) would otherwise delete
+//! another local row, uncaptured, to make room for a pulled one; a clash
+//! is refused instead, and the pulled row held (`hold`). Used by `write`, `runs`, `stored`, `rows` and
 //! `normalize`.
 
 use super::quote_ident;
@@ -24,7 +27,7 @@ pub(super) fn insert_sql(table: &str, names: &[&str]) -> String {
 /// A plain `INSERT .. VALUES (..), (..)` of `rows` rows of these columns.
 pub(super) fn insert_rows_sql(table: &str, names: &[&str], rows: usize) -> String {
     format!(
-        "INSERT INTO {} ({}) VALUES {}",
+        "INSERT OR ABORT INTO {} ({}) VALUES {}",
         quote_ident(table),
         column_list(names),
         value_rows(rows, names.len()),
@@ -59,7 +62,7 @@ pub(super) fn upsert_rows_sql(table: &str, pk_col: &str, names: &[&str], rows: u
         format!("UPDATE SET {}", updates.join(", "))
     };
     format!(
-        "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {action}",
+        "INSERT OR ABORT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {action}",
         quote_ident(table),
         column_list(names),
         value_rows(rows, names.len()),

@@ -17,10 +17,13 @@
 //! configured are dropped. Called by `Local::install`.
 //!
 //! Rows whose primary key is NULL are not captured (they cannot be named on
-//! the server). SQLite caveat: when the app uses `INSERT OR REPLACE` and the
-//! replace removes a row with a *different* primary key (a clash on another
-//! UNIQUE column), SQLite fires no delete trigger for it unless the app's
-//! connection enables `recursive_triggers`, so that deletion is not captured.
+//! the server). When the app's `INSERT OR REPLACE` (or a column's own `ON
+//! CONFLICT REPLACE`) removes a row with a *different* primary key (a clash
+//! on another UNIQUE column: a product written by its barcode), SQLite fires
+//! no delete trigger for it unless the app's connection enables
+//! `recursive_triggers`; the trigger before each insert captures that
+//! delete itself (`replaced_rows`). Not caught: a clash on a partial or
+//! expression index, and `UPDATE OR REPLACE`.
 
 use std::collections::BTreeSet;
 
@@ -41,7 +44,9 @@ use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal}
 /// 3: a base kept lazily is captured before the app's first write (`base`).
 /// 4: an app trigger's write to a synced table while ebb writes another's
 /// rows is skipped (`skip`).
-pub(crate) const TRIGGER_VERSION: i64 = 4;
+/// 5: a row an `INSERT OR REPLACE` deletes for a clash on another UNIQUE
+/// index is captured as a delete (`replaced_rows`).
+pub(crate) const TRIGGER_VERSION: i64 = 5;
 
 /// Unix milliseconds inside SQL, without application functions.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -68,9 +73,14 @@ pub(crate) fn install(
         let (pk, columns) = verify(&tx, spec)?;
         let keyed = mapped.contains(&spec.name.as_str());
         let exempt = graph.acting_on(&spec.name);
-        wanted.extend(trigger_sql(
-            &spec.name, &pk, &columns, keyed, &exempt, version,
-        ));
+        let uniques = unique_keys(&tx, &spec.name)?;
+        let table = Table {
+            name: &spec.name,
+            pk: &pk,
+            columns: &columns,
+            uniques: &uniques,
+        };
+        wanted.extend(trigger_sql(&table, keyed, &exempt, version));
     }
     let existing = installed(&tx)?;
     for (name, sql) in &existing {
@@ -164,6 +174,16 @@ fn verify(conn: &Connection, spec: &TableSpec) -> Result<(String, Vec<String>), 
             "primary key \"{}\" is a BLOB (ebb needs INTEGER or TEXT keys)",
             key.name
         ))),
+        // Without a declared type SQLite compares a key as stored: the row
+        // with key 5 is not found by '5', so every change to it would look
+        // like its delete.
+        [key] if matches!(inspect::affinity(&key.decl_type), inspect::Affinity::Any) => {
+            Err(bad(format!(
+                "primary key \"{}\" has no declared type (ebb needs INTEGER or TEXT keys: \
+                 declare it, e.g. \"{} INTEGER PRIMARY KEY\")",
+                key.name, key.name
+            )))
+        }
         [key] => Ok((
             key.name.clone(),
             info.columns.iter().map(|c| c.name.clone()).collect(),
@@ -213,6 +233,87 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
     )
 }
 
+/// What the triggers of a table are made of.
+pub(crate) struct Table<'a> {
+    pub(crate) name: &'a str,
+    /// Its key column, as declared.
+    pub(crate) pk: &'a str,
+    /// All of its columns (a lazy base's).
+    pub(crate) columns: &'a [String],
+    /// The columns of each UNIQUE index other than the key (`unique_keys`).
+    pub(crate) uniques: &'a [Vec<String>],
+}
+
+/// The columns of each UNIQUE index of `table` other than its primary
+/// key, whole-table and on plain columns only (a partial or expression
+/// index is left out: its clash is not captured as a delete).
+fn unique_keys(conn: &Connection, table: &str) -> Result<Vec<Vec<String>>, LocalError> {
+    let context = || format!("reading the unique indexes of {table}");
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "SELECT name FROM pragma_index_list(?1)
+             WHERE \"unique\" = 1 AND origin <> 'pk' AND partial = 0 ORDER BY name",
+        )
+        .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
+        .ctx(context)?;
+    let mut keys = Vec::new();
+    for index in names {
+        let columns: Vec<Option<String>> = conn
+            .prepare_cached("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+            .and_then(|mut s| s.query_map([&index], |r| r.get(0))?.collect())
+            .ctx(context)?;
+        if let Some(columns) = columns.into_iter().collect::<Option<Vec<_>>>() {
+            keys.push(columns);
+        }
+    }
+    Ok(keys)
+}
+
+/// Before an app's insert: each row that an `INSERT OR REPLACE` (or a
+/// column's own `ON CONFLICT REPLACE`) deletes for clashing with the new
+/// row on another UNIQUE index, captured as the delete it is (SQLite fires
+/// no delete trigger for it): its lazy base kept, its delete queued and,
+/// in a mapped table, parked. One row at most per index; a row clashing on
+/// two is taken at the first. An insert the clash fails takes all of it
+/// back with it; one `OR IGNORE` skips leaves its row queued, and the row,
+/// still there, is pushed as it stands.
+fn replaced_rows(table: &Table<'_>, mapped: bool) -> String {
+    let t = quote_ident(table.name);
+    let lit = quote_literal(table.name);
+    let key = quote_ident(table.pk);
+    let clash = |columns: &[String]| {
+        let same: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{t}.{0} = NEW.{0}", quote_ident(c)))
+            .collect();
+        format!("({})", same.join(" AND "))
+    };
+    let mut earlier: Vec<String> = Vec::new();
+    let mut sql = String::new();
+    for columns in table.uniques {
+        let this = clash(columns);
+        let before = earlier
+            .iter()
+            .map(|e| format!(" AND NOT {e}"))
+            .collect::<String>();
+        let row = format!(
+            "(SELECT {t}.{key} FROM {t} WHERE {this}{before} AND {t}.{key} IS NOT NEW.{key})"
+        );
+        sql += &base::capture_replaced(table.name, table.pk, table.columns, &row, GUARD_OFF);
+        sql += &enqueue(
+            &lit,
+            &row,
+            "delete",
+            &format!("{row} IS NOT NULL AND {GUARD_OFF}"),
+        );
+        if mapped {
+            sql += &park(&lit, &row);
+        }
+        earlier.push(this);
+    }
+    sql
+}
+
 /// The triggers of one table (`mapped`: its keys are; its deletes of
 /// adopted rows are then parked; `exempt`: see `skip`), as (name, SQL as
 /// sqlite_master stores it, i.e. without the final semicolon):
@@ -220,15 +321,16 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
 ///   the update and delete ones keeping a lazy base first (`base`, over
 ///   `columns`);
 /// - before an insert, the lazy base of a row an `INSERT OR REPLACE`
-///   replaces, and `skip`; before an update and a delete, `skip`.
+///   replaces, the rows it deletes for a clash on another UNIQUE index
+///   (`replaced_rows`), and `skip`; before an update and a delete, `skip`.
 pub(crate) fn trigger_sql(
-    table: &str,
-    pk: &str,
-    columns: &[String],
+    spec: &Table<'_>,
     mapped: bool,
     exempt: &BTreeSet<String>,
     version: i64,
 ) -> Vec<(String, String)> {
+    let replaced = replaced_rows(spec, mapped);
+    let (table, pk, columns) = (spec.name, spec.pk, spec.columns);
     let t = quote_ident(table);
     let lit = quote_literal(table);
     let new_key = format!("NEW.{}", quote_ident(pk));
@@ -257,7 +359,9 @@ pub(crate) fn trigger_sql(
             "pre_ins",
             "BEFORE INSERT",
             &skip::when_not_own(table, exempt),
-            skip::skip_statements(table) + &base::capture_replaced(table, pk, columns, GUARD_OFF),
+            skip::skip_statements(table)
+                + &base::capture_replaced(table, pk, columns, &new_key, GUARD_OFF)
+                + &replaced,
         ),
         make(
             "pre_upd",

@@ -1,6 +1,7 @@
 //! Tests of the capture triggers: what they queue, how they are
 //! installed, replaced and dropped.
 
+use super::super::Local;
 use super::super::testutil::{exec, open_temp, queue, specs};
 use super::*;
 use crate::model::Op;
@@ -108,6 +109,7 @@ fn bad_tables_are_refused() {
         "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))",
     );
     exec(&local, "CREATE TABLE loose (a INTEGER)");
+    exec(&local, "CREATE TABLE untyped (id PRIMARY KEY, name TEXT)");
     let spec = |name: &str, pk: &str| TableSpec {
         name: name.into(),
         pk: pk.into(),
@@ -118,10 +120,13 @@ fn bad_tables_are_refused() {
         spec("pairs", "a"),
         spec("loose", "a"),
         spec("parents", "name"),
+        spec("untyped", "id"),
     ] {
         let err = local.install(&[bad]).unwrap_err();
         assert!(matches!(err, LocalError::BadPrimaryKey { .. }), "{err}");
     }
+    let err = local.install(&[spec("untyped", "id")]).unwrap_err();
+    assert!(err.to_string().contains("no declared type"), "{err}");
     assert!(installed(&local.conn).unwrap().is_empty());
 }
 
@@ -156,4 +161,90 @@ fn odd_table_names_are_quoted() {
     );
     assert_eq!(queue(&local, &spec.name, "k'1").op, Op::Upsert);
     assert!(local.read_row(&spec, "k'1").unwrap().is_some());
+}
+
+/// `skus` with two UNIQUE columns, rows 1 (A, a) and 2 (B, b) synced.
+fn skus() -> (tempfile::TempDir, Local) {
+    let (dir, mut local) = open_temp();
+    exec(
+        &local,
+        "CREATE TABLE skus (id INTEGER PRIMARY KEY, sku TEXT UNIQUE, code TEXT, n INTEGER);
+         CREATE UNIQUE INDEX skus_code ON skus (code);
+         INSERT INTO skus VALUES (1, 'A', 'a', 1), (2, 'B', 'b', 2);",
+    );
+    let spec = TableSpec {
+        name: "skus".into(),
+        pk: "id".into(),
+    };
+    local.install(std::slice::from_ref(&spec)).unwrap();
+    exec(&local, "DELETE FROM _ebb_queue");
+    (dir, local)
+}
+
+fn queued(local: &Local) -> Vec<(String, Op)> {
+    let items = local.queue_items(&[], 100).unwrap();
+    let mut pks: Vec<(String, Op)> = items.into_iter().map(|i| (i.pk, i.op)).collect();
+    pks.sort_by(|a, b| a.0.cmp(&b.0));
+    pks
+}
+
+#[test]
+fn a_row_insert_or_replace_deletes_for_another_unique_column_is_queued_deleted() {
+    let (_dir, local) = skus();
+    // Clashes with 1 on `sku` and with 2 on `code`: SQLite deletes both,
+    // firing no delete trigger.
+    exec(
+        &local,
+        "INSERT OR REPLACE INTO skus (id, sku, code, n) VALUES (3, 'A', 'b', 9)",
+    );
+    let ids: String = local
+        .conn
+        .query_row("SELECT group_concat(id) FROM skus", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ids, "3");
+    assert_eq!(
+        queued(&local),
+        [
+            ("1".to_string(), Op::Delete),
+            ("2".to_string(), Op::Delete),
+            ("3".to_string(), Op::Upsert)
+        ]
+    );
+}
+
+#[test]
+fn a_row_clashing_on_two_columns_is_queued_once_and_a_failed_insert_queues_nothing() {
+    let (_dir, local) = skus();
+    exec(
+        &local,
+        "INSERT OR REPLACE INTO skus (id, sku, code, n) VALUES (3, 'A', 'a', 9)",
+    );
+    assert_eq!(
+        queued(&local),
+        [("1".to_string(), Op::Delete), ("3".to_string(), Op::Upsert)]
+    );
+    exec(&local, "DELETE FROM _ebb_queue");
+    let refused = local
+        .conn
+        .execute("INSERT INTO skus (id, sku, code) VALUES (4, 'B', 'x')", []);
+    assert!(refused.is_err());
+    assert!(queued(&local).is_empty(), "taken back with the insert");
+    // A column's own REPLACE rule deletes as INSERT OR REPLACE does.
+    exec(
+        &local,
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT UNIQUE ON CONFLICT REPLACE);
+         INSERT INTO tags VALUES (1, 'x');",
+    );
+    let tags = TableSpec {
+        name: "tags".into(),
+        pk: "id".into(),
+    };
+    let mut local = local;
+    local.install(std::slice::from_ref(&tags)).unwrap();
+    exec(&local, "DELETE FROM _ebb_queue");
+    exec(&local, "INSERT INTO tags (id, name) VALUES (2, 'x')");
+    assert_eq!(
+        queued(&local),
+        [("1".to_string(), Op::Delete), ("2".to_string(), Op::Upsert)]
+    );
 }

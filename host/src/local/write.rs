@@ -370,7 +370,7 @@ impl Writer {
                 .map(|(n, &i)| format!("{} = ?{}", quote_ident(names[i]), n + 2))
                 .collect();
             format!(
-                "UPDATE {} SET {} WHERE {} = ?1",
+                "UPDATE OR ABORT {} SET {} WHERE {} = ?1",
                 quote_ident(table),
                 set.join(", "),
                 quote_ident(&self.pk_col)

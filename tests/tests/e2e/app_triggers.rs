@@ -104,12 +104,14 @@ async fn a_sale_pulled_from_another_till_takes_its_stock_once() {
 /// of a product: which till changed it last (from `till`, a table of the
 /// app's that ebb does not sync).
 fn stamped(schema: &str, column: &str) -> String {
+    with_column(schema, &format!("changed_by {column}"))
+}
+
+/// `schema` (the point of sale's, `ebb_tests::pos`) with `column` added to
+/// `products`, after its stock.
+pub(crate) fn with_column(schema: &str, column: &str) -> String {
     let stock = schema.find("DEFAULT 0").expect("the stock column") + "DEFAULT 0".len();
-    format!(
-        "{}, changed_by {column}{}",
-        &schema[..stock],
-        &schema[stock..]
-    )
+    format!("{}, {column}{}", &schema[..stock], &schema[stock..])
 }
 
 const STAMP_TRIGGER: &str = "
