@@ -41,6 +41,8 @@ mod key_collision;
 mod lossless_pull;
 #[path = "e2e/metrics_served.rs"]
 mod metrics_served;
+#[path = "e2e/migration.rs"]
+mod migration;
 #[path = "e2e/money_day.rs"]
 mod money_day;
 #[path = "e2e/no_echo.rs"]

@@ -50,6 +50,16 @@ pub fn describe(local: &Local, table: &str) -> Result<TableInfo, LocalError> {
     describe_conn(&local.conn, table)
 }
 
+/// The app's schema version (`PRAGMA schema_version`): it moves whenever a
+/// table, index or trigger of the database is created, changed or dropped.
+pub fn schema_version(local: &Local) -> Result<i64, LocalError> {
+    local
+        .conn
+        .prepare_cached("PRAGMA schema_version")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+        .ctx(|| "reading the schema version".into())
+}
+
 /// Describes `table` in the file at `path`, opened read-only.
 pub fn describe_file(path: &Path, table: &str) -> Result<TableInfo, LocalError> {
     describe_conn(&open_read_only(path)?, table)

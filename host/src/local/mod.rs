@@ -26,6 +26,7 @@
 mod action;
 mod apply;
 mod apply_one;
+mod backfill;
 mod base;
 mod cached;
 mod claim;
@@ -78,7 +79,9 @@ pub use action::{Action, ApplyOp};
 pub use conflicts::{Choice, ConflictRecord, Incoming};
 pub use history::{HistoryMinute, HistorySample};
 pub use hold::HELD_POLICY;
-pub use inspect::{Column, TableInfo, describe, describe_file, infer_json_schema, list_tables};
+pub use inspect::{
+    Column, TableInfo, describe, describe_file, infer_json_schema, list_tables, schema_version,
+};
 pub use key_lookup::KeyLookup;
 pub use keys::{KeyPlan, SPAN, Unmapped};
 pub use lease::Lease;

@@ -30,8 +30,8 @@ use std::collections::BTreeSet;
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::backfill::{self, NOW_MS};
 use super::base;
-use super::cached::Cached;
 use super::fk::Graph;
 use super::nested;
 use super::park::park;
@@ -47,9 +47,6 @@ use super::{Context, LocalError, TableSpec, inspect, quote_ident, quote_literal}
 /// 5: a row an `INSERT OR REPLACE` deletes for a clash on another UNIQUE
 /// index is captured as a delete (`replaced_rows`).
 pub(crate) const TRIGGER_VERSION: i64 = 5;
-
-/// Unix milliseconds inside SQL, without application functions.
-const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 /// True unless ebb is applying pulled rows. A missing guard row means
 /// "capture" (never silently stop capturing).
@@ -93,7 +90,7 @@ pub(crate) fn install(
         let capturing = format!("_ebb_ins_{}", spec.name);
         if !existing.iter().any(|(n, _)| *n == capturing) {
             let (pk, _) = verify(&tx, spec)?;
-            backfill(&tx, &spec.name, &pk)?;
+            backfill::backfill(&tx, &spec.name, &pk, mapped.contains(&spec.name.as_str()))?;
         }
     }
     let mut created = 0;
@@ -119,37 +116,6 @@ pub(crate) fn install(
     tx.commit()
         .ctx(|| "committing trigger installation".into())?;
     Ok(created)
-}
-
-/// Queues every row of a table that was not captured until now (first
-/// install, or re-added after its triggers were dropped): rows the app
-/// wrote before ebb arrived must reach the server too. Each gets its own
-/// counter from `seq`; rows already queued keep their entry.
-fn backfill(conn: &Connection, table: &str, pk: &str) -> Result<usize, LocalError> {
-    let t = quote_ident(table);
-    let key = quote_ident(pk);
-    let lit = quote_literal(table);
-    let queued = conn
-        .exec(
-            &format!(
-                "INSERT INTO _ebb_queue (tbl, pk, op, counter, state, attempts, queued_at)
-                 SELECT {lit}, CAST({key} AS TEXT), 'upsert',
-                        (SELECT value FROM _ebb_meta WHERE key = 'seq') + ROW_NUMBER() OVER (),
-                        'pending', 0, {NOW_MS}
-                 FROM {t} WHERE {key} IS NOT NULL
-                 ON CONFLICT (tbl, pk) DO NOTHING"
-            ),
-            [],
-        )
-        .ctx(|| format!("queueing the existing rows of {table}"))?;
-    conn.exec(
-        &format!(
-            "UPDATE _ebb_meta SET value = value + (SELECT count(*) FROM {t}) WHERE key = 'seq'"
-        ),
-        [],
-    )
-    .ctx(|| format!("advancing the change counter past {table}'s rows"))?;
-    Ok(queued)
 }
 
 /// Checks that the table exists and has exactly the configured one-column

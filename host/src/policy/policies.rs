@@ -34,8 +34,9 @@ struct Table {
     name: String,
     schema: Option<TableSchema>,
     /// The key column (from the config) and, once `set_shape` ran, the
-    /// local columns: what a merged row must match.
-    shape: Shape,
+    /// local columns: what a merged row must match (set again when the
+    /// app's schema changes while ebb runs).
+    shape: std::sync::RwLock<Shape>,
     validate: Option<Slot>,
     conflict: Strategy,
     limits: PluginLimits,
@@ -76,9 +77,12 @@ impl Policies {
     /// built-in merge) that misses one of them or names another is left to
     /// a person. Until then only its key is checked, by the configured
     /// `pk`. A table that is not configured is ignored.
-    pub fn set_shape(&mut self, table: &str, pk_column: &str, columns: Vec<String>) {
-        if let Some(t) = self.tables.iter_mut().find(|t| t.name == table) {
-            t.shape = Shape::new(pk_column, columns);
+    pub fn set_shape(&self, table: &str, pk_column: &str, columns: Vec<String>) {
+        if let Some(t) = self.tables.iter().find(|t| t.name == table) {
+            let shape = Shape::new(pk_column, columns);
+            *t.shape
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = shape;
         }
     }
 
@@ -267,7 +271,7 @@ impl Table {
         Ok(Table {
             name: name.clone(),
             schema,
-            shape: Shape::key_only(&config.pk),
+            shape: std::sync::RwLock::new(Shape::key_only(&config.pk)),
             validate,
             conflict,
             limits: config.limits.clone(),
@@ -346,7 +350,11 @@ impl Table {
             return decision;
         };
         let schema = self.schema.as_ref();
-        match check_merged(who, &self.name, pk, Some(&self.shape), schema, row) {
+        let shape = self
+            .shape
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match check_merged(who, &self.name, pk, Some(&shape), schema, row) {
             Ok(()) => decision,
             Err(reason) => Decision::Manual(reason),
         }

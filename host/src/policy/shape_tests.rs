@@ -112,7 +112,7 @@ fn columns_must_be_exactly_the_tables() {
 #[test]
 fn a_resolver_answering_another_key_or_columns_goes_to_a_person() {
     let dir = tempfile::tempdir().unwrap();
-    let mut p = echo_resolver(dir.path());
+    let p = echo_resolver(dir.path());
     p.set_shape("products", "id", names(&["id", "name", "stock"]));
     let resolve = |p: &Policies, local: Value| p.resolve("products", "a", &answering(local));
 
@@ -147,14 +147,13 @@ fn a_resolver_answering_another_key_or_columns_goes_to_a_person() {
         Decision::Merged(Some(row(colour)))
     );
     // A table that is not configured is ignored.
-    let mut p = p;
     p.set_shape("nope", "id", names(&["id"]));
 }
 
 #[test]
 fn the_built_in_merge_is_checked_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
-    let mut p = policies(
+    let p = policies(
         dir.path(),
         "conflict = \"merge\"\nmerge_on_both = \"remote\"",
     );

@@ -23,6 +23,7 @@ mod pull_all;
 mod push;
 mod report;
 mod retry;
+mod schema;
 mod skipped;
 
 use std::sync::Arc;
@@ -88,6 +89,8 @@ pub struct Engine<R: Remote> {
     /// Shared with the local API, which checks a person's merged row with
     /// the same schema and validator (`ops::settle`).
     policies: Arc<Policies>,
+    /// The app's schema version the engine was last fitted to (`schema`).
+    schema_version: i64,
     /// Which tables map integer keys, and the foreign keys to them.
     keys: crate::local::KeyPlan,
     /// Changes per push request and rows per pull page now (see `pace`).
@@ -112,36 +115,8 @@ impl<R: Remote> Engine<R> {
         let mut local = Local::open(&config.database, config.sync.busy_timeout)?;
         local.set_cache(config.sync.local_cache, config.sync.local_wal)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
-        let map = crate::config::KeyMode::Map;
-        let mapped: Vec<(TableSpec, bool)> = config
-            .tables
-            .iter()
-            .map(|t| (spec(t), t.keys == map))
-            .collect();
-        let mapped_names: Vec<&str> = mapped
-            .iter()
-            .filter(|(_, m)| *m)
-            .map(|(s, _)| s.name.as_str())
-            .collect();
-        local.install_mapped(&specs, &mapped_names)?;
-        let mut policies = Policies::load(&config)?;
-        // A resolver's merged row must be a row of this table: same key,
-        // exactly its columns (else it goes to a person, never wedges).
-        for spec in &specs {
-            let info = crate::local::describe(&local, &spec.name)?;
-            let columns = info.columns.into_iter().map(|c| c.name).collect();
-            policies.set_shape(&spec.name, &spec.pk, columns);
-        }
-        let declared: Vec<(String, String, String)> = config
-            .tables
-            .iter()
-            .flat_map(|t| {
-                t.references
-                    .iter()
-                    .map(|(c, p)| (t.name.clone(), c.clone(), p.clone()))
-            })
-            .collect();
-        let keys = local.key_plan(&mapped, &declared)?;
+        let policies = Policies::load(&config)?;
+        let fitted = schema::fit(&mut local, &config, &policies)?;
         let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
         let s = &config.sync;
         let (push_pace, pull_pace) = (
@@ -155,7 +130,8 @@ impl<R: Remote> Engine<R> {
             local,
             remote: std::sync::Arc::new(remote),
             policies: Arc::new(policies),
-            keys,
+            keys: fitted.keys,
+            schema_version: fitted.version,
             push_pace,
             pull_pace,
             combined: pull_all::Combined::Ask,
@@ -272,6 +248,7 @@ impl<R: Remote> Engine<R> {
                 }
             }
         }
+        self.refit_if_changed()?;
         // Holding the lock, every item still in flight belongs to a round
         // that died: it goes back to pending.
         report.recovered += self.local.recover_inflight(i64::MAX)?;

@@ -102,6 +102,20 @@ impl Till {
         assert!(status.queue.values().all(|n| *n == 0), "{what}: {status:?}");
     }
 
+    /// Every row `sql` reads from the till's app database, as `row` maps it.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        let mut stmt = self.app.prepare(sql).unwrap();
+        stmt.query_map(params, row)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// Items waiting to be pushed, in any state.
     pub(crate) fn queued(&self) -> Result<i64> {
         Ok(self

@@ -13,14 +13,11 @@ use crate::integer_keys::{LOCAL, SERVER, TABLES, Till};
 
 /// (name, price) of the products holding `barcode`.
 fn on_till(till: &Till, barcode: &str) -> Vec<(String, f64)> {
-    let mut stmt = till
-        .app
-        .prepare("SELECT name, price FROM products WHERE barcode = ?1")
-        .unwrap();
-    stmt.query_map([barcode], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    till.rows(
+        "SELECT name, price FROM products WHERE barcode = ?1",
+        [barcode],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 #[tokio::test]
