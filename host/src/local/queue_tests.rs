@@ -328,7 +328,8 @@ fn values_that_cannot_travel_exactly_are_claimed_as_unrepresentable() {
         by("blob").unrepresentable.as_deref(),
         Some(
             "table items, pk \"blob\": column price holds an infinite REAL, which JSON \
-             cannot carry; column note is declared TEXT but holds a BLOB (3 bytes)"
+             cannot carry; column note is declared TEXT but holds a BLOB (3 bytes): \
+             declare the column BLOB"
         )
     );
     // Still an upsert of the row (held, not turned into a delete), shown as

@@ -38,8 +38,13 @@ pub(crate) enum Unrepresentable {
     #[error("holds bytes that are not UTF-8 text")]
     NotUtf8,
     /// A BLOB in a column whose declared type gives it another affinity
-    /// (TEXT, INTEGER, REAL, NUMERIC): its base64 would arrive as text.
-    #[error("is declared {decl_type} but holds a BLOB ({len} bytes)")]
+    /// (TEXT, INTEGER, REAL, NUMERIC), or none: its base64 would arrive
+    /// as text (a pulled string is decoded for a BLOB column only, since
+    /// an untyped column's text, `cash` or `none`, reads as base64 too).
+    #[error(
+        "is declared {} but holds a BLOB ({len} bytes): declare the column BLOB",
+        if decl_type.trim().is_empty() { "with no type" } else { decl_type.as_str() }
+    )]
     Blob { decl_type: String, len: usize },
     /// An infinite REAL (SQLite stores NaN as NULL): JSON has no such number.
     #[error("holds an infinite REAL, which JSON cannot carry")]
@@ -63,8 +68,8 @@ pub(crate) fn to_json(value: ValueRef<'_>) -> Value {
 /// One SQLite value of a column with the given declared type as JSON,
 /// exactly or not at all: as [`to_json`], but text that is not UTF-8, a
 /// BLOB in a column of another affinity than BLOB, and an infinite REAL are
-/// refused. A BLOB in a column declared BLOB, or with no declared type,
-/// travels as base64 (and is decoded again by `to_sql` on a BLOB column).
+/// refused. A BLOB in a column declared BLOB travels as base64 (and is
+/// decoded again by `to_sql` on a BLOB column).
 pub(crate) fn to_json_checked(
     value: ValueRef<'_>,
     decl_type: &str,
@@ -74,7 +79,7 @@ pub(crate) fn to_json_checked(
             Ok(text) => Ok(Value::String(text.to_owned())),
             Err(_) => Err(Unrepresentable::NotUtf8),
         },
-        ValueRef::Blob(bytes) if !matches!(affinity(decl_type), Affinity::Blob | Affinity::Any) => {
+        ValueRef::Blob(bytes) if affinity(decl_type) != Affinity::Blob => {
             Err(Unrepresentable::Blob {
                 decl_type: decl_type.to_string(),
                 len: bytes.len(),
