@@ -67,15 +67,11 @@ pub(crate) fn apply_one(
             savepoint(conn, "SAVEPOINT ebb_adopt")?;
             match adopt(conn, table, writer, *global, row, *version) {
                 Ok(()) => savepoint(conn, "RELEASE ebb_adopt")?,
-                // Refused by a local constraint: set aside and tried again
-                // next pull, never dropped.
-                Err(LocalError::Sqlite { source, .. })
-                    if matches!(
-                        source.sqlite_error_code(),
-                        Some(rusqlite::ErrorCode::ConstraintViolation)
-                    ) =>
-                {
-                    tracing::warn!(table = name, global, error = %source,
+                // Refused by a local constraint, or skipped by an app
+                // trigger's RAISE(IGNORE): set aside and tried again next
+                // pull, never dropped.
+                Err(e) if super::hold::constraint(&e).is_some() => {
+                    tracing::warn!(table = name, global, error = %e,
                         "a row from another device is refused by a local constraint; set aside");
                     savepoint(conn, "ROLLBACK TO ebb_adopt")?;
                     savepoint(conn, "RELEASE ebb_adopt")?;

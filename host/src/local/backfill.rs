@@ -16,7 +16,8 @@ pub(super) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 
 /// install, or re-added after its triggers were dropped, as a migration
 /// that rebuilds the table does): rows the app wrote before ebb arrived
 /// must reach the server too, and a synced row gone meanwhile is queued
-/// as deleted (a mapped table's parked rows, keyed `-global`, aside).
+/// as deleted (a mapped table's parked rows, keyed `-global`, and the
+/// records of rows already deleted, base NULL, aside).
 /// Each gets its own counter from `seq`; rows already queued keep their
 /// entry.
 pub(super) fn backfill(
@@ -37,6 +38,7 @@ pub(super) fn backfill(
                         (SELECT value FROM _ebb_meta WHERE key = 'seq') + ROW_NUMBER() OVER (),
                         'pending', 0, {NOW_MS}
                  FROM _ebb_rows r WHERE r.tbl = {lit} {parked}
+                   AND NOT (r.base IS NULL AND r.base_kind = 0)
                    AND NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.{key} = r.pk)
                  ON CONFLICT (tbl, pk) DO NOTHING"
             ),

@@ -334,6 +334,17 @@ impl Local {
         triggers::install(&mut self.conn, tables, mapped, triggers::TRIGGER_VERSION).map(|_| ())
     }
 
+    /// [`Local::install_mapped`], returning the app's schema version as
+    /// the install left it (read inside its transaction).
+    pub fn install_fitted(
+        &mut self,
+        tables: &[TableSpec],
+        mapped: &[&str],
+    ) -> Result<i64, LocalError> {
+        triggers::install(&mut self.conn, tables, mapped, triggers::TRIGGER_VERSION)
+            .map(|(_, schema)| schema)
+    }
+
     /// This database's device id (a uuid v4 generated once, kept in
     /// `_ebb_meta`; a copy of the file gets its own: `identity.rs`).
     pub fn device_id(&self) -> &str {

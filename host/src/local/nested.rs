@@ -12,7 +12,8 @@
 //! the app's connections never see:
 //! - [`own`] marks the one row ebb's next statement writes;
 //! - a TEMP trigger after each insert, update and delete of X notes that
-//!   the row is written (SQLite runs TEMP triggers before the app's own);
+//!   that row (by its key) is written (SQLite runs TEMP triggers before
+//!   the app's own);
 //! - a TEMP trigger before each insert, update and delete of X skips, and
 //!   counts in `_ebb_skipped`, any later write to X inside that statement:
 //!   one the app's trigger makes.
@@ -29,6 +30,7 @@ use std::cell::{Cell, RefCell};
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 
 use super::fk::Graph;
 use super::{Context, LocalError, TableSpec, quote_ident, quote_literal, skip};
@@ -46,11 +48,15 @@ thread_local! {
     static STATE: Cell<u8> = const { Cell::new(IDLE) };
     /// The table of ebb's current write.
     static TABLE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The key of ebb's current write, as text.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Runs `write`, ebb's statement writing one row of `table`: within it, a
-/// write to `table` after that row's is skipped, on tables guarded here.
-pub(crate) fn own<T>(table: &str, write: impl FnOnce() -> T) -> T {
+/// Runs `write`, ebb's statement writing the row of `table` with key `pk`:
+/// within it, a write to `table` after that row's is skipped, on tables
+/// guarded here. Only that row's own write counts as written: an app's
+/// trigger before it that writes another row of the table does not.
+pub(crate) fn own<T>(table: &str, pk: &str, write: impl FnOnce() -> T) -> T {
     /// Back to idle however `write` ends.
     struct Idle;
     impl Drop for Idle {
@@ -63,6 +69,11 @@ pub(crate) fn own<T>(table: &str, write: impl FnOnce() -> T) -> T {
         t.clear();
         t.push_str(table);
     });
+    KEY.with(|k| {
+        let mut k = k.borrow_mut();
+        k.clear();
+        k.push_str(pk);
+    });
     STATE.with(|s| s.set(WRITING));
     let _idle = Idle;
     write()
@@ -73,12 +84,27 @@ fn writing(table: &str) -> bool {
     TABLE.with(|t| t.borrow().eq_ignore_ascii_case(table))
 }
 
-/// Registers `_ebb_wrote(table)` and `_ebb_again(table)` on ebb's
+/// Whether `key` (a key column's value) is the key of ebb's current write.
+fn is_own_key(key: ValueRef<'_>) -> bool {
+    KEY.with(|k| {
+        let k = k.borrow();
+        match key {
+            ValueRef::Text(text) => text == k.as_bytes(),
+            ValueRef::Integer(n) => k.parse::<i64>() == Ok(n),
+            _ => false,
+        }
+    })
+}
+
+/// Registers `_ebb_wrote(table, key)` and `_ebb_again(table)` on ebb's
 /// connection, for the TEMP triggers.
 pub(super) fn register(conn: &Connection) -> Result<(), LocalError> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_INNOCUOUS;
-    conn.create_scalar_function("_ebb_wrote", 1, flags, |ctx| {
-        if STATE.with(Cell::get) == WRITING && writing(ctx.get_raw(0).as_str().unwrap_or("")) {
+    conn.create_scalar_function("_ebb_wrote", 2, flags, |ctx| {
+        if STATE.with(Cell::get) == WRITING
+            && writing(ctx.get_raw(0).as_str().unwrap_or(""))
+            && is_own_key(ctx.get_raw(1))
+        {
             STATE.with(|s| s.set(WRITTEN));
         }
         Ok(false)
@@ -130,7 +156,7 @@ pub(super) fn install(
             unguarded.push(spec.name.clone());
             continue;
         }
-        for sql in trigger_sql(&spec.name) {
+        for sql in trigger_sql(&spec.name, &spec.pk) {
             conn.execute_batch(&sql)
                 .ctx(|| format!("guarding {} against its app triggers", spec.name))?;
         }
@@ -157,12 +183,17 @@ fn words<'t>(text: &'t str, word: &'t str) -> impl Iterator<Item = usize> + 't {
         })
 }
 
-/// The six TEMP triggers of `table`.
-fn trigger_sql(table: &str) -> Vec<String> {
+/// The six TEMP triggers of `table`, keyed by column `pk`.
+fn trigger_sql(table: &str, pk: &str) -> Vec<String> {
     let lit = quote_literal(table);
     let target = format!("main.{}", quote_ident(table));
     let mut sql = Vec::new();
-    for (op, tag) in [("INSERT", "ins"), ("UPDATE", "upd"), ("DELETE", "del")] {
+    for (op, tag, row) in [
+        ("INSERT", "ins", "NEW"),
+        ("UPDATE", "upd", "NEW"),
+        ("DELETE", "del", "OLD"),
+    ] {
+        let key = format!("{row}.{}", quote_ident(pk));
         let again = quote_ident(&format!("_ebb_again_{tag}_{table}"));
         let wrote = quote_ident(&format!("_ebb_wrote_{tag}_{table}"));
         sql.push(format!(
@@ -170,7 +201,7 @@ fn trigger_sql(table: &str) -> Vec<String> {
             skip::skip_statements(table)
         ));
         sql.push(format!(
-            "CREATE TEMP TRIGGER {wrote} AFTER {op} ON {target} WHEN _ebb_wrote({lit})\nBEGIN SELECT 1; END"
+            "CREATE TEMP TRIGGER {wrote} AFTER {op} ON {target} WHEN _ebb_wrote({lit}, {key})\nBEGIN SELECT 1; END"
         ));
     }
     sql

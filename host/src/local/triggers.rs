@@ -54,13 +54,14 @@ const GUARD_OFF: &str = "COALESCE((SELECT active FROM _ebb_guard WHERE id = 1), 
 
 /// Verifies the tables, then installs what is missing or different and drops
 /// what is no longer wanted (`mapped`: the tables whose keys are mapped).
-/// Returns how many triggers were (re)created.
+/// Returns how many triggers were (re)created, and the schema version
+/// they were installed at.
 pub(crate) fn install(
     conn: &mut Connection,
     tables: &[TableSpec],
     mapped: &[&str],
     version: i64,
-) -> Result<usize, LocalError> {
+) -> Result<(usize, i64), LocalError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(|| "starting trigger installation".into())?;
@@ -113,9 +114,14 @@ pub(crate) fn install(
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
     meta_set(&tx, "tables", Value::Text(names))?;
+    // Read before the commit: a migration of the app's that commits just
+    // after it is then a change still to fit (`sync::schema`).
+    let schema: i64 = tx
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .ctx(|| "reading the schema version".into())?;
     tx.commit()
         .ctx(|| "committing trigger installation".into())?;
-    Ok(created)
+    Ok((created, schema))
 }
 
 /// Checks that the table exists and has exactly the configured one-column
@@ -142,11 +148,14 @@ fn verify(conn: &Connection, spec: &TableSpec) -> Result<(String, Vec<String>), 
         ))),
         // Without a declared type SQLite compares a key as stored: the row
         // with key 5 is not found by '5', so every change to it would look
-        // like its delete.
-        [key] if matches!(inspect::affinity(&key.decl_type), inspect::Affinity::Any) => {
+        // like its delete. Text keys (uuids) are found as they are.
+        [key]
+            if matches!(inspect::affinity(&key.decl_type), inspect::Affinity::Any)
+                && untyped_keys(conn, &spec.name, &key.name)? =>
+        {
             Err(bad(format!(
-                "primary key \"{}\" has no declared type (ebb needs INTEGER or TEXT keys: \
-                 declare it, e.g. \"{} INTEGER PRIMARY KEY\")",
+                "primary key \"{}\" has no declared type and holds keys that are not text \
+                 (ebb needs INTEGER or TEXT keys: declare it, e.g. \"{} INTEGER PRIMARY KEY\")",
                 key.name, key.name
             )))
         }
@@ -199,6 +208,17 @@ fn enqueue(table_lit: &str, key: &str, op: &str, when: &str) -> String {
     )
 }
 
+/// Whether `table`'s key column `key` holds a value that is not text.
+fn untyped_keys(conn: &Connection, table: &str, key: &str) -> Result<bool, LocalError> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE typeof({}) NOT IN ('text', 'null'))",
+        quote_ident(table),
+        quote_ident(key)
+    );
+    conn.query_row(&sql, [], |r| r.get(0))
+        .ctx(|| format!("reading the keys of {table}"))
+}
+
 /// What the triggers of a table are made of.
 pub(crate) struct Table<'a> {
     pub(crate) name: &'a str,
@@ -236,14 +256,16 @@ fn unique_keys(conn: &Connection, table: &str) -> Result<Vec<Vec<String>>, Local
 }
 
 /// Before an app's insert: each row that an `INSERT OR REPLACE` (or a
-/// column's own `ON CONFLICT REPLACE`) deletes for clashing with the new
-/// row on another UNIQUE index, captured as the delete it is (SQLite fires
-/// no delete trigger for it): its lazy base kept, its delete queued and,
-/// in a mapped table, parked. One row at most per index; a row clashing on
-/// two is taken at the first. An insert the clash fails takes all of it
-/// back with it; one `OR IGNORE` skips leaves its row queued, and the row,
-/// still there, is pushed as it stands.
-fn replaced_rows(table: &Table<'_>, mapped: bool) -> String {
+/// column's own `ON CONFLICT REPLACE`) may delete for clashing with the
+/// new row on another UNIQUE index (SQLite fires no delete trigger for
+/// it): its lazy base kept and the row queued. The trigger runs before
+/// SQLite settles the clash, so the row is queued as an upsert and the
+/// claim, reading it, pushes its delete when it is gone and the row as it
+/// stands when `OR IGNORE`, `DO NOTHING` or `DO UPDATE` kept it (not
+/// parked: its id is not reused while the new row holds a higher one).
+/// One row at most per index; a row clashing on two is taken at the
+/// first. An insert the clash fails takes all of it back with it.
+fn replaced_rows(table: &Table<'_>) -> String {
     let t = quote_ident(table.name);
     let lit = quote_literal(table.name);
     let key = quote_ident(table.pk);
@@ -258,23 +280,25 @@ fn replaced_rows(table: &Table<'_>, mapped: bool) -> String {
     let mut sql = String::new();
     for columns in table.uniques {
         let this = clash(columns);
+        // NULL, not false, where a column is NULL: such a row clashed on
+        // no earlier index.
         let before = earlier
             .iter()
-            .map(|e| format!(" AND NOT {e}"))
+            .map(|e| format!(" AND NOT COALESCE({e}, 0)"))
             .collect::<String>();
         let row = format!(
             "(SELECT {t}.{key} FROM {t} WHERE {this}{before} AND {t}.{key} IS NOT NEW.{key})"
         );
         sql += &base::capture_replaced(table.name, table.pk, table.columns, &row, GUARD_OFF);
+        // Queued as an upsert: the claim reads the row, and pushes the
+        // delete only if it is gone (`INSERT OR IGNORE`, `DO NOTHING` and
+        // an insert the clash fails all leave it).
         sql += &enqueue(
             &lit,
             &row,
-            "delete",
+            "upsert",
             &format!("{row} IS NOT NULL AND {GUARD_OFF}"),
         );
-        if mapped {
-            sql += &park(&lit, &row);
-        }
         earlier.push(this);
     }
     sql
@@ -295,7 +319,7 @@ pub(crate) fn trigger_sql(
     exempt: &BTreeSet<String>,
     version: i64,
 ) -> Vec<(String, String)> {
-    let replaced = replaced_rows(spec, mapped);
+    let replaced = replaced_rows(spec);
     let (table, pk, columns) = (spec.name, spec.pk, spec.columns);
     let t = quote_ident(table);
     let lit = quote_literal(table);

@@ -61,9 +61,9 @@ fn pk_change_is_delete_plus_upsert() {
 fn reinstall_is_idempotent_and_version_bump_replaces() {
     let (_dir, mut local) = open_temp();
     // Per table: three before (`skip`, and the lazy base), three after.
-    assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 12);
-    assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap(), 0);
-    assert_eq!(install(&mut local.conn, &specs(), &[], 2).unwrap(), 12);
+    assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap().0, 12);
+    assert_eq!(install(&mut local.conn, &specs(), &[], 1).unwrap().0, 0);
+    assert_eq!(install(&mut local.conn, &specs(), &[], 2).unwrap().0, 12);
     let sql: Vec<(String, String)> = installed(&local.conn).unwrap();
     assert_eq!(sql.len(), 12);
     assert!(sql.iter().all(|(_, s)| s.contains("v2")), "{sql:?}");
@@ -74,10 +74,10 @@ fn reinstall_is_idempotent_and_version_bump_replaces() {
 #[test]
 fn a_column_the_app_adds_is_in_the_triggers_after_the_next_install() {
     let (_dir, mut local) = open_temp();
-    assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap(), 12);
+    assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap().0, 12);
     exec(&local, "ALTER TABLE items ADD COLUMN size TEXT");
     // The base kept before an insert, an update and a delete lists it.
-    assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap(), 3);
+    assert_eq!(install(&mut local.conn, &specs(), &[], 3).unwrap().0, 3);
     let sql = installed(&local.conn).unwrap();
     let with_size = sql.iter().filter(|(_, s)| s.contains("\"size\""));
     assert_eq!(with_size.count(), 3, "{sql:?}");
@@ -109,7 +109,11 @@ fn bad_tables_are_refused() {
         "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b))",
     );
     exec(&local, "CREATE TABLE loose (a INTEGER)");
-    exec(&local, "CREATE TABLE untyped (id PRIMARY KEY, name TEXT)");
+    exec(
+        &local,
+        "CREATE TABLE untyped (id PRIMARY KEY, name TEXT); INSERT INTO untyped VALUES (5, 'n');
+         CREATE TABLE uuids (id PRIMARY KEY, name TEXT); INSERT INTO uuids VALUES ('a-b', 'n');",
+    );
     let spec = |name: &str, pk: &str| TableSpec {
         name: name.into(),
         pk: pk.into(),
@@ -127,6 +131,9 @@ fn bad_tables_are_refused() {
     }
     let err = local.install(&[spec("untyped", "id")]).unwrap_err();
     assert!(err.to_string().contains("no declared type"), "{err}");
+    // Text keys in an untyped column are found as they are.
+    local.install(&[spec("uuids", "id")]).unwrap();
+    local.install(&[]).unwrap();
     assert!(installed(&local.conn).unwrap().is_empty());
 }
 
@@ -181,16 +188,28 @@ fn skus() -> (tempfile::TempDir, Local) {
     (dir, local)
 }
 
-fn queued(local: &Local) -> Vec<(String, Op)> {
-    let items = local.queue_items(&[], 100).unwrap();
-    let mut pks: Vec<(String, Op)> = items.into_iter().map(|i| (i.pk, i.op)).collect();
+/// What a claim of `table` would push: (pk, op), by pk.
+fn queued_in(local: &mut Local, table: &str) -> Vec<(String, Op)> {
+    let spec = TableSpec {
+        name: table.into(),
+        pk: "id".into(),
+    };
+    let claimed = local.claim(&[spec], 100, 0, None).unwrap();
+    let mut pks: Vec<(String, Op)> = claimed
+        .into_iter()
+        .map(|c| (c.change.pk, c.change.op))
+        .collect();
     pks.sort_by(|a, b| a.0.cmp(&b.0));
     pks
 }
 
+fn queued(local: &mut Local) -> Vec<(String, Op)> {
+    queued_in(local, "skus")
+}
+
 #[test]
 fn a_row_insert_or_replace_deletes_for_another_unique_column_is_queued_deleted() {
-    let (_dir, local) = skus();
+    let (_dir, mut local) = skus();
     // Clashes with 1 on `sku` and with 2 on `code`: SQLite deletes both,
     // firing no delete trigger.
     exec(
@@ -203,7 +222,7 @@ fn a_row_insert_or_replace_deletes_for_another_unique_column_is_queued_deleted()
         .unwrap();
     assert_eq!(ids, "3");
     assert_eq!(
-        queued(&local),
+        queued(&mut local),
         [
             ("1".to_string(), Op::Delete),
             ("2".to_string(), Op::Delete),
@@ -214,13 +233,13 @@ fn a_row_insert_or_replace_deletes_for_another_unique_column_is_queued_deleted()
 
 #[test]
 fn a_row_clashing_on_two_columns_is_queued_once_and_a_failed_insert_queues_nothing() {
-    let (_dir, local) = skus();
+    let (_dir, mut local) = skus();
     exec(
         &local,
         "INSERT OR REPLACE INTO skus (id, sku, code, n) VALUES (3, 'A', 'a', 9)",
     );
     assert_eq!(
-        queued(&local),
+        queued(&mut local),
         [("1".to_string(), Op::Delete), ("3".to_string(), Op::Upsert)]
     );
     exec(&local, "DELETE FROM _ebb_queue");
@@ -228,7 +247,27 @@ fn a_row_clashing_on_two_columns_is_queued_once_and_a_failed_insert_queues_nothi
         .conn
         .execute("INSERT INTO skus (id, sku, code) VALUES (4, 'B', 'x')", []);
     assert!(refused.is_err());
-    assert!(queued(&local).is_empty(), "taken back with the insert");
+    assert!(queued(&mut local).is_empty(), "taken back with the insert");
+    // A clash SQLite settles otherwise keeps the row: it is pushed as it
+    // stands, never deleted.
+    exec(
+        &local,
+        "INSERT OR IGNORE INTO skus (id, sku, code) VALUES (5, 'B', 'y');
+         INSERT INTO skus (id, sku, code) VALUES (6, 'B', 'z') ON CONFLICT DO NOTHING;",
+    );
+    assert_eq!(queued(&mut local), [("2".to_string(), Op::Upsert)]);
+    exec(&local, "DELETE FROM _ebb_queue");
+    // A NULL in the first index's column does not hide a clash on the next.
+    exec(
+        &local,
+        "UPDATE skus SET code = NULL WHERE id = 2;
+         DELETE FROM _ebb_queue;
+         INSERT OR REPLACE INTO skus (id, sku, code) VALUES (7, 'B', NULL);",
+    );
+    assert_eq!(
+        queued(&mut local),
+        [("2".to_string(), Op::Delete), ("7".to_string(), Op::Upsert)]
+    );
     // A column's own REPLACE rule deletes as INSERT OR REPLACE does.
     exec(
         &local,
@@ -239,12 +278,11 @@ fn a_row_clashing_on_two_columns_is_queued_once_and_a_failed_insert_queues_nothi
         name: "tags".into(),
         pk: "id".into(),
     };
-    let mut local = local;
     local.install(std::slice::from_ref(&tags)).unwrap();
     exec(&local, "DELETE FROM _ebb_queue");
     exec(&local, "INSERT INTO tags (id, name) VALUES (2, 'x')");
     assert_eq!(
-        queued(&local),
+        queued_in(&mut local, "tags"),
         [("1".to_string(), Op::Delete), ("2".to_string(), Op::Upsert)]
     );
 }

@@ -136,7 +136,7 @@ impl Writer {
             );
             let deleted = conn
                 .prepare_cached(&sql)
-                .and_then(|mut stmt| own(table, || stmt.execute([pk])))
+                .and_then(|mut stmt| own(table, pk, || stmt.execute([pk])))
                 .ctx(|| format!("deleting a row of {table}"))?;
             if deleted == 0
                 && read_stored(conn, &select_sql(table, pk_col, &[pk_col]), table, pk, 1)?.is_some()
@@ -159,7 +159,7 @@ impl Writer {
         }
         let written = conn
             .prepare_cached(&last.upsert)
-            .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(values))))
+            .and_then(|mut stmt| own(table, pk, || stmt.execute(params_from_iter(values))))
             .ctx(|| format!("writing a row of {table}"))?;
         // Nothing written though some column is set (an upsert of the key
         // alone does nothing to a row that exists).
@@ -204,12 +204,13 @@ impl Writer {
     ) -> Result<(), LocalError> {
         let (names, values) = self.bind_adopted(id, row)?;
         let texts = self.texts(&names);
+        let (table, key) = (self.info.name.as_str(), id.to_string());
         let written = conn
             .prepare_cached(&texts.insert)
-            .and_then(|mut stmt| own(&self.info.name, || stmt.execute(params_from_iter(values))))
-            .ctx(|| format!("writing a row of {}", self.info.name))?;
+            .and_then(|mut stmt| own(table, &key, || stmt.execute(params_from_iter(values))))
+            .ctx(|| format!("writing a row of {table}"))?;
         if written == 0 {
-            return Err(ignored(&self.info.name, &id.to_string()));
+            return Err(ignored(table, &key));
         }
         self.took_fresh_id(id);
         Ok(())
@@ -382,7 +383,7 @@ impl Writer {
         bound.extend(changed.iter().filter_map(|&i| values[i].take()));
         let written = conn
             .prepare_cached(sql)
-            .and_then(|mut stmt| own(table, || stmt.execute(params_from_iter(bound))))
+            .and_then(|mut stmt| own(table, pk, || stmt.execute(params_from_iter(bound))))
             .ctx(|| format!("writing a row of {table}"))?;
         if written == 0 {
             return Err(ignored(table, pk));

@@ -17,7 +17,9 @@ use crate::remote::Remote;
 /// What fitting the engine to the schema gave.
 pub(super) struct Fitted {
     pub(super) keys: KeyPlan,
-    /// The schema version fitted to, after the install's own changes.
+    /// The schema version fitted to: the install's own changes in, read
+    /// inside its transaction, so a migration committed right after is
+    /// still seen as a change.
     pub(super) version: i64,
 }
 
@@ -38,7 +40,7 @@ pub(super) fn fit(
         .filter(|(_, m)| *m)
         .map(|(s, _)| s.name.as_str())
         .collect();
-    local.install_mapped(&specs, &mapped_names)?;
+    let version = local.install_fitted(&specs, &mapped_names)?;
     // A resolver's merged row must be a row of this table: same key,
     // exactly its columns (else it goes to a person, never wedges).
     for spec in &specs {
@@ -56,7 +58,6 @@ pub(super) fn fit(
         })
         .collect();
     let keys = local.key_plan(&mapped, &declared)?;
-    let version = crate::local::schema_version(local)?;
     Ok(Fitted { keys, version })
 }
 
