@@ -108,6 +108,23 @@ impl Writer {
         })
     }
 
+    /// Runs `sql` (compiled once per connection), ebb's statement
+    /// `doing` (writing, deleting) the row of this table with key `pk`,
+    /// marked as ebb's own (`nested::own`); how many rows it changed.
+    fn execute(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        pk: &str,
+        params: impl rusqlite::Params,
+        doing: &str,
+    ) -> Result<usize, LocalError> {
+        let table = self.info.name.as_str();
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| own(table, pk, || stmt.execute(params)))
+            .ctx(|| format!("{doing} a row of {table}"))
+    }
+
     /// Whether the table's rows must be written one to a statement
     /// (`nested::guarded`).
     pub(crate) fn one_by_one(&self) -> bool {
@@ -134,10 +151,7 @@ impl Writer {
                 quote_ident(table),
                 quote_ident(pk_col)
             );
-            let deleted = conn
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| own(table, pk, || stmt.execute([pk])))
-                .ctx(|| format!("deleting a row of {table}"))?;
+            let deleted = self.execute(conn, &sql, pk, [pk], "deleting")?;
             if deleted == 0
                 && read_stored(conn, &select_sql(table, pk_col, &[pk_col]), table, pk, 1)?.is_some()
             {
@@ -157,10 +171,7 @@ impl Writer {
                 return self.update(conn, pk, &names, values, &stored);
             }
         }
-        let written = conn
-            .prepare_cached(&last.upsert)
-            .and_then(|mut stmt| own(table, pk, || stmt.execute(params_from_iter(values))))
-            .ctx(|| format!("writing a row of {table}"))?;
+        let written = self.execute(conn, &last.upsert, pk, params_from_iter(values), "writing")?;
         // Nothing written though some column is set (an upsert of the key
         // alone does nothing to a row that exists).
         if written == 0 && names.iter().any(|n| *n != pk_col) {
@@ -204,13 +215,16 @@ impl Writer {
     ) -> Result<(), LocalError> {
         let (names, values) = self.bind_adopted(id, row)?;
         let texts = self.texts(&names);
-        let (table, key) = (self.info.name.as_str(), id.to_string());
-        let written = conn
-            .prepare_cached(&texts.insert)
-            .and_then(|mut stmt| own(table, &key, || stmt.execute(params_from_iter(values))))
-            .ctx(|| format!("writing a row of {table}"))?;
+        let key = id.to_string();
+        let written = self.execute(
+            conn,
+            &texts.insert,
+            &key,
+            params_from_iter(values),
+            "writing",
+        )?;
         if written == 0 {
-            return Err(ignored(table, &key));
+            return Err(ignored(&self.info.name, &key));
         }
         self.took_fresh_id(id);
         Ok(())
@@ -381,10 +395,7 @@ impl Writer {
         let mut bound = Vec::with_capacity(changed.len() + 1);
         bound.push(SqlValue::Text(pk.to_string()));
         bound.extend(changed.iter().filter_map(|&i| values[i].take()));
-        let written = conn
-            .prepare_cached(sql)
-            .and_then(|mut stmt| own(table, pk, || stmt.execute(params_from_iter(bound))))
-            .ctx(|| format!("writing a row of {table}"))?;
+        let written = self.execute(conn, sql, pk, params_from_iter(bound), "writing")?;
         if written == 0 {
             return Err(ignored(table, pk));
         }

@@ -116,7 +116,7 @@ impl<R: Remote> Engine<R> {
         local.set_cache(config.sync.local_cache, config.sync.local_wal)?;
         let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
         let policies = Policies::load(&config)?;
-        let fitted = schema::fit(&mut local, &config, &policies)?;
+        let fitted = schema::fit(&mut local, &config, &specs, &policies)?;
         let owner = format!("pid {} ({})", std::process::id(), uuid::Uuid::new_v4());
         let s = &config.sync;
         let (push_pace, pull_pace) = (

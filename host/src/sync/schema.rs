@@ -27,9 +27,9 @@ pub(super) struct Fitted {
 pub(super) fn fit(
     local: &mut Local,
     config: &Config,
+    specs: &[TableSpec],
     policies: &Policies,
 ) -> Result<Fitted, SyncError> {
-    let specs: Vec<TableSpec> = config.tables.iter().map(spec).collect();
     let mapped: Vec<(TableSpec, bool)> = config
         .tables
         .iter()
@@ -40,10 +40,10 @@ pub(super) fn fit(
         .filter(|(_, m)| *m)
         .map(|(s, _)| s.name.as_str())
         .collect();
-    let version = local.install_fitted(&specs, &mapped_names)?;
+    let version = local.install_fitted(specs, &mapped_names)?;
     // A resolver's merged row must be a row of this table: same key,
     // exactly its columns (else it goes to a person, never wedges).
-    for spec in &specs {
+    for spec in specs {
         let info = crate::local::describe(local, &spec.name)?;
         let columns = info.columns.into_iter().map(|c| c.name).collect();
         policies.set_shape(&spec.name, &spec.pk, columns);
@@ -68,7 +68,7 @@ impl<R: Remote> Engine<R> {
         if crate::local::schema_version(&self.local)? == self.schema_version {
             return Ok(());
         }
-        let fitted = fit(&mut self.local, &self.config, &self.policies)?;
+        let fitted = fit(&mut self.local, &self.config, &self.specs, &self.policies)?;
         tracing::info!(
             "the app's schema changed: capture triggers, merge shapes and key plan fitted again"
         );
